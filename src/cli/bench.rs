@@ -1,0 +1,166 @@
+//! `bench`: speed and memory of the network, printed as a table and optionally written as JSON.
+
+use super::ModelArgs;
+use crate::device::device_name;
+use crate::gpen::Gpen;
+use crate::memory;
+use crate::model::GpenConfig;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Per-face latency, faces/s and peak memory of the GPEN network at several batch sizes.
+    Generator(GeneratorBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GeneratorBenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Use GPEN's initial random weights for this released configuration instead of a file
+    /// (speed does not depend on the weight values).
+    #[arg(long, requires = "config")]
+    pub random_weights: bool,
+    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Batch sizes to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_name = "N,...")]
+    pub batch: Vec<i64>,
+    /// Timed runs per batch size after one warm-up run; the median is reported.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub repeat: usize,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    batch: i64,
+    runs_s: Vec<f64>,
+    median_s: f64,
+    s_per_face: f64,
+    faces_per_s: f64,
+    /// CPU: peak resident set of the process during the runs; CUDA: allocator peak.
+    peak_bytes: Option<u64>,
+    /// CPU: peak resident set minus the resident set before the runs (activations, workspace).
+    peak_growth_bytes: Option<u64>,
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Generator(args) => bench_generator(args),
+    }
+}
+
+fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
+    let gpen = if args.random_weights {
+        let name = args.config.as_deref().unwrap_or("bfr-512");
+        let config = GpenConfig::named(name)
+            .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", GpenConfig::NAMES.join(", ")))?;
+        Gpen::random(config, args.model.device()?, args.model.precision, 0).map_err(anyhow::Error::msg)?
+    } else {
+        args.model.load()?
+    };
+    let device = gpen.device;
+    let size = gpen.config().size;
+    println!(
+        "bench generator: {} ({}), {} on {}, {} CPU threads, libtorch {}",
+        gpen.config(),
+        if args.random_weights { "random weights" } else { "weights from file" },
+        gpen.precision,
+        device_name(device),
+        tch::get_num_threads(),
+        torch_version(),
+    );
+    println!("{:>5} {:>5} {:>12} {:>9} {:>8} {:>11} {:>11}", "batch", "runs", "median s", "s/face", "faces/s", "peak MiB", "growth MiB");
+    let mut rows = Vec::new();
+    for &batch in &args.batch {
+        let x = Tensor::f_rand([batch, 3, size, size], (Kind::Float, Device::Cpu))?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        let baseline = memory::process_rss().map(|r| r.0);
+        reset_peaks(device);
+        let mut runs = Vec::new();
+        let mut failure = None;
+        for i in 0..=args.repeat {
+            let start = Instant::now();
+            if let Err(e) = gpen.forward(&x) {
+                failure = Some(e);
+                break;
+            }
+            if i > 0 {
+                runs.push(start.elapsed().as_secs_f64());
+            }
+        }
+        if let Some(e) = failure {
+            println!("{batch:>5} failed: {e}");
+            let _ = memory::empty_cache();
+            continue;
+        }
+        let median = median(&runs);
+        let (peak, growth) = read_peaks(device, baseline);
+        let mib = |b: Option<u64>| b.map(|b| format!("{:.0}", b as f64 / 1048576.0)).unwrap_or_else(|| "-".into());
+        println!(
+            "{batch:>5} {:>5} {median:>12.3} {:>9.3} {:>8.3} {:>11} {:>11}",
+            runs.len(),
+            median / batch as f64,
+            batch as f64 / median,
+            mib(peak),
+            mib(growth)
+        );
+        rows.push(Row {
+            batch,
+            median_s: median,
+            s_per_face: median / batch as f64,
+            faces_per_s: batch as f64 / median,
+            runs_s: runs,
+            peak_bytes: peak,
+            peak_growth_bytes: growth,
+        });
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "config": gpen.config(), "device": device_name(device), "precision": gpen.precision.to_string(),
+            "threads": tch::get_num_threads(), "random_weights": args.random_weights, "rows": rows,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(if rows.len() == args.batch.len() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn reset_peaks(device: Device) {
+    match device {
+        Device::Cuda(i) => {
+            let _ = memory::reset_peak(i);
+        }
+        _ => {
+            memory::reset_peak_rss();
+        }
+    }
+}
+
+fn read_peaks(device: Device, baseline: Option<u64>) -> (Option<u64>, Option<u64>) {
+    match device {
+        Device::Cuda(i) => (memory::allocator_stats(i).ok().map(|s| s.allocated_peak as u64), None),
+        _ => {
+            let peak = memory::process_rss().map(|r| r.1);
+            (peak, peak.zip(baseline).map(|(p, b)| p.saturating_sub(b)))
+        }
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+}
+
+fn torch_version() -> String {
+    // torch-sys builds against exactly this version (its build.rs checks it).
+    "2.13.0".into()
+}

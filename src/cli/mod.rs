@@ -1,0 +1,89 @@
+//! The headless commands. Each subcommand lives in its own file; this one only parses and dispatches.
+
+mod bench;
+mod generator;
+mod restore_aligned;
+
+use crate::device::{DeviceChoice, Precision};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "gpen-studio", version, about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the raw GPEN network on an NCHW float32 RGB tensor in [-1, 1] (.npy), for verification.
+    Generator(generator::GeneratorArgs),
+    /// Restore faces. With --aligned every input is an aligned face crop (GPEN's aligned mode).
+    Restore(restore_aligned::RestoreArgs),
+    /// Measure speed and memory.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Options shared by every command that runs GPEN.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// GPEN generator weights (.pth, .pt or .safetensors); size and width are read from the file.
+    /// Default: GPEN-BFR-512.pth in the data directory (~/.local/share/gpen-studio/models).
+    #[arg(long, short = 'w', value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
+    /// Precision of the convolutions: fp32, or fp16/bf16 on CUDA.
+    #[arg(long, default_value = "fp32", value_name = "P")]
+    pub precision: Precision,
+    /// CPU threads for libtorch (default: libtorch's choice, one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<i32>,
+}
+
+impl ModelArgs {
+    pub fn weights_path(&self) -> PathBuf {
+        self.weights.clone().unwrap_or_else(crate::paths::default_weights)
+    }
+
+    /// Resolves the device and applies the thread setting.
+    pub fn device(&self) -> anyhow::Result<tch::Device> {
+        if let Some(n) = self.threads {
+            tch::set_num_threads(n.max(1));
+        }
+        let device = self.device.resolve().map_err(anyhow::Error::msg)?;
+        self.precision.check_device(device).map_err(anyhow::Error::msg)?;
+        Ok(device)
+    }
+
+    pub fn load(&self) -> anyhow::Result<crate::gpen::Gpen> {
+        let path = self.weights_path();
+        if !path.exists() {
+            anyhow::bail!(crate::paths::missing_weights_help(&path));
+        }
+        let device = self.device()?;
+        Ok(crate::gpen::Gpen::load(&path, device, self.precision)?)
+    }
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit status:
+/// 0 success, 1 some inputs failed or the command could not run, 2 usage errors (from clap).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generator(args) => generator::run(args),
+        Command::Restore(args) => restore_aligned::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Where gpen-studio keeps its files, and safe writing of outputs.
+
+use std::path::{Path, PathBuf};
+
+/// The user's data directory for gpen-studio (`$XDG_DATA_HOME/gpen-studio`, else
+/// `~/.local/share/gpen-studio`): downloaded weights live in its `models/` folder.
+pub fn data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("gpen-studio")
+}
+
+/// The weights used when `--weights` is not given: `GPEN-BFR-512.pth` in the data directory.
+pub fn default_weights() -> PathBuf {
+    data_dir().join("models").join("GPEN-BFR-512.pth")
+}
+
+/// Tells a user who has no weights file where to get one.
+pub fn missing_weights_help(path: &Path) -> String {
+    format!(
+        "weights file {} not found.\n\
+         gpen-studio needs an official GPEN generator, e.g. GPEN-BFR-512.pth from\n  \
+         https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models/GPEN-BFR-512.pth\n\
+         Save it as {} or pass --weights FILE (see README, \"Model weights\").",
+        path.display(),
+        default_weights().display()
+    )
+}
+
+/// Produces `path` through a temporary file in the same folder and a rename, so a crash never
+/// leaves a half-written output under the final name. `write` fills the temporary path it is given.
+pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Keep the extension last: encoders that pick the format from the name still see it.
+    let tmp = dir.join(format!(".{}.part-{name}", std::process::id()));
+    let result = write(&tmp)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// True when `a` and `b` name the same existing file (so an output never replaces an input).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_leaves_nothing_behind_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.png");
+        let err = write_atomically(&target, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file remains");
+        write_atomically(&target, |tmp| std::fs::write(tmp, b"whole")).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
