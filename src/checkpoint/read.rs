@@ -121,7 +121,8 @@ fn read_pickle_checkpoint(path: &Path) -> Result<Vec<(String, Tensor)>, Checkpoi
 
 fn describe_reader_error(e: &pytorch_reader::PytorchError) -> String {
     let text = e.to_string();
-    if text.contains("EOF") || text.contains("eof") || text.contains("end of central directory") || text.contains("unexpected end") {
+    let lower = text.to_ascii_lowercase();
+    if ["eof", "eocd", "end of central directory", "unexpected end", "failed to fill whole buffer"].iter().any(|m| lower.contains(m)) {
         format!("the file is truncated or damaged ({text}); download it again")
     } else {
         text

@@ -1,0 +1,53 @@
+# gpen-studio: the two commands of the README.
+#   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments)
+#   make test   set everything up, build, run the whole test suite
+# Set-up is idempotent: system packages, libtorch 2.13.0 from PyPI into .libtorch/ (git-ignored),
+# and the MTCNN weights from the facenet-pytorch 2.6.0 wheel into models/mtcnn/.
+
+TORCH_VERSION := 2.13.0
+FACENET_VERSION := 2.6.0
+PYTHON ?= python3
+LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
+MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
+ARGS ?= --help
+
+.PHONY: run test setup system-deps build bench clean-setup
+
+run: setup
+	cargo run --release -- $(ARGS)
+
+test: setup
+	cargo test --release
+
+build: setup
+	cargo build --release
+
+setup: system-deps $(LIBTORCH_STAMP) $(MTCNN_WEIGHTS)
+
+system-deps:
+	@packaging/install-system-deps.sh
+
+# libtorch comes from the torch wheel (the CUDA 13 build; its NVIDIA runtime wheels are needed even
+# on the CPU because libtorch_cpu.so links libcudart). Installed into a scratch folder and moved
+# into place, so an interrupted download never looks finished.
+$(LIBTORCH_STAMP):
+	rm -rf .libtorch/site.partial
+	mkdir -p .libtorch
+	$(PYTHON) -m pip install --quiet --no-input --disable-pip-version-check --no-warn-script-location \
+		--target .libtorch/site.partial torch==$(TORCH_VERSION)
+	rm -rf .libtorch/site
+	mv .libtorch/site.partial .libtorch/site
+	touch $@
+
+# P-Net, R-Net and O-Net weights ship inside the facenet-pytorch wheel (MIT licence).
+$(MTCNN_WEIGHTS) &:
+	rm -rf .libtorch/wheels && mkdir -p .libtorch/wheels models/mtcnn
+	$(PYTHON) -m pip download --quiet --no-input --disable-pip-version-check --no-deps \
+		--only-binary=:all: -d .libtorch/wheels facenet-pytorch==$(FACENET_VERSION)
+	$(PYTHON) packaging/extract_mtcnn.py .libtorch/wheels/facenet_pytorch-$(FACENET_VERSION)-*.whl models/mtcnn
+
+bench: setup
+	cargo run --release -- bench generator --config bfr-512 --random-weights --batch 1,2,4 --device cpu
+
+clean-setup:
+	rm -rf .libtorch $(MTCNN_WEIGHTS)

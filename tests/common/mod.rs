@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The read-only reference outputs beside the repository (`../shared/golden`).
+pub fn golden() -> PathBuf {
+    let dir = repo_root().join("../shared/golden");
+    assert!(dir.is_dir(), "golden fixtures missing at {}", dir.display());
+    dir
+}
+
+pub fn golden_weights() -> PathBuf {
+    golden().join("gpen-64/weights.pth")
+}
+
+/// Runs a Python script with the project's own PyTorch (installed by `make setup` into
+/// `.libtorch/site`) to write checkpoint files exactly as `torch.save` writes them.
+pub fn run_torch_python(script: &str, args: &[&Path]) {
+    let site = repo_root().join(".libtorch/site");
+    assert!(site.join("torch").is_dir(), "PyTorch not installed at {}; run `make setup`", site.display());
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env("PYTHONPATH", &site)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Reads a float32 .npy into a flat vector with its shape.
+pub fn read_npy(path: &Path) -> tch::Tensor {
+    tch::Tensor::read_npy(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
+/// Parses a `golden/gpen-keys/*.tsv` file: key -> shape.
+pub fn read_key_table(path: &Path) -> std::collections::BTreeMap<String, Vec<i64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, s) = l.split_once('\t').unwrap();
+            (k.to_string(), s.split('x').map(|d| d.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gpen-studio"))
+}
