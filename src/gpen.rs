@@ -42,6 +42,28 @@ impl Gpen {
         Ok(y.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?)
     }
 
+    /// Runs `x` once and returns the wall time of each stage of the network (waiting for the GPU
+    /// after each stage, so the times are real), for `bench generator --profile`.
+    pub fn profile(&self, x: &Tensor) -> Result<Vec<(String, f64)>, RunError> {
+        let _guard = tch::no_grad_guard();
+        let x = x.f_to_device(self.device)?.f_to_kind(self.precision.kind())?;
+        let sync = || {
+            if let Device::Cuda(i) = self.device {
+                tch::Cuda::synchronize(i as i64);
+            }
+        };
+        sync();
+        let mut times = Vec::new();
+        let mut last = std::time::Instant::now();
+        self.loaded.net.forward_traced(&x, &mut |name| {
+            sync();
+            let now = std::time::Instant::now();
+            times.push((name.to_string(), (now - last).as_secs_f64()));
+            last = now;
+        })?;
+        Ok(times)
+    }
+
     /// Restores aligned face crops (each already `size` x `size`) in one batch.
     pub fn restore(&self, faces: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError> {
         let x = faces_to_tensor(faces)?;

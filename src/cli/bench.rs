@@ -34,6 +34,9 @@ pub struct GeneratorBenchArgs {
     /// Timed runs per batch size after one warm-up run; the median is reported.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub repeat: usize,
+    /// Also time each stage of the network (one run at the first batch size) and print the split.
+    #[arg(long)]
+    pub profile: bool,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -121,6 +124,17 @@ fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
             peak_bytes: peak,
             peak_growth_bytes: growth,
         });
+    }
+    if args.profile {
+        let batch = args.batch.first().copied().unwrap_or(1);
+        let x = Tensor::f_rand([batch, 3, size, size], (Kind::Float, Device::Cpu))?;
+        gpen.forward(&x)?; // warm-up
+        let stages = gpen.profile(&x)?;
+        let total: f64 = stages.iter().map(|(_, t)| t).sum();
+        println!("\nstage times at batch {batch} (one run, {total:.3} s):");
+        for (name, t) in &stages {
+            println!("  {name:<24} {t:>8.3} s {:>5.1} %", 100.0 * t / total);
+        }
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({

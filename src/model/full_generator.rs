@@ -37,6 +37,12 @@ impl FullGenerator {
     /// Restores a batch of aligned faces: `x` is [B, 3, size, size] RGB in [-1, 1] (the dtype of `x`
     /// sets the precision of the convolutions); returns the raw network output, same shape, not clamped.
     pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
+        self.forward_traced(x, &mut |_| {})
+    }
+
+    /// [`forward`](Self::forward), calling `stage` with a name after each stage finishes (encoder
+    /// layers, mapping, each synthesis resolution) so a profiler can time them.
+    pub fn forward_traced(&self, x: &Tensor, stage: &mut dyn FnMut(&str)) -> TchResult<Tensor> {
         let size = x.size();
         let s = self.config.size;
         if size.len() != 4 || size[1] != 3 || size[2] != s || size[3] != s {
@@ -44,15 +50,18 @@ impl FullGenerator {
         }
         let mut features = Vec::with_capacity(self.encoder.len());
         let mut h = self.encoder[0].forward(x)?;
-        for layer in &self.encoder[1..] {
+        stage(&format!("encoder ecd0 {s}px"));
+        for (i, layer) in self.encoder[1..].iter().enumerate() {
             let next = layer.forward(&h)?;
             features.push(h);
             h = next;
+            stage(&format!("encoder ecd{} {}px", i + 1, s >> (i + 1)));
         }
         let z = self.final_linear.forward(&h.f_flatten(1, -1)?)?;
         features.push(h);
         features.reverse(); // 4x4 first, as the synthesis network consumes them
         let w = self.generator.mapping(&z)?;
-        self.generator.synthesis(&w, &features)
+        stage("final_linear + mapping");
+        self.generator.synthesis(&w, &features, stage)
     }
 }

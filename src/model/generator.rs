@@ -55,17 +55,20 @@ impl Generator {
 
     /// `features[0]` is the 4x4 encoder map, `features[k]` the one at 4 * 2^k px. A single style
     /// drives every layer: GPEN passes one latent, so all `n_latent` slots hold the same `w`.
-    pub fn synthesis(&self, w: &Tensor, features: &[Tensor]) -> TchResult<Tensor> {
+    /// `stage` is called after each resolution, for profiling.
+    pub fn synthesis(&self, w: &Tensor, features: &[Tensor], stage: &mut dyn FnMut(&str)) -> TchResult<Tensor> {
         let batch = w.size()[0];
         let kind = features[0].kind();
         let x = self.input.f_to_kind(kind)?.f_expand([batch, -1, -1, -1], false)?;
         let mut x = self.conv1.forward(&x, w, &features[0])?;
         let mut skip = self.to_rgb1.forward(&x, w, None)?;
+        stage("synthesis 4px");
         for (j, (pair, to_rgb)) in self.convs.chunks(2).zip(&self.to_rgbs).enumerate() {
             let feature = &features[j + 1];
             x = pair[0].forward(&x, w, feature)?;
             x = pair[1].forward(&x, w, feature)?;
             skip = to_rgb.forward(&x, w, Some(&skip))?;
+            stage(&format!("synthesis {}px", 8 << j));
         }
         Ok(skip)
     }
