@@ -36,26 +36,45 @@ impl ModulatedConv2d {
         let kind = x.kind();
         let batch = x.size()[0];
         // Style and demodulation factors are tiny ([B, C]) and computed in fp32.
-        let s = self.modulation.forward(style)?.f_mul_scalar(self.scale)?;
+        let s = self.modulation.forward(style)?.f_mul_scalar(self.scale)?; // [B, in]
         let weight = self.weight.f_squeeze_dim(0)?; // [out, in, k, k]
-        let modulated = x.f_mul(&s.f_to_kind(kind)?.f_view([batch, -1, 1, 1])?)?;
-        let w = weight.f_to_kind(kind)?;
-        let mut y = match &self.blur_kernel {
-            // Transposed convolution takes its weight as [in, out, k, k].
-            Some(_) => modulated.f_conv_transpose2d(&w.f_transpose(0, 1)?, None::<Tensor>, [2, 2], [0, 0], [0, 0], 1, [1, 1])?,
-            None => modulated.f_conv2d(&w, None::<Tensor>, [1, 1], [self.padding, self.padding], [1, 1], 1)?,
-        };
-        drop(modulated);
-        if self.demodulate {
+        let d = if self.demodulate {
             // d[b, o] = rsqrt(sum_i s[b, i]^2 * sum_{kh, kw} W[o, i]^2 + 1e-8)
             let w_sq = weight.f_square()?.f_sum_dim_intlist([2, 3].as_slice(), false, Kind::Float)?; // [out, in]
-            let d = s.f_square()?.f_matmul(&w_sq.f_tr()?)?.f_add_scalar(1e-8)?.f_rsqrt()?;
-            let _ = y.f_mul_(&d.f_to_kind(kind)?.f_view([batch, -1, 1, 1])?)?;
-        }
+            Some(s.f_square()?.f_matmul(&w_sq.f_tr()?)?.f_add_scalar(1e-8)?.f_rsqrt()?) // [B, out]
+        } else {
+            None
+        };
+        let y = if batch == 1 {
+            // One face: fold style and demodulation into the (small) weight, as the reference does,
+            // which saves two passes over the (large) activations.
+            let mut w = weight.f_mul(&s.f_view([1, -1, 1, 1])?)?;
+            if let Some(d) = &d {
+                w = w.f_mul(&d.f_view([-1, 1, 1, 1])?)?;
+            }
+            self.convolve(x, &w.f_to_kind(kind)?)?
+        } else {
+            let modulated = x.f_mul(&s.f_to_kind(kind)?.f_view([batch, -1, 1, 1])?)?;
+            let mut y = self.convolve(&modulated, &weight.f_to_kind(kind)?)?;
+            drop(modulated);
+            if let Some(d) = &d {
+                let _ = y.f_mul_(&d.f_to_kind(kind)?.f_view([batch, -1, 1, 1])?)?;
+            }
+            y
+        };
         match &self.blur_kernel {
             // [B, out, 2H+1, 2W+1] -> blur with pad (1, 1) -> [B, out, 2H, 2W]
             Some(k) => ops::blur(&y, k, 1),
             None => Ok(y),
+        }
+    }
+
+    /// The plain or (for upsampling) stride-2 transposed convolution with weight `w` [out, in, k, k].
+    fn convolve(&self, x: &Tensor, w: &Tensor) -> TchResult<Tensor> {
+        match &self.blur_kernel {
+            // Transposed convolution takes its weight as [in, out, k, k].
+            Some(_) => x.f_conv_transpose2d(&w.f_transpose(0, 1)?, None::<Tensor>, [2, 2], [0, 0], [0, 0], 1, [1, 1]),
+            None => x.f_conv2d(w, None::<Tensor>, [1, 1], [self.padding, self.padding], [1, 1], 1),
         }
     }
 }
