@@ -55,7 +55,7 @@ impl Gpen {
         sync();
         let mut times = Vec::new();
         let mut last = std::time::Instant::now();
-        self.loaded.net.forward_traced(&x, &mut |name| {
+        let _output = self.loaded.net.forward_traced(&x, &mut |name| {
             sync();
             let now = std::time::Instant::now();
             times.push((name.to_string(), (now - last).as_secs_f64()));
@@ -83,8 +83,10 @@ pub fn faces_to_tensor(faces: &[&RgbImage]) -> Result<Tensor, RunError> {
     Ok(t.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?.f_div_scalar(127.5)?.f_sub_scalar(1.0)?)
 }
 
-/// [B, 3, S, S] network output -> 8-bit RGB crops: `clip(x * 0.5 + 0.5, 0, 1) * 255`, truncated to
-/// an integer as GPEN's `tensor2img` does (`astype(np.uint8)`), not rounded.
+/// [B, 3, S, S] network output -> 8-bit RGB crops: `clip(x * 0.5 + 0.5, 0, 1) * 255`, rounded.
+/// GPEN's `tensor2img` truncates (`astype(np.uint8)`), which darkens every pixel by half a level on
+/// average and turns an unchanged 60 into 59 (60 / 127.5 - 1 is not exact in float32); rounding
+/// makes the conversion an exact round trip.
 pub fn tensor_to_faces(y: &Tensor) -> Result<Vec<RgbImage>, RunError> {
     let (b, _, h, w) = y.size4()?;
     let bytes = y
@@ -92,7 +94,8 @@ pub fn tensor_to_faces(y: &Tensor) -> Result<Vec<RgbImage>, RunError> {
         .f_add_scalar(0.5)?
         .f_clamp(0.0, 1.0)?
         .f_mul_scalar(255.0)?
-        .f_to_kind(Kind::Uint8)? // truncates toward zero
+        .f_round()?
+        .f_to_kind(Kind::Uint8)?
         .f_permute([0, 2, 3, 1])?
         .f_contiguous()?;
     let flat: Vec<u8> = Vec::try_from(bytes.f_flatten(0, -1)?)?;
@@ -107,16 +110,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pixel_conversion_round_trips_and_truncates() {
+    fn pixel_conversion_round_trips_exactly() {
         let img = RgbImage::from_fn(4, 4, |x, y| image::Rgb([(x * 60) as u8, (y * 60) as u8, 255]));
         let t = faces_to_tensor(&[&img]).unwrap();
         assert_eq!(t.size(), [1, 3, 4, 4]);
         assert!((t.double_value(&[0, 2, 0, 0]) - 1.0).abs() < 1e-6);
         assert!((t.double_value(&[0, 0, 0, 0]) + 1.0).abs() < 1e-6);
-        // Tiny offsets truncate downward like GPEN's uint8 cast, so 60 - eps becomes 59.
         let back = tensor_to_faces(&t).unwrap();
         assert_eq!(back[0], img);
-        let nudged = tensor_to_faces(&(t - 1e-4)).unwrap();
+        // Values round to the nearest level and clip at the ends of the range.
+        let nudged = tensor_to_faces(&(&t - 0.006)).unwrap();
         assert_eq!(nudged[0].get_pixel(1, 0)[0], 59);
+        let over = tensor_to_faces(&(&t + 1.0)).unwrap();
+        assert_eq!(over[0].get_pixel(0, 0), &image::Rgb([128, 128, 255]));
     }
 }

@@ -10,4 +10,6 @@ pub mod error;
 pub mod gpen;
 pub mod memory;
 pub mod model;
+pub mod paste;
 pub mod paths;
+pub mod restorer;

@@ -128,7 +128,7 @@ fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
     if args.profile {
         let batch = args.batch.first().copied().unwrap_or(1);
         let x = Tensor::f_rand([batch, 3, size, size], (Kind::Float, Device::Cpu))?;
-        gpen.forward(&x)?; // warm-up
+        let _warm_up = gpen.forward(&x)?;
         let stages = gpen.profile(&x)?;
         let total: f64 = stages.iter().map(|(_, t)| t).sum();
         println!("\nstage times at batch {batch} (one run, {total:.3} s):");

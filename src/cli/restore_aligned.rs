@@ -1,8 +1,7 @@
 //! `restore --aligned`: GPEN's aligned mode, each input already a face crop.
 
 use super::ModelArgs;
-use crate::gpen::Gpen;
-use crate::memory;
+use crate::restorer::restore_splitting;
 use anyhow::Context;
 use clap::Args;
 use image::RgbImage;
@@ -162,23 +161,4 @@ fn read_face(path: &Path, size: u32) -> Result<RgbImage, String> {
     } else {
         image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle)
     })
-}
-
-/// Runs a batch; when memory runs out, frees the allocator cache and retries each half, down to
-/// single faces. Every face comes back restored or with its own error.
-fn restore_splitting(gpen: &Gpen, faces: &[&RgbImage]) -> Vec<Result<RgbImage, String>> {
-    if faces.is_empty() {
-        return Vec::new();
-    }
-    match gpen.restore(faces) {
-        Ok(out) => out.into_iter().map(Ok).collect(),
-        Err(e) if e.is_oom() && faces.len() > 1 => {
-            let _ = memory::empty_cache();
-            let (a, b) = faces.split_at(faces.len() / 2);
-            let mut out = restore_splitting(gpen, a);
-            out.extend(restore_splitting(gpen, b));
-            out
-        }
-        Err(e) => faces.iter().map(|_| Err(e.to_string())).collect(),
-    }
 }
