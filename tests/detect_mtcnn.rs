@@ -68,6 +68,19 @@ fn astronaut_face_matches_facenet_pytorch() {
 }
 
 #[test]
+fn faces_cut_by_the_border_are_detected_without_errors() {
+    let detector = Mtcnn::load(&mtcnn::default_models_dir(), tch::Device::Cpu).unwrap();
+    let img = image::open(photos().join("solvay_1927.png")).unwrap().to_rgb8();
+    // Crop edges through faces 0, 3 and 16 of the golden list, so their boxes reach outside.
+    let cut = image::imageops::crop_imm(&img, 720, 165, 130, 70).to_image();
+    let faces = detector.detect(&cut).unwrap();
+    assert!(!faces.is_empty());
+    for f in &faces {
+        assert!(f.bbox.iter().chain(f.landmarks.iter().flatten()).all(|v| v.is_finite()) && f.score > 0.7, "{f:?}");
+    }
+}
+
+#[test]
 fn detect_json_reports_every_photo() {
     let out = Command::new(common::bin())
         .args(["detect", "--json", "--device", "cpu"])

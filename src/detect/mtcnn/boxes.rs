@@ -47,6 +47,10 @@ pub fn crop_window(b: &BBox, width: u32, height: u32) -> Option<(usize, usize, u
 
 /// torchvision `nms`: greedy by score (stable sort, descending), suppressing IoU > `threshold`
 /// with areas without +1. Returns the kept indices, highest score first.
+///
+/// Above 1000 boxes torchvision re-sorts its result with a non-stable sort; the kept set is the same
+/// and only the order of equal scores could differ, which was never seen to change an output
+/// (mtcnn.md §3.6 A), so that path is not emulated.
 pub fn nms(boxes: &[BBox], scores: &[f32], threshold: f64) -> Vec<usize> {
     let order = by_score(scores);
     let area: Vec<f32> = boxes.iter().map(|b| (b[2] - b[0]) * (b[3] - b[1])).collect();
