@@ -1,0 +1,93 @@
+//! Face detection: the first step of a photo's path (read -> **detect** -> align -> restore -> paste).
+//!
+//! [`Mtcnn`] is a port of facenet-pytorch 2.6.0's MTCNN (Zhang et al., "Joint Face Detection and
+//! Alignment using Multi-task Cascaded Convolutional Networks", 2016), matching its `detect()`
+//! boxes, scores and five landmarks (reference/mtcnn.md).
+
+pub mod mtcnn;
+
+pub use mtcnn::Mtcnn;
+
+use crate::checkpoint::CheckpointError;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// One detected face, in pixel coordinates of the input image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    /// `[x1, y1, x2, y2]`; may reach outside the image for faces cut by the border.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// The detector's probability that this is a face.
+    pub score: f32,
+    /// `[x, y]` of the image-left eye, image-right eye, nose tip, image-left and image-right mouth
+    /// corners (facenet-pytorch's order).
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Face {
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+}
+
+/// Detection settings; [`Default`] is facenet-pytorch's `MTCNN()`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectOptions {
+    /// Smallest face side looked for, in pixels: sets the first pyramid scale (12 / min_face_size).
+    pub min_face_size: f64,
+    /// Score thresholds of the three stages (P-Net keeps `>=`, R-Net and O-Net keep `>`).
+    pub thresholds: [f32; 3],
+    /// Ratio between consecutive pyramid scales, in (0, 1).
+    pub factor: f64,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions { min_face_size: 20.0, thresholds: [0.6, 0.7, 0.7], factor: 0.709 }
+    }
+}
+
+impl DetectOptions {
+    pub fn validate(&self) -> Result<(), DetectError> {
+        // factor >= 1 would never end the pyramid loop.
+        if !(self.min_face_size.is_finite() && self.min_face_size > 0.0) {
+            return Err(DetectError::Options(format!("min face size must be positive, got {}", self.min_face_size)));
+        }
+        if !(self.factor > 0.0 && self.factor < 1.0) {
+            return Err(DetectError::Options(format!("pyramid factor must be in (0, 1), got {}", self.factor)));
+        }
+        if let Some(t) = self.thresholds.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+            return Err(DetectError::Options(format!("thresholds are probabilities in [0, 1], got {t}")));
+        }
+        Ok(())
+    }
+}
+
+/// Finds faces in a photo.
+pub trait FaceDetector {
+    /// Every face found, largest box first. An image too small to hold a face gives an empty list.
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A weights file is missing, unreadable or does not match the network.
+    #[error(transparent)]
+    Weights(#[from] CheckpointError),
+    #[error("invalid detection options: {0}")]
+    Options(String),
+    /// A libtorch failure while running a network (out of memory, broken device, ...).
+    #[error(transparent)]
+    Run(#[from] crate::error::RunError),
+}
+
+impl From<tch::TchError> for DetectError {
+    fn from(err: tch::TchError) -> Self {
+        DetectError::Run(err.into())
+    }
+}
