@@ -1,11 +1,13 @@
 //! GPEN's 5-point alignment against the authors' `align_faces.py` on the Solvay 1927 photo: the
-//! template, every face's transform and inverse, and the first three 512 crops.
+//! template, every face's transform and inverse, the first three 512 crops, and the `align` command.
 
 mod common;
 use common::*;
 use gpen_studio::align::{self, Affine2, Landmarks};
 use image::RgbImage;
 use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
 use tch::Device;
 
 fn golden_alignment() -> Value {
@@ -131,4 +133,61 @@ fn aligned_crops_on_cuda_equal_the_cpu_ones() {
         let worst = c.crop.as_raw().iter().zip(g.crop.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 1, "face {i}: CPU and CUDA crops differ by {worst} levels");
     }
+}
+
+fn run_align(out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .arg("align")
+        .arg(repo_root().join("../shared/photos/solvay_1927.png"))
+        .args(["--size", "512", "--device", "cpu", "--out-dir"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn align_command_writes_every_crop_and_the_transforms() {
+    let out = tempfile::tempdir().unwrap();
+    let detections = golden().join("mtcnn/detections.json");
+    let run = run_align(out.path(), &["--landmarks", detections.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("alignment.json")).unwrap()).unwrap();
+    let faces = report["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 29);
+    assert_eq!(report["template"], report["template_512"]);
+    assert_eq!(points(&report["template"]), align::reference_template(512));
+    let golden = golden_alignment();
+    for (i, (face, want)) in faces.iter().zip(golden["faces"].as_array().unwrap()).enumerate() {
+        assert_eq!(points(&face["landmarks"]), points(&want["landmarks"]), "face {i}");
+        for key in ["tfm", "tfm_inv"] {
+            let (l, t) = deviation(&matrix(&face[key]), &matrix(&want[key]));
+            assert!(l <= 1e-3 && t <= 0.05, "face {i} {key}");
+        }
+        let crop = image::open(out.path().join(format!("face{i:02}.png"))).unwrap().to_rgb8();
+        assert_eq!(crop.dimensions(), (512, 512));
+    }
+    assert!(!out.path().join("face29.png").exists());
+}
+
+#[test]
+fn align_command_without_landmarks_says_where_detection_comes_from() {
+    let out = tempfile::tempdir().unwrap();
+    let run = run_align(out.path(), &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("--landmarks") && stderr.contains("detect"), "{stderr}");
+}
+
+#[test]
+fn align_command_names_the_image_missing_from_the_landmarks_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("other.json");
+    std::fs::write(&file, r#"{"astronaut.png": {"faces": []}}"#).unwrap();
+    let run = run_align(&dir.path().join("out"), &["--landmarks", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("solvay_1927.png") && stderr.contains("astronaut.png"), "{stderr}");
 }

@@ -1,5 +1,6 @@
 //! The headless commands. Each subcommand lives in its own file; this one only parses and dispatches.
 
+mod align;
 mod bench;
 mod generator;
 mod restore_aligned;
@@ -22,6 +23,8 @@ pub enum Command {
     Generator(generator::GeneratorArgs),
     /// Restore faces. With --aligned every input is an aligned face crop (GPEN's aligned mode).
     Restore(restore_aligned::RestoreArgs),
+    /// Cut GPEN-aligned face crops (faceNN.png) and their transforms (alignment.json) out of a photo.
+    Align(align::AlignArgs),
     /// Measure speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generator(args) => generator::run(args),
         Command::Restore(args) => restore_aligned::run(args),
+        Command::Align(args) => align::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {
