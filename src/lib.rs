@@ -1,8 +1,9 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
-//! The path of a photo: read -> detect ([`detect`]) -> align -> restore ([`gpen`], [`model`]) -> paste -> write,
+//! The path of a photo: read -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`]) -> paste -> write,
 //! with [`checkpoint`] loading the official weights and [`cli`] the headless commands.
 
+pub mod align;
 pub mod checkpoint;
 pub mod cli;
 pub mod detect;

@@ -1,5 +1,6 @@
 //! The headless commands. Each subcommand lives in its own file; this one only parses and dispatches.
 
+mod align;
 mod bench;
 mod detect;
 mod generator;
@@ -25,6 +26,8 @@ pub enum Command {
     Restore(restore_aligned::RestoreArgs),
     /// Find faces (MTCNN) and print their boxes, scores and five landmarks.
     Detect(detect::DetectArgs),
+    /// Cut GPEN-aligned face crops (faceNN.png) and their transforms (alignment.json) out of a photo.
+    Align(align::AlignArgs),
     /// Measure speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Generator(args) => generator::run(args),
         Command::Restore(args) => restore_aligned::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Align(args) => align::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {
