@@ -1,7 +1,8 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
-//! The path of a photo: read -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`]) -> paste -> write,
-//! with [`checkpoint`] loading the official weights and [`cli`] the headless commands.
+//! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
+//! -> [`paste`] -> write ([`photo`]), with [`checkpoint`] loading the official weights and [`cli`] the
+//! headless commands.
 
 pub mod align;
 pub mod checkpoint;
@@ -14,4 +15,5 @@ pub mod memory;
 pub mod model;
 pub mod paste;
 pub mod paths;
+pub mod photo;
 pub mod restorer;

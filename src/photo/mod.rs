@@ -1,0 +1,13 @@
+//! Photo input and output: the first and last steps of a photo's path (read -> ... -> write).
+//!
+//! [`read_photo`] turns any real-world JPEG, PNG, WebP, TIFF, BMP or GIF into upright 8-bit RGB
+//! plus the metadata worth keeping; [`write_photo`] writes a result atomically with that metadata.
+//! Neither panics on hostile input: a bad file is a [`PhotoError`] a user can act on.
+
+pub mod error;
+pub mod read;
+pub mod write;
+
+pub use error::PhotoError;
+pub use read::{Photo, ReadLimits, read_photo};
+pub use write::{OutputFormat, PhotoMeta, write_photo};

@@ -1,0 +1,134 @@
+//! Reading a photo from disk into upright 8-bit RGB, whatever the file turns out to be.
+//!
+//! The format comes from the content, not the extension (phones and chat apps mislabel files).
+//! The size is checked from the header before any pixel buffer exists, so a decompression bomb
+//! costs nothing. EXIF orientation is applied to the pixels and reset to 1 in the kept EXIF.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use super::error::{PhotoError, format_name};
+
+/// Formats `read_photo` decodes; anything else recognised is refused by name.
+const READABLE: [ImageFormat; 6] =
+    [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Tiff, ImageFormat::Bmp, ImageFormat::Gif];
+
+/// Bounds on what a single photo may cost to decode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest accepted width × height. Default 100 megapixels (a 108 MP phone sensor is the
+    /// biggest common camera; scans beyond that should be split).
+    pub max_pixels: u64,
+    /// Largest memory the decoder's buffer plus the RGB copy may take. Default 2 GiB: enough
+    /// for a 100 MP photo in any pixel format the supported decoders produce.
+    pub max_alloc_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits { max_pixels: 100_000_000, max_alloc_bytes: 2 << 30 }
+    }
+}
+
+/// A decoded photo, upright, with the metadata worth carrying to the output.
+#[derive(Clone, Debug)]
+pub struct Photo {
+    /// Upright pixels: EXIF orientation already applied.
+    pub pixels: RgbImage,
+    /// The embedded ICC colour profile. Pixels are left in that space (no colour management), so
+    /// writing the profile back keeps the photo's appearance.
+    pub icc: Option<Vec<u8>>,
+    /// The raw EXIF block (TIFF structure, no `Exif\0\0` prefix) with orientation reset to 1.
+    pub exif: Option<Vec<u8>>,
+    /// What the content turned out to be, whatever the file is named.
+    pub source_format: ImageFormat,
+    /// The file's pixel format carried an alpha channel (GIF frames always do). Alpha is dropped,
+    /// not composited, like PIL's `convert('RGB')` that the face detector's reference uses, so
+    /// detection sees the same pixels here as there.
+    pub had_alpha: bool,
+}
+
+impl Photo {
+    /// The metadata to hand to [`super::write_photo`].
+    pub fn meta(&self) -> super::PhotoMeta {
+        super::PhotoMeta { icc: self.icc.clone(), exif: self.exif.clone() }
+    }
+}
+
+/// Reads the photo at `path`. Never panics: every failure, including a panicking decoder, is a
+/// [`PhotoError`] that names the file and says what is wrong with it.
+pub fn read_photo(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError> {
+    let meta = std::fs::metadata(path).map_err(|e| PhotoError::from_io(path, e))?;
+    if meta.is_dir() {
+        return Err(PhotoError::NotAFile { path: path.into() });
+    }
+    if meta.len() == 0 {
+        return Err(PhotoError::Empty { path: path.into() });
+    }
+    let file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
+    let reader = ImageReader::new(BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|e| PhotoError::from_io(path, e))?;
+    let format = reader.format().ok_or_else(|| PhotoError::NotAnImage { path: path.into() })?;
+    if !READABLE.contains(&format) {
+        let format = format!("{format:?}").to_uppercase();
+        return Err(PhotoError::UnsupportedFormat { path: path.into(), format });
+    }
+    guarded(path, format, || decode(path, format, reader, limits))?
+}
+
+fn decode(
+    path: &Path,
+    format: ImageFormat,
+    mut reader: ImageReader<BufReader<File>>,
+    limits: &ReadLimits,
+) -> Result<Photo, PhotoError> {
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(decoder_limits);
+    // Constructing the decoder parses only the header: cheap even for a bomb.
+    let mut decoder = reader.into_decoder().map_err(|e| PhotoError::from_decode(path, format, e))?;
+
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(PhotoError::TooLarge { path: path.into(), width, height, limit: limits.max_pixels });
+    }
+    let color = decoder.color_type();
+    let rgb_copy = if color == image::ColorType::Rgb8 { 0 } else { pixels * 3 };
+    let needed = decoder.total_bytes().saturating_add(rgb_copy);
+    if needed > limits.max_alloc_bytes {
+        return Err(PhotoError::TooMuchMemory { path: path.into(), needed, limit: limits.max_alloc_bytes });
+    }
+
+    // Broken metadata must not cost the user the photo: treat it as absent.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut exif = decoder.exif_metadata().ok().flatten();
+    if let Some(exif) = exif.as_mut() {
+        let _ = Orientation::remove_from_exif_chunk(exif);
+    }
+
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::from_decode(path, format, e))?;
+    // 16-bit samples are rounded to 8 bits (65535 -> 255, 32896 -> 128); alpha is dropped.
+    let mut upright = DynamicImage::ImageRgb8(image.into_rgb8());
+    upright.apply_orientation(orientation);
+    Ok(Photo { pixels: upright.into_rgb8(), icc, exif, source_format: format, had_alpha: color.has_alpha() })
+}
+
+/// Runs decoder code so that a panic inside a codec becomes a `Corrupt` error, not a crash.
+fn guarded<T>(path: &Path, format: ImageFormat, f: impl FnOnce() -> T) -> Result<T, PhotoError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder crashed".into());
+        PhotoError::Corrupt { path: path.into(), format: format_name(format), detail: format!("decoder panicked: {detail}") }
+    })
+}
