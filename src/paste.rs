@@ -9,6 +9,7 @@
 //! a 40 px border (at 512) and sigma 8 instead of 26 px and sigma 4, so the feather is about twice as
 //! wide and still reaches zero (< 3e-4) at the crop edge. Both scale with the crop size.
 
+use crate::align::Affine2;
 use image::RgbImage;
 
 /// A restored face and where it came from.
@@ -17,8 +18,8 @@ pub struct PasteFace<'a> {
     pub restored: &'a RgbImage,
     /// The aligned crop that went into the restorer (S x S), blended back by `1 - strength`.
     pub aligned: &'a RgbImage,
-    /// Image -> crop similarity transform (2 x 3), as produced by alignment.
-    pub tfm: [[f64; 3]; 2],
+    /// Photo -> crop similarity transform, as produced by alignment.
+    pub tfm: Affine2,
     /// Shorter side of the detected face box in photo pixels (GPEN smooths faces under 100 px).
     pub box_side: f32,
 }
@@ -125,13 +126,6 @@ fn sample<const C: usize>(plane: &[[f32; C]], s: usize, u: f64, v: f64) -> [f32;
     out
 }
 
-fn invert(m: &[[f64; 3]; 2]) -> [[f64; 3]; 2] {
-    let [[a, b, c], [d, e, f]] = *m;
-    let det = a * e - b * d;
-    let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
-    [[ia, ib, -(ia * c + ib * f)], [id, ie, -(id * c + ie * f)]]
-}
-
 /// Pastes every face into `photo`. `strength` in [0, 1] blends the restored face with the original
 /// crop (1 = fully restored). `mask` is [`crop_mask`] of the crop size (computed once per run).
 pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32, mask: &[f32]) -> RgbImage {
@@ -152,15 +146,16 @@ pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32, mask: &
             .zip(face.aligned.pixels())
             .map(|(r, a)| std::array::from_fn(|c| alpha * r[c] + (1.0 - alpha) * a[c] as f32))
             .collect();
-        // The photo region the crop covers: its corners through the inverse transform.
-        let inv = invert(&face.tfm);
-        let corners = [(0.0, 0.0), (s as f64, 0.0), (0.0, s as f64), (s as f64, s as f64)]
-            .map(|(u, v)| (inv[0][0] * u + inv[0][1] * v + inv[0][2], inv[1][0] * u + inv[1][1] * v + inv[1][2]));
-        let x0 = corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min).floor().max(0.0) as usize;
-        let x1 = (corners.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max).ceil() as usize + 1).min(w);
-        let y0 = corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min).floor().max(0.0) as usize;
-        let y1 = (corners.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max).ceil() as usize + 1).min(h);
-        let t = &face.tfm;
+        // The photo region the crop covers: its corners through the inverse transform. Alignment
+        // only produces invertible transforms; anything else has nowhere to go.
+        let Some(inv) = face.tfm.inverse() else { continue };
+        let corners = [[0.0, 0.0], [s as f64, 0.0], [0.0, s as f64], [s as f64, s as f64]].map(|c| inv.apply(c));
+        let (xs, ys) = (corners.map(|c| c[0]), corners.map(|c| c[1]));
+        let x0 = xs.iter().copied().fold(f64::INFINITY, f64::min).floor().max(0.0) as usize;
+        let x1 = (xs.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil().max(0.0) as usize + 1).min(w);
+        let y0 = ys.iter().copied().fold(f64::INFINITY, f64::min).floor().max(0.0) as usize;
+        let y1 = (ys.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil().max(0.0) as usize + 1).min(h);
+        let t = &face.tfm.m;
         for y in y0..y1 {
             for x in x0..x1 {
                 let (xf, yf) = (x as f64, y as f64);
@@ -207,8 +202,8 @@ mod tests {
         let white = RgbImage::from_pixel(32, 32, image::Rgb([255, 255, 255]));
         let black = RgbImage::from_pixel(32, 32, image::Rgb([0, 0, 0]));
         let mask = crop_mask(32);
-        let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
-        let shifted = [[1.0, 0.0, -16.0], [0.0, 1.0, 0.0]]; // crop origin at photo x = 16
+        let identity = Affine2::IDENTITY;
+        let shifted = Affine2 { m: [[1.0, 0.0, -16.0], [0.0, 1.0, 0.0]] }; // crop origin at photo x = 16
         let faces = [
             PasteFace { restored: &white, aligned: &white, tfm: identity, box_side: 200.0 },
             PasteFace { restored: &black, aligned: &black, tfm: shifted, box_side: 200.0 },

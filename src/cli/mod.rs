@@ -4,7 +4,7 @@ mod align;
 mod bench;
 mod detect;
 mod generator;
-mod restore_aligned;
+mod restore;
 
 use crate::device::{DeviceChoice, Precision};
 use clap::{Args, Parser, Subcommand};
@@ -22,8 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the raw GPEN network on an NCHW float32 RGB tensor in [-1, 1] (.npy), for verification.
     Generator(generator::GeneratorArgs),
-    /// Restore faces. With --aligned every input is an aligned face crop (GPEN's aligned mode).
-    Restore(restore_aligned::RestoreArgs),
+    /// Restore the faces in photos (files or folders) into an output folder.
+    Restore(restore::RestoreArgs),
     /// Find faces (MTCNN) and print their boxes, scores and five landmarks.
     Detect(detect::DetectArgs),
     /// Cut GPEN-aligned face crops (faceNN.png) and their transforms (alignment.json) out of a photo.
@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generator(args) => generator::run(args),
-        Command::Restore(args) => restore_aligned::run(args),
+        Command::Restore(args) => restore::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
         Command::Bench(cmd) => bench::run(cmd),
