@@ -21,7 +21,10 @@ pub enum PhotoError {
     NotAnImage { path: PathBuf },
     #[error("{}: {format} images are not supported; convert it to PNG or JPEG first", .path.display())]
     UnsupportedFormat { path: PathBuf, format: String },
-    #[error("{}: this {format} image uses a variant gpen-studio cannot decode ({detail}); convert it to PNG or JPEG first", .path.display())]
+    #[error(
+        "{}: this {format} image uses a variant gpen-studio cannot decode ({detail}); convert it to PNG or JPEG first",
+        .path.display()
+    )]
     UnsupportedVariant { path: PathBuf, format: &'static str, detail: String },
     #[error("{}: the {format} data is truncated or corrupt ({detail})", .path.display())]
     Corrupt { path: PathBuf, format: &'static str, detail: String },
@@ -32,7 +35,8 @@ pub enum PhotoError {
     )]
     TooLarge { path: PathBuf, width: u32, height: u32, limit: u64 },
     #[error(
-        "{}: decoding this image needs {} MiB, above the limit of {} MiB; raise ReadLimits::max_alloc_bytes if you trust this file",
+        "{}: decoding this image needs {} MiB, above the limit of {} MiB; \
+         raise ReadLimits::max_alloc_bytes if you trust this file",
         .path.display(), .needed >> 20, .limit >> 20
     )]
     TooMuchMemory { path: PathBuf, needed: u64, limit: u64 },

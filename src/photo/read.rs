@@ -132,3 +132,24 @@ fn guarded<T>(path: &Path, format: ImageFormat, f: impl FnOnce() -> T) -> Result
         PhotoError::Corrupt { path: path.into(), format: format_name(format), detail: format!("decoder panicked: {detail}") }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_decoder_becomes_a_corrupt_error() {
+        let err = guarded(Path::new("x.tif"), ImageFormat::Tiff, || -> u8 { panic!("index out of bounds") }).unwrap_err();
+        assert!(matches!(err, PhotoError::Corrupt { format: "TIFF", .. }), "{err:?}");
+        assert!(err.to_string().contains("decoder panicked: index out of bounds"), "{err}");
+        assert_eq!(guarded(Path::new("x.tif"), ImageFormat::Tiff, || 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn default_limits_allow_a_100_megapixel_photo_in_any_decoded_layout() {
+        let limits = ReadLimits::default();
+        assert_eq!(limits.max_pixels, 100_000_000);
+        // RGBA, 32-bit float (TIFF) is the widest layout: 16 bytes a pixel, plus the RGB copy.
+        assert!(limits.max_pixels * (16 + 3) <= limits.max_alloc_bytes);
+    }
+}
