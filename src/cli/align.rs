@@ -1,6 +1,7 @@
 //! `align`: cut GPEN-aligned face crops out of a photo, with the transforms that put them back.
 
 use crate::align::{self, AlignedFace, Landmarks};
+use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::device::DeviceChoice;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -21,7 +22,7 @@ pub struct AlignArgs {
     #[arg(long, value_name = "DIR")]
     pub out_dir: PathBuf,
     /// Face landmarks: a detections file keyed by image file name, each with `faces[].landmarks`
-    /// (5 x [x, y]), or a file with a top-level `faces` list. Required until detection is built in.
+    /// (5 x [x, y]), or a file with a top-level `faces` list. Default: detect the faces (MTCNN).
     #[arg(long, value_name = "FILE.json")]
     pub landmarks: Option<PathBuf>,
     /// Where the warp runs: auto (CUDA when available), cpu, cuda or cuda:N.
@@ -30,18 +31,18 @@ pub struct AlignArgs {
 }
 
 pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
-    let Some(landmarks_file) = &args.landmarks else {
-        bail!(
-            "no landmarks given: pass --landmarks FILE.json (a detections file with faces[].landmarks per image); \
-             automatic face detection comes from the `detect` command, which this build does not have yet"
-        );
-    };
     if args.size < 16 {
         bail!("--size {} is too small for a face crop", args.size);
     }
-    let faces = read_landmarks(landmarks_file, &args.image)?;
-    let photo = read_rgb(&args.image)?;
+    let photo = crate::photo::read_photo(&args.image, &Default::default())?.pixels;
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let faces = match &args.landmarks {
+        Some(file) => read_landmarks(file, &args.image)?,
+        None => {
+            let detector = Mtcnn::load(&default_models_dir(), device)?;
+            detector.detect(&photo)?.into_iter().map(|f| f.landmarks).collect()
+        }
+    };
     let aligned = align::align_faces(&photo, &faces, args.size, device)
         .with_context(|| format!("aligning the faces of {}", args.image.display()))?;
 
@@ -61,23 +62,6 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Decodes a photo to 8-bit RGB. Alpha is discarded, not composited (PIL's `convert('RGB')`).
-fn read_rgb(path: &Path) -> anyhow::Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("reading {}", path.display()))?
-        .decode()
-        .with_context(|| format!("decoding {}", path.display()))?;
-    Ok(match img {
-        image::DynamicImage::ImageRgba8(rgba) => {
-            let (w, h) = rgba.dimensions();
-            let rgb = rgba.into_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            RgbImage::from_raw(w, h, rgb).expect("sized buffer")
-        }
-        other => other.to_rgb8(),
-    })
-}
 
 /// The landmarks of `image`'s faces, in file order.
 fn read_landmarks(file: &Path, image: &Path) -> anyhow::Result<Vec<Landmarks>> {
