@@ -5,7 +5,6 @@ use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::device::DeviceChoice;
 use anyhow::{Context, bail};
 use clap::Args;
-use image::RgbImage;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

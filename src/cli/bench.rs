@@ -1,10 +1,13 @@
 //! `bench`: speed and memory of the network, printed as a table and optionally written as JSON.
 
 use super::ModelArgs;
+use crate::detect::{Mtcnn, mtcnn::default_models_dir};
 use crate::device::device_name;
 use crate::gpen::Gpen;
 use crate::memory;
 use crate::model::GpenConfig;
+use crate::photo::{OutputFormat, ReadLimits};
+use crate::pipeline::{PipelineOptions, restore_photos};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +18,30 @@ use tch::{Device, Kind, Tensor};
 pub enum BenchCommand {
     /// Per-face latency, faces/s and peak memory of the GPEN network at several batch sizes.
     Generator(GeneratorBenchArgs),
+    /// Whole-photo restoration: photos/s and the time split (decode, detect, align, GPEN, paste,
+    /// encode). Results go to a temporary folder that is removed afterwards.
+    Pipeline(PipelineBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineBenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Use GPEN's initial random weights for this released configuration instead of a file.
+    #[arg(long, requires = "config")]
+    pub random_weights: bool,
+    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Photos or folders to restore.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub photos: Vec<PathBuf>,
+    /// Faces per GPEN call.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: usize,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -58,18 +85,77 @@ struct Row {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Generator(args) => bench_generator(args),
+        BenchCommand::Pipeline(args) => bench_pipeline(args),
     }
 }
 
-fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
-    let gpen = if args.random_weights {
-        let name = args.config.as_deref().unwrap_or("bfr-512");
-        let config = GpenConfig::named(name)
-            .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", GpenConfig::NAMES.join(", ")))?;
-        Gpen::random(config, args.model.device()?, args.model.precision, 0).map_err(anyhow::Error::msg)?
-    } else {
-        args.model.load()?
+/// The network the benchmark runs: a weights file, or random weights of a named configuration.
+fn load_model(model: &ModelArgs, random_weights: bool, config: Option<&str>) -> anyhow::Result<Gpen> {
+    if !random_weights {
+        return model.load();
+    }
+    let name = config.unwrap_or("bfr-512");
+    let config = GpenConfig::named(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", GpenConfig::NAMES.join(", ")))?;
+    Gpen::random(config, model.device()?, model.precision, 0).map_err(anyhow::Error::msg)
+}
+
+fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let gpen = load_model(&args.model, args.random_weights, args.config.as_deref())?;
+    let detector = Mtcnn::load(&default_models_dir(), gpen.device)?;
+    let load = start.elapsed();
+    let inputs = crate::inputs::collect_photos(&args.photos, false);
+    let out = std::env::temp_dir().join(format!("gpen-studio-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&out)?;
+    let options = PipelineOptions {
+        out_dir: out.clone(),
+        batch: args.batch.max(1),
+        strength: 1.0,
+        format: OutputFormat::Png,
+        save_faces: false,
+        overwrite: true,
+        limits: ReadLimits::default(),
+        device: gpen.device,
     };
+    println!(
+        "bench pipeline: {} photos, {} ({}), {} on {}, batch {}, {} CPU threads",
+        inputs.len(),
+        gpen.config(),
+        if args.random_weights { "random weights" } else { "weights from file" },
+        gpen.precision,
+        device_name(gpen.device),
+        options.batch,
+        tch::get_num_threads(),
+    );
+    let run_start = Instant::now();
+    let summary = restore_photos(&inputs, &detector, &gpen, &options, &mut |_| {});
+    let wall = run_start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&out);
+    println!("{summary}");
+    println!(
+        "wall {wall:.2} s (+ {:.2} s loading the models): {:.3} photos/s, {:.3} faces/s",
+        load.as_secs_f64(),
+        inputs.len() as f64 / wall,
+        summary.faces_restored as f64 / wall
+    );
+    let total = summary.times.total().as_secs_f64().max(1e-9);
+    println!("{:<16} {:>9} {:>7}", "stage", "seconds", "share");
+    for (name, d) in summary.times.named() {
+        println!("{name:<16} {:>9.3} {:>6.1} %", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total);
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "photos": inputs.len(), "faces": summary.faces_restored, "wall_s": wall, "load_s": load.as_secs_f64(),
+            "config": gpen.config(), "device": device_name(gpen.device), "batch": options.batch, "times": summary.times,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(if summary.any_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
+    let gpen = load_model(&args.model, args.random_weights, args.config.as_deref())?;
     let device = gpen.device;
     let size = gpen.config().size;
     println!(
