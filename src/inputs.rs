@@ -43,23 +43,38 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Output names `OUTDIR/<stem>.<ext>`, made unique when two inputs share a stem (`a.jpg`, `a.png`
-/// become `a.png` and `a-2.png`). Deterministic, so a rerun maps every input to the same output.
+/// Gives each input its output name `OUTDIR/<stem>.<ext>`, unique within a run when two inputs
+/// share a stem (`a.jpg`, `a.png` become `a.png` and `a-2.png`). Deterministic for the same inputs
+/// in the same order, so a rerun maps every input to the same output and can skip finished ones.
+#[derive(Debug, Clone)]
+pub struct OutputNamer {
+    dir: PathBuf,
+    extension: String,
+    used: HashSet<String>,
+}
+
+impl OutputNamer {
+    pub fn new(dir: &Path, extension: &str) -> Self {
+        OutputNamer { dir: dir.into(), extension: extension.into(), used: HashSet::new() }
+    }
+
+    pub fn name(&mut self, input: &Path) -> PathBuf {
+        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
+        let ext = &self.extension;
+        let mut name = format!("{stem}.{ext}");
+        let mut n = 2;
+        while !self.used.insert(name.clone()) {
+            name = format!("{stem}-{n}.{ext}");
+            n += 1;
+        }
+        self.dir.join(name)
+    }
+}
+
+/// [`OutputNamer`] over a whole list.
 pub fn plan_outputs(inputs: &[PathBuf], outdir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut used = HashSet::new();
-    inputs
-        .iter()
-        .map(|input| {
-            let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
-            let mut name = format!("{stem}.{extension}");
-            let mut n = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{stem}-{n}.{extension}");
-                n += 1;
-            }
-            outdir.join(name)
-        })
-        .collect()
+    let mut namer = OutputNamer::new(outdir, extension);
+    inputs.iter().map(|i| namer.name(i)).collect()
 }
 
 #[cfg(test)]

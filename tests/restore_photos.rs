@@ -66,7 +66,7 @@ fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
     let mut done = Vec::new();
     let summary = restore_photos(&[input.clone()], &detector, &restorer, &options(out.path(), 8), &mut |e| {
         if let Event::PhotoDone { outcome, .. } = e {
-            done.push(outcome.clone());
+            done.push((*outcome).clone());
         }
     });
     assert_eq!(summary.faces_restored, 29, "{summary}");
@@ -91,9 +91,10 @@ fn faces_of_several_photos_share_batches_and_each_photo_is_written_once_complete
     let mut events = Vec::new();
     let summary = restore_photos(&inputs, &detector, &restorer, &options(out.path(), 4), &mut |e| {
         events.push(match e {
-            Event::FacesFound { faces, .. } => format!("found {faces}"),
+            Event::FacesFound { faces, .. } => format!("found {}", faces.len()),
             Event::BatchDone { faces, .. } => format!("batch {faces}"),
             Event::PhotoDone { input, .. } => format!("done {}", input.file_name().unwrap().to_string_lossy()),
+            other => format!("{other:?}"),
         })
     });
     assert_eq!((summary.photos_restored, summary.faces_restored), (2, 30));

@@ -102,14 +102,14 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     progress.set_message("0 of 0 faces");
     let summary = restore_photos(&inputs, &detector, &gpen, &pipeline, &mut |event| match event {
         Event::FacesFound { faces, .. } => {
-            found += faces;
+            found += faces.len();
             progress.set_message(format!("{restored} of {found} faces"));
         }
-        Event::BatchDone { faces, failed } => {
+        Event::BatchDone { faces, failed, .. } => {
             restored += faces - failed;
             progress.set_message(format!("{restored} of {found} faces"));
         }
-        Event::PhotoDone { input, outcome } => {
+        Event::PhotoDone { input, outcome, .. } => {
             match outcome {
                 Outcome::Failed { error, .. } => progress.suspend(|| eprintln!("error: {}: {error}", input.display())),
                 Outcome::NoFaces { .. } => progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", input.display())),
@@ -117,6 +117,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             }
             progress.inc(1);
         }
+        _ => {}
     });
     progress.finish_and_clear();
     eprintln!("{summary}");
