@@ -239,6 +239,11 @@ impl<'a> Pipeline<'a> {
         &mut self.options
     }
 
+    /// Photos read and waiting for some of their faces.
+    pub fn pending_photos(&self) -> usize {
+        self.pending.iter().filter(|p| p.is_some()).count()
+    }
+
     /// Faces waiting for the restorer.
     pub fn queued_faces(&self) -> usize {
         self.queue.len()

@@ -3,6 +3,7 @@
 
 use crate::error::RunError;
 use crate::gpen::Gpen;
+use crate::model::GpenConfig;
 use image::RgbImage;
 
 pub trait FaceRestorer {
@@ -13,6 +14,14 @@ pub trait FaceRestorer {
     fn restore_batch(&self, faces: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError>;
     /// Returns cached device memory after an out-of-memory error (no-op where meaningless).
     fn release_cache(&self) {}
+    /// The GPEN configuration, when this is GPEN (for the memory model).
+    fn config(&self) -> Option<GpenConfig> {
+        None
+    }
+    /// The GPEN network itself, when this is GPEN (for calibration).
+    fn as_gpen(&self) -> Option<&Gpen> {
+        None
+    }
 }
 
 impl FaceRestorer for Gpen {
@@ -28,6 +37,14 @@ impl FaceRestorer for Gpen {
         if self.device.is_cuda() {
             let _ = crate::memory::empty_cache();
         }
+    }
+
+    fn config(&self) -> Option<GpenConfig> {
+        Some(Gpen::config(self))
+    }
+
+    fn as_gpen(&self) -> Option<&Gpen> {
+        Some(self)
     }
 }
 

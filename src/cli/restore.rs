@@ -2,10 +2,9 @@
 //! are already aligned (GPEN's aligned mode).
 
 use super::ModelArgs;
-use crate::detect::{DetectOptions, Mtcnn, mtcnn::default_models_dir};
+use crate::engine::worker::{Command, Components, EngineEvent, EngineSettings, spawn};
 use crate::inputs::{collect_photos, plan_outputs};
-use crate::photo::{OutputFormat, ReadLimits};
-use crate::pipeline::{Event, Outcome, PipelineOptions, restore_photos};
+use crate::photo::OutputFormat;
 use crate::restorer::restore_splitting;
 use anyhow::Context;
 use clap::Args;
@@ -30,9 +29,16 @@ pub struct RestoreArgs {
     /// Output folder (created if missing); inputs are never modified.
     #[arg(long, short = 'o', value_name = "OUTDIR")]
     pub output: PathBuf,
-    /// Faces per GPEN call; halved automatically when memory runs out.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub batch: usize,
+    /// Faces per GPEN call, instead of the size planned from free memory (still halved
+    /// automatically when memory runs out). Default: planned; 4 with --aligned.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+    pub batch: Option<usize>,
+    /// Share of the free GPU memory (system RAM on the CPU) that batches may use, 0.10-0.95.
+    #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = parse_ratio)]
+    pub memory_ratio: f64,
+    /// Largest batch the planner may choose.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_batch: usize,
     /// Replace results that already exist (by default they are kept, so a rerun resumes).
     #[arg(long)]
     pub overwrite: bool,
@@ -56,6 +62,11 @@ pub struct RestoreArgs {
     pub max_megapixels: f64,
 }
 
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.10..=0.95).contains(&v) { Ok(v) } else { Err(format!("memory ratio must be between 0.10 and 0.95, got {v}")) }
+}
+
 fn parse_strength(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("strength must be between 0 and 1, got {v}")) }
@@ -69,57 +80,90 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     if inputs.is_empty() {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
     }
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let gpen = args.model.load()?;
-    let options = DetectOptions { min_face_size: args.min_face, ..DetectOptions::default() };
-    let detector = Mtcnn::load(&default_models_dir(), gpen.device)?.with_options(options)?;
-    let format = match args.format {
-        OutputFormat::Jpeg { .. } => OutputFormat::Jpeg { quality: args.quality },
-        other => other,
-    };
-    let pipeline = PipelineOptions {
-        out_dir: args.output.clone(),
-        batch: args.batch.max(1),
+    let weights = args.model.weights_path();
+    if !weights.exists() {
+        anyhow::bail!(crate::paths::missing_weights_help(&weights));
+    }
+    args.model.device()?; // applies --threads, checks the device before the worker starts
+    let settings = EngineSettings {
+        weights,
+        device: args.model.device,
+        precision: args.model.precision,
         strength: args.strength,
-        format,
+        out_dir: args.output.clone(),
+        format: match args.format {
+            OutputFormat::Jpeg { .. } => OutputFormat::Jpeg { quality: args.quality },
+            other => other,
+        },
         save_faces: args.save_faces,
         overwrite: args.overwrite,
-        limits: ReadLimits { max_pixels: (args.max_megapixels * 1e6) as u64, ..ReadLimits::default() },
-        device: gpen.device,
+        memory_ratio: args.memory_ratio,
+        batch_override: args.batch,
+        max_batch: args.max_batch,
+        min_face: args.min_face,
+        max_megapixels: args.max_megapixels,
+        preview_side: 0, // the terminal shows no images
+        ..EngineSettings::default()
     };
-    eprintln!(
-        "{} photos; {} on {} ({}), batch {}",
-        inputs.len(),
-        gpen.config(),
-        crate::device::device_name(gpen.device),
-        gpen.precision,
-        pipeline.batch
-    );
+    let engine = spawn(settings, Components::real(), Box::new(|| {}));
+    // Ctrl-C cancels like the window's Cancel button: the batch in flight finishes, photos in
+    // flight are dropped, nothing partial is written. A second Ctrl-C exits at once.
+    let commands = engine.commands.clone();
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let _ = ctrlc::set_handler(move || {
+        if interrupted.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ncancelling after the current batch (Ctrl-C again to quit at once)");
+        let _ = commands.send(Command::Cancel);
+    });
+    engine.send(Command::Enqueue(inputs.clone()));
+    engine.send(Command::Start);
+
     let progress = ProgressBar::new(inputs.len() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} photos, {msg}  {elapsed} elapsed, ETA {eta}").expect("template"),
     );
-    let (mut found, mut restored) = (0usize, 0usize);
-    progress.set_message("0 of 0 faces");
-    let summary = restore_photos(&inputs, &detector, &gpen, &pipeline, &mut |event| match event {
-        Event::FacesFound { faces, .. } => {
-            found += faces.len();
-            progress.set_message(format!("{restored} of {found} faces"));
-        }
-        Event::BatchDone { faces, failed, .. } => {
-            restored += faces - failed;
-            progress.set_message(format!("{restored} of {found} faces"));
-        }
-        Event::PhotoDone { input, outcome, .. } => {
-            match outcome {
-                Outcome::Failed { error, .. } => progress.suspend(|| eprintln!("error: {}: {error}", input.display())),
-                Outcome::NoFaces { .. } => progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", input.display())),
-                _ => {}
+    let mut names = std::collections::HashMap::new();
+    let mut model_error = None;
+    let summary = loop {
+        let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
+        match event {
+            EngineEvent::Queued { id, path } => {
+                names.insert(id, path);
             }
-            progress.inc(1);
+            EngineEvent::ModelLoaded { config, device, precision } => {
+                progress.suspend(|| eprintln!("{} photos; {config} on {device} ({precision})", inputs.len()));
+            }
+            EngineEvent::Recommendation { batch, reason } => {
+                progress.suspend(|| eprintln!("batch {batch}: {reason}"));
+            }
+            EngineEvent::Progress(p) => {
+                progress.set_length(p.photos_total as u64);
+                progress.set_position(p.photos_done as u64);
+                progress.set_message(format!("{} of {} faces, {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
+            }
+            EngineEvent::PhotoFailed { id, error } => {
+                progress.suspend(|| eprintln!("error: {}: {error}", names[&id].display()));
+            }
+            EngineEvent::PhotoWithoutFaces { id, .. } => {
+                progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", names[&id].display()));
+            }
+            EngineEvent::OomRecovered { from, to } => {
+                progress.suspend(|| eprintln!("out of memory with {from} faces; retrying with {to}"));
+            }
+            EngineEvent::CpuFallback { id, face } => {
+                progress.suspend(|| eprintln!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[&id].display()));
+            }
+            EngineEvent::ModelError(e) => model_error = Some(e),
+            EngineEvent::Finished(summary) => break summary,
+            _ => {}
         }
-        _ => {}
-    });
+    };
     progress.finish_and_clear();
+    engine.shutdown();
+    if let Some(e) = model_error {
+        anyhow::bail!(e);
+    }
     eprintln!("{summary}");
     let t = summary.times;
     let total = t.total().as_secs_f64().max(1e-9);
@@ -135,7 +179,7 @@ fn run_aligned(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     let jobs: Vec<(PathBuf, PathBuf)> = inputs.iter().cloned().zip(plan_outputs(&inputs, &args.output, "png")).collect();
     let gpen = args.model.load()?;
-    eprintln!("{} on {} ({}), batch {}", gpen.config(), crate::device::device_name(gpen.device), gpen.precision, args.batch);
+    eprintln!("{} on {} ({}), batch {}", gpen.config(), crate::device::device_name(gpen.device), gpen.precision, args.batch.unwrap_or(4));
 
     let progress = ProgressBar::new(jobs.len() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} faces  {elapsed} elapsed, ETA {eta}  {msg}").expect("template"),
@@ -183,7 +227,7 @@ fn run_aligned(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         }
-        if pending.len() >= args.batch.max(1) {
+        if pending.len() >= args.batch.unwrap_or(4) {
             flush(&mut pending, &mut failed);
         }
     }

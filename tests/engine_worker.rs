@@ -1,0 +1,320 @@
+//! The worker thread and its channels, driven by fakes: a scripted memory probe and a restorer whose
+//! "device" runs out of memory above a byte budget. What is promised: every face ends restored or
+//! reported, out-of-memory halves the batch and the size grows back, a ratio change applies at the
+//! next batch, cancel stops within one batch without partial output, a face that fails alone on the
+//! GPU is restored on the CPU, and photos complete as soon as their faces are back.
+
+mod common;
+use common::*;
+use crossbeam_channel::{Receiver, Sender};
+use gpen_studio::detect::{DetectError, Face, FaceDetector};
+use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
+use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
+use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, EngineSettings, spawn};
+use gpen_studio::error::RunError;
+use gpen_studio::restorer::FaceRestorer;
+use image::RgbImage;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const GIB: u64 = 1 << 30;
+
+/// Free memory as scripted by the test.
+struct ScriptedProbe {
+    free: Arc<Mutex<u64>>,
+}
+
+impl MemoryProbe for ScriptedProbe {
+    fn sample(&mut self) -> Result<MemorySample, String> {
+        let free = *self.free.lock().unwrap();
+        Ok(MemorySample::new("Scripted GPU".into(), false, 16 * GIB, free, 0, Some(0)))
+    }
+}
+
+/// Identity restorer of 64 px crops on a pretend device of `capacity` faces; logs every call.
+/// With a gate, each call waits for a token from the test (so the test can act between batches).
+struct FakeGpu {
+    capacity: usize,
+    calls: Arc<Mutex<Vec<usize>>>,
+    gate: Option<(Sender<usize>, Receiver<()>)>,
+}
+
+impl FaceRestorer for FakeGpu {
+    fn size(&self) -> u32 {
+        64
+    }
+    fn restore_batch(&self, faces: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError> {
+        if let Some((started, go)) = &self.gate {
+            let _ = started.send(faces.len());
+            let _ = go.recv_timeout(Duration::from_secs(20));
+        }
+        self.calls.lock().unwrap().push(faces.len());
+        if faces.len() > self.capacity {
+            return Err(RunError::OutOfMemory(format!("CUDA out of memory. Tried to allocate {} faces", faces.len())));
+        }
+        Ok(faces.iter().map(|f| (*f).clone()).collect())
+    }
+}
+
+/// Finds `per_photo` faces at fixed places in any photo of at least 200 x 200 px.
+struct GridDetector {
+    per_photo: usize,
+}
+
+impl FaceDetector for GridDetector {
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        if image.width() < 200 {
+            return Ok(vec![]);
+        }
+        Ok((0..self.per_photo)
+            .map(|i| {
+                let (x, y) = (30.0 + 40.0 * (i % 4) as f32, 40.0 + 60.0 * (i / 4) as f32);
+                Face {
+                    bbox: [x - 15.0, y - 20.0, x + 15.0, y + 20.0],
+                    score: 0.99,
+                    landmarks: [[x - 7.0, y - 5.0], [x + 7.0, y - 5.0], [x, y + 2.0], [x - 6.0, y + 10.0], [x + 6.0, y + 10.0]],
+                }
+            })
+            .collect())
+    }
+}
+
+struct Setup {
+    free: u64,
+    capacity: usize,
+    per_photo: usize,
+    gate: Option<(Sender<usize>, Receiver<()>)>,
+    fallback: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { free: 8 * GIB, capacity: 100, per_photo: 3, gate: None, fallback: false }
+    }
+}
+
+struct Rig {
+    engine: EngineHandle,
+    calls: Arc<Mutex<Vec<usize>>>,
+    cpu_calls: Arc<Mutex<Vec<usize>>>,
+    free: Arc<Mutex<u64>>,
+    out: tempfile::TempDir,
+    _input: tempfile::TempDir,
+    photos: Vec<PathBuf>,
+}
+
+/// The memory model every test plans with: 1 GiB fixed + 1 GiB per face, so with 8 GiB free and
+/// ratio 0.8 the plan is floor((6.4 - 1) / 1) = 5 faces.
+fn model() -> MemoryModel {
+    MemoryModel { fixed: GIB, per_face: GIB, source: ModelSource::Analytic }
+}
+
+fn rig(setup: Setup, photos: usize) -> Rig {
+    let input = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> = (0..photos)
+        .map(|i| {
+            let p = input.path().join(format!("photo{i:02}.png"));
+            RgbImage::from_fn(220, 220, |x, y| image::Rgb([(x + i as u32) as u8, y as u8, 128])).save(&p).unwrap();
+            p
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let free = Arc::new(Mutex::new(setup.free));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let cpu_calls = Arc::new(Mutex::new(Vec::new()));
+    let settings = EngineSettings {
+        out_dir: out.path().into(),
+        monitor_interval: Duration::from_millis(20),
+        preview_side: 128,
+        ..EngineSettings::default()
+    };
+    let (probe_free, gpu_calls, fallback_calls) = (free.clone(), calls.clone(), cpu_calls.clone());
+    let (capacity, per_photo, with_fallback) = (setup.capacity, setup.per_photo, setup.fallback);
+    let gate = Mutex::new(setup.gate);
+    let components = Components {
+        restorer: Box::new(move |_, _| {
+            Ok(Box::new(FakeGpu { capacity, calls: gpu_calls.clone(), gate: gate.lock().unwrap().take() }) as Box<dyn FaceRestorer>)
+        }),
+        fallback: Box::new(move |_, _| {
+            with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
+        }),
+        detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector>)),
+        probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
+        memory_model: Box::new(|_, _, _| model()),
+        calibrate: Box::new(|_, _, _| Ok(model())),
+    };
+    let engine = spawn(settings, components, Box::new(|| {}));
+    Rig { engine, calls, cpu_calls, free, out, _input: input, photos: paths }
+}
+
+/// Collects events until the run finishes.
+fn run_to_end(rig: &Rig) -> Vec<EngineEvent> {
+    let mut events = Vec::new();
+    loop {
+        let e = rig.engine.events.recv_timeout(Duration::from_secs(60)).expect("the run finishes");
+        let done = matches!(e, EngineEvent::Finished(_));
+        events.push(e);
+        if done {
+            return events;
+        }
+    }
+}
+
+fn summary(events: &[EngineEvent]) -> gpen_studio::pipeline::Summary {
+    events.iter().find_map(|e| if let EngineEvent::Finished(s) = e { Some(s.clone()) } else { None }).unwrap()
+}
+
+fn outputs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn out_of_memory_halves_the_batch_keeps_every_face_and_grows_back() {
+    // The plan says 5 faces, the device holds only 2.
+    let rig = rig(Setup { capacity: 2, per_photo: 4, ..Setup::default() }, 6);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.photos_restored, s.faces_restored, s.faces_failed), (6, 24, 0), "{s}");
+    let recoveries: Vec<(usize, usize)> =
+        events.iter().filter_map(|e| if let EngineEvent::OomRecovered { from, to } = e { Some((*from, *to)) } else { None }).collect();
+    assert!(recoveries.starts_with(&[(5, 2)]), "{recoveries:?}");
+    assert!(s.oom_events >= 2, "the grown-back size hits the limit again and is counted: {s}");
+    let calls = rig.calls.lock().unwrap().clone();
+    // After 3 successes at 2 the size doubles to 4 (over capacity, halved again): it grows back.
+    assert!(calls.windows(4).any(|w| w == [2, 2, 2, 4]), "{calls:?}");
+    assert_eq!(outputs(rig.out.path()).len(), 6);
+}
+
+#[test]
+fn a_ratio_change_takes_effect_at_the_next_batch() {
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let (go_tx, go_rx) = crossbeam_channel::unbounded();
+    let rig = rig(Setup { per_photo: 8, gate: Some((started_tx, go_rx)), ..Setup::default() }, 3);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    assert_eq!(started_rx.recv_timeout(Duration::from_secs(20)).unwrap(), 5, "0.8 x 8 GiB - 1 GiB fixed = 5 faces");
+    // 0.5 x 8 GiB - 1 GiB = 3 faces from the next batch on.
+    rig.engine.send(Command::SetMemoryRatio(0.5));
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..20 {
+        let _ = go_tx.send(());
+    }
+    let events = run_to_end(&rig);
+    let calls = rig.calls.lock().unwrap().clone();
+    assert_eq!(calls[0], 5);
+    assert!(calls[1..].iter().all(|&n| n <= 3), "{calls:?}");
+    assert_eq!(summary(&events).faces_restored, 24);
+    let reasons: Vec<&String> =
+        events.iter().filter_map(|e| if let EngineEvent::Recommendation { reason, .. } = e { Some(reason) } else { None }).collect();
+    assert!(reasons.iter().any(|r| r.contains("0.50")), "{reasons:?}");
+}
+
+#[test]
+fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let (go_tx, go_rx) = crossbeam_channel::unbounded();
+    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), ..Setup::default() }, 10);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    rig.engine.send(Command::Cancel);
+    std::thread::sleep(Duration::from_millis(100));
+    go_tx.send(()).unwrap();
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!(rig.calls.lock().unwrap().len(), 1, "no batch starts after the cancel");
+    assert!(s.photos_cancelled >= 7, "{s}");
+    assert_eq!(s.photos_restored + s.photos_cancelled, 10, "{s}");
+    let written = outputs(rig.out.path());
+    assert_eq!(written.len(), s.photos_restored, "only finished photos exist: {written:?}");
+    assert!(written.iter().all(|n| n.ends_with(".png") && !n.starts_with('.')), "no temporary files: {written:?}");
+    let cancelled = events.iter().filter(|e| matches!(e, EngineEvent::PhotoCancelled { .. })).count();
+    assert_eq!(cancelled, s.photos_cancelled);
+}
+
+#[test]
+fn a_face_that_fails_alone_on_the_gpu_is_restored_on_the_cpu() {
+    // The "GPU" cannot hold even one face; the CPU copy can.
+    let rig = rig(Setup { capacity: 0, per_photo: 2, fallback: true, ..Setup::default() }, 2);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.faces_restored, s.faces_failed, s.cpu_fallbacks), (4, 0, 4), "{s}");
+    let warnings = events.iter().filter(|e| matches!(e, EngineEvent::CpuFallback { .. })).count();
+    assert_eq!(warnings, 4);
+    assert_eq!(*rig.cpu_calls.lock().unwrap(), [1, 1, 1, 1]);
+}
+
+#[test]
+fn without_a_fallback_every_face_is_reported_failed_not_dropped() {
+    let rig = rig(Setup { capacity: 0, per_photo: 2, ..Setup::default() }, 2);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.faces_restored, s.faces_failed, s.photos_failed), (0, 4, 2), "{s}");
+    let face_failures = events.iter().filter(|e| matches!(e, EngineEvent::FaceFailed { .. })).count();
+    assert_eq!(face_failures, 4);
+    assert!(outputs(rig.out.path()).is_empty(), "a photo with a lost face is not written");
+}
+
+#[test]
+fn photos_complete_as_soon_as_their_faces_are_back_with_previews_and_progress() {
+    // 3 faces per photo, batches of 5: photo 0 completes in the first batch, photo 1 in the second.
+    let rig = rig(Setup::default(), 4);
+    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let order: Vec<u64> = events.iter().filter_map(|e| if let EngineEvent::PhotoDone { id, .. } = e { Some(*id) } else { None }).collect();
+    assert_eq!(order, [0, 1, 2, 3]);
+    let first_done = events.iter().position(|e| matches!(e, EngineEvent::PhotoDone { .. })).unwrap();
+    let found_before: usize = events[..first_done].iter().filter(|e| matches!(e, EngineEvent::FacesFound { .. })).count();
+    assert!(found_before < 4, "photo 0 is written before every photo is even read");
+    for e in &events {
+        if let EngineEvent::PhotoDone { after, .. } = e {
+            let after = after.as_ref().expect("a preview of the result");
+            assert!(after.image.width() <= 128 && after.image.height() <= 128);
+        }
+    }
+    let last = events.iter().rev().find_map(|e| if let EngineEvent::Progress(p) = e { Some(p.clone()) } else { None }).unwrap();
+    assert_eq!((last.photos_done, last.photos_total, last.faces_done, last.faces_total), (4, 4, 12, 12));
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::Memory(_))), "memory samples are reported");
+}
+
+#[test]
+fn engine_restores_real_photos_with_the_golden_model() {
+    let out = tempfile::tempdir().unwrap();
+    let settings = EngineSettings {
+        weights: golden_weights(),
+        device: gpen_studio::device::DeviceChoice::Cpu,
+        out_dir: out.path().into(),
+        monitor_interval: Duration::from_millis(200),
+        ..EngineSettings::default()
+    };
+    let engine = spawn(settings, Components::real(), Box::new(|| {}));
+    let photos = repo_root().join("../shared/photos");
+    engine.send(Command::Enqueue(vec![photos.join("solvay_1927.png"), photos.join("astronaut.png")]));
+    engine.send(Command::Start);
+    let mut finished = None;
+    let mut recommendation = None;
+    while finished.is_none() {
+        match engine.events.recv_timeout(Duration::from_secs(120)).expect("the run finishes") {
+            EngineEvent::Finished(s) => finished = Some(s),
+            EngineEvent::Recommendation { batch, reason } => recommendation = Some((batch, reason)),
+            EngineEvent::ModelError(e) => panic!("{e}"),
+            _ => {}
+        }
+    }
+    let s = finished.unwrap();
+    assert_eq!((s.photos_restored, s.faces_restored, s.faces_failed), (2, 30, 0), "{s}");
+    let (batch, reason) = recommendation.expect("a batch recommendation with its reason");
+    assert!(batch >= 1 && reason.contains("free"), "{batch}: {reason}");
+    assert_eq!(outputs(out.path()), ["astronaut.png", "solvay_1927.png"]);
+    engine.shutdown();
+}
