@@ -49,9 +49,16 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let config = gpen.config();
     println!("calibrate: {config}, {} on {} ({label})", gpen.precision, device_name(device));
     let start = Instant::now();
-    let calibrated = memory_model::calibrate(&gpen).map_err(anyhow::Error::msg)?;
+    let run = memory_model::calibrate_run(&gpen).map_err(anyhow::Error::msg)?;
+    let calibrated = run.model.clone();
     let analytic = memory_model::analytic(&config, gpen.precision);
-    println!("measured in {:.1} s\n", start.elapsed().as_secs_f64());
+    println!(
+        "measured in {:.1} s: a forward pass adds {} at batch 1, {} at batch 2 (weights {} resident before)\n",
+        start.elapsed().as_secs_f64(),
+        format_bytes(run.peak1),
+        format_bytes(run.peak2),
+        format_bytes(memory_model::weight_bytes(&config)),
+    );
     println!("{:<12} {:>10} {:>10} {:>10} {:>10}", "model", "fixed", "per face", "batch 1", "batch 8");
     for (name, m) in [("analytic", &analytic), ("calibrated", &calibrated)] {
         println!(

@@ -84,7 +84,8 @@ pub fn activation_bytes(config: &GpenConfig, precision: Precision) -> u64 {
 
 /// The estimate without measuring: `fixed` = fp32 weights + [`WORKSPACE_ALLOWANCE`], `per_face` =
 /// [`activation_bytes`]. Errs on the safe side: for GPEN-BFR-512 fp32 it gives 0.51 GiB + 0.63 GiB
-/// per face, where the CPU measured the weights (0.26 GiB) plus about 0.58 GiB per face.
+/// per face, where the CPU measured the weights (0.26 GiB) plus 0.59–0.68 GiB per face (see
+/// [`calibrate`]); the fixed allowance makes the total safe at every batch size measured.
 pub fn analytic(config: &GpenConfig, precision: Precision) -> MemoryModel {
     MemoryModel {
         fixed: weight_bytes(config) + WORKSPACE_ALLOWANCE,
@@ -150,14 +151,33 @@ pub fn fit(config: &GpenConfig, precision: Precision, peak1: u64, peak2: u64, so
     MemoryModel { fixed: weight_bytes(config) + workspace, per_face, source }
 }
 
+/// A calibration with the peaks it was fitted from (bytes the forward pass added at batch 1 and 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalibrationRun {
+    pub model: MemoryModel,
+    pub peak1: u64,
+    pub peak2: u64,
+}
+
 /// Measures `gpen` on its own device: one warm-up pass (one-time allocations: thread pools, kernel
 /// caches), then the peaks of batch 1 and batch 2, fitted by [`fit`].
+///
+/// Batch 1 takes a leaner path than larger batches (the style is folded into the weights, so no
+/// modulated copy of the activations), so the 1→2 slope tends to over-state the per-face cost of
+/// larger batches — the safe side. On the CPU the resident set is also noisy: GPEN-BFR-512 fp32 on
+/// the dev machine (2 cores) measured 564–647 MiB at batch 1, 1.17–1.32 GiB at batch 2 and
+/// 2.36 GiB at batch 4, i.e. a 1→2 slope of 0.62–0.68 GiB against 0.59 GiB from 2→4.
 pub fn calibrate(gpen: &Gpen) -> Result<MemoryModel, String> {
+    calibrate_run(gpen).map(|run| run.model)
+}
+
+/// [`calibrate`], also returning the measured peaks.
+pub fn calibrate_run(gpen: &Gpen) -> Result<CalibrationRun, String> {
     measure_peak(gpen, 1)?; // warm-up
     let peak1 = measure_peak(gpen, 1)?;
     let peak2 = measure_peak(gpen, 2)?;
     let source = ModelSource::Calibrated { device: crate::engine::memory::device_label(gpen.device), when: utc_now() };
-    Ok(fit(&gpen.config(), gpen.precision, peak1, peak2, source))
+    Ok(CalibrationRun { model: fit(&gpen.config(), gpen.precision, peak1, peak2, source), peak1, peak2 })
 }
 
 /// The current UTC time as "YYYY-MM-DD HH:MM".
