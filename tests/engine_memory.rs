@@ -100,6 +100,17 @@ mod engine_monitor {
     use super::*;
 
     #[test]
+    fn the_monitor_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<MemoryMonitor>();
+        let (probe, _) = ScriptedProbe::new(&[gib(6.0)]);
+        let m = Arc::new(MemoryMonitor::manual(Box::new(probe)));
+        let other = Arc::clone(&m);
+        std::thread::spawn(move || other.sample_now()).join().unwrap();
+        assert_eq!(m.latest().unwrap().free, gib(6.0));
+    }
+
+    #[test]
     fn one_outlier_barely_moves_the_smoothed_free() {
         for outlier in [gib(0.6), gib(60.0)] {
             let (probe, _) = ScriptedProbe::new(&[gib(6.0), gib(6.1), gib(5.9), gib(6.0), outlier, gib(6.0)]);

@@ -155,6 +155,7 @@ pub fn address_space_limit() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
     Some(lim.rlim_cur as u64)
 }
 
