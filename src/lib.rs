@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod detect;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod gpen;
 pub mod inputs;

@@ -13,6 +13,17 @@ pub fn data_dir() -> PathBuf {
     base.join("gpen-studio")
 }
 
+/// The user's configuration directory for gpen-studio (`$XDG_CONFIG_HOME/gpen-studio`, else
+/// `~/.config/gpen-studio`): settings and memory calibrations live here.
+pub fn config_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("gpen-studio")
+}
+
 /// The weights used when `--weights` is not given: `GPEN-BFR-512.pth` in the data directory.
 pub fn default_weights() -> PathBuf {
     data_dir().join("models").join("GPEN-BFR-512.pth")

@@ -2,6 +2,7 @@
 
 mod align;
 mod bench;
+mod calibrate;
 mod detect;
 mod generator;
 mod restore;
@@ -31,6 +32,8 @@ pub enum Command {
     /// Measure speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Measure GPEN's memory per batch on a device and store it for the batch planner.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Options shared by every command that runs GPEN.
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     match result {
         Ok(code) => code,

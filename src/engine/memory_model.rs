@@ -1,0 +1,440 @@
+//! How much memory GPEN needs for a batch of faces: `bytes(batch) = fixed + per_face × batch`.
+//!
+//! The line comes from the network's shapes ([`analytic`]) or from measuring two batch sizes on the
+//! real device ([`calibrate`]); calibrations are kept per (device, configuration, precision) in a
+//! [`CalibrationStore`]. [`DetectionModel`] does the same for the MTCNN face detector.
+
+use crate::device::Precision;
+use crate::gpen::Gpen;
+use crate::model::GpenConfig;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+const MIB: u64 = 1 << 20;
+
+/// Where a [`MemoryModel`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ModelSource {
+    /// Estimated from the network's shapes.
+    Analytic,
+    /// Measured on `device` at `when` (UTC, "2026-11-25 20:31").
+    Calibrated { device: String, when: String },
+}
+
+/// Memory of running GPEN on a batch: the weights and workspace (`fixed`) plus the activations of
+/// each face (`per_face`), in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryModel {
+    pub fixed: u64,
+    pub per_face: u64,
+    pub source: ModelSource,
+}
+
+impl MemoryModel {
+    /// Bytes needed to hold the model and run `batch` faces at once.
+    pub fn bytes(&self, batch: usize) -> u64 {
+        self.fixed.saturating_add(self.per_face.saturating_mul(batch as u64))
+    }
+}
+
+/// Bytes of one activation element at `precision`.
+fn element_bytes(precision: Precision) -> u64 {
+    match precision {
+        Precision::Fp32 => 4,
+        Precision::Fp16 | Precision::Bf16 => 2,
+    }
+}
+
+/// The weights: `parameter_count × 4`. They stay fp32 at every precision (the convolutions cast
+/// them per layer), so this does not depend on the precision.
+pub fn weight_bytes(config: &GpenConfig) -> u64 {
+    config.parameter_count().max(0) as u64 * 4
+}
+
+/// Allowance for what the forward pass needs once regardless of the batch: per-layer casts of the
+/// weights, convolution workspaces (cuDNN, oneDNN), allocator rounding.
+pub const WORKSPACE_ALLOWANCE: u64 = 256 * MIB;
+
+/// How many full-resolution activations of the last synthesis layer are alive at once at its peak:
+/// the layer's input (`2 × channels(size)` channels: the convolution output concatenated with the
+/// encoder feature), the modulated copy of it (batch > 1), the convolution output plus the noise
+/// term, and the concatenation/activation output. Four is what the CPU measurement supports (see
+/// the test `analytic_estimate_is_safe_and_close_to_the_bfr512_measurement`).
+pub const PEAK_ACTIVATIONS: u64 = 4;
+
+/// Activation bytes of one face, from the network's shapes:
+/// - the encoder features, all kept alive until the synthesis network consumes them
+///   (`channels(r) × r²` at every resolution r from `size` down to 4);
+/// - [`PEAK_ACTIVATIONS`] tensors of the widest full-resolution activation (`2 × channels(size) × size²`);
+/// - the fp32 input and output images (`2 × 3 × size²` floats);
+///
+/// times the element size of `precision` (the images always fp32).
+pub fn activation_bytes(config: &GpenConfig, precision: Precision) -> u64 {
+    let s = config.size;
+    let mut features: u64 = 0;
+    let mut r = s;
+    while r >= 4 {
+        features += (config.channels(r) * r * r) as u64;
+        r /= 2;
+    }
+    let widest = (2 * config.channels(s) * s * s) as u64;
+    let images = (2 * 3 * s * s) as u64 * 4;
+    (features + PEAK_ACTIVATIONS * widest) * element_bytes(precision) + images
+}
+
+/// The estimate without measuring: `fixed` = fp32 weights + [`WORKSPACE_ALLOWANCE`], `per_face` =
+/// [`activation_bytes`]. Errs on the safe side: for GPEN-BFR-512 fp32 it gives 0.51 GiB + 0.63 GiB
+/// per face, where the CPU measured the weights (0.26 GiB) plus 0.59–0.68 GiB per face (see
+/// [`calibrate`]); the fixed allowance makes the total safe at every batch size measured.
+pub fn analytic(config: &GpenConfig, precision: Precision) -> MemoryModel {
+    MemoryModel {
+        fixed: weight_bytes(config) + WORKSPACE_ALLOWANCE,
+        per_face: activation_bytes(config, precision),
+        source: ModelSource::Analytic,
+    }
+}
+
+/// The peak memory one forward pass of `batch` random faces adds on `gpen`'s device, in bytes.
+///
+/// CUDA: the allocator's peak of allocated bytes during the pass minus the bytes allocated before
+/// it. CPU: the process's peak resident set (`VmHWM`, reset first) minus its resident set before
+/// (after returning freed heap to the system), so memory other threads allocate meanwhile counts too.
+pub fn measure_peak(gpen: &Gpen, batch: i64) -> Result<u64, String> {
+    let s = gpen.config().size;
+    let x = Tensor::f_rand([batch, 3, s, s], (Kind::Float, Device::Cpu))
+        .and_then(|t| t.f_mul_scalar(2.0)?.f_sub_scalar(1.0))
+        .map_err(|e| e.to_string())?;
+    match gpen.device {
+        Device::Cuda(i) => {
+            let before = crate::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
+            crate::memory::reset_peak(i)?;
+            let _output = gpen.forward(&x).map_err(|e| format!("batch {batch}: {e}"))?;
+            let peak = crate::memory::allocator_stats(i)?.allocated_peak.max(0) as u64;
+            Ok(peak.saturating_sub(before))
+        }
+        Device::Cpu => {
+            trim_heap();
+            let (before, _) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+            if !crate::memory::reset_peak_rss() {
+                return Err("cannot reset the peak resident set (/proc/self/clear_refs not writable)".into());
+            }
+            let y = gpen.forward(&x).map_err(|e| format!("batch {batch}: {e}"))?;
+            let (_, peak) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+            drop(y);
+            Ok(peak.saturating_sub(before))
+        }
+        other => Err(format!("cannot measure memory on {other:?}")),
+    }
+}
+
+/// Gives freed heap back to the kernel so the resident set before a measurement is not inflated by
+/// memory the next pass will merely reuse.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Fits a line through measured peaks at batch 1 and 2 (bytes added by the pass, weights excluded).
+///
+/// `per_face = peak2 − peak1`, but at least half the [`activation_bytes`] estimate: on the CPU the
+/// resident set is noisy (the allocator reuses pages, other threads allocate), and a difference
+/// below that is noise, not a lighter network. The intercept `peak1 − per_face` is workspace; it
+/// is clamped at 0 when noise makes it negative. `fixed` = the weights ([`weight_bytes`], resident
+/// before the pass and so not in the peaks) + that intercept.
+pub fn fit(config: &GpenConfig, precision: Precision, peak1: u64, peak2: u64, source: ModelSource) -> MemoryModel {
+    let floor = activation_bytes(config, precision) / 2;
+    let per_face = peak2.saturating_sub(peak1).max(floor);
+    let workspace = peak1.saturating_sub(per_face);
+    MemoryModel { fixed: weight_bytes(config) + workspace, per_face, source }
+}
+
+/// A calibration with the peaks it was fitted from (bytes the forward pass added at batch 1 and 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalibrationRun {
+    pub model: MemoryModel,
+    pub peak1: u64,
+    pub peak2: u64,
+}
+
+/// Measures `gpen` on its own device: one warm-up pass (one-time allocations: thread pools, kernel
+/// caches), then the peaks of batch 1 and batch 2, fitted by [`fit`].
+///
+/// Batch 1 takes a leaner path than larger batches (the style is folded into the weights, so no
+/// modulated copy of the activations), so the 1→2 slope tends to over-state the per-face cost of
+/// larger batches — the safe side. On the CPU the resident set is also noisy: GPEN-BFR-512 fp32 on
+/// the dev machine (2 cores) measured 564–647 MiB at batch 1, 1.17–1.32 GiB at batch 2 and
+/// 2.36 GiB at batch 4, i.e. a 1→2 slope of 0.62–0.68 GiB against 0.59 GiB from 2→4.
+pub fn calibrate(gpen: &Gpen) -> Result<MemoryModel, String> {
+    calibrate_run(gpen).map(|run| run.model)
+}
+
+/// [`calibrate`], also returning the measured peaks.
+pub fn calibrate_run(gpen: &Gpen) -> Result<CalibrationRun, String> {
+    measure_peak(gpen, 1)?; // warm-up
+    let peak1 = measure_peak(gpen, 1)?;
+    let peak2 = measure_peak(gpen, 2)?;
+    let source = ModelSource::Calibrated { device: crate::engine::memory::device_label(gpen.device), when: utc_now() };
+    Ok(CalibrationRun { model: fit(&gpen.config(), gpen.precision, peak1, peak2, source), peak1, peak2 })
+}
+
+/// The current UTC time as "YYYY-MM-DD HH:MM".
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format_utc(secs)
+}
+
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence
+
+/// A configuration as a short key: `512-cm2-n1`, `256-cm1-n0.5`.
+pub fn config_key(config: &GpenConfig) -> String {
+    format!("{}-cm{}-n{}", config.size, config.channel_multiplier, config.narrow)
+}
+
+/// One stored calibration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CalibrationEntry {
+    /// The device name as [`MemorySample::device`](crate::engine::memory::MemorySample) gives it.
+    pub device: String,
+    /// [`config_key`].
+    pub config: String,
+    /// "fp32", "fp16", "bf16".
+    pub precision: String,
+    pub fixed: u64,
+    pub per_face: u64,
+    pub when: String,
+}
+
+impl CalibrationEntry {
+    pub fn model(&self) -> MemoryModel {
+        MemoryModel {
+            fixed: self.fixed,
+            per_face: self.per_face,
+            source: ModelSource::Calibrated { device: self.device.clone(), when: self.when.clone() },
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoreFile {
+    version: u32,
+    calibrations: Vec<CalibrationEntry>,
+}
+
+/// Calibrations on disk (`calibrations.json` in the configuration directory), one per
+/// (device, configuration, precision).
+#[derive(Debug, Clone)]
+pub struct CalibrationStore {
+    path: PathBuf,
+    entries: Vec<CalibrationEntry>,
+    warning: Option<String>,
+}
+
+impl CalibrationStore {
+    /// `config_dir()/calibrations.json`.
+    pub fn default_path() -> PathBuf {
+        crate::paths::config_dir().join("calibrations.json")
+    }
+
+    /// Reads the store at `path`. A missing file is an empty store; an unreadable or corrupt one is
+    /// too, with a warning (printed to stderr and kept in [`warning`](Self::warning)) — losing
+    /// calibrations only costs a re-measurement, so it is never fatal.
+    pub fn load(path: &Path) -> CalibrationStore {
+        let mut store = CalibrationStore { path: path.to_path_buf(), entries: Vec::new(), warning: None };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return store,
+            Err(e) => {
+                store.warn(format!("cannot read {}: {e}", path.display()));
+                return store;
+            }
+        };
+        match serde_json::from_str::<StoreFile>(&text) {
+            Ok(file) => store.entries = file.calibrations,
+            Err(e) => store.warn(format!("ignoring corrupt calibration file {}: {e}", path.display())),
+        }
+        store
+    }
+
+    fn warn(&mut self, message: String) {
+        eprintln!("warning: {message}");
+        self.warning = Some(message);
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Why the file was ignored, if it was.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
+
+    pub fn entries(&self) -> &[CalibrationEntry] {
+        &self.entries
+    }
+
+    pub fn get(&self, device: &str, config: &GpenConfig, precision: Precision) -> Option<MemoryModel> {
+        let (key, precision) = (config_key(config), precision.to_string());
+        self.entries.iter().find(|e| e.device == device && e.config == key && e.precision == precision).map(|e| e.model())
+    }
+
+    /// Adds or replaces the calibration of (device, config, precision). `when` comes from the
+    /// model's source when it is calibrated, else is now.
+    pub fn insert(&mut self, device: &str, config: &GpenConfig, precision: Precision, model: &MemoryModel) {
+        let when = match &model.source {
+            ModelSource::Calibrated { when, .. } => when.clone(),
+            ModelSource::Analytic => utc_now(),
+        };
+        let entry = CalibrationEntry {
+            device: device.to_string(),
+            config: config_key(config),
+            precision: precision.to_string(),
+            fixed: model.fixed,
+            per_face: model.per_face,
+            when,
+        };
+        match self.entries.iter_mut().find(|e| e.device == entry.device && e.config == entry.config && e.precision == entry.precision) {
+            Some(old) => *old = entry,
+            None => self.entries.push(entry),
+        }
+    }
+
+    /// Writes the store atomically, creating the directory.
+    pub fn save(&self) -> Result<(), String> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let file = StoreFile { version: 1, calibrations: self.entries.clone() };
+        let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+        crate::paths::write_atomically(&self.path, |tmp| std::fs::write(tmp, &text))
+            .map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/// Memory of MTCNN face detection on one photo: `fixed + per_megapixel × megapixels` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectionModel {
+    pub fixed: u64,
+    pub per_megapixel: u64,
+}
+
+impl Default for DetectionModel {
+    /// The analytic estimate for MTCNN with `min_face_size ≥ 12` (first pyramid scale ≤ 1), per
+    /// pixel of the photo:
+    /// - the decoded photo (3 bytes) and its planar fp32 copy (12 bytes);
+    /// - per pixel of a pyramid level, the resized level (3 floats) and its tensor copy (3), P-Net's
+    ///   conv1 and PReLU outputs (10 + 10), the 2×2 max-pool (2.5), conv2 + PReLU (4 + 4 at the
+    ///   pooled resolution), conv3 + PReLU (8 + 8), the heads (1.5): 54 floats = 216 bytes; levels
+    ///   run one at a time, but the sum over the pyramid (`Σ 0.709^2k ≈ 2.02` at scale 1) is taken
+    ///   to stay safe, ≈ 437 bytes;
+    ///
+    /// ≈ 452 bytes per pixel. `fixed` covers the three networks' weights (< 2 MiB), the R-Net and
+    /// O-Net crop batches and libtorch's workspace: 64 MiB.
+    fn default() -> Self {
+        let level_bytes: f64 = 54.0 * 4.0;
+        let pyramid = 1.0 / (1.0 - 0.709f64 * 0.709);
+        let per_pixel = 15.0 + level_bytes * pyramid;
+        DetectionModel { fixed: 64 * MIB, per_megapixel: (per_pixel * 1e6).ceil() as u64 }
+    }
+}
+
+impl DetectionModel {
+    pub fn bytes(&self, megapixels: f64) -> u64 {
+        self.fixed.saturating_add((self.per_megapixel as f64 * megapixels.max(0.0)).ceil() as u64)
+    }
+
+    /// Whether detecting on a photo of `megapixels` fits in `free × ratio`.
+    pub fn fits(&self, megapixels: f64, free: u64, ratio: f64) -> bool {
+        self.bytes(megapixels) as f64 <= free as f64 * ratio.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: f64 = (1u64 << 30) as f64;
+
+    #[test]
+    fn analytic_estimate_is_safe_and_close_to_the_bfr512_measurement() {
+        // `bench generator --config bfr-512 --random-weights --batch 1,2,4 --device cpu` on the dev
+        // machine: peak growth over the resident set (weights already loaded) 585, 1190, 2373 MiB.
+        let model = analytic(&GpenConfig::BFR_512, Precision::Fp32);
+        let weights = weight_bytes(&GpenConfig::BFR_512);
+        for (batch, growth_mib) in [(1usize, 585u64), (2, 1190), (4, 2373)] {
+            let real = weights + growth_mib * MIB;
+            let est = model.bytes(batch);
+            assert!(est >= real, "batch {batch}: estimate {est} below the measured {real}");
+            assert!(est <= 2 * real, "batch {batch}: estimate {est} more than twice the measured {real}");
+        }
+        let per_face = model.per_face as f64 / GIB;
+        assert!((0.58..0.8).contains(&per_face), "per face {per_face:.3} GiB");
+        // Half precision halves the activations, not the weights.
+        let half = analytic(&GpenConfig::BFR_512, Precision::Fp16);
+        assert_eq!(half.fixed, model.fixed);
+        assert!(half.per_face < model.per_face * 6 / 10);
+    }
+
+    #[test]
+    fn fit_takes_the_slope_and_guards_against_noise() {
+        let c = GpenConfig::BFR_512;
+        let act = activation_bytes(&c, Precision::Fp32);
+        let m = fit(&c, Precision::Fp32, 700 * MIB, 1300 * MIB, ModelSource::Analytic);
+        assert_eq!(m.per_face, 600 * MIB);
+        assert_eq!(m.fixed, weight_bytes(&c) + 100 * MIB);
+        // Peak 2 below peak 1 (noise): the floor, and no negative workspace.
+        let m = fit(&c, Precision::Fp32, 700 * MIB, 650 * MIB, ModelSource::Analytic);
+        assert_eq!(m.per_face, act / 2);
+        assert_eq!(m.fixed, weight_bytes(&c) + 700 * MIB - act / 2);
+        let m = fit(&c, Precision::Fp32, 10 * MIB, 2000 * MIB, ModelSource::Analytic);
+        assert_eq!(m.fixed, weight_bytes(&c));
+    }
+
+    #[test]
+    fn config_keys_are_short() {
+        assert_eq!(config_key(&GpenConfig::BFR_512), "512-cm2-n1");
+        assert_eq!(config_key(&GpenConfig::BFR_256), "256-cm1-n0.5");
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00");
+        assert_eq!(format_utc(951_827_696), "2000-02-29 12:34");
+        assert_eq!(format_utc(1_795_000_000), "2026-11-18 11:06");
+    }
+
+    #[test]
+    fn detection_estimate() {
+        let d = DetectionModel::default();
+        let per_pixel = d.per_megapixel as f64 / 1e6;
+        assert!((440.0..470.0).contains(&per_pixel), "{per_pixel}");
+        // A 12 MP photo needs about 5.3 GiB + 64 MiB.
+        assert!(d.fits(12.0, 8 << 30, 0.8));
+        assert!(!d.fits(12.0, 4 << 30, 0.8));
+        assert!(d.fits(0.0, 64 << 20, 1.0));
+        assert!(!d.fits(0.0, 64 << 20, 0.5));
+    }
+}
