@@ -31,7 +31,7 @@ pub struct RestoreArgs {
     pub output: PathBuf,
     /// Faces per GPEN call, instead of the size planned from free memory (still halved
     /// automatically when memory runs out). Default: planned; 4 with --aligned.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch: Option<usize>,
     /// Share of the free GPU memory (system RAM on the CPU) that batches may use, 0.10-0.95.
     #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = parse_ratio)]

@@ -452,15 +452,14 @@ impl Worker {
     }
 
     /// The batch size for the next call, from fresh memory readings and the current ratio.
-    fn recommend(&mut self, sizer: &mut AdaptiveBatch) -> Recommendation {
-        let model = self.loaded.as_ref().map(|l| l.model.clone()).unwrap_or_else(unknown_model);
+    fn recommend(&mut self, sizer: &mut AdaptiveBatch, model: &MemoryModel) -> Recommendation {
         let max_age = self.settings.monitor_interval;
         let free = self.monitor.as_ref().and_then(|m| {
             m.refresh_if_older(max_age);
             m.smoothed_free()
         });
         let mut rec = match free {
-            Some(free) => planner::recommend(free, self.settings.memory_ratio, &model, self.settings.max_batch),
+            Some(free) => planner::recommend(free, self.settings.memory_ratio, model, self.settings.max_batch),
             None => Recommendation { batch: 1, free: 0, budget: 0, reason: "no memory reading; 1 face at a time".into() },
         };
         if let Some(b) = self.settings.batch_override {
@@ -518,7 +517,7 @@ impl Worker {
                 }
             }
             progress.photos_total = progress.photos_done + self.queue.len() + pipeline.pending_photos();
-            let rec = self.recommend(&mut sizer);
+            let rec = self.recommend(&mut sizer, &loaded.model);
             if rec.reason != last_reason {
                 last_reason = rec.reason.clone();
                 self.emit(EngineEvent::Recommendation { batch: rec.batch, reason: rec.reason.clone() });
@@ -547,14 +546,18 @@ impl Worker {
             self.emit(EngineEvent::Progress(progress.clone()));
             self.report_memory();
         }
+        let mut dropped = Vec::new();
         if flow != Flow::Continue {
             // Cancel or shutdown: drop what is in flight and what was queued for this run.
             pipeline.cancel(&mut |e| self.relay(e, &mut progress));
-            for (id, _) in self.queue.drain(..) {
+            dropped = self.queue.drain(..).map(|(id, _)| id).collect();
+            for &id in &dropped {
+                progress.photos_done += 1;
                 self.emit(EngineEvent::PhotoCancelled { id });
             }
         }
-        let summary = pipeline.into_summary();
+        let mut summary = pipeline.into_summary();
+        summary.photos_cancelled += dropped.len();
         self.emit(EngineEvent::Progress(progress));
         self.emit(EngineEvent::Finished(summary));
         // Photos can be queued again after a run (e.g. after fixing the output folder).
