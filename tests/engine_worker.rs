@@ -127,6 +127,8 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         out_dir: out.path().into(),
         monitor_interval: Duration::from_millis(20),
         preview_side: 128,
+        // The fake restorer plays a GPU, while the device setting resolves to the CPU here.
+        cpu_max_batch: 32,
         ..EngineSettings::default()
     };
     let (probe_free, gpu_calls, fallback_calls) = (free.clone(), calls.clone(), cpu_calls.clone());

@@ -69,3 +69,19 @@ fn wrong_input_shape_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("expects input [B, 3, 64, 64]"), "{err}");
     assert!(!err.is_oom());
 }
+
+#[test]
+fn bf16_convolutions_stay_close_to_the_reference() {
+    // The reduced-precision path: convolutions in bf16 (8 bits of mantissa), the mapping network,
+    // the encoder's final linear layer and the (de)modulation sums in fp32.
+    let gpen = Gpen::load(&golden_weights(), Device::Cpu, Precision::Bf16).unwrap();
+    let x = read_npy(&golden().join("gpen-64/input.npy"));
+    let want = read_npy(&golden().join("gpen-64/output.npy"));
+    let got = gpen.forward(&x).unwrap();
+    assert_eq!(got.kind(), tch::Kind::Float, "results come back as fp32");
+    let diff = max_abs_diff(&got, &want);
+    let mean = (&got - &want).abs().mean(tch::Kind::Float).double_value(&[]);
+    eprintln!("bf16: max |diff| {diff:.4}, mean {mean:.5}");
+    assert!(diff > 1e-4, "bf16 really ran (an fp32 result would match to 1e-5)");
+    assert!(diff < 0.1 && mean < 0.01, "max {diff}, mean {mean}");
+}

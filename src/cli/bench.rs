@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// Whole-photo restoration: photos/s and the time split (decode, detect, align, GPEN, paste,
     /// encode). Results go to a temporary folder that is removed afterwards.
     Pipeline(PipelineBenchArgs),
+    /// Batching strategies side by side (fixed sizes against the adaptive engine), optionally in an
+    /// emulated smaller device: time per face, peak memory, out-of-memory events, faces lost.
+    Engine(super::bench_engine::EngineBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +89,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Generator(args) => bench_generator(args),
         BenchCommand::Pipeline(args) => bench_pipeline(args),
+        BenchCommand::Engine(args) => super::bench_engine::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod align;
 mod bench;
+mod bench_engine;
 mod calibrate;
 mod detect;
 mod generator;
@@ -46,7 +47,7 @@ pub struct ModelArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
-    /// Precision of the convolutions: fp32, or fp16/bf16 on CUDA.
+    /// Precision of the convolutions: fp32, bf16, or fp16 on CUDA.
     #[arg(long, default_value = "fp32", value_name = "P")]
     pub precision: Precision,
     /// CPU threads for libtorch (default: libtorch's choice, one per core).

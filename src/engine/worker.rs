@@ -39,6 +39,10 @@ pub struct EngineSettings {
     /// A fixed batch size instead of the recommendation (still halved on out-of-memory).
     pub batch_override: Option<usize>,
     pub max_batch: usize,
+    /// Largest batch on the CPU. libtorch already spreads one face over every core, and the CPU
+    /// benchmark (docs/BENCHMARKS.md) measured no gain from batching (2.07 s/face at 1, 2.09 at 2,
+    /// 2.23 at 4), so the CPU runs one face per call unless this is raised.
+    pub cpu_max_batch: usize,
     pub min_face: f64,
     pub max_megapixels: f64,
     /// How often memory is sampled (and reported) while idle or between steps.
@@ -61,6 +65,7 @@ impl Default for EngineSettings {
             memory_ratio: 0.8,
             batch_override: None,
             max_batch: 32,
+            cpu_max_batch: 1,
             min_face: 20.0,
             max_megapixels: 100.0,
             monitor_interval: Duration::from_secs(1),
@@ -452,14 +457,18 @@ impl Worker {
     }
 
     /// The batch size for the next call, from fresh memory readings and the current ratio.
-    fn recommend(&mut self, sizer: &mut AdaptiveBatch, model: &MemoryModel) -> Recommendation {
+    fn recommend(&mut self, sizer: &mut AdaptiveBatch, model: &MemoryModel, device: Device) -> Recommendation {
+        let max_batch = match device {
+            Device::Cpu => self.settings.cpu_max_batch.min(self.settings.max_batch),
+            _ => self.settings.max_batch,
+        };
         let max_age = self.settings.monitor_interval;
         let free = self.monitor.as_ref().and_then(|m| {
             m.refresh_if_older(max_age);
             m.smoothed_free()
         });
         let mut rec = match free {
-            Some(free) => planner::recommend(free, self.settings.memory_ratio, model, self.settings.max_batch),
+            Some(free) => planner::recommend(free, self.settings.memory_ratio, model, max_batch),
             None => Recommendation { batch: 1, free: 0, budget: 0, reason: "no memory reading; 1 face at a time".into() },
         };
         if let Some(b) = self.settings.batch_override {
@@ -517,7 +526,7 @@ impl Worker {
                 }
             }
             progress.photos_total = progress.photos_done + self.queue.len() + pipeline.pending_photos();
-            let rec = self.recommend(&mut sizer, &loaded.model);
+            let rec = self.recommend(&mut sizer, &loaded.model, loaded.device);
             if rec.reason != last_reason {
                 last_reason = rec.reason.clone();
                 self.emit(EngineEvent::Recommendation { batch: rec.batch, reason: rec.reason.clone() });
