@@ -58,6 +58,23 @@ pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&P
     result
 }
 
+/// Removes the temporary files that [`write_atomically`] left in `dir` when its process was killed
+/// (`.<pid>.part-<name>` of a process that no longer runs). Returns how many were removed.
+pub fn remove_stale_partials(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((pid, _)) = name.strip_prefix('.').and_then(|n| n.split_once(".part-")) else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// True when `a` and `b` name the same existing file (so an output never replaces an input).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -69,6 +86,20 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_partials_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 4194304 is above Linux's pid_max, so never alive; our own pid is.
+        let dead = dir.path().join(".4194304.part-photo.png");
+        let ours = dir.path().join(format!(".{}.part-other.png", std::process::id()));
+        let result = dir.path().join("photo.png");
+        for p in [&dead, &ours, &result] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_partials(dir.path()), 1);
+        assert!(!dead.exists() && ours.exists() && result.exists());
+    }
 
     #[test]
     fn atomic_write_leaves_nothing_behind_on_failure() {

@@ -473,6 +473,7 @@ pub fn restore_photos(
     options: &PipelineOptions,
     on_event: &mut dyn FnMut(&Event),
 ) -> Summary {
+    crate::paths::remove_stale_partials(&options.out_dir);
     let mut sizer = SplitOnOom(options.batch.max(1));
     let mut pipeline = Pipeline::new(detector, restorer, options.clone());
     for input in inputs {

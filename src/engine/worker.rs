@@ -492,6 +492,8 @@ impl Worker {
             self.emit(EngineEvent::Finished(Summary::default()));
             return Flow::Continue;
         }
+        // A killed earlier run may have left temporary files; finished results are kept (resume).
+        crate::paths::remove_stale_partials(&self.settings.out_dir);
         let loaded = self.loaded.take().expect("loaded above");
         let flow = self.run_loaded(&loaded);
         self.loaded = Some(loaded);

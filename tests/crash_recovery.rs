@@ -1,0 +1,61 @@
+//! A killed run resumes: `kill -9` the CLI mid-run, run it again, and it skips finished photos,
+//! leaves no partial files, and ends with outputs identical to an uninterrupted run.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn restore_cmd(input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["restore", "--device", "cpu", "--weights"]).arg(golden_weights()).arg(input).arg("-o").arg(out);
+    c
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
+    let input = tempfile::tempdir().unwrap();
+    let photos = repo_root().join("../shared/photos");
+    for i in 0..8 {
+        let src = if i % 2 == 0 { "solvay_1927.png" } else { "astronaut.png" };
+        std::fs::copy(photos.join(src), input.path().join(format!("photo{i}.png"))).unwrap();
+    }
+    let before = files(input.path());
+
+    let reference = tempfile::tempdir().unwrap();
+    let run = restore_cmd(input.path(), reference.path()).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(files(reference.path()).len(), 8);
+
+    // Kill -9 as soon as the first result exists.
+    let out = tempfile::tempdir().unwrap();
+    let mut child = restore_cmd(input.path(), out.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while std::fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).all(|e| e.file_name().to_string_lossy().starts_with('.')) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no result appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished: Vec<String> =
+        files(out.path()).into_iter().map(|(n, _)| n).filter(|n| !n.starts_with('.')).collect();
+    assert!(!finished.is_empty() && finished.len() < 8, "killed mid-run: {finished:?}");
+
+    let rerun = restore_cmd(input.path(), out.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("already done {}", finished.len())), "{stderr}");
+    assert_eq!(files(out.path()), files(reference.path()), "same results, no partial files left");
+    assert_eq!(files(input.path()), before, "inputs untouched");
+}
