@@ -24,16 +24,6 @@ fn write_inputs(dir: &Path) -> Vec<RgbImage> {
     crops
 }
 
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 fn restore(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(bin())
         .args(["restore", "--aligned", "--device", "cpu", "--batch", "3", "--weights"])

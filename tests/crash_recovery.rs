@@ -13,16 +13,6 @@ fn restore_cmd(input: &Path, out: &Path) -> Command {
     c
 }
 
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
     let input = tempfile::tempdir().unwrap();
@@ -31,12 +21,12 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
         let src = if i % 2 == 0 { "solvay_1927.png" } else { "astronaut.png" };
         std::fs::copy(photos.join(src), input.path().join(format!("photo{i}.png"))).unwrap();
     }
-    let before = files(input.path());
+    let before = snapshot(input.path());
 
     let reference = tempfile::tempdir().unwrap();
     let run = restore_cmd(input.path(), reference.path()).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(files(reference.path()).len(), 8);
+    assert_eq!(snapshot(reference.path()).len(), 8);
 
     // Kill -9 as soon as the first result exists.
     let out = tempfile::tempdir().unwrap();
@@ -49,13 +39,13 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let finished: Vec<String> =
-        files(out.path()).into_iter().map(|(n, _)| n).filter(|n| !n.starts_with('.')).collect();
+        snapshot(out.path()).into_iter().map(|(n, _)| n).filter(|n| !n.starts_with('.')).collect();
     assert!(!finished.is_empty() && finished.len() < 8, "killed mid-run: {finished:?}");
 
     let rerun = restore_cmd(input.path(), out.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&rerun.stderr);
     assert!(rerun.status.success(), "{stderr}");
     assert!(stderr.contains(&format!("already done {}", finished.len())), "{stderr}");
-    assert_eq!(files(out.path()), files(reference.path()), "same results, no partial files left");
-    assert_eq!(files(input.path()), before, "inputs untouched");
+    assert_eq!(snapshot(out.path()), snapshot(reference.path()), "same results, no partial files left");
+    assert_eq!(snapshot(input.path()), before, "inputs untouched");
 }

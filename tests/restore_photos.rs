@@ -117,16 +117,6 @@ fn cli_restore(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Ou
         .unwrap()
 }
 
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn restore_command_on_real_photos_with_the_small_golden_model() {
     let out = tempfile::tempdir().unwrap();

@@ -1,11 +1,9 @@
 //! `bench`: speed and memory of the network, printed as a table and optionally written as JSON.
 
-use super::ModelArgs;
+use super::NetworkArgs;
 use crate::detect::{Mtcnn, mtcnn::default_models_dir};
 use crate::device::device_name;
-use crate::gpen::Gpen;
 use crate::memory;
-use crate::model::GpenConfig;
 use crate::photo::{OutputFormat, ReadLimits};
 use crate::pipeline::{PipelineOptions, restore_photos};
 use clap::{Args, Subcommand};
@@ -29,13 +27,7 @@ pub enum BenchCommand {
 #[derive(Debug, Args)]
 pub struct PipelineBenchArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Use GPEN's initial random weights for this released configuration instead of a file.
-    #[arg(long, requires = "config")]
-    pub random_weights: bool,
-    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
-    #[arg(long, value_name = "NAME")]
-    pub config: Option<String>,
+    pub network: NetworkArgs,
     /// Photos or folders to restore.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     pub photos: Vec<PathBuf>,
@@ -50,14 +42,7 @@ pub struct PipelineBenchArgs {
 #[derive(Debug, Args)]
 pub struct GeneratorBenchArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Use GPEN's initial random weights for this released configuration instead of a file
-    /// (speed does not depend on the weight values).
-    #[arg(long, requires = "config")]
-    pub random_weights: bool,
-    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
-    #[arg(long, value_name = "NAME")]
-    pub config: Option<String>,
+    pub network: NetworkArgs,
     /// Batch sizes to measure, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_name = "N,...")]
     pub batch: Vec<i64>,
@@ -93,20 +78,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The network the benchmark runs: a weights file, or random weights of a named configuration.
-fn load_model(model: &ModelArgs, random_weights: bool, config: Option<&str>) -> anyhow::Result<Gpen> {
-    if !random_weights {
-        return model.load();
-    }
-    let name = config.unwrap_or("bfr-512");
-    let config = GpenConfig::named(name)
-        .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", GpenConfig::NAMES.join(", ")))?;
-    Gpen::random(config, model.device()?, model.precision, 0).map_err(anyhow::Error::msg)
-}
-
 fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let gpen = load_model(&args.model, args.random_weights, args.config.as_deref())?;
+    let gpen = args.network.load()?;
     let detector = Mtcnn::load(&default_models_dir(), gpen.device)?;
     let load = start.elapsed();
     let inputs = crate::inputs::collect_photos(&args.photos, false);
@@ -126,7 +100,7 @@ fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
         "bench pipeline: {} photos, {} ({}), {} on {}, batch {}, {} CPU threads",
         inputs.len(),
         gpen.config(),
-        if args.random_weights { "random weights" } else { "weights from file" },
+        if args.network.random_weights { "random weights" } else { "weights from file" },
         gpen.precision,
         device_name(gpen.device),
         options.batch,
@@ -159,13 +133,13 @@ fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
-    let gpen = load_model(&args.model, args.random_weights, args.config.as_deref())?;
+    let gpen = args.network.load()?;
     let device = gpen.device;
     let size = gpen.config().size;
     println!(
         "bench generator: {} ({}), {} on {}, {} CPU threads, libtorch {}",
         gpen.config(),
-        if args.random_weights { "random weights" } else { "weights from file" },
+        if args.network.random_weights { "random weights" } else { "weights from file" },
         gpen.precision,
         device_name(device),
         tch::get_num_threads(),
@@ -229,7 +203,7 @@ fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "config": gpen.config(), "device": device_name(device), "precision": gpen.precision.to_string(),
-            "threads": tch::get_num_threads(), "random_weights": args.random_weights, "rows": rows,
+            "threads": tch::get_num_threads(), "random_weights": args.network.random_weights, "rows": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }

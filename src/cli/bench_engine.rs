@@ -7,13 +7,12 @@
 //! more gets a real allocation failure from libtorch, and the adaptive planner sees the same limit
 //! through the system-RAM probe.
 
-use super::ModelArgs;
+use super::NetworkArgs;
 use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::format_bytes;
 use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, EngineSettings, spawn};
 use crate::gpen::Gpen;
-use crate::model::GpenConfig;
 use crate::photo::{OutputFormat, ReadLimits};
 use crate::pipeline::{NoRetry, Pipeline, PipelineOptions};
 use crate::restorer::FaceRestorer;
@@ -29,13 +28,7 @@ use tch::Device;
 #[derive(Debug, Clone, Args)]
 pub struct EngineBenchArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Use GPEN's initial random weights for this configuration instead of a file.
-    #[arg(long, requires = "config")]
-    pub random_weights: bool,
-    /// Configuration for --random-weights: bfr-256, bfr-512, ...
-    #[arg(long, value_name = "NAME")]
-    pub config: Option<String>,
+    pub network: NetworkArgs,
     /// Photos or folders to restore.
     #[arg(long, num_args = 1.., value_name = "PATH", conflicts_with = "synthetic")]
     pub photos: Vec<PathBuf>,
@@ -116,8 +109,8 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
     println!(
         "bench engine: {} photos, {faces} faces; {}; device {}; memory limit {}",
         photos.len(),
-        args.config.as_deref().map(|c| format!("{c} random weights")).unwrap_or_else(|| args.model.weights_path().display().to_string()),
-        args.model.device,
+        args.network.config.as_deref().map(|c| format!("{c} random weights")).unwrap_or_else(|| args.network.model.weights_path().display().to_string()),
+        args.network.model.device,
         args.memory_limit.map(format_bytes).unwrap_or_else(|| "none".into()),
     );
     println!(
@@ -153,8 +146,8 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
-            "photos": photos.len(), "faces": faces, "device": args.model.device.to_string(),
-            "memory_limit": args.memory_limit, "config": args.config, "results": results,
+            "photos": photos.len(), "faces": faces, "device": args.network.model.device.to_string(),
+            "memory_limit": args.memory_limit, "config": args.network.config, "results": results,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
@@ -183,15 +176,15 @@ fn print_row(r: &StrategyResult) {
 }
 
 fn child_args(args: &EngineBenchArgs, strategy: &str, photos: &[PathBuf], out: &Path) -> Vec<String> {
-    let mut v: Vec<String> = vec!["bench".into(), "engine".into(), "--device".into(), args.model.device.to_string()];
-    v.extend(["--precision".into(), args.model.precision.to_string()]);
-    if let Some(t) = args.model.threads {
+    let mut v: Vec<String> = vec!["bench".into(), "engine".into(), "--device".into(), args.network.model.device.to_string()];
+    v.extend(["--precision".into(), args.network.model.precision.to_string()]);
+    if let Some(t) = args.network.model.threads {
         v.extend(["--threads".into(), t.to_string()]);
     }
-    if args.random_weights {
-        v.extend(["--random-weights".into(), "--config".into(), args.config.clone().unwrap_or_default()]);
+    if args.network.random_weights {
+        v.extend(["--random-weights".into(), "--config".into(), args.network.config.clone().unwrap_or_default()]);
     } else {
-        v.extend(["--weights".into(), args.model.weights_path().display().to_string()]);
+        v.extend(["--weights".into(), args.network.model.weights_path().display().to_string()]);
     }
     if let Some(l) = args.memory_limit {
         v.extend(["--memory-limit".into(), l.to_string()]);
@@ -206,14 +199,8 @@ fn child_args(args: &EngineBenchArgs, strategy: &str, photos: &[PathBuf], out: &
 /// Runs one strategy in this process (started by the parent) and writes its result.
 fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode> {
     let out_file = args.child_out.clone().context("--child-out is required with --child-strategy")?;
-    let device = args.model.device()?;
-    let gpen = if args.random_weights {
-        let name = args.config.as_deref().unwrap_or("bfr-512");
-        let config = GpenConfig::named(name).with_context(|| format!("unknown configuration {name}"))?;
-        Gpen::random(config, device, args.model.precision, 0).map_err(anyhow::Error::msg)?
-    } else {
-        args.model.load()?
-    };
+    let device = args.network.model.device()?;
+    let gpen = args.network.load()?;
     let detector = Mtcnn::load(&default_models_dir(), device)?;
     let photos = crate::inputs::collect_photos(&args.photos, false);
     let out_dir = out_file.with_extension("out");

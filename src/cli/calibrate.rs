@@ -1,13 +1,11 @@
 //! `calibrate`: measures GPEN's memory per batch on a device, prints it next to the analytic
 //! estimate, and stores it for the batch planner.
 
-use super::ModelArgs;
+use super::NetworkArgs;
 use crate::device::device_name;
 use crate::engine::memory::{self, MemoryMonitor};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::{self, format_bytes};
-use crate::gpen::Gpen;
-use crate::model::GpenConfig;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,14 +14,7 @@ use std::time::Instant;
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Use GPEN's initial random weights for this released configuration instead of a file (memory
-    /// does not depend on the weight values).
-    #[arg(long, requires = "config")]
-    pub random_weights: bool,
-    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
-    #[arg(long, value_name = "NAME")]
-    pub config: Option<String>,
+    pub network: NetworkArgs,
     /// Calibration file to update (default: calibrations.json in ~/.config/gpen-studio).
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
@@ -33,19 +24,12 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
-    let device = args.model.device()?;
+    let device = args.network.model.device()?;
     let label = memory::device_label(device);
     // Free memory before the model is loaded: what the planner's first decision sees.
     let monitor = MemoryMonitor::manual(memory::probe_for(device));
     let before = monitor.sample_now();
-    let gpen = if args.random_weights {
-        let name = args.config.as_deref().unwrap_or("bfr-512");
-        let config = GpenConfig::named(name)
-            .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", GpenConfig::NAMES.join(", ")))?;
-        Gpen::random(config, device, args.model.precision, 0).map_err(anyhow::Error::msg)?
-    } else {
-        args.model.load()?
-    };
+    let gpen = args.network.load()?;
     let config = gpen.config();
     println!("calibrate: {config}, {} on {} ({label})", gpen.precision, device_name(device));
     let start = Instant::now();

@@ -80,6 +80,33 @@ impl ModelArgs {
     }
 }
 
+/// The network of the measuring commands (`bench`, `calibrate`): a weights file, or GPEN's initial
+/// random weights of a released configuration (speed and memory do not depend on the values).
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Use GPEN's initial random weights for a released configuration instead of a file.
+    #[arg(long, requires = "config")]
+    pub random_weights: bool,
+    /// Configuration for --random-weights: bfr-256, bfr-512, bfr-1024, bfr-2048, ...
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+}
+
+impl NetworkArgs {
+    pub fn load(&self) -> anyhow::Result<crate::gpen::Gpen> {
+        if !self.random_weights {
+            return self.model.load();
+        }
+        let name = self.config.as_deref().unwrap_or("bfr-512");
+        let config = crate::model::GpenConfig::named(name).ok_or_else(|| {
+            anyhow::anyhow!("unknown configuration '{name}'; known: {}", crate::model::GpenConfig::NAMES.join(", "))
+        })?;
+        crate::gpen::Gpen::random(config, self.model.device()?, self.model.precision, 0).map_err(anyhow::Error::msg)
+    }
+}
+
 /// Parses the command line, runs the command, and maps the outcome to an exit status:
 /// 0 success, 1 some inputs failed or the command could not run, 2 usage errors (from clap).
 pub fn main() -> ExitCode {

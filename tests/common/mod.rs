@@ -60,3 +60,14 @@ pub fn read_key_table(path: &Path) -> std::collections::BTreeMap<String, Vec<i64
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gpen-studio"))
 }
+
+/// Every file in `dir` (not recursive) with its bytes, sorted by name.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
