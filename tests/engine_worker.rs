@@ -98,7 +98,6 @@ struct Rig {
     engine: EngineHandle,
     calls: Arc<Mutex<Vec<usize>>>,
     cpu_calls: Arc<Mutex<Vec<usize>>>,
-    free: Arc<Mutex<u64>>,
     out: tempfile::TempDir,
     _input: tempfile::TempDir,
     photos: Vec<PathBuf>,
@@ -131,7 +130,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         cpu_max_batch: 32,
         ..EngineSettings::default()
     };
-    let (probe_free, gpu_calls, fallback_calls) = (free.clone(), calls.clone(), cpu_calls.clone());
+    let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());
     let (capacity, per_photo, with_fallback) = (setup.capacity, setup.per_photo, setup.fallback);
     let gate = Mutex::new(setup.gate);
     let components = Components {
@@ -147,7 +146,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         calibrate: Box::new(|_, _, _| Ok(model())),
     };
     let engine = spawn(settings, components, Box::new(|| {}));
-    Rig { engine, calls, cpu_calls, free, out, _input: input, photos: paths }
+    Rig { engine, calls, cpu_calls, out, _input: input, photos: paths }
 }
 
 /// Collects events until the run finishes.

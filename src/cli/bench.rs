@@ -3,6 +3,7 @@
 use super::NetworkArgs;
 use crate::detect::{Mtcnn, mtcnn::default_models_dir};
 use crate::device::device_name;
+use crate::gpen::Gpen;
 use crate::memory;
 use crate::photo::{OutputFormat, ReadLimits};
 use crate::pipeline::{PipelineOptions, restore_photos};
@@ -145,6 +146,7 @@ fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
         tch::get_num_threads(),
         torch_version(),
     );
+    println!("{}", memory_model_line(&gpen));
     println!("{:>5} {:>5} {:>12} {:>9} {:>8} {:>11} {:>11}", "batch", "runs", "median s", "s/face", "faces/s", "peak MiB", "growth MiB");
     let mut rows = Vec::new();
     for &batch in &args.batch {
@@ -241,4 +243,18 @@ fn median(v: &[f64]) -> f64 {
 fn torch_version() -> String {
     // torch-sys builds against exactly this version (its build.rs checks it).
     "2.13.0".into()
+}
+
+/// The memory model the planner would use for this network and device: calibrated or estimated.
+fn memory_model_line(gpen: &Gpen) -> String {
+    use crate::engine::memory_model::{self, CalibrationStore, ModelSource};
+    use crate::engine::planner::format_bytes;
+    let label = crate::engine::memory::device_label(gpen.device);
+    let stored = CalibrationStore::load(&CalibrationStore::default_path()).get(&label, &gpen.config(), gpen.precision);
+    let model = stored.clone().unwrap_or_else(|| memory_model::analytic(&gpen.config(), gpen.precision));
+    let source = match &model.source {
+        ModelSource::Calibrated { when, .. } => format!("calibrated on {label} at {when}"),
+        ModelSource::Analytic => "analytic estimate; `gpen-studio calibrate` measures it".into(),
+    };
+    format!("memory model: {} fixed + {} per face ({source})", format_bytes(model.fixed), format_bytes(model.per_face))
 }
