@@ -47,7 +47,7 @@ fn window(settings: UiSettings) -> (Harness<'static, Studio>, Script) {
     let (command_tx, command_rx) = crossbeam_channel::unbounded();
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
     let studio = Studio::new(AppState::new(settings), command_tx, event_rx, Helpers::start(Arc::new(|| {}), false));
-    let harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).allow_missing_glyphs().build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    let harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
     (harness, Script { commands: command_rx, events: event_tx })
 }
 
@@ -248,7 +248,7 @@ fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
     let engine_settings = EngineSettings { monitor_interval: Duration::from_millis(200), ..ui_settings.engine_settings() };
     let engine = spawn(engine_settings, Components::real(), Box::new(|| {}));
     let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
-    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).allow_missing_glyphs().build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
     harness.state_mut().add_paths(&[photo]);
     harness.run_steps(1);
     // Wait until the engine acknowledged the photo, then press Start.

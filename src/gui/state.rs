@@ -421,7 +421,7 @@ impl AppState {
                 self.memory.latest = Some(sample);
             }
             EngineEvent::Recommendation { batch, reason } => {
-                self.memory.recommendation = Some((batch, reason));
+                self.memory.recommendation = Some((batch, displayable(&reason)));
                 if let Some(last) = self.memory.latest.clone() {
                     let t = self.now();
                     self.push_memory_point(MemoryPoint {
@@ -437,6 +437,7 @@ impl AppState {
                 self.run.model_error = None;
             }
             EngineEvent::ModelError(e) => {
+                let e = displayable(&e);
                 self.note(format!("model: {e}"));
                 self.run.model_error = Some(e);
             }
@@ -487,6 +488,7 @@ impl AppState {
                 }
             }
             EngineEvent::PhotoFailed { id, error } => {
+                let error = displayable(&error);
                 if let Some(row) = self.by_engine_id(id) {
                     row.status = PhotoStatus::Failed(error.clone());
                     let name = row.name.clone();
@@ -500,7 +502,7 @@ impl AppState {
             }
             EngineEvent::FaceFailed { id, face, error } => {
                 if let Some(row) = self.by_engine_id(id) {
-                    row.face_errors.push(format!("face {}: {error}", face + 1));
+                    row.face_errors.push(format!("face {}: {}", face + 1, displayable(&error)));
                 }
             }
             EngineEvent::OomRecovered { from, to } => {
@@ -534,6 +536,12 @@ impl AppState {
             }
         }
     }
+}
+
+/// The engine's messages with the few symbols that egui's built-in fonts lack spelled in ASCII
+/// (they would show as empty boxes).
+pub fn displayable(text: &str) -> String {
+    text.replace('−', "-").replace('→', "->").replace(['⌊', '⌋'], "").replace('≤', "<=").replace('≥', ">=").replace('≈', "~")
 }
 
 /// `mm:ss` since the window opened.
