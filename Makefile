@@ -1,5 +1,6 @@
 # gpen-studio: the two commands of the README.
-#   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments)
+#   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments; none opens
+#               the desktop window, whose runtime libraries are installed first when missing)
 #   make test   set everything up, build, run the whole test suite
 # Set-up is idempotent: system packages, libtorch 2.13.0 from PyPI into .libtorch/ (git-ignored),
 # and the MTCNN weights from the facenet-pytorch 2.6.0 wheel into models/mtcnn/.
@@ -9,11 +10,11 @@ FACENET_VERSION := 2.6.0
 PYTHON ?= python3
 LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
 MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
-ARGS ?= --help
+ARGS ?=
 
-.PHONY: run test setup system-deps build bench clean-setup
+.PHONY: run test setup system-deps gui-deps build bench clean-setup
 
-run: setup
+run: setup gui-deps
 	cargo run --release -- $(ARGS)
 
 test: setup
@@ -26,6 +27,9 @@ setup: system-deps $(LIBTORCH_STAMP) $(MTCNN_WEIGHTS)
 
 system-deps:
 	@packaging/install-system-deps.sh
+
+gui-deps:
+	@packaging/install-system-deps.sh --gui
 
 # libtorch comes from the torch wheel (the CUDA 13 build; its NVIDIA runtime wheels are needed even
 # on the CPU because libtorch_cpu.so links libcudart). Installed into a scratch folder and moved

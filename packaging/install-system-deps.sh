@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gpen-studio needs to build and run, when any is missing.
 # Build: a C++ compiler (the allocator shim, torch-sys glue), Python 3 with pip (fetches libtorch).
+# With --gui, also the libraries the desktop window loads at run time (winit and glutin dlopen them,
+# so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
+# Mesa's drivers, and D-Bus for the file dialogs. Only missing packages are installed (dpkg -s).
 set -euo pipefail
 
 missing=()
-command -v c++ >/dev/null 2>&1 || missing+=(g++)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }
+if [ "${1:-}" = "--gui" ]; then
+  if ! command -v dpkg >/dev/null 2>&1; then
+    echo "not a Debian system: install the X11/Wayland, xkbcommon and EGL/OpenGL runtime libraries yourself" >&2
+    exit 0
+  fi
+  for pkg in libxkbcommon0 libxkbcommon-x11-0 libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 \
+             libwayland-client0 libwayland-cursor0 libwayland-egl1 libegl1 libgl1 libgl1-mesa-dri libdbus-1-3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+else
+  command -v c++ >/dev/null 2>&1 || missing+=(g++)
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -2,7 +2,7 @@
 //!
 //! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
 //! -> [`paste`] -> write ([`photo`]), with [`checkpoint`] loading the official weights and [`cli`] the
-//! headless commands.
+//! headless commands, [`gui`] the desktop window on top of the [`engine`].
 
 pub mod align;
 pub mod checkpoint;
@@ -12,6 +12,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod gpen;
+pub mod gui;
 pub mod inputs;
 pub mod memory;
 pub mod model;

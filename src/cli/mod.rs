@@ -14,10 +14,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "gpen-studio", version, about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU)")]
+#[command(
+    name = "gpen-studio",
+    version,
+    about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU)",
+    long_about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU).\n\n\
+                  Without a command the desktop window opens, with PHOTOS (files or folders) queued.",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Photos or folders to queue in the desktop window (when no command is given).
+    #[arg(value_name = "PHOTOS")]
+    pub photos: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,7 +121,15 @@ impl NetworkArgs {
 /// 0 success, 1 some inputs failed or the command could not run, 2 usage errors (from clap).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        // A mistyped command would otherwise open the window with a photo that does not exist.
+        if let Some(missing) = cli.photos.iter().find(|p| !p.exists()) {
+            eprintln!("error: '{}' is neither a command nor an existing photo or folder (see --help)", missing.display());
+            return ExitCode::from(2);
+        }
+        return crate::gui::run(cli.photos);
+    };
+    let result = match command {
         Command::Generator(args) => generator::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Detect(args) => detect::run(args),

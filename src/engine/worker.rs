@@ -74,10 +74,12 @@ impl Default for EngineSettings {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Add photos (files; folders are expanded by the caller) to the queue; duplicates are ignored.
     Enqueue(Vec<PathBuf>),
+    /// Take queued photos (by id) off the queue; photos already in flight are not affected.
+    Remove(Vec<u64>),
     /// Restore the queued photos (and any enqueued while running).
     Start,
     SetMemoryRatio(f64),
@@ -341,6 +343,16 @@ impl Worker {
                         self.queue.push_back((id, path.clone()));
                         self.emit(EngineEvent::Queued { id, path });
                     }
+                }
+            }
+            Command::Remove(ids) => {
+                let ids: HashSet<u64> = ids.into_iter().collect();
+                let removed: Vec<PathBuf> =
+                    self.queue.iter().filter(|(id, _)| ids.contains(id)).map(|(_, p)| p.clone()).collect();
+                self.queue.retain(|(id, _)| !ids.contains(id));
+                for path in removed {
+                    self.seen.remove(&path.canonicalize().unwrap_or_else(|_| path.clone()));
+                    self.ids.remove(&path);
                 }
             }
             Command::SetMemoryRatio(r) => self.settings.memory_ratio = r.clamp(0.05, 1.0),

@@ -1,0 +1,174 @@
+//! Work the window hands to helper threads so that drawing never waits: thumbnails (decoding full
+//! photos), the detection preview (MTCNN on the CPU, before any model is loaded), reading a model
+//! file's configuration, and file dialogs. Results come back on one channel drained every frame.
+
+use crate::detect::{Face, FaceDetector, Mtcnn, mtcnn::default_models_dir};
+use crate::engine::worker::{Preview, preview};
+use crate::photo::{ReadLimits, read_photo};
+use crossbeam_channel::{Receiver, Sender};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Longest side of the queue's thumbnails.
+pub const THUMBNAIL_SIDE: u32 = 64;
+/// Longest side of the detection preview (the same as the engine's previews).
+pub const PREVIEW_SIDE: u32 = 1024;
+
+/// What a file dialog was opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogPurpose {
+    Photos,
+    Folder,
+    Weights,
+    OutputDir,
+}
+
+#[derive(Debug)]
+pub enum HelperResult {
+    Thumbnail { key: u64, image: Option<image::RgbImage> },
+    Detected { key: u64, result: Result<(Vec<Face>, Preview), String> },
+    ModelInfo { path: PathBuf, result: Result<String, String> },
+    Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
+}
+
+enum DetectJob {
+    Detect { key: u64, path: PathBuf },
+    ModelInfo(PathBuf),
+}
+
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The helper threads and the channel their results come back on.
+pub struct Helpers {
+    results_tx: Sender<HelperResult>,
+    pub results: Receiver<HelperResult>,
+    thumbs: Sender<(u64, PathBuf)>,
+    detect: Sender<DetectJob>,
+    detection_enabled: bool,
+    wake: Wake,
+    pub dialog_open: bool,
+}
+
+impl Helpers {
+    /// `detection`: run MTCNN for the preview (off in tests that need no detector).
+    pub fn start(wake: Wake, detection: bool) -> Self {
+        let (results_tx, results) = crossbeam_channel::unbounded();
+        let (thumbs, thumb_jobs) = crossbeam_channel::unbounded::<(u64, PathBuf)>();
+        let (detect, detect_jobs) = crossbeam_channel::unbounded::<DetectJob>();
+        {
+            let tx = results_tx.clone();
+            let wake = wake.clone();
+            std::thread::Builder::new()
+                .name("gui-thumbnails".into())
+                .spawn(move || {
+                    for (key, path) in thumb_jobs {
+                        let image = read_photo(&path, &ReadLimits::default())
+                            .ok()
+                            .and_then(|p| preview(&p.pixels, THUMBNAIL_SIDE))
+                            .map(|p| p.image);
+                        if tx.send(HelperResult::Thumbnail { key, image }).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
+                })
+                .expect("spawn the thumbnail thread");
+        }
+        {
+            let tx = results_tx.clone();
+            let wake = wake.clone();
+            std::thread::Builder::new()
+                .name("gui-detect".into())
+                .spawn(move || {
+                    let mut detector: Option<Result<Mtcnn, String>> = None;
+                    for job in detect_jobs {
+                        let result = match job {
+                            DetectJob::Detect { key, path } => {
+                                let det = detector.get_or_insert_with(|| {
+                                    Mtcnn::load(&default_models_dir(), tch::Device::Cpu).map_err(|e| e.to_string())
+                                });
+                                let result = match det {
+                                    Ok(det) => detect_preview(det, &path),
+                                    Err(e) => Err(format!("face detector unavailable: {e}")),
+                                };
+                                HelperResult::Detected { key, result }
+                            }
+                            DetectJob::ModelInfo(path) => {
+                                let result = model_info(&path);
+                                HelperResult::ModelInfo { path, result }
+                            }
+                        };
+                        if tx.send(result).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
+                })
+                .expect("spawn the detection thread");
+        }
+        Helpers { results_tx, results, thumbs, detect, detection_enabled: detection, wake, dialog_open: false }
+    }
+
+    pub fn thumbnail(&self, key: u64, path: PathBuf) {
+        let _ = self.thumbs.send((key, path));
+    }
+
+    /// Asks for the detection preview; false when detection is off.
+    pub fn detect(&self, key: u64, path: PathBuf) -> bool {
+        self.detection_enabled && self.detect.send(DetectJob::Detect { key, path }).is_ok()
+    }
+
+    pub fn model_info(&self, path: PathBuf) {
+        let _ = self.detect.send(DetectJob::ModelInfo(path));
+    }
+
+    /// Opens a file dialog on its own thread (dialogs block until the user answers).
+    pub fn dialog(&mut self, purpose: DialogPurpose, start_dir: Option<PathBuf>) {
+        if self.dialog_open {
+            return;
+        }
+        self.dialog_open = true;
+        let tx = self.results_tx.clone();
+        let wake = self.wake.clone();
+        let _ = std::thread::Builder::new().name("gui-dialog".into()).spawn(move || {
+            let mut dialog = rfd::FileDialog::new();
+            if let Some(dir) = start_dir.filter(|d| d.is_dir()) {
+                dialog = dialog.set_directory(dir);
+            }
+            let images: Vec<&str> = crate::inputs::IMAGE_EXTENSIONS.to_vec();
+            let paths = match purpose {
+                DialogPurpose::Photos => dialog.add_filter("Images", &images).set_title("Add photos").pick_files(),
+                DialogPurpose::Folder => dialog.set_title("Add a folder of photos").pick_folder().map(|p| vec![p]),
+                DialogPurpose::Weights => dialog
+                    .add_filter("GPEN weights", &["pth", "pt", "safetensors"])
+                    .set_title("Open GPEN weights")
+                    .pick_file()
+                    .map(|p| vec![p]),
+                DialogPurpose::OutputDir => dialog.set_title("Output folder").pick_folder().map(|p| vec![p]),
+            };
+            let _ = tx.send(HelperResult::Picked { purpose, paths: paths.unwrap_or_default() });
+            wake();
+        });
+    }
+}
+
+fn detect_preview(detector: &Mtcnn, path: &std::path::Path) -> Result<(Vec<Face>, Preview), String> {
+    let photo = read_photo(path, &ReadLimits::default()).map_err(|e| e.to_string())?;
+    let faces = detector.detect(&photo.pixels).map_err(|e| e.to_string())?;
+    let preview = preview(&photo.pixels, PREVIEW_SIDE).ok_or("no preview")?;
+    Ok((faces, preview))
+}
+
+/// The configuration of a weights file, from its tensor shapes (nothing goes to a device).
+fn model_info(path: &std::path::Path) -> Result<String, String> {
+    let state = crate::checkpoint::read_state_dict(path).map_err(|e| e.to_string())?;
+    let config = crate::checkpoint::infer_config(&state.shapes())?;
+    Ok(format!(
+        "GPEN {}×{} px faces, channel multiplier {}, narrow {}, {:.1} M parameters",
+        config.size,
+        config.size,
+        config.channel_multiplier,
+        config.narrow,
+        config.parameter_count() as f64 / 1e6
+    ))
+}

@@ -1,0 +1,326 @@
+//! The desktop window (eframe/egui, glow renderer). The engine worker does all tensor work; the
+//! window drains its events every frame and sends [`Command`]s. Helper threads decode thumbnails,
+//! run the detection preview, read model files and hold file dialogs, so drawing never blocks.
+//!
+//! [`state`] holds everything shown (testable without a window), [`panels`] draw it.
+
+pub mod helpers;
+pub mod panels;
+pub mod state;
+pub mod textures;
+
+use crate::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
+use crossbeam_channel::{Receiver, Sender};
+use egui::{Color32, Ui};
+use helpers::{DialogPurpose, HelperResult, Helpers};
+use state::{Action, AppState, ModelInfo, UiSettings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use textures::Textures;
+
+/// The application id: also the name of the `.desktop` file and the settings folder.
+pub const APP_ID: &str = "io.github.gpen_studio.GpenStudio";
+const SETTINGS_KEY: &str = "settings";
+
+/// The window: its state, the engine's channels, the helper threads and the textures.
+pub struct Studio {
+    pub state: AppState,
+    commands: Sender<Command>,
+    events: Receiver<EngineEvent>,
+    /// Kept so the worker shuts down with the window (absent with a scripted engine in tests).
+    engine: Option<EngineHandle>,
+    pub helpers: Helpers,
+    pub textures: Textures,
+}
+
+impl Studio {
+    /// A window over any engine that speaks the worker's channels (the real one or a script).
+    pub fn new(state: AppState, commands: Sender<Command>, events: Receiver<EngineEvent>, helpers: Helpers) -> Self {
+        let mut studio = Studio { state, commands, events, engine: None, helpers, textures: Textures::default() };
+        studio.request_model_info();
+        studio
+    }
+
+    /// A window over the real worker.
+    pub fn with_engine(state: AppState, engine: EngineHandle, helpers: Helpers) -> Self {
+        let mut studio = Studio::new(state, engine.commands.clone(), engine.events.clone(), helpers);
+        studio.engine = Some(engine);
+        studio
+    }
+
+    fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    fn request_model_info(&mut self) {
+        if self.state.weights_exist {
+            self.state.model_info = ModelInfo::Reading;
+            self.helpers.model_info(self.state.settings.weights.clone());
+        }
+    }
+
+    /// Queues photos (files or folders) and hands the new ones to the engine.
+    pub fn add_paths(&mut self, paths: &[PathBuf]) {
+        let added = self.state.add_paths(paths);
+        if !added.is_empty() {
+            self.send(Command::Enqueue(added));
+        }
+    }
+
+    /// Takes what the engine and the helpers sent since the last frame.
+    pub fn drain(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            self.state.apply(event);
+        }
+        while let Ok(result) = self.helpers.results.try_recv() {
+            match result {
+                HelperResult::Thumbnail { key, image } => {
+                    if let (Some(row), Some(image)) = (self.state.row_mut(key), image) {
+                        row.thumbnail = Some(image);
+                    }
+                }
+                HelperResult::Detected { key, result } => match result {
+                    Ok((faces, preview)) => {
+                        if let Some(row) = self.state.row_mut(key).filter(|r| r.before.is_none()) {
+                            row.faces = faces;
+                            row.faces_known = true;
+                            row.before = Some(preview);
+                            row.revision += 1;
+                        }
+                    }
+                    Err(e) => self.state.log.push(e),
+                },
+                HelperResult::ModelInfo { path, result } => {
+                    if path == self.state.settings.weights {
+                        self.state.model_info = match result {
+                            Ok(c) => ModelInfo::Config(c),
+                            Err(e) => ModelInfo::Invalid(e),
+                        };
+                    }
+                }
+                HelperResult::Picked { purpose, paths } => {
+                    self.helpers.dialog_open = false;
+                    match purpose {
+                        DialogPurpose::Photos | DialogPurpose::Folder => self.add_paths(&paths),
+                        DialogPurpose::Weights => {
+                            if let Some(p) = paths.into_iter().next() {
+                                self.state.set_weights(p);
+                                self.model_changed();
+                            }
+                        }
+                        DialogPurpose::OutputDir => {
+                            if let Some(p) = paths.into_iter().next() {
+                                self.state.settings.out_dir = p;
+                                self.send(self.state.settings.output_command());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn model_changed(&mut self) {
+        self.send(self.state.settings.model_command());
+        self.state.run.model_loaded = None;
+        self.state.run.model_error = None;
+        self.request_model_info();
+    }
+
+    fn handle(&mut self, action: Action) {
+        match action {
+            Action::Engine(c) => self.send(c),
+            Action::AddPaths(p) => self.add_paths(&p),
+            Action::PickPhotos => self.helpers.dialog(DialogPurpose::Photos, None),
+            Action::PickFolder => self.helpers.dialog(DialogPurpose::Folder, None),
+            Action::PickWeights => {
+                let dir = self.state.settings.weights.parent().map(PathBuf::from);
+                self.helpers.dialog(DialogPurpose::Weights, dir)
+            }
+            Action::PickOutputDir => self.helpers.dialog(DialogPurpose::OutputDir, Some(self.state.settings.out_dir.clone())),
+            Action::OpenOutputFolder => {
+                let dir = self.state.settings.out_dir.clone();
+                let _ = std::fs::create_dir_all(&dir);
+                // Spawned, not waited for: the file manager may stay open.
+                if let Err(e) = std::process::Command::new("xdg-open").arg(&dir).spawn() {
+                    self.state.log.push(format!("cannot open {}: {e}", dir.display()));
+                }
+            }
+            Action::Remove(key) => {
+                if let Some(id) = self.state.remove(key) {
+                    self.send(Command::Remove(vec![id]));
+                }
+                self.textures.forget(key);
+            }
+            Action::Clear => {
+                let ids = self.state.clear();
+                if !ids.is_empty() {
+                    self.send(Command::Remove(ids));
+                }
+                let kept: std::collections::HashSet<u64> = self.state.rows.iter().map(|r| r.key).collect();
+                self.textures.retain(|key| kept.contains(&key));
+            }
+            Action::Select(key) => self.state.selected = Some(key),
+            Action::Thumbnail(key) => {
+                if let Some(row) = self.state.row(key) {
+                    self.helpers.thumbnail(key, row.path.clone());
+                }
+            }
+            Action::DetectPreview(key) => {
+                if let Some(row) = self.state.row(key) {
+                    self.helpers.detect(key, row.path.clone());
+                }
+            }
+            Action::Start => {
+                let again = self.state.requeue_for_start();
+                if !again.is_empty() {
+                    self.send(Command::Enqueue(again));
+                }
+                self.send(self.state.settings.output_command());
+                self.send(Command::Start);
+                self.state.run.running = true;
+                self.state.run.paused = false;
+                self.state.run.summary = None;
+            }
+            Action::ModelChanged => self.model_changed(),
+            Action::OutputChanged => self.send(self.state.settings.output_command()),
+        }
+    }
+
+    /// Files dragged over or dropped onto the window.
+    fn take_drops(&mut self, ui: &Ui) {
+        let (hovering, dropped) = ui.ctx().input(|i| (!i.raw.hovered_files.is_empty(), i.raw.dropped_files.clone()));
+        self.state.drop_hover = hovering;
+        if !dropped.is_empty() {
+            let paths: Vec<PathBuf> = dropped.iter().map(|f| f.path().to_path_buf()).collect();
+            self.add_paths(&paths);
+        }
+    }
+
+    /// One frame: drain messages, take drops, draw every panel, carry out what they asked for.
+    pub fn frame(&mut self, ui: &mut Ui) {
+        self.drain();
+        self.take_drops(ui);
+        let mut actions = Vec::new();
+        let state = &mut self.state;
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            panels::controls::run_controls(ui, state, &mut actions);
+            if !state.weights_exist {
+                panels::controls::missing_model_banner(ui, state, &mut actions);
+            }
+            if let Some(e) = &state.run.model_error {
+                ui.colored_label(Color32::from_rgb(240, 90, 80), format!("Model error: {e}"));
+            }
+            ui.add_space(2.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            let line = state.run.summary.clone().or_else(|| state.log.last().cloned()).unwrap_or_else(|| "Ready".into());
+            ui.label(egui::RichText::new(line).small());
+        });
+        egui::Panel::left("queue").default_size(300.0).min_size(220.0).resizable(true).show(ui, |ui| {
+            ui.add_space(4.0);
+            panels::queue::queue_panel(ui, state, &mut self.textures, &mut actions);
+        });
+        egui::Panel::right("memory").default_size(320.0).min_size(260.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.add_space(4.0);
+                panels::memory::memory_panel(ui, &state.memory, &mut state.settings, &mut actions);
+                ui.add_space(8.0);
+                egui::CollapsingHeader::new("Settings").default_open(true).show(ui, |ui| {
+                    panels::settings::settings_panel(ui, state, &mut actions);
+                });
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
+            panels::compare::compare_panel(ui, &mut state.compare, row, &mut self.textures, &mut actions);
+        });
+        if self.state.drop_hover {
+            drop_overlay(ui);
+        }
+        for action in actions {
+            self.handle(action);
+        }
+    }
+}
+
+fn drop_overlay(ui: &Ui) {
+    let ctx = ui.ctx();
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop-overlay")));
+    let rect = ctx.content_rect();
+    painter.rect_filled(rect, 0.0, Color32::from_black_alpha(160));
+    painter.rect_stroke(rect.shrink(6.0), 8.0, egui::Stroke::new(3.0, Color32::from_rgb(90, 170, 255)), egui::StrokeKind::Inside);
+    painter.text(rect.center(), egui::Align2::CENTER_CENTER, "Drop photos or folders to queue them", egui::FontId::proportional(28.0), Color32::WHITE);
+}
+
+impl Drop for Studio {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
+    }
+}
+
+/// The eframe app: the studio plus settings persistence.
+struct StudioApp(Studio);
+
+impl eframe::App for StudioApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.0.frame(ui);
+        // Keep the memory gauge live while idle (the worker also wakes us on every event).
+        ui.ctx().request_repaint_after(std::time::Duration::from_secs(1));
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.0.state.settings);
+    }
+}
+
+/// CUDA devices by name (NVML names; "CUDA device N" when NVML is unavailable).
+fn cuda_devices() -> Vec<String> {
+    let count = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
+    (0..count)
+        .map(|i| {
+            crate::engine::memory::NvmlProbe::new(i).map(|p| p.name().to_string()).unwrap_or_else(|_| format!("CUDA device {i}"))
+        })
+        .collect()
+}
+
+/// Opens the window, with `photos` (files or folders) queued.
+pub fn run(photos: Vec<PathBuf>) -> ExitCode {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_app_id(APP_ID)
+            .with_title("GPEN Studio")
+            .with_inner_size([1360.0, 860.0])
+            .with_min_inner_size([900.0, 560.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        APP_ID,
+        options,
+        Box::new(move |cc| {
+            let settings: UiSettings = cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default();
+            let mut state = AppState::new(settings);
+            state.cuda_devices = cuda_devices();
+            let ctx = cc.egui_ctx.clone();
+            let engine = spawn(state.settings.engine_settings(), Components::real(), Box::new(move || ctx.request_repaint()));
+            let ctx = cc.egui_ctx.clone();
+            let helpers = Helpers::start(Arc::new(move || ctx.request_repaint()), true);
+            let mut studio = Studio::with_engine(state, engine, helpers);
+            studio.add_paths(&photos);
+            Ok(Box::new(StudioApp(studio)))
+        }),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot open the window: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The compare view (centre): the selected photo before and after, side by side with synchronized
+//! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops.
+
+use crate::engine::worker::Preview;
+use crate::gui::state::{Action, CompareView, PhotoStatus, Row};
+use crate::gui::textures::{Slot, Textures};
+use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2, pos2, vec2};
+
+const FACE_STRIP_HEIGHT: f32 = 84.0;
+
+pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>, textures: &mut Textures, actions: &mut Vec<Action>) {
+    let Some(row) = row else {
+        ui.centered_and_justified(|ui| ui.label(RichText::new("Select or drop a photo to compare it before and after").heading()));
+        return;
+    };
+    if row.before.is_none() && !row.preview_requested && matches!(row.status, PhotoStatus::Queued | PhotoStatus::Cancelled) {
+        row.preview_requested = true;
+        actions.push(Action::DetectPreview(row.key));
+    }
+    let ctx = ui.ctx().clone();
+    let before = row.before.as_ref().map(|p| (textures.get(&ctx, row.key, Slot::Before, row.revision, &p.image), p));
+    let after = row.after.as_ref().map(|p| (textures.get(&ctx, row.key, Slot::After, row.revision, &p.image), p));
+
+    ui.horizontal(|ui| {
+        ui.heading(&row.name);
+        ui.label(RichText::new(row.status.label()).color(super::queue::status_color(&row.status)));
+        if row.faces_known {
+            ui.label(format!("{} faces detected", row.faces.len()));
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut view.split_mode, false, "Side by side");
+        ui.selectable_value(&mut view.split_mode, true, "Split");
+        ui.checkbox(&mut view.show_boxes, "Outline faces");
+        ui.add(egui::Slider::new(&mut view.zoom, 1.0..=16.0).logarithmic(true).text("Zoom"));
+        if ui.button("Fit").clicked() {
+            view.zoom = 1.0;
+            view.center = [0.5, 0.5];
+        }
+        if view.split_mode {
+            ui.add(egui::Slider::new(&mut view.split, 0.0..=1.0).show_value(false).text("Split position"));
+        }
+    });
+    if let PhotoStatus::Failed(error) = &row.status {
+        ui.colored_label(Color32::from_rgb(240, 90, 80), format!("Failed: {error}"));
+    }
+    for e in row.face_errors.iter().take(3) {
+        ui.colored_label(Color32::YELLOW, e);
+    }
+    ui.horizontal(|ui| {
+        let describe = |p: Option<&(TextureHandle, &Preview)>, what: &str, missing: &str| match p {
+            Some((_, p)) => format!("{what} {}×{}", p.image.width(), p.image.height()),
+            None => format!("{what}: {missing}"),
+        };
+        ui.label(describe(before.as_ref(), "Before", "loading preview…"));
+        ui.label("·");
+        let missing = match row.status {
+            PhotoStatus::NoFaces => "no faces to restore",
+            PhotoStatus::Failed(_) => "failed",
+            _ => "not restored yet",
+        };
+        ui.label(describe(after.as_ref(), "After", missing));
+        if let Some(out) = &row.output {
+            ui.label("·");
+            ui.label(RichText::new(out.display().to_string()).small()).on_hover_text("Output file");
+        }
+    });
+
+    let strip = !row.faces.is_empty() && before.is_some();
+    let avail = ui.available_size() - vec2(0.0, if strip { FACE_STRIP_HEIGHT + 8.0 } else { 0.0 });
+    let (area, _) = ui.allocate_exact_size(avail.max(vec2(64.0, 64.0)), Sense::hover());
+    let faces = if view.show_boxes { row.faces.as_slice() } else { &[] };
+    if view.split_mode {
+        let response = ui.interact(area, ui.scope_id().with("split-view"), Sense::click_and_drag());
+        pan_zoom(ui, view, &response, before.as_ref().or(after.as_ref()).map(|t| t.0.size_vec2()));
+        let split_x = area.left() + area.width() * view.split;
+        let left = Rect::from_min_max(area.min, pos2(split_x, area.max.y));
+        let right = Rect::from_min_max(pos2(split_x, area.min.y), area.max);
+        if let Some((tex, p)) = &before {
+            draw_image(ui, area, left, view, tex, p, faces);
+        }
+        match &after {
+            Some((tex, p)) => draw_image(ui, area, right, view, tex, p, faces),
+            None => placeholder(ui, right, "after: not restored yet"),
+        }
+        ui.painter().line_segment([pos2(split_x, area.top()), pos2(split_x, area.bottom())], Stroke::new(2.0, Color32::WHITE));
+    } else {
+        let half = (area.width() - 8.0) / 2.0;
+        let left = Rect::from_min_size(area.min, vec2(half, area.height()));
+        let right = Rect::from_min_size(pos2(area.min.x + half + 8.0, area.min.y), vec2(half, area.height()));
+        for (rect, image, label, salt) in [(left, &before, "before", "before-view"), (right, &after, "after", "after-view")] {
+            let response = ui.interact(rect, ui.scope_id().with(salt), Sense::click_and_drag());
+            pan_zoom(ui, view, &response, image.as_ref().map(|t| t.0.size_vec2()));
+            match image {
+                Some((tex, p)) => draw_image(ui, rect, rect, view, tex, p, faces),
+                None => placeholder(ui, rect, if label == "before" { "loading preview…" } else { "not restored yet" }),
+            }
+            ui.painter().text(rect.left_top() + vec2(6.0, 4.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(14.0), Color32::WHITE);
+        }
+    }
+    if strip && let Some((btex, bp)) = &before {
+        face_strip(ui, row, btex, bp, after.as_ref().map(|(t, p)| (t, *p)));
+    }
+}
+
+/// Drag pans, the wheel zooms (around the view's centre), a double click fits.
+fn pan_zoom(ui: &Ui, view: &mut CompareView, response: &egui::Response, image_size: Option<Vec2>) {
+    let Some(size) = image_size else { return };
+    let fit = (response.rect.width() / size.x).min(response.rect.height() / size.y);
+    let shown = size * fit * view.zoom;
+    if response.dragged() {
+        let d = response.drag_delta();
+        view.center[0] = (view.center[0] - d.x / shown.x).clamp(0.0, 1.0);
+        view.center[1] = (view.center[1] - d.y / shown.y).clamp(0.0, 1.0);
+    }
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            view.zoom = (view.zoom * (scroll * 0.004).exp()).clamp(1.0, 16.0);
+        }
+    }
+    if response.double_clicked() {
+        view.zoom = 1.0;
+        view.center = [0.5, 0.5];
+    }
+}
+
+/// Where the photo lies on screen for a view area.
+fn image_rect(area: Rect, view: &CompareView, size: Vec2) -> Rect {
+    let fit = (area.width() / size.x).min(area.height() / size.y);
+    let shown = size * fit * view.zoom;
+    let min = area.center() - vec2(view.center[0] * shown.x, view.center[1] * shown.y);
+    Rect::from_min_size(min, shown)
+}
+
+fn draw_image(ui: &Ui, area: Rect, clip: Rect, view: &CompareView, tex: &TextureHandle, preview: &Preview, faces: &[crate::detect::Face]) {
+    let painter = ui.painter_at(clip);
+    painter.rect_filled(clip, 0.0, Color32::from_gray(20));
+    let rect = image_rect(area, view, tex.size_vec2());
+    painter.image(tex.id(), rect, Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)), Color32::WHITE);
+    // Face boxes are in photo pixels; the preview is `scale` of the photo.
+    let to_screen = |x: f32, y: f32| {
+        let px = x * preview.scale / preview.image.width() as f32;
+        let py = y * preview.scale / preview.image.height() as f32;
+        pos2(rect.left() + px * rect.width(), rect.top() + py * rect.height())
+    };
+    for (i, face) in faces.iter().enumerate() {
+        let [x1, y1, x2, y2] = face.bbox;
+        let r = Rect::from_two_pos(to_screen(x1, y1), to_screen(x2, y2));
+        painter.rect_stroke(r, 2.0, Stroke::new(2.0, Color32::from_rgb(80, 220, 120)), egui::StrokeKind::Outside);
+        if r.width() > 18.0 {
+            painter.text(r.left_top() + vec2(2.0, -2.0), egui::Align2::LEFT_BOTTOM, format!("{}", i + 1), egui::FontId::proportional(12.0), Color32::from_rgb(80, 220, 120));
+        }
+    }
+}
+
+fn placeholder(ui: &Ui, rect: Rect, text: &str) {
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, Color32::from_gray(28));
+    painter.text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(16.0), Color32::GRAY);
+}
+
+/// Before → after crops of each face, cut from the previews with the face boxes.
+fn face_strip(ui: &mut Ui, row: &Row, btex: &TextureHandle, bp: &Preview, after: Option<(&TextureHandle, &Preview)>) {
+    egui::ScrollArea::horizontal().id_salt("face-strip").max_height(FACE_STRIP_HEIGHT + 8.0).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            for (i, face) in row.faces.iter().enumerate().take(64) {
+                let side = FACE_STRIP_HEIGHT - 4.0;
+                let (rect, _) = ui.allocate_exact_size(vec2(side * 2.0 + 14.0, side), Sense::hover());
+                let b = Rect::from_min_size(rect.min, Vec2::splat(side));
+                let a = Rect::from_min_size(rect.min + vec2(side + 14.0, 0.0), Vec2::splat(side));
+                crop(ui, b, btex, bp, face.bbox);
+                ui.painter().text(pos2(b.right() + 7.0, b.center().y), egui::Align2::CENTER_CENTER, ">", egui::FontId::proportional(12.0), Color32::GRAY);
+                match after {
+                    Some((atex, ap)) => crop(ui, a, atex, ap, face.bbox),
+                    None => {
+                        ui.painter().rect_filled(a, 2.0, Color32::from_gray(30));
+                    }
+                }
+                ui.painter().text(b.left_top() + vec2(2.0, 1.0), egui::Align2::LEFT_TOP, format!("{}", i + 1), egui::FontId::proportional(11.0), Color32::WHITE);
+                ui.add_space(6.0);
+            }
+        });
+    });
+}
+
+/// Paints the square around a face box (with a margin) from a preview texture.
+fn crop(ui: &Ui, dest: Rect, tex: &TextureHandle, preview: &Preview, bbox: [f32; 4]) {
+    let (w, h) = (preview.image.width() as f32, preview.image.height() as f32);
+    let [x1, y1, x2, y2] = bbox.map(|v| v * preview.scale);
+    let side = (x2 - x1).max(y2 - y1) * 1.3;
+    let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+    let uv = Rect::from_min_max(pos2((cx - side / 2.0) / w, (cy - side / 2.0) / h), pos2((cx + side / 2.0) / w, (cy + side / 2.0) / h));
+    ui.painter().image(tex.id(), dest, uv, Color32::WHITE);
+}

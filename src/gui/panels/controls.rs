@@ -1,0 +1,61 @@
+//! The top bar: Start / Pause / Cancel, progress "N of M photos", faces per second, ETA; and the
+//! banner shown while there is no model file.
+
+use crate::engine::worker::Command;
+use crate::gui::state::{Action, AppState, RunState};
+use egui::{Color32, RichText, Ui};
+
+pub fn run_controls(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let run = &state.run;
+    ui.horizontal(|ui| {
+        ui.heading("GPEN Studio");
+        ui.separator();
+        let can_start = !run.running && state.waiting() > 0 && state.weights_exist;
+        if ui.add_enabled(can_start, egui::Button::new(RichText::new("Start").strong())).clicked() {
+            actions.push(Action::Start);
+        }
+        if run.paused {
+            if ui.add_enabled(run.running, egui::Button::new("Resume")).clicked() {
+                actions.push(Action::Engine(Command::Resume));
+            }
+        } else if ui.add_enabled(run.running, egui::Button::new("Pause")).clicked() {
+            actions.push(Action::Engine(Command::Pause));
+        }
+        if ui.add_enabled(run.running, egui::Button::new("Cancel")).on_hover_text("Stop after the current step; nothing partial is written").clicked() {
+            actions.push(Action::Engine(Command::Cancel));
+        }
+        ui.separator();
+        progress(ui, run);
+    });
+}
+
+fn progress(ui: &mut Ui, run: &RunState) {
+    let p = &run.progress;
+    let fraction = if p.photos_total > 0 { p.photos_done as f32 / p.photos_total as f32 } else { 0.0 };
+    let text = format!("{} of {} photos", p.photos_done, p.photos_total);
+    ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(260.0));
+    if run.running || p.photos_done > 0 {
+        ui.label(format!("{} of {} faces · {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
+        if let Some(eta) = p.eta.filter(|_| run.running) {
+            let s = eta.as_secs();
+            ui.label(format!("ETA {}:{:02}", s / 60, s % 60));
+        }
+    }
+    if run.paused {
+        ui.label(RichText::new("paused").color(Color32::YELLOW));
+    }
+}
+
+/// Where to get GPEN weights, while the model file is missing.
+pub fn missing_model_banner(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    egui::Frame::new().fill(Color32::from_rgb(70, 50, 20)).inner_margin(8.0).corner_radius(4.0).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("No GPEN model yet").strong().color(Color32::from_rgb(255, 210, 120)));
+            if ui.button("Open weights file…").clicked() {
+                actions.push(Action::PickWeights);
+            }
+        });
+        ui.label(crate::paths::missing_weights_help(&state.settings.weights));
+        ui.label("Face detection previews work without it. See the README, section \"Model weights\".");
+    });
+}

@@ -1,0 +1,563 @@
+//! Everything the window shows, kept apart from drawing so it can be tested: the photo queue, the
+//! selection, the settings (persisted), the memory history and the run's progress. Engine events
+//! are folded in by [`AppState::apply`]; the panels read it and push [`Action`]s.
+
+use crate::detect::Face;
+use crate::device::{DeviceChoice, Precision};
+use crate::engine::memory::MemorySample;
+use crate::engine::worker::{Command, EngineEvent, EngineSettings, Preview, Progress};
+use crate::photo::OutputFormat;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long the memory plot looks back.
+pub const HISTORY_SPAN: Duration = Duration::from_secs(300);
+
+/// Where a photo is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhotoStatus {
+    Queued,
+    Detecting,
+    Restoring,
+    Done,
+    NoFaces,
+    Skipped,
+    Failed(String),
+    Cancelled,
+}
+
+impl PhotoStatus {
+    pub fn label(&self) -> &'static str {
+        match self {
+            PhotoStatus::Queued => "queued",
+            PhotoStatus::Detecting => "detecting",
+            PhotoStatus::Restoring => "restoring",
+            PhotoStatus::Done => "done",
+            PhotoStatus::NoFaces => "no faces",
+            PhotoStatus::Skipped => "already done",
+            PhotoStatus::Failed(_) => "failed",
+            PhotoStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The engine is working on it: it cannot be removed.
+    pub fn in_flight(&self) -> bool {
+        matches!(self, PhotoStatus::Detecting | PhotoStatus::Restoring)
+    }
+}
+
+/// One queued photo.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The window's own id (stable across runs; the engine gives new ids when a photo is queued again).
+    pub key: u64,
+    pub path: PathBuf,
+    pub name: String,
+    pub engine_id: Option<u64>,
+    pub status: PhotoStatus,
+    /// Faces found (by the engine, or by the detection preview).
+    pub faces: Vec<Face>,
+    pub faces_known: bool,
+    pub before: Option<Preview>,
+    pub after: Option<Preview>,
+    /// Bumped whenever `before`/`after` change, so textures are uploaded again.
+    pub revision: u64,
+    pub output: Option<PathBuf>,
+    pub face_errors: Vec<String>,
+    pub thumbnail: Option<image::RgbImage>,
+    pub thumbnail_requested: bool,
+    pub preview_requested: bool,
+}
+
+/// The output format as the settings store it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FormatChoice {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+/// What the user chose; remembered between runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiSettings {
+    pub weights: PathBuf,
+    pub device: DeviceChoice,
+    pub precision: Precision,
+    pub strength: f32,
+    pub out_dir: PathBuf,
+    pub format: FormatChoice,
+    pub jpeg_quality: u8,
+    pub save_faces: bool,
+    pub overwrite: bool,
+    pub memory_ratio: f64,
+    pub batch_override: Option<usize>,
+    /// Folders are searched in their sub-folders too.
+    pub recursive: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        let engine = EngineSettings::default();
+        let out_dir = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join("Pictures").join("gpen-restored"))
+            .unwrap_or_else(|| PathBuf::from("restored"));
+        UiSettings {
+            weights: engine.weights,
+            device: engine.device,
+            precision: engine.precision,
+            strength: engine.strength,
+            out_dir,
+            format: FormatChoice::Png,
+            jpeg_quality: OutputFormat::DEFAULT_JPEG_QUALITY,
+            save_faces: false,
+            overwrite: false,
+            memory_ratio: engine.memory_ratio,
+            batch_override: None,
+            recursive: true,
+        }
+    }
+}
+
+impl UiSettings {
+    pub fn output_format(&self) -> OutputFormat {
+        match self.format {
+            FormatChoice::Png => OutputFormat::Png,
+            FormatChoice::Jpeg => OutputFormat::Jpeg { quality: self.jpeg_quality.clamp(1, 100) },
+            FormatChoice::Webp => OutputFormat::Webp,
+        }
+    }
+
+    /// The settings the engine starts with.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            weights: self.weights.clone(),
+            device: self.device,
+            precision: self.precision,
+            strength: self.strength,
+            out_dir: self.out_dir.clone(),
+            format: self.output_format(),
+            save_faces: self.save_faces,
+            overwrite: self.overwrite,
+            memory_ratio: self.memory_ratio,
+            batch_override: self.batch_override,
+            ..EngineSettings::default()
+        }
+    }
+
+    pub fn model_command(&self) -> Command {
+        Command::SetModel { weights: self.weights.clone(), device: self.device, precision: self.precision }
+    }
+
+    pub fn output_command(&self) -> Command {
+        Command::SetOutput {
+            dir: self.out_dir.clone(),
+            format: self.output_format(),
+            save_faces: self.save_faces,
+            overwrite: self.overwrite,
+        }
+    }
+}
+
+/// One point of the memory history.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryPoint {
+    /// Seconds since the window opened.
+    pub t: f64,
+    pub used_total: u64,
+    pub used_by_us: u64,
+    pub batch: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    pub latest: Option<MemorySample>,
+    pub history: VecDeque<MemoryPoint>,
+    pub recommendation: Option<(usize, String)>,
+    /// Out-of-memory recoveries and CPU fallbacks, newest last.
+    pub events: Vec<String>,
+    pub calibrated: Option<String>,
+}
+
+/// What the selected model file is, read in the background from its tensor shapes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ModelInfo {
+    #[default]
+    Unknown,
+    Reading,
+    Config(String),
+    Invalid(String),
+}
+
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub running: bool,
+    pub paused: bool,
+    pub progress: Progress,
+    pub summary: Option<String>,
+    pub model_loaded: Option<String>,
+    pub model_error: Option<String>,
+}
+
+/// Zoom and pan shared by the before and after views (so they stay synchronized).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompareView {
+    pub split_mode: bool,
+    /// 1 shows the whole photo.
+    pub zoom: f32,
+    /// The photo point (0..1 on both axes) at the centre of the view.
+    pub center: [f32; 2],
+    /// Position of the split line (0..1) in split mode.
+    pub split: f32,
+    pub show_boxes: bool,
+}
+
+impl Default for CompareView {
+    fn default() -> Self {
+        CompareView { split_mode: false, zoom: 1.0, center: [0.5, 0.5], split: 0.5, show_boxes: true }
+    }
+}
+
+/// What the panels ask for; [`super::Studio`] carries it out after drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Engine(Command),
+    AddPaths(Vec<PathBuf>),
+    PickPhotos,
+    PickFolder,
+    PickWeights,
+    PickOutputDir,
+    OpenOutputFolder,
+    Remove(u64),
+    Clear,
+    Select(u64),
+    /// A row became visible without a thumbnail.
+    Thumbnail(u64),
+    /// The selected photo has no preview yet: run the detection preview.
+    DetectPreview(u64),
+    Start,
+    /// The model file, device or precision changed.
+    ModelChanged,
+    OutputChanged,
+}
+
+/// The whole state of the window.
+#[derive(Debug)]
+pub struct AppState {
+    pub rows: Vec<Row>,
+    /// Canonical paths of the rows, for ignoring duplicates.
+    known: HashSet<PathBuf>,
+    next_key: u64,
+    pub selected: Option<u64>,
+    pub settings: UiSettings,
+    pub weights_exist: bool,
+    pub model_info: ModelInfo,
+    /// CUDA devices by name (index = CUDA index).
+    pub cuda_devices: Vec<String>,
+    pub memory: MemoryState,
+    pub run: RunState,
+    pub compare: CompareView,
+    pub started: Instant,
+    /// A drag with files is over the window.
+    pub drop_hover: bool,
+    /// Messages for the status line, newest last.
+    pub log: Vec<String>,
+}
+
+impl AppState {
+    pub fn new(settings: UiSettings) -> Self {
+        let weights_exist = settings.weights.is_file();
+        AppState {
+            rows: Vec::new(),
+            known: HashSet::new(),
+            next_key: 0,
+            selected: None,
+            settings,
+            weights_exist,
+            model_info: ModelInfo::Unknown,
+            cuda_devices: Vec::new(),
+            memory: MemoryState::default(),
+            run: RunState::default(),
+            compare: CompareView::default(),
+            started: Instant::now(),
+            drop_hover: false,
+            log: Vec::new(),
+        }
+    }
+
+    pub fn set_weights(&mut self, path: PathBuf) {
+        self.settings.weights = path;
+        self.weights_exist = self.settings.weights.is_file();
+        self.model_info = ModelInfo::Unknown;
+    }
+
+    /// Adds photos (files, or folders searched for images) that are not queued yet; returns the
+    /// new ones, which the caller sends to the engine.
+    pub fn add_paths(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        let mut added = Vec::new();
+        for path in crate::inputs::collect_photos(paths, self.settings.recursive) {
+            if !crate::inputs::is_image_name(&path) {
+                continue;
+            }
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if !self.known.insert(canonical) {
+                continue;
+            }
+            let key = self.next_key;
+            self.next_key += 1;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+            self.rows.push(Row {
+                key,
+                path: path.clone(),
+                name,
+                engine_id: None,
+                status: PhotoStatus::Queued,
+                faces: Vec::new(),
+                faces_known: false,
+                before: None,
+                after: None,
+                revision: 0,
+                output: None,
+                face_errors: Vec::new(),
+                thumbnail: None,
+                thumbnail_requested: false,
+                preview_requested: false,
+            });
+            added.push(path);
+        }
+        if self.selected.is_none() {
+            self.selected = self.rows.first().map(|r| r.key);
+        }
+        added
+    }
+
+    pub fn row(&self, key: u64) -> Option<&Row> {
+        self.rows.iter().find(|r| r.key == key)
+    }
+
+    pub fn row_mut(&mut self, key: u64) -> Option<&mut Row> {
+        self.rows.iter_mut().find(|r| r.key == key)
+    }
+
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.selected.and_then(|k| self.row(k))
+    }
+
+    fn by_engine_id(&mut self, id: u64) -> Option<&mut Row> {
+        self.rows.iter_mut().find(|r| r.engine_id == Some(id))
+    }
+
+    /// Removes a photo that is not in flight; returns its engine id to take off the engine's queue.
+    pub fn remove(&mut self, key: u64) -> Option<u64> {
+        let index = self.rows.iter().position(|r| r.key == key && !r.status.in_flight())?;
+        let row = self.rows.remove(index);
+        self.known.remove(&row.path.canonicalize().unwrap_or_else(|_| row.path.clone()));
+        if self.selected == Some(key) {
+            self.selected = self.rows.get(index.min(self.rows.len().saturating_sub(1))).map(|r| r.key);
+        }
+        row.engine_id.filter(|_| row.status == PhotoStatus::Queued)
+    }
+
+    /// Removes every photo not in flight; returns the engine ids to take off the engine's queue.
+    pub fn clear(&mut self) -> Vec<u64> {
+        let keys: Vec<u64> = self.rows.iter().filter(|r| !r.status.in_flight()).map(|r| r.key).collect();
+        keys.into_iter().filter_map(|k| self.remove(k)).collect()
+    }
+
+    /// Photos that a new run must hand to the engine again (cancelled ones); marks them queued.
+    pub fn requeue_for_start(&mut self) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for row in &mut self.rows {
+            if row.status == PhotoStatus::Cancelled || (row.status == PhotoStatus::Queued && row.engine_id.is_none()) {
+                row.status = PhotoStatus::Queued;
+                row.engine_id = None;
+                paths.push(row.path.clone());
+            }
+        }
+        paths
+    }
+
+    pub fn count(&self, status: &PhotoStatus) -> usize {
+        self.rows.iter().filter(|r| &r.status == status).count()
+    }
+
+    /// Photos waiting for a run.
+    pub fn waiting(&self) -> usize {
+        self.rows.iter().filter(|r| matches!(r.status, PhotoStatus::Queued | PhotoStatus::Cancelled)).count()
+    }
+
+    fn note(&mut self, message: String) {
+        self.log.push(message);
+        if self.log.len() > 200 {
+            self.log.remove(0);
+        }
+    }
+
+    fn push_memory_point(&mut self, point: MemoryPoint) {
+        self.memory.history.push_back(point);
+        while self.memory.history.front().is_some_and(|p| point.t - p.t > HISTORY_SPAN.as_secs_f64()) {
+            self.memory.history.pop_front();
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Folds one engine event into the state.
+    pub fn apply(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::Memory(sample) => {
+                let t = sample.taken.saturating_duration_since(self.started).as_secs_f64();
+                let batch = self.memory.recommendation.as_ref().map(|r| r.0).filter(|_| self.run.running);
+                self.push_memory_point(MemoryPoint {
+                    t,
+                    used_total: sample.total.saturating_sub(sample.free),
+                    used_by_us: sample.used_by_us,
+                    batch,
+                });
+                self.memory.latest = Some(sample);
+            }
+            EngineEvent::Recommendation { batch, reason } => {
+                self.memory.recommendation = Some((batch, displayable(&reason)));
+                if let Some(last) = self.memory.latest.clone() {
+                    let t = self.now();
+                    self.push_memory_point(MemoryPoint {
+                        t,
+                        used_total: last.total.saturating_sub(last.free),
+                        used_by_us: last.used_by_us,
+                        batch: Some(batch),
+                    });
+                }
+            }
+            EngineEvent::ModelLoaded { config, device, precision } => {
+                self.run.model_loaded = Some(format!("GPEN-{} on {device} ({precision})", config.size));
+                self.run.model_error = None;
+            }
+            EngineEvent::ModelError(e) => {
+                let e = displayable(&e);
+                self.note(format!("model: {e}"));
+                self.run.model_error = Some(e);
+            }
+            EngineEvent::Queued { id, path } => {
+                if let Some(row) = self.rows.iter_mut().find(|r| r.path == path && r.engine_id.is_none()) {
+                    row.engine_id = Some(id);
+                    row.status = PhotoStatus::Queued;
+                }
+            }
+            EngineEvent::PhotoStarted { id } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::Detecting;
+                }
+            }
+            EngineEvent::FacesFound { id, faces, before } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.faces = faces;
+                    row.faces_known = true;
+                    if before.is_some() {
+                        row.before = before;
+                        row.revision += 1;
+                    }
+                    row.status = PhotoStatus::Restoring;
+                }
+            }
+            EngineEvent::PhotoDone { id, output, faces: _, after } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::Done;
+                    row.output = Some(output);
+                    if after.is_some() {
+                        row.after = after;
+                        row.revision += 1;
+                    }
+                }
+            }
+            EngineEvent::PhotoWithoutFaces { id, output } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::NoFaces;
+                    row.faces.clear();
+                    row.faces_known = true;
+                    row.output = Some(output);
+                }
+            }
+            EngineEvent::PhotoSkipped { id, output } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::Skipped;
+                    row.output = Some(output);
+                }
+            }
+            EngineEvent::PhotoFailed { id, error } => {
+                let error = displayable(&error);
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::Failed(error.clone());
+                    let name = row.name.clone();
+                    self.note(format!("{name}: {error}"));
+                }
+            }
+            EngineEvent::PhotoCancelled { id } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.status = PhotoStatus::Cancelled;
+                }
+            }
+            EngineEvent::FaceFailed { id, face, error } => {
+                if let Some(row) = self.by_engine_id(id) {
+                    row.face_errors.push(format!("face {}: {}", face + 1, displayable(&error)));
+                }
+            }
+            EngineEvent::OomRecovered { from, to } => {
+                let t = self.now();
+                self.memory.events.push(format!("{}: out of memory at batch {from}, retried with {to}", clock(t)));
+            }
+            EngineEvent::CpuFallback { id, face } => {
+                let t = self.now();
+                let name = self.by_engine_id(id).map(|r| r.name.clone()).unwrap_or_default();
+                self.memory.events.push(format!("{}: {name} face {} restored on the CPU (did not fit alone)", clock(t), face + 1));
+            }
+            EngineEvent::Progress(p) => self.run.progress = p,
+            EngineEvent::Calibrated(model) => {
+                self.memory.calibrated =
+                    Some(format!("calibrated: {} fixed + {} per face", gib(model.fixed), gib(model.per_face)));
+            }
+            EngineEvent::Paused => self.run.paused = true,
+            EngineEvent::Resumed => self.run.paused = false,
+            EngineEvent::Finished(summary) => {
+                self.run.running = false;
+                self.run.paused = false;
+                self.run.summary = Some(format!(
+                    "Last run: {} restored ({} faces), {} without faces, {} already done, {} failed, {} cancelled",
+                    summary.photos_restored,
+                    summary.faces_restored,
+                    summary.photos_without_faces,
+                    summary.photos_already_done,
+                    summary.photos_failed,
+                    summary.photos_cancelled
+                ));
+            }
+        }
+    }
+}
+
+/// The engine's messages with the few symbols that egui's built-in fonts lack spelled in ASCII
+/// (they would show as empty boxes).
+pub fn displayable(text: &str) -> String {
+    text.replace('−', "-").replace('→', "->").replace(['⌊', '⌋'], "").replace('≤', "<=").replace('≥', ">=").replace('≈', "~")
+}
+
+/// `mm:ss` since the window opened.
+pub fn clock(t: f64) -> String {
+    let s = t.max(0.0) as u64;
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+/// Bytes as GiB with one decimal.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// A short display form of a path (the last two components).
+pub fn short_path(path: &Path) -> String {
+    let parts: Vec<_> = path.components().rev().take(2).collect();
+    let tail: PathBuf = parts.into_iter().rev().collect();
+    tail.display().to_string()
+}

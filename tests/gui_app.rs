@@ -1,0 +1,274 @@
+//! The desktop window, headless (egui_kittest): what a user does and sees, against a scripted
+//! engine (the test holds the other ends of the worker's channels) and once against the real one.
+
+use crossbeam_channel::{Receiver, Sender};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use gpen_studio::detect::Face;
+use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
+use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineSettings, Preview, spawn};
+use gpen_studio::gui::Studio;
+use gpen_studio::gui::helpers::Helpers;
+use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// The test's ends of the channels the worker would hold.
+struct Script {
+    commands: Receiver<Command>,
+    events: Sender<EngineEvent>,
+}
+
+impl Script {
+    fn sent(&self) -> Vec<Command> {
+        self.commands.try_iter().collect()
+    }
+}
+
+fn settings(dir: &Path, weights: PathBuf) -> UiSettings {
+    UiSettings { weights, out_dir: dir.join("out"), ..UiSettings::default() }
+}
+
+/// A window over a scripted engine; `weights` decides whether the missing-model banner shows.
+fn window(settings: UiSettings) -> (Harness<'static, Studio>, Script) {
+    let (command_tx, command_rx) = crossbeam_channel::unbounded();
+    let (event_tx, event_rx) = crossbeam_channel::unbounded();
+    let studio = Studio::new(AppState::new(settings), command_tx, event_rx, Helpers::start(Arc::new(|| {}), false));
+    let harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    (harness, Script { commands: command_rx, events: event_tx })
+}
+
+fn write_png(path: &Path, w: u32, h: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])).save(path).unwrap();
+}
+
+fn preview(w: u32, h: u32) -> Preview {
+    Preview { image: image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 80])), scale: 0.5 }
+}
+
+fn drop_paths(harness: &mut Harness<'static, Studio>, paths: &[PathBuf]) {
+    for p in paths {
+        harness.input_mut().dropped_files.push(Arc::new(DroppedPath(p.clone())));
+    }
+    harness.run_steps(2);
+}
+
+fn queued_paths(harness: &Harness<'static, Studio>) -> Vec<PathBuf> {
+    harness.state().state.rows.iter().map(|r| r.path.clone()).collect()
+}
+
+/// One photo queued and acknowledged by the scripted engine with id 7.
+fn one_queued_photo(dir: &Path, weights: PathBuf) -> (Harness<'static, Studio>, Script, PathBuf) {
+    let photo = dir.join("grandma.png");
+    write_png(&photo, 80, 60);
+    let (mut harness, script) = window(settings(dir, weights));
+    drop_paths(&mut harness, std::slice::from_ref(&photo));
+    script.sent();
+    script.events.send(EngineEvent::Queued { id: 7, path: photo.clone() }).unwrap();
+    harness.run_steps(2);
+    (harness, script, photo)
+}
+
+fn some_weights(dir: &Path) -> PathBuf {
+    let w = dir.join("model.pth");
+    std::fs::write(&w, b"not really a model").unwrap();
+    w
+}
+
+#[test]
+fn dropping_files_and_a_folder_queues_the_images_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let loose = dir.path().join("loose.jpg");
+    write_png(&dir.path().join("tmp.png"), 8, 8);
+    std::fs::rename(dir.path().join("tmp.png"), &loose).unwrap();
+    let folder = dir.path().join("album");
+    write_png(&folder.join("a.png"), 16, 12);
+    write_png(&folder.join("b.png"), 16, 12);
+    write_png(&folder.join("nested/c.png"), 16, 12);
+    std::fs::write(folder.join("notes.txt"), "not a photo").unwrap();
+    let (mut harness, script) = window(settings(dir.path(), some_weights(dir.path())));
+
+    harness.input_mut().hovered_files.push(egui::HoveredFile { path: Some(folder.clone()), mime: String::new() });
+    harness.run_steps(1);
+    assert!(harness.state().state.drop_hover, "a drag over the window is highlighted");
+    harness.input_mut().hovered_files.clear();
+
+    drop_paths(&mut harness, &[loose.clone(), folder.clone()]);
+    let expected = vec![loose.clone(), folder.join("a.png"), folder.join("b.png"), folder.join("nested/c.png")];
+    assert_eq!(queued_paths(&harness), expected);
+    let sent = script.sent();
+    assert!(sent.contains(&Command::Enqueue(expected.clone())) || matches!(&sent[..], [Command::Enqueue(p)] if *p == expected), "{sent:?}");
+    assert!(!harness.state().state.drop_hover);
+
+    // The same photos again: nothing new is queued or sent.
+    drop_paths(&mut harness, &[folder.join("a.png"), folder]);
+    assert_eq!(queued_paths(&harness).len(), 4);
+    assert!(script.sent().iter().all(|c| !matches!(c, Command::Enqueue(_))));
+    assert!(harness.get_all_by_label("loose.jpg").count() >= 1);
+    harness.get_by_label_contains("4 photos");
+}
+
+#[test]
+fn the_ratio_slider_sends_the_new_ratio_to_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script) = window(settings(dir.path(), some_weights(dir.path())));
+    harness.run_steps(2);
+    script.sent();
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "Memory ratio").set_value_accesskit(0.5);
+    harness.run_steps(2);
+    let ratios: Vec<f64> = script.sent().into_iter().filter_map(|c| if let Command::SetMemoryRatio(r) = c { Some(r) } else { None }).collect();
+    assert_eq!(ratios.last().copied(), Some(0.5), "{ratios:?}");
+    assert_eq!(harness.state().state.settings.memory_ratio, 0.5);
+}
+
+#[test]
+fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    harness.get_by_label_contains("After: not restored yet");
+    let face = Face { bbox: [20.0, 10.0, 60.0, 50.0], score: 0.99, landmarks: [[0.0; 2]; 5] };
+    script.events.send(EngineEvent::PhotoStarted { id: 7 }).unwrap();
+    script.events.send(EngineEvent::FacesFound { id: 7, faces: vec![face], before: Some(preview(40, 30)) }).unwrap();
+    harness.run_steps(2);
+    assert!(harness.get_all_by_label("restoring").count() >= 1);
+    harness.get_by_label_contains("1 faces detected");
+    script.events.send(EngineEvent::PhotoDone { id: 7, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) }).unwrap();
+    harness.run_steps(2);
+    harness.get_by_label_contains("After 40×30");
+    assert_eq!(harness.state().state.rows[0].status, PhotoStatus::Done);
+    assert!(harness.state().textures.len() >= 2, "before and after are textures");
+}
+
+#[test]
+fn a_failed_photo_shows_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    script.events.send(EngineEvent::PhotoFailed { id: 7, error: "cannot decode grandma.png: truncated file".into() }).unwrap();
+    harness.run_steps(2);
+    assert!(harness.get_all_by_label("failed").count() >= 1);
+    harness.get_by_label_contains("Failed: cannot decode grandma.png: truncated file");
+}
+
+#[test]
+fn without_a_model_file_a_banner_says_where_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, _script) = window(settings(dir.path(), dir.path().join("GPEN-BFR-512.pth")));
+    harness.run_steps(2);
+    harness.get_by_label("No GPEN model yet");
+    harness.get_by_label_contains("GPEN-BFR-512.pth from");
+    assert!(!harness.get_all_by_label("Open weights file…").collect::<Vec<_>>().is_empty());
+
+    let (mut harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
+    harness.run_steps(2);
+    assert!(harness.query_by_label("No GPEN model yet").is_none());
+}
+
+#[test]
+fn without_a_gpu_the_memory_panel_says_cpu_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script) = window(settings(dir.path(), some_weights(dir.path())));
+    let gib = 1u64 << 30;
+    let sample = MemorySample::new(CPU_DEVICE_NAME.into(), true, 16 * gib, 9 * gib, gib, None);
+    script.events.send(EngineEvent::Memory(sample)).unwrap();
+    harness.run_steps(2);
+    harness.get_by_label("CPU mode");
+    harness.get_by_label_contains("System RAM, 16.0 GiB total");
+}
+
+#[test]
+fn start_requeues_nothing_twice_and_sends_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    harness.get_by_label("Start").click();
+    harness.run_steps(2);
+    let sent = script.sent();
+    assert!(matches!(sent.last(), Some(Command::Start)), "{sent:?}");
+    assert!(!sent.iter().any(|c| matches!(c, Command::Enqueue(_))), "already queued in the engine: {sent:?}");
+    assert!(harness.state().state.run.running);
+}
+
+/// Frame time with 1,000 queued photos (thumbnails loaded): printed for docs/BENCHMARKS.md.
+#[test]
+fn a_thousand_queued_photos_draw_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("many");
+    for i in 0..1000 {
+        write_png(&folder.join(format!("photo{i:04}.png")), 96, 72);
+    }
+    let (mut harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
+    drop_paths(&mut harness, &[folder]);
+    assert_eq!(harness.state().state.rows.len(), 1000);
+    // Let the visible thumbnails arrive.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.state().textures.len() < 10 && Instant::now() < deadline {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut times = Vec::new();
+    for _ in 0..120 {
+        let t = Instant::now();
+        harness.step();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = times[times.len() / 2];
+    let p95 = times[times.len() * 95 / 100];
+    println!("frame time with 1000 queued photos: median {median:.2} ms, p95 {p95:.2} ms ({} frames)", times.len());
+    assert!(median < 100.0, "median frame {median:.1} ms");
+}
+
+/// The real worker with the small golden model restores a real photo; the window shows it done.
+#[test]
+fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let weights = root.join("../shared/golden/gpen-64/weights.pth");
+    let photo = root.join("../shared/photos/astronaut.png");
+    assert!(weights.is_file() && photo.is_file(), "fixtures missing");
+    let out = tempfile::tempdir().unwrap();
+    let ui_settings = UiSettings {
+        weights: weights.clone(),
+        device: gpen_studio::device::DeviceChoice::Cpu,
+        out_dir: out.path().into(),
+        ..UiSettings::default()
+    };
+    let engine_settings = EngineSettings { monitor_interval: Duration::from_millis(200), ..ui_settings.engine_settings() };
+    let engine = spawn(engine_settings, Components::real(), Box::new(|| {}));
+    let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
+    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    harness.state_mut().add_paths(&[photo]);
+    harness.run_steps(1);
+    // Wait until the engine acknowledged the photo, then press Start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().state.rows[0].engine_id.is_none() && Instant::now() < deadline {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_by_label("Start").click();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while harness.state().state.run.running || harness.state().state.rows[0].status != PhotoStatus::Done {
+        assert!(Instant::now() < deadline, "the run did not finish: {:?}", harness.state().state.rows[0].status);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.run_steps(2);
+    let row = &harness.state().state.rows[0];
+    assert_eq!(row.status, PhotoStatus::Done, "{:?}", harness.state().state.log);
+    assert!(row.after.is_some() && row.before.is_some() && !row.faces.is_empty());
+    assert!(out.path().join("astronaut.png").is_file());
+    assert!(harness.get_all_by_label("done").count() >= 1);
+    harness.get_by_label_contains("1 of 1 photos");
+}
