@@ -120,6 +120,13 @@ impl NetworkArgs {
 /// Parses the command line, runs the command, and maps the outcome to an exit status:
 /// 0 success, 1 some inputs failed or the command could not run, 2 usage errors (from clap).
 pub fn main() -> ExitCode {
+    // A file-size limit (`ulimit -f`) would otherwise kill the whole batch with SIGXFSZ, leaving a
+    // temporary file behind; ignored, a write past it fails with EFBIG like a full disk: one
+    // photo's error, and the others go on.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any other thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         // A mistyped command would otherwise open the window with a photo that does not exist.

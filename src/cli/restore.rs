@@ -143,7 +143,8 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 progress.set_message(format!("{} of {} faces, {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
             }
             EngineEvent::PhotoFailed { id, error } => {
-                progress.suspend(|| eprintln!("error: {}: {error}", names[&id].display()));
+                let path: &PathBuf = &names[&id];
+                progress.suspend(|| eprintln!("error: {}: {}", path.display(), without_path(&error, path)));
             }
             EngineEvent::PhotoWithoutFaces { id, .. } => {
                 progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", names[&id].display()));
@@ -171,6 +172,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         t.named().iter().map(|(n, d)| format!("{n} {:.1} s ({:.0} %)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total)).collect();
     eprintln!("time: {}", split.join(", "));
     Ok(if summary.any_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// A photo's error names its file already (`PATH: what is wrong`); the CLI's line names it once.
+fn without_path<'a>(error: &'a str, path: &Path) -> &'a str {
+    error.strip_prefix(&format!("{}: ", path.display())).unwrap_or(error)
 }
 
 /// GPEN's aligned mode: every input is a face crop, restored whole and written as PNG.

@@ -30,7 +30,7 @@ pub enum PhotoError {
     Corrupt { path: PathBuf, format: &'static str, detail: String },
     #[error(
         "{}: image is {width}x{height} = {:.1} megapixels, above the limit of {:.1} megapixels; \
-         raise ReadLimits::max_pixels if you trust this file",
+         raise the limit (--max-megapixels, ReadLimits::max_pixels) if you trust this file",
         .path.display(), megapixels(*width as u64 * *height as u64), megapixels(*limit)
     )]
     TooLarge { path: PathBuf, width: u32, height: u32, limit: u64 },
@@ -71,7 +71,8 @@ impl PhotoError {
             E::Limits(e) => PhotoError::Corrupt { path, format, detail: format!("decoder refused it: {e}") },
             E::IoError(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => PhotoError::Io { path, source: e },
             E::IoError(_) => PhotoError::Corrupt { path, format, detail: "the file ends early".into() },
-            other => PhotoError::Corrupt { path, format, detail: other.to_string() },
+            // Some decoder messages end in a newline; the error stays one line.
+            other => PhotoError::Corrupt { path, format, detail: other.to_string().trim().replace('\n', " ") },
         }
     }
 }
