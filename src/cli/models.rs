@@ -48,7 +48,7 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             if let Some(partial) = std::fs::metadata(store.part_of(entry)).ok().map(|m| m.len()) {
                 eprintln!("resuming {} from {partial} bytes", entry.file);
             }
-            let path = crate::models::download(entry, &store, &options)?;
+            let path = crate::models::download(entry, &store, &options).map_err(not_installed)?;
             println!("{} installed and verified: {}", entry.name, path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -62,7 +62,11 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             for path in &files {
                 match store.verify(&catalogue, path) {
                     Ok(v) => {
-                        let note = if v.had_record { "matches its recorded SHA-256" } else { "SHA-256 recorded now" };
+                        let note = match (v.had_record, v.recorded_now) {
+                            (true, _) => "matches its recorded SHA-256",
+                            (false, true) => "SHA-256 recorded now",
+                            (false, false) => "valid; no SHA-256 is recorded outside the models folder",
+                        };
                         println!("ok      {}: {}, {note} ({})", path.display(), v.config, &v.sha256[..16]);
                     }
                     Err(e) => {
@@ -74,7 +78,7 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         ModelsCommand::Import { file, name } => {
-            let (entry, dest) = store.import(&catalogue, &file, name.as_deref())?;
+            let (entry, dest) = store.import(&catalogue, &file, name.as_deref()).map_err(not_installed)?;
             println!("{} imported and verified: {}", entry.name, dest.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -107,3 +111,12 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+
+/// Says that a refused file left nothing behind.
+fn not_installed(err: crate::models::ModelError) -> anyhow::Error {
+    if err.is_wrong_content() && !matches!(err, crate::models::ModelError::WebPage { .. }) {
+        anyhow::anyhow!("{err}; nothing was installed")
+    } else {
+        err.into()
+    }
+}

@@ -47,27 +47,32 @@ pub enum ModelError {
     Interrupted { url: String, got: u64, expected: Option<u64>, reason: String, part: PathBuf },
     #[error("download cancelled after {got} bytes; the partial file {} is kept to resume", part.display())]
     Cancelled { got: u64, part: PathBuf },
-    #[error("{source}; nothing was installed")]
-    Invalid {
-        #[source]
-        source: CheckpointError,
-    },
-    #[error("{} is {found}, but {name} must be {expected}; nothing was installed", path.display())]
+    /// Not a GPEN generator (or a damaged one). The cause is part of the message, not a `source`,
+    /// so `{:#}` does not print it twice.
+    #[error("{cause}")]
+    Invalid { cause: CheckpointError },
+    #[error("{} is {found}, but {name} must be {expected}", path.display())]
     WrongConfig { path: PathBuf, name: String, found: GpenConfig, expected: GpenConfig },
     #[error(
         "{} changed since it was installed: SHA-256 {actual}, recorded {recorded}; download or import it again",
         path.display()
     )]
     HashMismatch { path: PathBuf, recorded: String, actual: String },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
 
 impl ModelError {
+    /// True when the file itself was wrong (not a network or disk problem): downloads and imports
+    /// then install nothing and keep nothing.
+    pub fn is_wrong_content(&self) -> bool {
+        matches!(self, ModelError::Invalid { .. } | ModelError::WrongConfig { .. } | ModelError::WebPage { .. })
+    }
+
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-        move |source| ModelError::Io { path: path.into(), source }
+        move |error| ModelError::Io { path: path.into(), error }
     }
 }
 
@@ -100,11 +105,11 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     if looks_like_web_page(&head[..n]) {
         return Err(ModelError::WebPage { source_name: path.display().to_string() });
     }
-    let state = checkpoint::read_state_dict(path).map_err(|source| ModelError::Invalid { source })?;
+    let state = checkpoint::read_state_dict(path).map_err(|cause| ModelError::Invalid { cause })?;
     let shapes = state.shapes();
     drop(state);
     let found = checkpoint::infer_config(&shapes).map_err(|reason| ModelError::Invalid {
-        source: CheckpointError::NotGpen { path: path.into(), reason },
+        cause: CheckpointError::NotGpen { path: path.into(), reason },
     })?;
     let config = match expected {
         Some((name, want)) if want != found => {
@@ -117,7 +122,7 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _net = tch::no_grad(|| FullGenerator::new(&vs.root(), config));
     checkpoint::validate_against(path, &config, &checkpoint::expected_shapes(&vs), &shapes)
-        .map_err(|source| ModelError::Invalid { source })?;
+        .map_err(|cause| ModelError::Invalid { cause })?;
     Ok(config)
 }
 

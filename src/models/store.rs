@@ -45,8 +45,10 @@ pub struct Verified {
     pub path: PathBuf,
     pub config: GpenConfig,
     pub sha256: String,
-    /// False when no hash was recorded before (it is recorded now).
+    /// True when the hash matched a recorded one.
     pub had_record: bool,
+    /// True when no hash was recorded and one is recorded now (files in the models folder only).
+    pub recorded_now: bool,
 }
 
 impl Default for ModelStore {
@@ -83,7 +85,7 @@ impl ModelStore {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|e| ModelError::Other(format!("{} is damaged ({e}); delete it and run `gpen-studio models verify`", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checksums::new()),
-            Err(e) => Err(ModelError::Io { path, source: e }),
+            Err(error) => Err(ModelError::Io { path, error }),
         }
     }
 
@@ -130,10 +132,11 @@ impl ModelStore {
         }
         let config = validate_model(path, entry.map(|e| (e.name.as_str(), e.config)))?;
         let had_record = recorded.is_some();
-        if !had_record && path.parent() == Some(self.dir.as_path()) {
+        let recorded_now = !had_record && path.parent() == Some(self.dir.as_path());
+        if recorded_now {
             self.record(&file, Record { sha256: sha256.clone(), bytes, config })?;
         }
-        Ok(Verified { path: path.into(), config, sha256, had_record })
+        Ok(Verified { path: path.into(), config, sha256, had_record, recorded_now })
     }
 
     /// The files `models verify` checks by default: installed catalogue files, and any other file
