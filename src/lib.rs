@@ -1,8 +1,9 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
 //! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
-//! -> [`paste`] -> write ([`photo`]), with [`checkpoint`] loading the official weights and [`cli`] the
-//! headless commands, [`gui`] the desktop window on top of the [`engine`].
+//! -> [`paste`] -> write ([`photo`]), with [`checkpoint`] loading the official weights, [`models`]
+//! fetching and verifying them, [`cli`] the headless commands, [`gui`] the desktop window on top of
+//! the [`engine`].
 
 pub mod align;
 pub mod checkpoint;
@@ -16,6 +17,7 @@ pub mod gui;
 pub mod inputs;
 pub mod memory;
 pub mod model;
+pub mod models;
 pub mod paste;
 pub mod paths;
 pub mod photo;

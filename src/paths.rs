@@ -33,9 +33,9 @@ pub fn default_weights() -> PathBuf {
 pub fn missing_weights_help(path: &Path) -> String {
     format!(
         "weights file {} not found.\n\
-         gpen-studio needs an official GPEN generator, e.g. GPEN-BFR-512.pth from\n  \
+         gpen-studio needs an official GPEN generator: run `gpen-studio models download GPEN-BFR-512`, or get\n  \
          https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models/GPEN-BFR-512.pth\n\
-         Save it as {} or pass --weights FILE (see README, \"Model weights\").",
+         and save it as {} or pass --weights FILE (see README, \"Model weights\").",
         path.display(),
         default_weights().display()
     )

@@ -6,6 +6,7 @@ mod bench_engine;
 mod calibrate;
 mod detect;
 mod generator;
+mod models;
 mod restore;
 
 use crate::device::{DeviceChoice, Precision};
@@ -45,6 +46,9 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Measure GPEN's memory per batch on a device and store it for the batch planner.
     Calibrate(calibrate::CalibrateArgs),
+    /// List, download, verify and import GPEN weights (the models folder in the data directory).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 /// Options shared by every command that runs GPEN.
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Align(args) => align::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Models(cmd) => models::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,138 @@
+//! The GPEN generators gpen-studio knows: file name, where to get it, and the configuration a good
+//! file must have (gpen.md §1). Tests build their own catalogue pointing at a local server.
+
+use crate::model::GpenConfig;
+
+/// The authors' download location (`README.md`, `weights/README.md` of yangxy/GPEN).
+pub const OSS_BASE: &str = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models";
+
+/// The ModelScope repository that is the only source of GPEN-BFR-1024 and GPEN-BFR-2048.
+pub const MODELSCOPE_REPO: &str = "damo/cv_gpen_image-portrait-enhancement-hires";
+
+/// One known weights file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    /// What users type: `GPEN-BFR-512` (matched without case, with or without `GPEN-` and `.pth`).
+    pub name: String,
+    /// File name in the models folder.
+    pub file: String,
+    /// Direct download URL; `None` when the file must be fetched by hand (see `manual`).
+    pub url: Option<String>,
+    /// How to get the file without `models download` (always set for entries without a URL).
+    pub manual: Option<String>,
+    /// The configuration the file must load as.
+    pub config: GpenConfig,
+    /// What the model does.
+    pub task: String,
+}
+
+impl ModelEntry {
+    /// An entry downloadable from `url`.
+    pub fn downloadable(name: &str, file: &str, url: &str, config: GpenConfig, task: &str) -> Self {
+        ModelEntry {
+            name: name.into(),
+            file: file.into(),
+            url: Some(url.into()),
+            manual: None,
+            config,
+            task: task.into(),
+        }
+    }
+
+    /// True when `query` names this entry: `GPEN-BFR-512`, `bfr-512`, `GPEN-BFR-512.pth`, any case.
+    pub fn matches(&self, query: &str) -> bool {
+        let norm = |s: &str| {
+            let s = s.trim().to_ascii_lowercase();
+            let s = s.strip_suffix(".pth").unwrap_or(&s).to_string();
+            s.strip_prefix("gpen-").map(str::to_string).unwrap_or(s)
+        };
+        norm(query) == norm(&self.name) || norm(query) == norm(&self.file)
+    }
+}
+
+/// The set of known weights files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalogue {
+    pub entries: Vec<ModelEntry>,
+}
+
+impl Catalogue {
+    pub fn new(entries: Vec<ModelEntry>) -> Self {
+        Catalogue { entries }
+    }
+
+    /// GPEN's released generators.
+    pub fn builtin() -> Self {
+        let oss = |name: &str, config: GpenConfig, task: &str| {
+            ModelEntry::downloadable(name, &format!("{name}.pth"), &format!("{OSS_BASE}/{name}.pth"), config, task)
+        };
+        let modelscope = |name: &str, hub_file: &str, config: GpenConfig, task: &str| ModelEntry {
+            name: name.into(),
+            file: format!("{name}.pth"),
+            url: None,
+            manual: Some(format!(
+                "{name} is published only on ModelScope: install the `modelscope` Python package, run\n  \
+                 python -c \"from modelscope import snapshot_download; print(snapshot_download('{MODELSCOPE_REPO}'))\"\n\
+                 and import the file it prints the folder of:\n  \
+                 gpen-studio models import --as {name} <folder>/{hub_file}\n\
+                 (usually ~/.cache/modelscope/hub/{MODELSCOPE_REPO}/{hub_file})"
+            )),
+            config,
+            task: task.into(),
+        };
+        Catalogue::new(vec![
+            oss("GPEN-BFR-256", GpenConfig::BFR_256, "face restoration, fast, lower quality"),
+            oss("GPEN-BFR-512", GpenConfig::BFR_512, "face restoration (recommended, the default)"),
+            modelscope("GPEN-BFR-1024", "pytorch_model.pt", GpenConfig::BFR_1024, "face restoration, high resolution"),
+            modelscope("GPEN-BFR-2048", "pytorch_model-2048.pt", GpenConfig::BFR_2048, "face restoration of selfies, 2048 px"),
+            oss("GPEN-Colorization-1024", GpenConfig::BFR_1024, "colorizes grey faces"),
+            oss("GPEN-Inpainting-1024", GpenConfig::BFR_1024, "fills in masked parts of faces"),
+            oss("GPEN-Seg2face-512", GpenConfig::BFR_512, "draws a face from a segmentation map (inputs in [0, 1])"),
+        ])
+    }
+
+    /// The entry `query` names, or an error listing the known names.
+    pub fn find(&self, query: &str) -> Result<&ModelEntry, super::ModelError> {
+        self.entries.iter().find(|e| e.matches(query)).ok_or_else(|| super::ModelError::UnknownModel {
+            name: query.into(),
+            known: self.names().join(", "),
+        })
+    }
+
+    /// The entry whose file name is `file`.
+    pub fn by_file(&self, file: &str) -> Option<&ModelEntry> {
+        self.entries.iter().find(|e| e.file == file)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_loosely() {
+        let c = Catalogue::builtin();
+        for q in ["GPEN-BFR-512", "bfr-512", "gpen-bfr-512.pth", " BFR-512 "] {
+            assert_eq!(c.find(q).unwrap().file, "GPEN-BFR-512.pth", "{q}");
+        }
+        assert!(c.find("bfr-999").unwrap_err().to_string().contains("GPEN-BFR-256"));
+    }
+
+    #[test]
+    fn every_entry_has_a_source() {
+        for e in Catalogue::builtin().entries {
+            assert!(e.url.is_some() != e.manual.is_some(), "{}: a URL or a manual instruction", e.name);
+            assert!(e.config.validate().is_ok());
+            if let Some(url) = &e.url {
+                assert!(url.starts_with("https://") && url.ends_with(&e.file), "{url}");
+            }
+        }
+        let c = Catalogue::builtin();
+        assert!(c.find("bfr-1024").unwrap().manual.as_ref().unwrap().contains("models import --as GPEN-BFR-1024"));
+        assert_eq!(c.find("seg2face-512").unwrap().config, GpenConfig::BFR_512);
+    }
+}
