@@ -169,7 +169,7 @@ fn without_a_model_file_a_banner_says_where_to_get_one() {
     let (mut harness, _script) = window(settings(dir.path(), dir.path().join("GPEN-BFR-512.pth")));
     harness.run_steps(2);
     harness.get_by_label("No GPEN model yet");
-    harness.get_by_label_contains("GPEN-BFR-512.pth from");
+    harness.get_by_label_contains("gpen-studio models download GPEN-BFR-512");
     assert!(!harness.get_all_by_label("Open weights file…").collect::<Vec<_>>().is_empty());
 
     let (mut harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
