@@ -5,21 +5,21 @@ use std::path::{Path, PathBuf};
 /// The user's data directory for gpen-studio (`$XDG_DATA_HOME/gpen-studio`, else
 /// `~/.local/share/gpen-studio`): downloaded weights live in its `models/` folder.
 pub fn data_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("gpen-studio")
+    xdg_dir("XDG_DATA_HOME", ".local/share")
 }
 
 /// The user's configuration directory for gpen-studio (`$XDG_CONFIG_HOME/gpen-studio`, else
 /// `~/.config/gpen-studio`): settings and memory calibrations live here.
 pub fn config_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    xdg_dir("XDG_CONFIG_HOME", ".config")
+}
+
+/// `$VAR/gpen-studio` when the XDG variable is set and not empty, else `~/<home_default>/gpen-studio`.
+fn xdg_dir(var: &str, home_default: &str) -> PathBuf {
+    let base = std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_default)))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("gpen-studio")
 }
