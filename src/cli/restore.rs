@@ -246,13 +246,10 @@ fn run_aligned(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 /// Decodes a crop and resizes it to the model size (bilinear, as GPEN's `cv2.resize`).
 fn read_face(path: &Path, size: u32) -> Result<RgbImage, String> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot read: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .decode()
-        .map_err(|e| format!("cannot read: not a supported image ({e})"))?
-        .to_rgb8();
+    // The photo reader: EXIF orientation, pixel-format conversion, size limits, no panics.
+    let img = crate::photo::read_photo(path, &crate::photo::ReadLimits::default())
+        .map_err(|e| format!("cannot read: {}", without_path(&e.to_string(), path)))?
+        .pixels;
     Ok(if img.dimensions() == (size, size) {
         img
     } else {
