@@ -445,7 +445,8 @@ impl Worker {
         let detector = (self.components.detector)(&self.settings, device)?;
         let fallback = (self.components.fallback)(&self.settings, device);
         self.ensure_monitor(device);
-        let device_label = self.monitor.as_ref().and_then(|m| m.latest()).map(|s| s.device).unwrap_or_else(|| device_name(device));
+        // The key `calibrate` stores under, so a calibration is found whether or not a sample exists yet.
+        let device_label = super::memory::device_label(device);
         let model = (self.components.memory_model)(restorer.as_ref(), &self.settings, &device_label);
         if let Some(config) = restorer.config() {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.settings.precision });
