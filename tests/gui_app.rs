@@ -1,15 +1,23 @@
 //! The desktop window, headless (egui_kittest): what a user does and sees, against a scripted
 //! engine (the test holds the other ends of the worker's channels) and once against the real one.
+//! The missing-model banner downloads from a loopback server into a temporary models folder.
 
+mod common;
+
+use common::server::{Behaviour, PAGE, serve};
 use crossbeam_channel::{Receiver, Sender};
+use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, NodeT, Queryable};
 use gpen_studio::detect::Face;
 use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineSettings, Preview, spawn};
 use gpen_studio::gui::Studio;
+use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::helpers::Helpers;
 use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
+use gpen_studio::model::GpenConfig;
+use gpen_studio::models::{Catalogue, ModelEntry};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,9 +52,13 @@ fn settings(dir: &Path, weights: PathBuf) -> UiSettings {
 
 /// A window over a scripted engine; `weights` decides whether the missing-model banner shows.
 fn window(settings: UiSettings) -> (Harness<'static, Studio>, Script) {
+    window_over(AppState::new(settings))
+}
+
+fn window_over(state: AppState) -> (Harness<'static, Studio>, Script) {
     let (command_tx, command_rx) = crossbeam_channel::unbounded();
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
-    let studio = Studio::new(AppState::new(settings), command_tx, event_rx, Helpers::start(Arc::new(|| {}), false));
+    let studio = Studio::new(state, command_tx, event_rx, Helpers::start(Arc::new(|| {}), false));
     let harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
     (harness, Script { commands: command_rx, events: event_tx })
 }
@@ -272,4 +284,196 @@ fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
     assert!(out.path().join("astronaut.png").is_file());
     assert!(harness.get_all_by_label("done").count() >= 1);
     harness.get_by_label_contains("1 of 1 photos");
+}
+
+/// The golden generator's configuration (../shared/golden/gpen-64/config.json).
+const GOLDEN: GpenConfig = GpenConfig::new(64, 1, 0.125);
+
+fn golden_bytes() -> Vec<u8> {
+    std::fs::read(common::golden_weights()).unwrap()
+}
+
+/// A window without a model whose banner downloads from `url` into `dir/models`: the catalogue
+/// holds one entry, and the weights setting names its file in the store, as the default does.
+fn download_window(dir: &Path, url: &str) -> (Harness<'static, Studio>, Script, ModelSource, ModelEntry) {
+    let entry = ModelEntry::downloadable("GPEN-Test-64", "GPEN-Test-64.pth", url, GOLDEN, "the golden test generator");
+    let source = ModelSource::new(dir.join("models"), Catalogue::new(vec![entry.clone()]));
+    let state = AppState::with_model_source(settings(dir, source.store.path_of(&entry)), source.clone());
+    let (mut harness, script) = window_over(state);
+    harness.run_steps(2);
+    harness.get_by_label("No GPEN model yet");
+    (harness, script, source, entry)
+}
+
+fn download_state(harness: &Harness<'static, Studio>) -> DownloadState {
+    harness.state().state.download.state.clone()
+}
+
+/// Steps the window until `done` holds; panics after `limit`.
+fn step_until(harness: &mut Harness<'static, Studio>, limit: Duration, done: impl Fn(&Harness<'static, Studio>) -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done(harness) {
+        assert!(Instant::now() < deadline, "timed out; download state {:?}", download_state(harness));
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.run_steps(2);
+}
+
+fn bytes_arrived(harness: &Harness<'static, Studio>) -> bool {
+    harness.state().state.download.running().is_some_and(|r| r.bytes > 0)
+}
+
+fn set_models(sent: &[Command]) -> Vec<PathBuf> {
+    sent.iter().filter_map(|c| if let Command::SetModel { weights, .. } = c { Some(weights.clone()) } else { None }).collect()
+}
+
+fn checksums(source: &ModelSource) -> gpen_studio::models::Checksums {
+    source.store.checksums().unwrap()
+}
+
+#[test]
+fn the_banner_downloads_the_model_with_progress_and_installs_it() {
+    let body = golden_bytes();
+    // About 1 s in 1 MiB pieces, so the progress bar is seen moving.
+    let server = serve(body.clone(), vec![Behaviour::Slow { chunk: 1 << 20, pause: Duration::from_millis(60) }]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, source, entry) = download_window(dir.path(), &server.url);
+    script.sent();
+
+    harness.get_by_label("Download GPEN-Test-64").click();
+    let size = format!("of {} MB", mb(body.len() as u64));
+    let (mut partway, mut bar_texts) = (false, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(download_state(&harness), DownloadState::Done { .. }) {
+        assert!(Instant::now() < deadline, "not installed: {:?}", download_state(&harness));
+        harness.step();
+        if let Some(r) = harness.state().state.download.running() {
+            partway |= r.bytes > 0 && r.bytes < body.len() as u64 && r.total == Some(body.len() as u64);
+        }
+        let bar = harness.query_all(By::new().role(Role::ProgressIndicator).label_contains(&size)).next();
+        if let Some(label) = bar.and_then(|b| b.accesskit_node().label()) {
+            bar_texts.push(label);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run_steps(2);
+    assert!(partway, "progress arrived while the file came in");
+    let full = bar_texts.iter().any(|t| t.contains(" MB/s") && t.contains("ETA "));
+    assert!(full, "the bar shows speed and time left: {bar_texts:?}");
+
+    let path = source.store.path_of(&entry);
+    assert_eq!(harness.state().state.settings.weights, path);
+    assert!(harness.state().state.weights_exist);
+    assert!(harness.query_by_label("No GPEN model yet").is_none(), "the banner is gone");
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert!(!source.store.part_of(&entry).exists());
+    let (sha, bytes) = gpen_studio::models::sha256_file(&common::golden_weights()).unwrap();
+    let record = &checksums(&source)["GPEN-Test-64.pth"];
+    assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, GOLDEN));
+    assert_eq!(set_models(&script.sent()), std::slice::from_ref(&path), "the worker loads the new model once");
+    let last = harness.state().state.log.last().cloned().unwrap_or_default();
+    assert!(last.contains("GPEN-Test-64 installed and verified"), "{last}");
+    harness.get_by_label_contains("installed and verified");
+}
+
+#[test]
+fn an_interrupted_download_shows_the_error_and_resumes() {
+    let body = golden_bytes();
+    let half = body.len() / 2;
+    let server = serve(body.clone(), vec![Behaviour::DropAfter(half), Behaviour::Serve]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, source, entry) = download_window(dir.path(), &server.url);
+    script.sent();
+
+    harness.get_by_label("Download GPEN-Test-64").click();
+    step_until(&mut harness, Duration::from_secs(60), |h| matches!(download_state(h), DownloadState::Failed { .. }));
+    let DownloadState::Failed { message } = download_state(&harness) else { unreachable!() };
+    assert!(message.contains("was interrupted after"), "{message}");
+    harness.get_by_label(&message);
+    let kept = std::fs::metadata(source.store.part_of(&entry)).unwrap().len();
+    assert!(kept > 0 && kept <= half as u64, "kept {kept} of {half}");
+    assert!(!source.store.path_of(&entry).exists());
+    assert!(set_models(&script.sent()).is_empty(), "nothing to load yet");
+    harness.get_by_label("No GPEN model yet");
+
+    harness.get_by_label(&format!("Resume download ({} MB kept)", mb(kept))).click();
+    step_until(&mut harness, Duration::from_secs(60), |h| matches!(download_state(h), DownloadState::Done { .. }));
+    let requests = server.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[1].contains(&format!("range: bytes={kept}-")), "{}", requests[1]);
+    let path = source.store.path_of(&entry);
+    assert_eq!(std::fs::read(&path).unwrap(), body, "the resumed file is identical");
+    assert_eq!(set_models(&script.sent()), [path]);
+    assert!(harness.query_by_label("No GPEN model yet").is_none());
+}
+
+#[test]
+fn a_cancelled_download_keeps_its_part_and_installs_nothing() {
+    let body = golden_bytes();
+    // About 8 s in all: cancelled long before the end.
+    let server = serve(body.clone(), vec![Behaviour::Slow { chunk: 64 * 1024, pause: Duration::from_millis(30) }]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, source, entry) = download_window(dir.path(), &server.url);
+    script.sent();
+
+    harness.get_by_label("Download GPEN-Test-64").click();
+    step_until(&mut harness, Duration::from_secs(30), bytes_arrived);
+    harness.get_by_label("Cancel download").click();
+    step_until(&mut harness, Duration::from_secs(30), |h| matches!(download_state(h), DownloadState::Cancelled { .. }));
+    let DownloadState::Cancelled { kept } = download_state(&harness) else { unreachable!() };
+    let part = source.store.part_of(&entry);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), kept);
+    assert!(kept > 0 && kept < body.len() as u64, "kept {kept}");
+    assert!(!source.store.path_of(&entry).exists(), "no final file");
+    assert!(checksums(&source).is_empty());
+    assert!(set_models(&script.sent()).is_empty(), "no model to load");
+    assert!(!harness.state().state.weights_exist);
+    let resume = format!("Resume download ({} MB kept)", mb(kept));
+    harness.get_by_label(&resume);
+
+    // A later session offers the same resume.
+    drop(harness);
+    let (harness, _script, _, _) = download_window(dir.path(), &server.url);
+    harness.get_by_label(&resume);
+}
+
+#[test]
+fn closing_the_window_during_a_download_does_not_hang() {
+    let body = golden_bytes();
+    let server = serve(body.clone(), vec![Behaviour::Slow { chunk: 64 * 1024, pause: Duration::from_millis(30) }]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, _script, source, entry) = download_window(dir.path(), &server.url);
+    harness.get_by_label("Download GPEN-Test-64").click();
+    step_until(&mut harness, Duration::from_secs(30), bytes_arrived);
+    let t = Instant::now();
+    drop(harness);
+    assert!(t.elapsed() < Duration::from_secs(5), "closing took {:?}", t.elapsed());
+    let part = source.store.part_of(&entry);
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && kept < body.len() as u64, "the .part stays to resume: {kept}");
+    // The download stopped with the window: the .part does not grow any more.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), kept, "still downloading after the window closed");
+    assert!(!source.store.path_of(&entry).exists());
+}
+
+#[test]
+fn a_web_page_instead_of_the_model_is_refused_in_the_banner() {
+    let server = serve(PAGE.to_vec(), vec![Behaviour::Typed("text/html; charset=utf-8")]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, source, entry) = download_window(dir.path(), &server.url);
+    script.sent();
+
+    harness.get_by_label("Download GPEN-Test-64").click();
+    step_until(&mut harness, Duration::from_secs(30), |h| matches!(download_state(h), DownloadState::Failed { .. }));
+    let DownloadState::Failed { message } = download_state(&harness) else { unreachable!() };
+    assert!(message.contains("got a web page, not a model") && message.contains("nothing was installed"), "{message}");
+    harness.get_by_label(&message);
+    harness.get_by_label("Retry");
+    assert!(!source.store.path_of(&entry).exists() && !source.store.part_of(&entry).exists());
+    assert!(checksums(&source).is_empty());
+    assert!(set_models(&script.sent()).is_empty());
+    assert!(!harness.state().state.weights_exist);
+    harness.get_by_label("No GPEN model yet");
 }

@@ -1,18 +1,25 @@
 //! Work the window hands to helper threads so that drawing never waits: thumbnails (decoding full
 //! photos), the detection preview (MTCNN on the CPU, before any model is loaded), reading a model
-//! file's configuration, and file dialogs. Results come back on one channel drained every frame.
+//! file's configuration, file dialogs and model downloads. Results come back on one channel drained
+//! every frame.
 
 use crate::detect::{Face, FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::worker::{Preview, preview};
+use crate::gui::download::DownloadOutcome;
+use crate::models::{DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
 use crate::photo::{ReadLimits, read_photo};
 use crossbeam_channel::{Receiver, Sender};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Longest side of the queue's thumbnails.
 pub const THUMBNAIL_SIDE: u32 = 64;
 /// Longest side of the detection preview (the same as the engine's previews).
 pub const PREVIEW_SIDE: u32 = 1024;
+/// A download reports its progress at most this often (each report costs a frame).
+pub const DOWNLOAD_REPORT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a file dialog was opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +36,9 @@ pub enum HelperResult {
     Detected { key: u64, result: Result<(Vec<Face>, Preview), String> },
     ModelInfo { path: PathBuf, result: Result<String, String> },
     Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
+    /// Bytes of the model download so far, and its size when the server said it.
+    DownloadProgress { bytes: u64, total: Option<u64> },
+    DownloadFinished(DownloadOutcome),
 }
 
 enum DetectJob {
@@ -149,6 +159,52 @@ impl Helpers {
             let _ = tx.send(HelperResult::Picked { purpose, paths: paths.unwrap_or_default() });
             wake();
         });
+    }
+
+    /// Downloads `entry` into `store` on a thread of its own (resuming its `.part`, validating and
+    /// hashing it), reporting progress at most every [`DOWNLOAD_REPORT_INTERVAL`] and then the
+    /// outcome. Not on the engine worker: a download waits on the network for minutes, and the
+    /// worker must stay free for the GPU work and the window's commands.
+    pub fn download(
+        &self,
+        entry: ModelEntry,
+        store: ModelStore,
+        cancel: Arc<AtomicBool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let tx = self.results_tx.clone();
+        let wake = self.wake.clone();
+        std::thread::Builder::new().name("gui-download".into()).spawn(move || {
+            let last: Mutex<Option<Instant>> = Mutex::new(None);
+            let progress_tx = tx.clone();
+            let progress_wake = wake.clone();
+            let report = move |bytes: u64, total: Option<u64>| {
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let due = last.is_none_or(|t| now.duration_since(t) >= DOWNLOAD_REPORT_INTERVAL);
+                // The last chunk always shows, so the bar reaches its end while the file is verified.
+                if due || total == Some(bytes) {
+                    *last = Some(now);
+                    let _ = progress_tx.send(HelperResult::DownloadProgress { bytes, total });
+                    progress_wake();
+                }
+            };
+            let options = DownloadOptions {
+                progress: Progress::Callback(Box::new(report)),
+                cancel: Some(cancel),
+                ..DownloadOptions::default()
+            };
+            let outcome = match crate::models::download(&entry, &store, &options) {
+                Ok(path) => DownloadOutcome::Installed { name: entry.name.clone(), path },
+                Err(ModelError::Cancelled { got, .. }) => DownloadOutcome::Cancelled { kept: got },
+                // As `models download` says it: a refused file left nothing behind.
+                Err(e) if e.is_wrong_content() && !matches!(e, ModelError::WebPage { .. }) => {
+                    DownloadOutcome::Failed(format!("{e}; nothing was installed"))
+                }
+                Err(e) => DownloadOutcome::Failed(e.to_string()),
+            };
+            let _ = tx.send(HelperResult::DownloadFinished(outcome));
+            wake();
+        })
     }
 }
 

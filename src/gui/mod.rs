@@ -1,9 +1,11 @@
 //! The desktop window (eframe/egui, glow renderer). The engine worker does all tensor work; the
 //! window drains its events every frame and sends [`Command`]s. Helper threads decode thumbnails,
-//! run the detection preview, read model files and hold file dialogs, so drawing never blocks.
+//! run the detection preview, read model files, download models and hold file dialogs, so drawing
+//! never blocks.
 //!
 //! [`state`] holds everything shown (testable without a window), [`panels`] draw it.
 
+pub mod download;
 pub mod helpers;
 pub mod panels;
 pub mod state;
@@ -11,12 +13,16 @@ pub mod textures;
 
 use crate::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
 use crossbeam_channel::{Receiver, Sender};
+use download::{DownloadOutcome, DownloadState, Running};
 use egui::{Color32, Ui};
 use helpers::{DialogPurpose, HelperResult, Helpers};
 use state::{Action, AppState, ModelInfo, UiSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use textures::Textures;
 
 /// The application id: also the name of the `.desktop` file and the settings folder.
@@ -32,12 +38,19 @@ pub struct Studio {
     engine: Option<EngineHandle>,
     pub helpers: Helpers,
     pub textures: Textures,
+    /// The model download's thread, waited for briefly when the window closes.
+    download_thread: Option<JoinHandle<()>>,
 }
+
+/// How long closing the window waits for a cancelled download to stop (it stops between chunks;
+/// a stalled connection must not hold the exit).
+const DOWNLOAD_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 impl Studio {
     /// A window over any engine that speaks the worker's channels (the real one or a script).
     pub fn new(state: AppState, commands: Sender<Command>, events: Receiver<EngineEvent>, helpers: Helpers) -> Self {
-        let mut studio = Studio { state, commands, events, engine: None, helpers, textures: Textures::default() };
+        let mut studio =
+            Studio { state, commands, events, engine: None, helpers, textures: Textures::default(), download_thread: None };
         studio.request_model_info();
         studio
     }
@@ -117,7 +130,49 @@ impl Studio {
                         }
                     }
                 }
+                HelperResult::DownloadProgress { bytes, total } => self.state.download.progress(bytes, total),
+                HelperResult::DownloadFinished(outcome) => self.download_finished(outcome),
             }
+        }
+    }
+
+    /// Starts (or resumes) the download of the model the banner offers.
+    fn start_download(&mut self) {
+        let download = &mut self.state.download;
+        if download.running().is_some() {
+            return;
+        }
+        let Some(entry) = download.offer.clone().filter(|e| e.url.is_some()) else { return };
+        let cancel = Arc::new(AtomicBool::new(false));
+        match self.helpers.download(entry.clone(), download.source.store.clone(), cancel.clone()) {
+            Ok(thread) => {
+                download.state = DownloadState::Running(Running::new(entry.name, cancel));
+                self.download_thread = Some(thread);
+            }
+            Err(e) => download.state = DownloadState::Failed { message: format!("cannot start the download: {e}") },
+        }
+    }
+
+    fn download_finished(&mut self, outcome: DownloadOutcome) {
+        if let Some(thread) = self.download_thread.take() {
+            let _ = thread.join();
+        }
+        self.state.download.finish(&outcome, &self.state.settings.weights);
+        match outcome {
+            DownloadOutcome::Installed { name, path } => {
+                self.state.note(format!("{name} installed and verified: {}", path.display()));
+                // Only while the model is still missing: a file the user opened meanwhile stays.
+                if !self.state.weights_exist {
+                    self.state.set_weights(path.clone());
+                    // set_weights made the download idle; it is done.
+                    self.state.download.state = DownloadState::Done { path };
+                    self.model_changed();
+                }
+            }
+            DownloadOutcome::Cancelled { kept } => {
+                self.state.note(format!("model download cancelled; {} MB kept to resume", download::mb(kept)));
+            }
+            DownloadOutcome::Failed(message) => self.state.note(format!("model download failed: {message}")),
         }
     }
 
@@ -185,6 +240,8 @@ impl Studio {
             }
             Action::ModelChanged => self.model_changed(),
             Action::OutputChanged => self.send(self.state.settings.output_command()),
+            Action::DownloadModel => self.start_download(),
+            Action::CancelDownload => self.state.download.cancel(),
         }
     }
 
@@ -257,6 +314,14 @@ fn drop_overlay(ui: &Ui) {
 
 impl Drop for Studio {
     fn drop(&mut self) {
+        // A download in flight stops at its next chunk and keeps its `.part` for a resume.
+        self.state.download.cancel();
+        if let Some(thread) = self.download_thread.take() {
+            let deadline = Instant::now() + DOWNLOAD_EXIT_WAIT;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
         }

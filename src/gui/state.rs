@@ -6,6 +6,7 @@ use crate::detect::Face;
 use crate::device::{DeviceChoice, Precision};
 use crate::engine::memory::MemorySample;
 use crate::engine::worker::{Command, EngineEvent, EngineSettings, Preview, Progress};
+use crate::gui::download::{DownloadState, ModelDownload, ModelSource};
 use crate::photo::OutputFormat;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -241,6 +242,9 @@ pub enum Action {
     /// The model file, device or precision changed.
     ModelChanged,
     OutputChanged,
+    /// Download (or resume) the model the missing-model banner offers.
+    DownloadModel,
+    CancelDownload,
 }
 
 /// The whole state of the window.
@@ -254,6 +258,8 @@ pub struct AppState {
     pub settings: UiSettings,
     pub weights_exist: bool,
     pub model_info: ModelInfo,
+    /// The missing-model banner's download.
+    pub download: ModelDownload,
     /// CUDA devices by name (index = CUDA index).
     pub cuda_devices: Vec<String>,
     pub memory: MemoryState,
@@ -267,8 +273,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state with models downloaded into the data folder from the built-in catalogue.
     pub fn new(settings: UiSettings) -> Self {
+        AppState::with_model_source(settings, ModelSource::default())
+    }
+
+    /// The state with models downloaded from and into `source` (tests: a local server and a
+    /// temporary folder).
+    pub fn with_model_source(settings: UiSettings, source: ModelSource) -> Self {
         let weights_exist = settings.weights.is_file();
+        let download = ModelDownload::new(source, &settings.weights);
         AppState {
             rows: Vec::new(),
             known: HashSet::new(),
@@ -277,6 +291,7 @@ impl AppState {
             settings,
             weights_exist,
             model_info: ModelInfo::Unknown,
+            download,
             cuda_devices: Vec::new(),
             memory: MemoryState::default(),
             run: RunState::default(),
@@ -291,6 +306,11 @@ impl AppState {
         self.settings.weights = path;
         self.weights_exist = self.settings.weights.is_file();
         self.model_info = ModelInfo::Unknown;
+        // An old error or cancellation was about the previous file's model.
+        if self.download.running().is_none() {
+            self.download.state = DownloadState::Idle;
+        }
+        self.download.refresh(&self.settings.weights);
     }
 
     /// Adds photos (files, or folders searched for images) that are not queued yet; returns the
@@ -388,7 +408,8 @@ impl AppState {
         self.rows.iter().filter(|r| matches!(r.status, PhotoStatus::Queued | PhotoStatus::Cancelled)).count()
     }
 
-    fn note(&mut self, message: String) {
+    /// Adds a message for the status line (the log keeps the last 200).
+    pub fn note(&mut self, message: String) {
         self.log.push(message);
         if self.log.len() > 200 {
             self.log.remove(0);

@@ -1,8 +1,9 @@
 //! The top bar: Start / Pause / Cancel, progress "N of M photos", faces per second, ETA; and the
-//! banner shown while there is no model file.
+//! banner shown while there is no model file, which downloads one.
 
 use crate::engine::worker::Command;
-use crate::gui::state::{Action, AppState, RunState};
+use crate::gui::download::{DownloadState, mb};
+use crate::gui::state::{Action, AppState, RunState, displayable};
 use egui::{Color32, RichText, Ui};
 
 pub fn run_controls(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
@@ -46,15 +47,60 @@ fn progress(ui: &mut Ui, run: &RunState) {
     }
 }
 
-/// Where to get GPEN weights, while the model file is missing.
+/// Where to get GPEN weights, while the model file is missing: download the offered model (with
+/// progress and cancel; resumed when a `.part` is kept), or open a file.
 pub fn missing_model_banner(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let download = &state.download;
     egui::Frame::new().fill(Color32::from_rgb(70, 50, 20)).inner_margin(8.0).corner_radius(4.0).show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.label(RichText::new("No GPEN model yet").strong().color(Color32::from_rgb(255, 210, 120)));
+            match (&download.state, &download.offer) {
+                (DownloadState::Running(r), _) => {
+                    let bar = match r.fraction() {
+                        Some(f) => egui::ProgressBar::new(f),
+                        None => egui::ProgressBar::new(0.0).animate(true),
+                    };
+                    ui.add(bar.text(r.text()).desired_width(320.0));
+                    // Named apart from the run's Cancel in the same bar.
+                    let cancel = ui
+                        .add_enabled(!r.cancelling(), egui::Button::new("Cancel download"))
+                        .on_hover_text("The part downloaded so far is kept to resume");
+                    if cancel.clicked() {
+                        actions.push(Action::CancelDownload);
+                    }
+                }
+                (state, Some(entry)) if entry.url.is_some() => {
+                    let label = if download.kept > 0 {
+                        format!("Resume download ({} MB kept)", mb(download.kept))
+                    } else if matches!(state, DownloadState::Failed { .. }) {
+                        "Retry".to_string()
+                    } else {
+                        format!("Download {}", entry.name)
+                    };
+                    let hover = format!("{} ({}) into {}", entry.name, entry.task, download.source.store.dir.display());
+                    if ui.button(RichText::new(label).strong()).on_hover_text(hover).clicked() {
+                        actions.push(Action::DownloadModel);
+                    }
+                }
+                _ => {}
+            }
             if ui.button("Open weights file…").clicked() {
                 actions.push(Action::PickWeights);
             }
         });
+        match &download.state {
+            DownloadState::Failed { message } => {
+                ui.colored_label(Color32::from_rgb(255, 120, 100), displayable(message));
+            }
+            DownloadState::Cancelled { kept } => {
+                ui.label(format!("Download cancelled; {} MB kept to resume.", mb(*kept)));
+            }
+            _ => {}
+        }
+        // A model published only by hand (ModelScope): how to get it.
+        if let Some(manual) = download.offer.as_ref().and_then(|e| e.manual.as_ref()) {
+            ui.label(manual);
+        }
         ui.label(crate::paths::missing_weights_help(&state.settings.weights));
         ui.label("Face detection previews work without it. See the README, section \"Model weights\".");
     });
