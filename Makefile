@@ -1,7 +1,9 @@
 # gpen-studio: the two commands of the README.
 #   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments; none opens
 #               the desktop window, whose runtime libraries are installed first when missing)
-#   make test   set everything up, build, run the whole test suite
+#   make test   set everything up, build, run the whole test suite, then build the .deb and check it
+#               installed (packaging/check-deb.sh: dpkg into a private root, run the installed binary)
+#   make deb    only build target/debian/gpen-studio_<version>-1_amd64.deb
 # Set-up is idempotent: system packages, libtorch 2.13.0 from PyPI into .libtorch/ (git-ignored),
 # and the MTCNN weights from the facenet-pytorch 2.6.0 wheel into models/mtcnn/.
 
@@ -12,13 +14,14 @@ LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
 MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
 ARGS ?=
 
-.PHONY: run test setup system-deps gui-deps build bench clean-setup
+.PHONY: run test setup system-deps gui-deps package-deps build deb deb-check bench clean-setup
 
 run: setup gui-deps
 	cargo run --release -- $(ARGS)
 
 test: setup
 	cargo test --release
+	$(MAKE) deb-check
 
 build: setup
 	cargo build --release
@@ -30,6 +33,16 @@ system-deps:
 
 gui-deps:
 	@packaging/install-system-deps.sh --gui
+
+package-deps:
+	@packaging/install-system-deps.sh --package
+
+deb: build package-deps
+	packaging/build-deb.sh
+
+# The package depends on the window's runtime libraries, so dpkg wants them installed.
+deb-check: deb gui-deps
+	packaging/check-deb.sh
 
 # libtorch comes from the torch wheel (the CUDA 13 build; its NVIDIA runtime wheels are needed even
 # on the CPU because libtorch_cpu.so links libcudart). Installed into a scratch folder and moved

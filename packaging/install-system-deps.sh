@@ -3,11 +3,17 @@
 # Build: a C++ compiler (the allocator shim, torch-sys glue), Python 3 with pip (fetches libtorch).
 # With --gui, also the libraries the desktop window loads at run time (winit and glutin dlopen them,
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
-# Mesa's drivers, and D-Bus for the file dialogs. Only missing packages are installed (dpkg -s).
+# Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
+# uses. Only missing packages are installed (dpkg -s).
 set -euo pipefail
 
 missing=()
-if [ "${1:-}" = "--gui" ]; then
+if [ "${1:-}" = "--package" ]; then
+  # `make deb`: rewriting the binary's rpath, stripping it, checking the .desktop file.
+  for pkg in patchelf binutils desktop-file-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+elif [ "${1:-}" = "--gui" ]; then
   if ! command -v dpkg >/dev/null 2>&1; then
     echo "not a Debian system: install the X11/Wayland, xkbcommon and EGL/OpenGL runtime libraries yourself" >&2
     exit 0

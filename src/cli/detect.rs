@@ -28,7 +28,7 @@ pub struct DetectArgs {
     #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
     /// Folder with facenet-pytorch's pnet.pt, rnet.pt and onet.pt (default: $GPEN_MTCNN_DIR, else
-    /// the repository's models/mtcnn).
+    /// the installed package's, the repository's models/mtcnn, or <data dir>/mtcnn; `models list` shows it).
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
 }

@@ -86,7 +86,12 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
-    println!("models folder: {}\n", store.dir.display());
+    println!("models folder: {}", store.dir.display());
+    // The detector's weights are not catalogue entries (they ship with the build or the package),
+    // but a missing folder is the first thing to rule out when photos show no faces.
+    let mtcnn = crate::detect::mtcnn::default_models_dir();
+    let found = if crate::detect::mtcnn::has_weights(&mtcnn) { "ready" } else { "missing (run `make setup`, or set GPEN_MTCNN_DIR)" };
+    println!("face detector (MTCNN) weights: {} {found}\n", mtcnn.display());
     println!("{:<24} {:<44} {:<10} {:<10} path / source", "name", "configuration", "installed", "verified");
     for s in store.status(catalogue).map_err(anyhow::Error::from)? {
         let installed = match (s.installed, s.partial) {

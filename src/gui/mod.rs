@@ -353,6 +353,14 @@ fn cuda_devices() -> Vec<String> {
         .collect()
 }
 
+/// The window's icon: the same drawing the .desktop file names (assets/icons), embedded so a binary
+/// run from the build tree shows it too.
+pub fn window_icon() -> egui::IconData {
+    const PNG: &[u8] = include_bytes!("../../assets/icons/hicolor/256x256/apps/io.github.gpen_studio.GpenStudio.png");
+    let image = image::load_from_memory_with_format(PNG, image::ImageFormat::Png).expect("the embedded icon is a PNG").to_rgba8();
+    egui::IconData { width: image.width(), height: image.height(), rgba: image.into_raw() }
+}
+
 /// Opens the window, with `photos` (files or folders) queued.
 pub fn run(photos: Vec<PathBuf>) -> ExitCode {
     let options = eframe::NativeOptions {
@@ -361,7 +369,8 @@ pub fn run(photos: Vec<PathBuf>) -> ExitCode {
             .with_title("GPEN Studio")
             .with_inner_size([1360.0, 860.0])
             .with_min_inner_size([900.0, 560.0])
-            .with_drag_and_drop(true),
+            .with_drag_and_drop(true)
+            .with_icon(window_icon()),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };

@@ -26,13 +26,46 @@ use tch::{Device, Kind, Tensor, nn};
 /// R-Net and O-Net run in batches of at most this many crops (the reference's chunk size).
 const CHUNK: usize = 512;
 
-/// Where the MTCNN weights are looked for: `$GPEN_MTCNN_DIR` when set, else the repository's
-/// `models/mtcnn`.
+/// The files that make a usable MTCNN folder.
+pub const WEIGHT_FILES: [&str; 3] = ["pnet.pt", "rnet.pt", "onet.pt"];
+
+/// Where the MTCNN weights are looked for: `$GPEN_MTCNN_DIR` when set, else the first of
+/// [`models_dir_candidates`] that holds all three files. When none does, the folder the error
+/// message should name: the repository's `models/mtcnn` in a build tree (`make` fills it), else the
+/// user's data directory.
 pub fn default_models_dir() -> PathBuf {
-    std::env::var_os("GPEN_MTCNN_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join("mtcnn"))
+    if let Some(dir) = std::env::var_os("GPEN_MTCNN_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().ok();
+    let candidates = models_dir_candidates(exe.as_deref(), &crate::paths::data_dir());
+    if let Some(found) = candidates.iter().find(|d| has_weights(d)) {
+        return found.clone();
+    }
+    let repo = build_tree_models_dir();
+    if repo.parent().is_some_and(Path::is_dir) { repo } else { crate::paths::data_dir().join("mtcnn") }
+}
+
+/// The folders tried, in order: the one an installed package puts beside its binary
+/// (`<prefix>/bin/gpen-studio` → `<prefix>/share/gpen-studio/mtcnn`, as the .deb lays it out), the
+/// repository the binary was built from, and `<data dir>/mtcnn` for weights a user placed by hand.
+pub fn models_dir_candidates(exe: Option<&Path>, data_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(prefix) = exe.and_then(Path::parent).and_then(Path::parent) {
+        dirs.push(prefix.join("share").join("gpen-studio").join("mtcnn"));
+    }
+    dirs.push(build_tree_models_dir());
+    dirs.push(data_dir.join("mtcnn"));
+    dirs
+}
+
+/// Whether `dir` holds all of [`WEIGHT_FILES`].
+pub fn has_weights(dir: &Path) -> bool {
+    WEIGHT_FILES.iter().all(|f| dir.join(f).is_file())
+}
+
+fn build_tree_models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join("mtcnn")
 }
 
 /// The three networks with their weights, on one device.

@@ -111,3 +111,23 @@ fn bad_options_are_refused() {
     let opts = DetectOptions { factor: 1.0, ..DetectOptions::default() };
     assert!(mtcnn().with_options(opts).is_err());
 }
+
+#[test]
+fn an_installed_package_finds_its_weights_beside_the_binary() {
+    let prefix = tempfile::tempdir().unwrap();
+    let exe = prefix.path().join("bin").join("gpen-studio");
+    let data = prefix.path().join("home-data");
+    let candidates = models_dir_candidates(Some(&exe), &data);
+    let installed = prefix.path().join("share").join("gpen-studio").join("mtcnn");
+    assert_eq!(candidates.first(), Some(&installed), "{candidates:?}");
+    assert_eq!(candidates.last(), Some(&data.join("mtcnn")));
+    assert!(!has_weights(&installed));
+    std::fs::create_dir_all(&installed).unwrap();
+    for (i, name) in WEIGHT_FILES.iter().enumerate() {
+        assert!(!has_weights(&installed), "only {i} of the files are there");
+        std::fs::copy(default_models_dir().join(name), installed.join(name)).unwrap();
+    }
+    assert!(has_weights(&installed));
+    // The folder found this way really loads.
+    Mtcnn::load(&installed, Device::Cpu).unwrap();
+}
