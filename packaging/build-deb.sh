@@ -10,8 +10,8 @@
 #                      ($ORIGIN/../../nvidia/<part>/lib) look for them
 #   licenses/          the licence files of every bundled wheel
 # Libraries are hard-linked when the filesystem allows, so staging costs no disk space.
-# Compression is gzip -1 (`--fast`): xz at its default level takes tens of minutes for the 3.5 GB of
-# CUDA libraries on two cores, for a package only ~15% smaller.
+# Compression is the system's gzip -1 (`--fast --compress-system`): 89 s for the 3.6 GB staged here
+# (2.4 GB package) on two cores, where cargo-deb's built-in gzip (zopfli) took 49 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -34,7 +34,9 @@ root=$(mktemp -d "${TMPDIR:-/tmp}/gpen-studio-deb.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 cp /var/lib/dpkg/status "$root/var/lib/dpkg/status"
+# (The private root has the package list but not each package's file list; dpkg warns once per package.)
 dpkg --root="$root" --force-not-root --force-script-chrootless --log=/dev/null --install "$deb" \
+  2> >(grep -v 'files list file for package' >&2) \
   || fail "dpkg could not install it (dependencies are listed above)"
 dpkg --root="$root" --force-not-root --status gpen-studio | grep -q '^Status: install ok installed' || fail "not installed"
 exe=$root/usr/bin/gpen-studio
@@ -45,10 +47,10 @@ runpath=$(readelf -d "$exe" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
 clean_env=(env -i PATH=/usr/bin:/bin HOME="$root/home" XDG_DATA_HOME="$root/home/data" XDG_CONFIG_HOME="$root/home/config")
 libs=$("${clean_env[@]}" ldd "$exe")
 grep -q 'not found' <<<"$libs" && fail "unresolved libraries: $(grep 'not found' <<<"$libs")"
-grep -q "libtorch_cpu.so => $root/usr/lib/gpen-studio/torch/lib/" <<<"$libs" || fail "libtorch not from the package: $libs"
+grep -q "libtorch_cpu.so => $root/usr/bin/../lib/gpen-studio/torch/lib/" <<<"$libs" || fail "libtorch not from the package: $libs"
 cuda_libs=$("${clean_env[@]}" ldd "$root/usr/lib/gpen-studio/torch/lib/libtorch_cuda.so")
 grep -q 'not found' <<<"$cuda_libs" && fail "libtorch_cuda cannot resolve: $(grep 'not found' <<<"$cuda_libs")"
-grep -q "libcudnn.so.9 => $root/usr/lib/gpen-studio/nvidia/cudnn/lib/" <<<"$cuda_libs" || fail "cuDNN not from the package"
+grep -q "libcudnn.so.9 => $root/usr/lib/gpen-studio/torch/lib/../../nvidia/cudnn/lib/" <<<"$cuda_libs" || fail "cuDNN not from the package"
 
 desktop-file-validate "$root/usr/share/applications/io.github.gpen_studio.GpenStudio.desktop" \
   || fail "the .desktop file does not validate"
@@ -57,7 +59,7 @@ desktop-file-validate "$root/usr/share/applications/io.github.gpen_studio.GpenSt
 work=$root/work && mkdir -p "$work" && cd "$work"
 "${clean_env[@]}" "$exe" --version
 models=$("${clean_env[@]}" "$exe" models list)
-grep -qF "face detector (MTCNN) weights: $root/usr/bin/../share/gpen-studio/mtcnn ready" <<<"$models" \
+grep -qF "face detector (MTCNN) weights: $root/usr/share/gpen-studio/mtcnn ready" <<<"$models" \
   || fail "the bundled MTCNN weights were not found: $models"
 photos=$OLDPWD/../shared/photos
 golden=$OLDPWD/../shared/golden
