@@ -320,6 +320,13 @@ fn step_until(harness: &mut Harness<'static, Studio>, limit: Duration, done: imp
     harness.run_steps(2);
 }
 
+/// Steps the window until the download has failed; returns the message the banner shows.
+fn failure_message(harness: &mut Harness<'static, Studio>, limit: Duration) -> String {
+    step_until(harness, limit, |h| matches!(download_state(h), DownloadState::Failed { .. }));
+    let DownloadState::Failed { message } = download_state(harness) else { unreachable!() };
+    message
+}
+
 fn bytes_arrived(harness: &Harness<'static, Studio>) -> bool {
     harness.state().state.download.running().is_some_and(|r| r.bytes > 0)
 }
@@ -387,8 +394,7 @@ fn an_interrupted_download_shows_the_error_and_resumes() {
     script.sent();
 
     harness.get_by_label("Download GPEN-Test-64").click();
-    step_until(&mut harness, Duration::from_secs(60), |h| matches!(download_state(h), DownloadState::Failed { .. }));
-    let DownloadState::Failed { message } = download_state(&harness) else { unreachable!() };
+    let message = failure_message(&mut harness, Duration::from_secs(60));
     assert!(message.contains("was interrupted after"), "{message}");
     harness.get_by_label(&message);
     let kept = std::fs::metadata(source.store.part_of(&entry)).unwrap().len();
@@ -466,8 +472,7 @@ fn a_web_page_instead_of_the_model_is_refused_in_the_banner() {
     script.sent();
 
     harness.get_by_label("Download GPEN-Test-64").click();
-    step_until(&mut harness, Duration::from_secs(30), |h| matches!(download_state(h), DownloadState::Failed { .. }));
-    let DownloadState::Failed { message } = download_state(&harness) else { unreachable!() };
+    let message = failure_message(&mut harness, Duration::from_secs(30));
     assert!(message.contains("got a web page, not a model") && message.contains("nothing was installed"), "{message}");
     harness.get_by_label(&message);
     harness.get_by_label("Retry");
