@@ -8,6 +8,7 @@
 pub mod align;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod device;
 pub mod engine;

@@ -1,12 +1,12 @@
 //! `bench`: speed and memory of the network, printed as a table and optionally written as JSON.
 
 use super::NetworkArgs;
-use crate::detect::{Mtcnn, mtcnn::default_models_dir};
+use crate::config::{RunConfig, Workers};
 use crate::device::device_name;
+use crate::engine::planner::format_bytes;
+use crate::engine::worker::{Command, EngineEvent, spawn};
 use crate::gpen::Gpen;
 use crate::memory;
-use crate::photo::{OutputFormat, ReadLimits};
-use crate::pipeline::{PipelineOptions, restore_photos};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +17,9 @@ use tch::{Device, Kind, Tensor};
 pub enum BenchCommand {
     /// Per-face latency, faces/s and peak memory of the GPEN network at several batch sizes.
     Generator(GeneratorBenchArgs),
-    /// Whole-photo restoration: photos/s and the time split (decode, detect, align, GPEN, paste,
-    /// encode). Results go to a temporary folder that is removed afterwards.
+    /// Whole-photo restoration through the engine with several worker counts side by side:
+    /// photos/s, faces/s, CPU busy, peak RSS, each stage's busy time and the GPU stage's wait.
+    /// Results go to a temporary folder that is removed afterwards.
     Pipeline(PipelineBenchArgs),
     /// Batching strategies side by side (fixed sizes against the adaptive engine), optionally in an
     /// emulated smaller device: time per face, peak memory, out-of-memory events, faces lost.
@@ -30,11 +31,25 @@ pub struct PipelineBenchArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
     /// Photos or folders to restore.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "synthetic")]
     pub photos: Vec<PathBuf>,
-    /// Faces per GPEN call.
+    /// Make N JPEGs of 6-13 MP from the photos in --synthetic-from instead (upscaled, a little
+    /// different each), in a temporary folder.
+    #[arg(long, value_name = "N", conflicts_with = "photos")]
+    pub synthetic: Option<usize>,
+    /// Images the synthetic photos are made of, in turn.
+    #[arg(long, value_name = "IMAGE", num_args = 1.., default_values = ["../shared/photos/solvay_1927.png", "../shared/photos/astronaut.png"])]
+    pub synthetic_from: Vec<PathBuf>,
+    /// Worker counts to compare, run one after the other on the same photos: 1 (every step on one
+    /// thread), N, or auto.
+    #[arg(long, value_delimiter = ',', default_value = "1,auto", value_name = "N,...")]
+    pub workers: Vec<Workers>,
+    /// Faces per GPEN call (default: planned from free memory, as `restore` does).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Runs of the whole list; each row's median is reported.
     #[arg(long, default_value_t = 1, value_name = "N")]
-    pub batch: usize,
+    pub repeat: usize,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -80,57 +95,177 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
-    let start = Instant::now();
-    let gpen = args.network.load()?;
-    let detector = Mtcnn::load(&default_models_dir(), gpen.device)?;
-    let load = start.elapsed();
-    let inputs = crate::inputs::collect_photos(&args.photos, false);
-    let out = std::env::temp_dir().join(format!("gpen-studio-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&out)?;
-    let options = PipelineOptions {
-        out_dir: out.clone(),
-        batch: args.batch.max(1),
-        strength: 1.0,
-        format: OutputFormat::Png,
-        save_faces: false,
-        overwrite: true,
-        limits: ReadLimits::default(),
-        device: gpen.device,
+    let scratch = std::env::temp_dir().join(format!("gpen-studio-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let result = bench_pipeline_in(&args, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let inputs = match args.synthetic {
+        Some(n) => super::bench_photos::make_large_photos(&args.synthetic_from, n, &scratch.join("photos"))?,
+        None => crate::inputs::collect_photos(&args.photos, false),
     };
+    if inputs.is_empty() {
+        anyhow::bail!("no photos: give --photos PATH... or --synthetic N");
+    }
+    let megapixels: Vec<f64> = inputs.iter().filter_map(|p| image::image_dimensions(p).ok()).map(|(w, h)| w as f64 * h as f64 / 1e6).collect();
+    let (mp_min, mp_max) = megapixels.iter().fold((f64::MAX, 0.0f64), |(a, b), &m| (a.min(m), b.max(m)));
+    let device = args.network.model.device()?;
     println!(
-        "bench pipeline: {} photos, {} ({}), {} on {}, batch {}, {} CPU threads",
+        "bench pipeline: {} photos ({mp_min:.1}-{mp_max:.1} MP), {}, {} on {}, {} cores, libtorch {} intra-op threads",
         inputs.len(),
-        gpen.config(),
-        if args.network.random_weights { "random weights" } else { "weights from file" },
-        gpen.precision,
-        device_name(gpen.device),
-        options.batch,
+        network_name(&args.network),
+        args.network.model.precision,
+        device_name(device),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
         tch::get_num_threads(),
     );
-    let run_start = Instant::now();
-    let summary = restore_photos(&inputs, &detector, &gpen, &options, &mut |_| {});
-    let wall = run_start.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&out);
-    println!("{summary}");
+    // Read every photo once so the first row does not pay for a cold file cache.
+    for p in &inputs {
+        let _ = std::fs::read(p);
+    }
+    let mut rows: Vec<Vec<PipelineRow>> = vec![Vec::new(); args.workers.len()];
+    for _ in 0..args.repeat.max(1) {
+        for (i, &workers) in args.workers.iter().enumerate() {
+            let out = scratch.join(format!("out-{i}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let row = run_pipeline_once(args, workers, &inputs, &out)?;
+            let _ = std::fs::remove_dir_all(&out);
+            rows[i].push(row);
+        }
+    }
     println!(
-        "wall {wall:.2} s (+ {:.2} s loading the models): {:.3} photos/s, {:.3} faces/s",
-        load.as_secs_f64(),
-        inputs.len() as f64 / wall,
-        summary.faces_restored as f64 / wall
+        "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>7} | {:>9}",
+        "workers", "faces", "wall s", "photo/s", "faces/s", "CPU %", "peak RSS", "budget", "decode", "detect", "align", "GPEN", "paste", "encode", "GPU wait"
     );
-    let total = summary.times.total().as_secs_f64().max(1e-9);
-    println!("{:<16} {:>9} {:>7}", "stage", "seconds", "share");
-    for (name, d) in summary.times.named() {
-        println!("{name:<16} {:>9.3} {:>6.1} %", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total);
+    let mut medians = Vec::new();
+    for (i, runs) in rows.iter().enumerate() {
+        let mut sorted = runs.clone();
+        sorted.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+        let r = sorted[sorted.len() / 2].clone();
+        let t = &r.times;
+        println!(
+            "{:<8} {:>7} {:>9.2} {:>8.3} {:>8.2} {:>5.0}% {:>9} {:>9} | busy s: {:>7.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>7.1} | {:>8.1}s",
+            args.workers[i].to_string(),
+            r.faces,
+            r.wall_s,
+            r.photos as f64 / r.wall_s,
+            r.faces as f64 / r.wall_s,
+            r.cpu_percent,
+            format_bytes(r.peak_rss),
+            format_bytes(r.ram_budget),
+            t.decode.as_secs_f64(),
+            t.detect.as_secs_f64(),
+            t.align.as_secs_f64(),
+            t.restore.as_secs_f64(),
+            t.paste.as_secs_f64(),
+            t.encode.as_secs_f64(),
+            r.gpu_waited_s,
+        );
+        if r.failed > 0 {
+            println!("         {} photos failed", r.failed);
+        }
+        medians.push(r);
+    }
+    if let (Some(base), true) = (medians.first(), medians.len() > 1) {
+        for (i, r) in medians.iter().enumerate().skip(1) {
+            println!("workers {}: {:.2}x the photos/s of workers {}", args.workers[i], base.wall_s / r.wall_s, args.workers[0]);
+        }
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
-            "photos": inputs.len(), "faces": summary.faces_restored, "wall_s": wall, "load_s": load.as_secs_f64(),
-            "config": gpen.config(), "device": device_name(gpen.device), "batch": options.batch, "times": summary.times,
+            "photos": inputs.len(), "megapixels": megapixels, "network": network_name(&args.network),
+            "device": device_name(device), "runs": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
-    Ok(if summary.any_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if medians.iter().all(|r| r.failed == 0) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct PipelineRow {
+    workers: String,
+    photos: usize,
+    faces: usize,
+    failed: usize,
+    wall_s: f64,
+    cpu_percent: f64,
+    peak_rss: u64,
+    ram_budget: u64,
+    peak_charged: u64,
+    gpu_waited_s: f64,
+    times: crate::pipeline::StageTimes,
+}
+
+/// One run of the engine over `inputs` with `workers`, timed from the model being loaded to the
+/// last photo written.
+fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathBuf], out: &std::path::Path) -> anyhow::Result<PipelineRow> {
+    let config = RunConfig {
+        weights: args.network.model.weights_path(),
+        device: args.network.model.device,
+        precision: args.network.model.precision,
+        out_dir: out.into(),
+        overwrite: true,
+        batch_override: args.batch,
+        workers,
+        preview_side: 0,
+        ..RunConfig::default()
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    let engine = spawn(config, super::bench_engine::components(&args.network), Box::new(|| {}));
+    engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
+    engine.send(Command::Start);
+    let mut clock: Option<(Instant, f64)> = None;
+    let summary = loop {
+        match engine.events.recv()? {
+            EngineEvent::ModelLoaded { .. } => {
+                memory::reset_peak_rss();
+                clock = Some((Instant::now(), cpu_seconds()));
+            }
+            EngineEvent::ModelError(e) => anyhow::bail!(e),
+            EngineEvent::Finished(s) => break s,
+            _ => {}
+        }
+    };
+    let (start, cpu0) = clock.unwrap_or((Instant::now(), cpu_seconds()));
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let peak_rss = memory::process_rss().map(|r| r.1).unwrap_or(0);
+    engine.shutdown();
+    Ok(PipelineRow {
+        workers: workers.to_string(),
+        photos: summary.photos(),
+        faces: summary.faces_restored,
+        failed: summary.photos_failed,
+        wall_s: wall,
+        cpu_percent: 100.0 * cpu / wall.max(1e-9),
+        peak_rss,
+        ram_budget: summary.ram_budget,
+        peak_charged: summary.peak_charged_bytes,
+        gpu_waited_s: summary.gpu_waited.as_secs_f64(),
+        times: summary.times,
+    })
+}
+
+/// User + system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass and has no other effect.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn network_name(network: &NetworkArgs) -> String {
+    if network.random_weights {
+        format!("{} random weights", network.config.as_deref().unwrap_or("bfr-512"))
+    } else {
+        network.model.weights_path().display().to_string()
+    }
 }
 
 fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {

@@ -11,10 +11,10 @@ use super::NetworkArgs;
 use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::format_bytes;
-use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, EngineSettings, spawn};
+use crate::config::{RunConfig, Sizer};
+use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
 use crate::gpen::Gpen;
-use crate::photo::{OutputFormat, ReadLimits};
-use crate::pipeline::{NoRetry, Pipeline, PipelineOptions};
+use crate::photo::ReadLimits;
 use crate::restorer::FaceRestorer;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -44,7 +44,7 @@ pub struct EngineBenchArgs {
     pub strategies: Vec<String>,
     /// Emulate a device with this much memory for the work beyond the loaded models (CPU only),
     /// e.g. 3GiB or 1500MiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_limit: Option<u64>,
     /// Memory ratio of the adaptive strategy.
     #[arg(long, default_value_t = 0.8, value_name = "R")]
@@ -57,20 +57,6 @@ pub struct EngineBenchArgs {
     pub child_strategy: Option<String>,
     #[arg(long, hide = true, value_name = "FILE")]
     pub child_out: Option<PathBuf>,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let n: f64 = number.trim().parse().map_err(|_| format!("bad size '{s}': expected e.g. 3GiB or 1500MiB"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kib" | "kb" => 1024.0,
-        "m" | "mib" | "mb" => 1024.0 * 1024.0,
-        "g" | "gib" | "gb" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown unit '{other}' in '{s}'")),
-    };
-    Ok((n * scale) as u64)
 }
 
 /// One strategy's result, written by the child as JSON.
@@ -196,18 +182,27 @@ fn child_args(args: &EngineBenchArgs, strategy: &str, photos: &[PathBuf], out: &
     v
 }
 
-/// Runs one strategy in this process (started by the parent) and writes its result.
+/// Runs one strategy in this process (started by the parent) and writes its result. Every strategy
+/// goes through the product's engine; they differ only in the batch sizer.
 fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode> {
     let out_file = args.child_out.clone().context("--child-out is required with --child-strategy")?;
     let device = args.network.model.device()?;
+    let sizer = if let Some(n) = strategy.strip_prefix("fixed:") {
+        let n: usize = n.parse().ok().filter(|&n| n > 0).with_context(|| format!("bad strategy {strategy}"))?;
+        Sizer::FixedNoRetry(n)
+    } else if strategy == "adaptive" {
+        Sizer::Planned
+    } else {
+        bail!("unknown strategy '{strategy}': use fixed:N or adaptive");
+    };
     let gpen = args.network.load()?;
-    let detector = Mtcnn::load(&default_models_dir(), device)?;
     let photos = crate::inputs::collect_photos(&args.photos, false);
     let out_dir = out_file.with_extension("out");
     std::fs::create_dir_all(&out_dir)?;
     // Warm up outside the measurement (first-call allocations, thread pools).
     let warm = RgbImage::new(gpen.size(), gpen.size());
     let _ = gpen.restore(&[&warm]);
+    let _ = Mtcnn::load(&default_models_dir(), device)?.detect(&RgbImage::new(64, 64));
     if let Some(limit) = args.memory_limit {
         if device != Device::Cpu {
             bail!("--memory-limit emulates a smaller device on the CPU only; on CUDA use the real card");
@@ -216,14 +211,7 @@ fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode>
     }
     crate::memory::reset_peak_rss();
     let start = Instant::now();
-    let (faces, restored, ooms) = if let Some(n) = strategy.strip_prefix("fixed:") {
-        let n: usize = n.parse().with_context(|| format!("bad strategy {strategy}"))?;
-        run_fixed(&gpen, &detector, &photos, &out_dir, n)
-    } else if strategy == "adaptive" {
-        run_adaptive(gpen, detector, &photos, &out_dir, args.memory_ratio)?
-    } else {
-        bail!("unknown strategy '{strategy}': use fixed:N or adaptive");
-    };
+    let (faces, restored, ooms) = run_engine(gpen, &args.network, &photos, &out_dir, args.memory_ratio, sizer)?;
     let wall = start.elapsed().as_secs_f64();
     let peak = crate::memory::process_rss().map(|r| r.1).unwrap_or(0);
     let result = StrategyResult {
@@ -241,44 +229,18 @@ fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn options(out_dir: &Path, device: Device) -> PipelineOptions {
-    PipelineOptions {
-        out_dir: out_dir.into(),
-        batch: 1,
-        strength: 1.0,
-        format: OutputFormat::Png,
-        save_faces: false,
-        overwrite: true,
-        limits: ReadLimits::default(),
-        device,
+/// The engine's parts for a benchmark: GPEN as `network` says (a file or random weights), MTCNN,
+/// the real memory probes, the stored calibration or the analytic memory model.
+pub fn components(network: &NetworkArgs) -> Components {
+    let network = network.clone();
+    Components {
+        restorer: Box::new(move |_, _| network.load().map(|g| Box::new(g) as Box<dyn FaceRestorer>).map_err(|e| format!("{e:#}"))),
+        ..Components::real()
     }
 }
 
-/// A fixed batch with no retry: a batch that runs out of memory loses its faces.
-fn run_fixed(gpen: &Gpen, detector: &Mtcnn, photos: &[PathBuf], out: &Path, n: usize) -> (usize, usize, usize) {
-    let mut sizer = NoRetry(n);
-    let mut pipeline = Pipeline::new(detector, gpen, options(out, gpen.device));
-    let mut found = 0;
-    let mut count = |e: &crate::pipeline::Event| {
-        if let crate::pipeline::Event::FacesFound { faces, .. } = e {
-            found += faces.len();
-        }
-    };
-    for p in photos {
-        pipeline.add(p, &mut count);
-        while pipeline.queued_faces() >= n {
-            pipeline.restore_next(&mut sizer, &mut count);
-        }
-    }
-    while pipeline.queued_faces() > 0 {
-        pipeline.restore_next(&mut sizer, &mut count);
-    }
-    let s = pipeline.into_summary();
-    (found, s.faces_restored, s.oom_events)
-}
-
-/// The product's engine: worker thread, planner, OOM halving and grow-back.
-fn run_adaptive(gpen: Gpen, detector: Mtcnn, photos: &[PathBuf], out: &Path, ratio: f64) -> anyhow::Result<(usize, usize, usize)> {
+/// The product's engine with `sizer` choosing the batches: (faces found, restored, OOM events).
+fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path, ratio: f64, sizer: Sizer) -> anyhow::Result<(usize, usize, usize)> {
     let device = gpen.device;
     let label = crate::engine::memory::device_label(device);
     let config = gpen.config();
@@ -286,19 +248,16 @@ fn run_adaptive(gpen: Gpen, detector: Mtcnn, photos: &[PathBuf], out: &Path, rat
     let model = CalibrationStore::load(&CalibrationStore::default_path())
         .get(&label, &config, precision)
         .unwrap_or_else(|| memory_model::analytic(&config, precision));
+    // The model loaded (and warmed up) before the limit is what the engine uses.
     let gpen = Mutex::new(Some(gpen));
-    let detector = Mutex::new(Some(detector));
     let components = Components {
         restorer: Box::new(move |_, _| gpen.lock().unwrap().take().map(|g| Box::new(g) as Box<dyn FaceRestorer>).ok_or("loaded once".into())),
         fallback: Box::new(|_, _| None),
-        detector: Box::new(move |_, _| {
-            detector.lock().unwrap().take().map(|d| Box::new(d) as Box<dyn FaceDetector>).ok_or("loaded once".into())
-        }),
-        probe: Box::new(crate::engine::memory::probe_for),
         memory_model: Box::new(move |_, _, _| model.clone()),
         calibrate: Box::new(|_, _, _| Err("not in the benchmark".into())),
+        ..components(network)
     };
-    let settings = EngineSettings {
+    let settings = RunConfig {
         device: match device {
             Device::Cuda(i) => crate::device::DeviceChoice::Cuda(i),
             _ => crate::device::DeviceChoice::Cpu,
@@ -308,25 +267,25 @@ fn run_adaptive(gpen: Gpen, detector: Mtcnn, photos: &[PathBuf], out: &Path, rat
         overwrite: true,
         memory_ratio: ratio,
         preview_side: 0,
+        sizer,
         monitor_interval: Duration::from_millis(250),
-        ..EngineSettings::default()
+        ..RunConfig::default()
     };
     let engine = spawn(settings, components, Box::new(|| {}));
-    engine.send(EngineCommand::Enqueue(photos.to_vec()));
+    engine.send(EngineCommand::Enqueue(photos.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
     engine.send(EngineCommand::Start);
-    let (mut found, mut ooms) = (0, 0);
+    let mut found = 0;
     let summary = loop {
         match engine.events.recv().context("the worker stopped")? {
             EngineEvent::FacesFound { faces, .. } => found += faces.len(),
-            EngineEvent::OomRecovered { .. } => ooms += 1,
-            EngineEvent::Recommendation { batch, reason } => eprintln!("adaptive: batch {batch}: {reason}"),
+            EngineEvent::Recommendation { batch, reason } => eprintln!("batch {batch}: {reason}"),
             EngineEvent::ModelError(e) => bail!(e),
             EngineEvent::Finished(s) => break s,
             _ => {}
         }
     };
     engine.shutdown();
-    Ok((found, summary.faces_restored, summary.oom_events.max(ooms)))
+    Ok((found, summary.faces_restored, summary.oom_events))
 }
 
 /// Caps the address space at what the process maps now plus `extra` bytes.
@@ -378,18 +337,4 @@ fn make_synthetic(source: &Path, n: usize, dir: &Path) -> anyhow::Result<Vec<Pat
             Ok(path)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("3GiB"), Ok(3 << 30));
-        assert_eq!(parse_size("1500MiB"), Ok(1500 << 20));
-        assert_eq!(parse_size("1.5g"), Ok(3 << 29));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("3 parsecs").is_err());
-    }
 }

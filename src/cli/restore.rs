@@ -2,13 +2,12 @@
 //! are already aligned (GPEN's aligned mode).
 
 use super::ModelArgs;
-use crate::engine::worker::{Command, Components, EngineEvent, EngineSettings, spawn};
-use crate::inputs::{collect_photos, plan_outputs};
+use crate::config::{self, RunConfig, Workers};
+use crate::engine::worker::{Command, Components, EngineEvent, spawn};
+use crate::inputs::collect_photos;
 use crate::photo::OutputFormat;
-use crate::restorer::restore_splitting;
-use anyhow::Context;
+use crate::pipeline::PhotoId;
 use clap::Args;
-use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,18 +22,19 @@ pub struct RestoreArgs {
     /// Also take photos from sub-folders of the folders given.
     #[arg(long, short = 'r')]
     pub recursive: bool,
-    /// Inputs are aligned face crops (resized to the model size); restore them whole, no detection.
+    /// Inputs are aligned face crops (resized to the model size); restore them whole, no detection,
+    /// written as PNG.
     #[arg(long)]
     pub aligned: bool,
     /// Output folder (created if missing); inputs are never modified.
     #[arg(long, short = 'o', value_name = "OUTDIR")]
     pub output: PathBuf,
     /// Faces per GPEN call, instead of the size planned from free memory (still halved
-    /// automatically when memory runs out). Default: planned; 4 with --aligned.
+    /// automatically when memory runs out). Default: planned from free memory.
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch: Option<usize>,
     /// Share of the free GPU memory (system RAM on the CPU) that batches may use, 0.10-0.95.
-    #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = parse_ratio)]
+    #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = config::parse_memory_ratio)]
     pub memory_ratio: f64,
     /// Largest batch the planner may choose.
     #[arg(long, default_value_t = 32, value_name = "N")]
@@ -43,7 +43,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// How much of the restored face to use: 1 = all, 0 = the original (GPEN's --alpha).
-    #[arg(long, default_value_t = 1.0, value_name = "S", value_parser = parse_strength)]
+    #[arg(long, default_value_t = 1.0, value_name = "S", value_parser = config::parse_strength)]
     pub strength: f32,
     /// Output format of restored photos: png, jpg or webp (lossless).
     #[arg(long, default_value = "png", value_name = "FMT")]
@@ -60,52 +60,58 @@ pub struct RestoreArgs {
     /// Refuse photos larger than this many megapixels (protects against decompression bombs).
     #[arg(long, default_value_t = 100.0, value_name = "MP")]
     pub max_megapixels: f64,
+    /// CPU workers around the GPU: N read + detect + align workers and N/2 paste + encode workers
+    /// (auto: one per core; 1: every step on one thread, one after the other).
+    #[arg(long, default_value = "auto", value_name = "N")]
+    pub workers: Workers,
+    /// RAM that photos in flight may take, e.g. 4GiB (default: the memory ratio of the RAM
+    /// available at the start). A photo larger than this still runs, alone.
+    #[arg(long, value_name = "SIZE", value_parser = config::parse_size)]
+    pub ram_budget: Option<u64>,
 }
 
-fn parse_ratio(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (0.10..=0.95).contains(&v) { Ok(v) } else { Err(format!("memory ratio must be between 0.10 and 0.95, got {v}")) }
-}
-
-fn parse_strength(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("strength must be between 0 and 1, got {v}")) }
+impl RestoreArgs {
+    /// The run configuration these arguments describe, validated.
+    pub fn config(&self) -> anyhow::Result<RunConfig> {
+        let config = RunConfig {
+            weights: self.model.weights_path(),
+            device: self.model.device,
+            precision: self.model.precision,
+            strength: self.strength,
+            out_dir: self.output.clone(),
+            format: match self.format {
+                OutputFormat::Jpeg { .. } => OutputFormat::Jpeg { quality: self.quality },
+                other => other,
+            },
+            save_faces: self.save_faces,
+            overwrite: self.overwrite,
+            memory_ratio: self.memory_ratio,
+            batch_override: self.batch,
+            max_batch: self.max_batch,
+            min_face: self.min_face,
+            max_megapixels: self.max_megapixels,
+            aligned: self.aligned,
+            workers: self.workers,
+            ram_budget: self.ram_budget,
+            preview_side: 0, // the terminal shows no images
+            ..RunConfig::default()
+        };
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    if args.aligned {
-        return run_aligned(args);
-    }
     let inputs = collect_photos(&args.inputs, args.recursive);
     if inputs.is_empty() {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
     }
-    let weights = args.model.weights_path();
-    if !weights.exists() {
-        anyhow::bail!(crate::paths::missing_weights_help(&weights));
+    let config = args.config()?;
+    if !config.weights.exists() {
+        anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
     }
     args.model.device()?; // applies --threads, checks the device before the worker starts
-    let settings = EngineSettings {
-        weights,
-        device: args.model.device,
-        precision: args.model.precision,
-        strength: args.strength,
-        out_dir: args.output.clone(),
-        format: match args.format {
-            OutputFormat::Jpeg { .. } => OutputFormat::Jpeg { quality: args.quality },
-            other => other,
-        },
-        save_faces: args.save_faces,
-        overwrite: args.overwrite,
-        memory_ratio: args.memory_ratio,
-        batch_override: args.batch,
-        max_batch: args.max_batch,
-        min_face: args.min_face,
-        max_megapixels: args.max_megapixels,
-        preview_side: 0, // the terminal shows no images
-        ..EngineSettings::default()
-    };
-    let engine = spawn(settings, Components::real(), Box::new(|| {}));
+    let engine = spawn(config.clone(), Components::real(), Box::new(|| {}));
     // Ctrl-C cancels like the window's Cancel button: the batch in flight finishes, photos in
     // flight are dropped, nothing partial is written. A second Ctrl-C exits at once.
     let commands = engine.commands.clone();
@@ -117,22 +123,24 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         eprintln!("\ncancelling after the current batch (Ctrl-C again to quit at once)");
         let _ = commands.send(Command::Cancel);
     });
-    engine.send(Command::Enqueue(inputs.clone()));
+    let names: Vec<PathBuf> = inputs.clone();
+    engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as PhotoId, p)).collect()));
     engine.send(Command::Start);
 
+    let unit = if config.aligned { "crops" } else { "photos" };
     let progress = ProgressBar::new(inputs.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} photos, {msg}  {elapsed} elapsed, ETA {eta}").expect("template"),
+        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}  {{elapsed}} elapsed, ETA {{eta}}")).expect("template"),
     );
-    let mut names = std::collections::HashMap::new();
+    let workers = match config.workers.count() {
+        1 => "every step on one thread".to_string(),
+        n => format!("{n} detection workers, {} writers", (n / 2).max(1)),
+    };
     let mut model_error = None;
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
         match event {
-            EngineEvent::Queued { id, path } => {
-                names.insert(id, path);
-            }
-            EngineEvent::ModelLoaded { config, device, precision } => {
-                progress.suspend(|| eprintln!("{} photos; {config} on {device} ({precision})", inputs.len()));
+            EngineEvent::ModelLoaded { config: c, device, precision } => {
+                progress.suspend(|| eprintln!("{} {unit}; {c} on {device} ({precision}); {workers}", inputs.len()));
             }
             EngineEvent::Recommendation { batch, reason } => {
                 progress.suspend(|| eprintln!("batch {batch}: {reason}"));
@@ -143,17 +151,19 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 progress.set_message(format!("{} of {} faces, {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
             }
             EngineEvent::PhotoFailed { id, error } => {
-                let path: &PathBuf = &names[&id];
+                let path = &names[id as usize];
                 progress.suspend(|| eprintln!("error: {}: {}", path.display(), without_path(&error, path)));
             }
             EngineEvent::PhotoWithoutFaces { id, .. } => {
-                progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", names[&id].display()));
+                progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", names[id as usize].display()));
             }
             EngineEvent::OomRecovered { from, to } => {
                 progress.suspend(|| eprintln!("out of memory with {from} faces; retrying with {to}"));
             }
             EngineEvent::CpuFallback { id, face } => {
-                progress.suspend(|| eprintln!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[&id].display()));
+                progress.suspend(|| {
+                    eprintln!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display())
+                });
             }
             EngineEvent::ModelError(e) => model_error = Some(e),
             EngineEvent::Finished(summary) => break summary,
@@ -177,82 +187,4 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 /// A photo's error names its file already (`PATH: what is wrong`); the CLI's line names it once.
 fn without_path<'a>(error: &'a str, path: &Path) -> &'a str {
     error.strip_prefix(&format!("{}: ", path.display())).unwrap_or(error)
-}
-
-/// GPEN's aligned mode: every input is a face crop, restored whole and written as PNG.
-fn run_aligned(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let inputs = collect_photos(&args.inputs, args.recursive);
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let jobs: Vec<(PathBuf, PathBuf)> = inputs.iter().cloned().zip(plan_outputs(&inputs, &args.output, "png")).collect();
-    let gpen = args.model.load()?;
-    eprintln!("{} on {} ({}), batch {}", gpen.config(), crate::device::device_name(gpen.device), gpen.precision, args.batch.unwrap_or(4));
-
-    let progress = ProgressBar::new(jobs.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} faces  {elapsed} elapsed, ETA {eta}  {msg}").expect("template"),
-    );
-    let mut failed = Vec::<(PathBuf, String)>::new();
-    let (mut restored, mut skipped) = (0usize, 0usize);
-    let mut pending: Vec<(PathBuf, PathBuf, RgbImage)> = Vec::new();
-    let mut flush = |pending: &mut Vec<(PathBuf, PathBuf, RgbImage)>, failed: &mut Vec<(PathBuf, String)>| {
-        let faces: Vec<&RgbImage> = pending.iter().map(|(_, _, img)| img).collect();
-        let results = restore_splitting(&gpen, &faces);
-        for ((input, output, _), result) in pending.drain(..).zip(results) {
-            let saved = result.and_then(|face| {
-                crate::paths::write_atomically(&output, |tmp| face.save_with_format(tmp, image::ImageFormat::Png))
-                    .map_err(|e| format!("writing {}: {e}", output.display()))
-            });
-            match saved {
-                Ok(()) => restored += 1,
-                Err(e) => {
-                    progress.suspend(|| eprintln!("error: {}: {e}", input.display()));
-                    failed.push((input, e));
-                }
-            }
-            progress.inc(1);
-        }
-    };
-    for (input, output) in jobs {
-        if crate::paths::same_file(&input, &output) {
-            let e = "the output would replace the input; choose another output folder".to_string();
-            progress.suspend(|| eprintln!("error: {}: {e}", input.display()));
-            failed.push((input, e));
-            progress.inc(1);
-            continue;
-        }
-        if output.exists() && !args.overwrite {
-            skipped += 1;
-            progress.inc(1);
-            continue;
-        }
-        match read_face(&input, gpen.size()) {
-            Ok(face) => pending.push((input, output, face)),
-            Err(e) => {
-                progress.suspend(|| eprintln!("error: {}: {e}", input.display()));
-                failed.push((input, e));
-                progress.inc(1);
-                continue;
-            }
-        }
-        if pending.len() >= args.batch.unwrap_or(4) {
-            flush(&mut pending, &mut failed);
-        }
-    }
-    flush(&mut pending, &mut failed);
-    progress.finish_and_clear();
-
-    eprintln!("restored {restored}, already done {skipped}, failed {}", failed.len());
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// Decodes a crop and resizes it to the model size (bilinear, as GPEN's `cv2.resize`).
-fn read_face(path: &Path, size: u32) -> Result<RgbImage, String> {
-    // The photo reader: EXIF orientation, pixel-format conversion, size limits, no panics.
-    let img = crate::photo::read_photo(path, &crate::photo::ReadLimits::default())
-        .map_err(|e| format!("cannot read: {}", without_path(&e.to_string(), path)))?
-        .pixels;
-    Ok(if img.dimensions() == (size, size) {
-        img
-    } else {
-        image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle)
-    })
 }

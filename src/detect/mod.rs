@@ -91,3 +91,17 @@ impl From<tch::TchError> for DetectError {
         DetectError::Run(err.into())
     }
 }
+
+/// Aligned crops (GPEN's aligned mode): the whole image is one face, already aligned, so nothing is
+/// searched. Its landmarks are the alignment template scaled to the image, for display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WholeImage;
+
+impl FaceDetector for WholeImage {
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let template = crate::align::reference_template(512);
+        let landmarks = template.map(|[x, y]| [x / 512.0 * w, y / 512.0 * h]);
+        Ok(vec![Face { bbox: [0.0, 0.0, w, h], score: 1.0, landmarks }])
+    }
+}

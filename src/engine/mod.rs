@@ -1,8 +1,10 @@
 //! The adaptive memory engine: what the device has free ([`memory`]), what GPEN needs for a batch
-//! ([`memory_model`]), and the batch size that fits between the two ([`planner`]).
+//! ([`memory_model`]), the batch size that fits between the two ([`planner`]), and the worker
+//! thread that runs the staged pipeline with them ([`worker`], one run in [`run`]).
 
 pub mod adaptive;
 pub mod memory;
 pub mod memory_model;
 pub mod planner;
+mod run;
 pub mod worker;

@@ -36,6 +36,8 @@ pub enum HelperResult {
     Detected { key: u64, result: Result<(Vec<Face>, Preview), String> },
     ModelInfo { path: PathBuf, result: Result<String, String> },
     Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
+    /// The photos a drop or a picked folder named, walked: (path, canonical path) in order.
+    Collected(Vec<(PathBuf, PathBuf)>),
     /// Bytes of the model download so far, and its size when the server said it.
     DownloadProgress { bytes: u64, total: Option<u64> },
     DownloadFinished(DownloadOutcome),
@@ -54,6 +56,7 @@ pub struct Helpers {
     pub results: Receiver<HelperResult>,
     thumbs: Sender<(u64, PathBuf)>,
     detect: Sender<DetectJob>,
+    walks: Sender<(Vec<PathBuf>, bool)>,
     detection_enabled: bool,
     wake: Wake,
     pub dialog_open: bool,
@@ -65,6 +68,31 @@ impl Helpers {
         let (results_tx, results) = crossbeam_channel::unbounded();
         let (thumbs, thumb_jobs) = crossbeam_channel::unbounded::<(u64, PathBuf)>();
         let (detect, detect_jobs) = crossbeam_channel::unbounded::<DetectJob>();
+        let (walks, walk_jobs) = crossbeam_channel::unbounded::<(Vec<PathBuf>, bool)>();
+        {
+            // Walking a dropped folder (and resolving every path) can take seconds on a slow disk
+            // or a network share; one thread keeps the drops in the order they were made.
+            let tx = results_tx.clone();
+            let wake = wake.clone();
+            std::thread::Builder::new()
+                .name("gui-walk".into())
+                .spawn(move || {
+                    for (paths, recursive) in walk_jobs {
+                        let found = crate::inputs::collect_photos(&paths, recursive)
+                            .into_iter()
+                            .map(|p| {
+                                let canonical = p.canonicalize().unwrap_or_else(|_| p.clone());
+                                (p, canonical)
+                            })
+                            .collect();
+                        if tx.send(HelperResult::Collected(found)).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
+                })
+                .expect("spawn the folder-walk thread");
+        }
         {
             let tx = results_tx.clone();
             let wake = wake.clone();
@@ -116,7 +144,12 @@ impl Helpers {
                 })
                 .expect("spawn the detection thread");
         }
-        Helpers { results_tx, results, thumbs, detect, detection_enabled: detection, wake, dialog_open: false }
+        Helpers { results_tx, results, thumbs, detect, walks, detection_enabled: detection, wake, dialog_open: false }
+    }
+
+    /// Walks files and folders for photos off the UI thread (answered by `Collected`).
+    pub fn collect(&self, paths: Vec<PathBuf>, recursive: bool) {
+        let _ = self.walks.send((paths, recursive));
     }
 
     pub fn thumbnail(&self, key: u64, path: PathBuf) {

@@ -69,15 +69,16 @@ impl Studio {
     fn request_model_info(&mut self) {
         if self.state.weights_exist {
             self.state.model_info = ModelInfo::Reading;
-            self.helpers.model_info(self.state.settings.weights.clone());
+            self.helpers.model_info(self.state.settings.run.weights.clone());
         }
     }
 
-    /// Queues photos (files or folders) and hands the new ones to the engine.
+    /// Queues photos (files or folders): a helper thread walks them, and the new ones are added
+    /// and handed to the engine when it answers.
     pub fn add_paths(&mut self, paths: &[PathBuf]) {
-        let added = self.state.add_paths(paths);
-        if !added.is_empty() {
-            self.send(Command::Enqueue(added));
+        if !paths.is_empty() {
+            self.state.walks_pending += 1;
+            self.helpers.collect(paths.to_vec(), self.state.settings.recursive);
         }
     }
 
@@ -105,7 +106,7 @@ impl Studio {
                     Err(e) => self.state.log.push(e),
                 },
                 HelperResult::ModelInfo { path, result } => {
-                    if path == self.state.settings.weights {
+                    if path == self.state.settings.run.weights {
                         self.state.model_info = match result {
                             Ok(c) => ModelInfo::Config(c),
                             Err(e) => ModelInfo::Invalid(e),
@@ -124,10 +125,17 @@ impl Studio {
                         }
                         DialogPurpose::OutputDir => {
                             if let Some(p) = paths.into_iter().next() {
-                                self.state.settings.out_dir = p;
-                                self.send(self.state.settings.output_command());
+                                self.state.settings.run.out_dir = p;
+                                self.send(self.state.settings.configure_command());
                             }
                         }
+                    }
+                }
+                HelperResult::Collected(found) => {
+                    self.state.walks_pending = self.state.walks_pending.saturating_sub(1);
+                    let added = self.state.add_collected(found);
+                    if !added.is_empty() {
+                        self.send(Command::Enqueue(added));
                     }
                 }
                 HelperResult::DownloadProgress { bytes, total } => self.state.download.progress(bytes, total),
@@ -157,7 +165,7 @@ impl Studio {
         if let Some(thread) = self.download_thread.take() {
             let _ = thread.join();
         }
-        self.state.download.finish(&outcome, &self.state.settings.weights);
+        self.state.download.finish(&outcome, &self.state.settings.run.weights);
         match outcome {
             DownloadOutcome::Installed { name, path } => {
                 self.state.note(format!("{name} installed and verified: {}", path.display()));
@@ -177,7 +185,7 @@ impl Studio {
     }
 
     fn model_changed(&mut self) {
-        self.send(self.state.settings.model_command());
+        self.send(self.state.settings.configure_command());
         self.state.run.model_loaded = None;
         self.state.run.model_error = None;
         self.request_model_info();
@@ -190,12 +198,12 @@ impl Studio {
             Action::PickPhotos => self.helpers.dialog(DialogPurpose::Photos, None),
             Action::PickFolder => self.helpers.dialog(DialogPurpose::Folder, None),
             Action::PickWeights => {
-                let dir = self.state.settings.weights.parent().map(PathBuf::from);
+                let dir = self.state.settings.run.weights.parent().map(PathBuf::from);
                 self.helpers.dialog(DialogPurpose::Weights, dir)
             }
-            Action::PickOutputDir => self.helpers.dialog(DialogPurpose::OutputDir, Some(self.state.settings.out_dir.clone())),
+            Action::PickOutputDir => self.helpers.dialog(DialogPurpose::OutputDir, Some(self.state.settings.run.out_dir.clone())),
             Action::OpenOutputFolder => {
-                let dir = self.state.settings.out_dir.clone();
+                let dir = self.state.settings.run.out_dir.clone();
                 let _ = std::fs::create_dir_all(&dir);
                 // Spawned, not waited for: the file manager may stay open.
                 if let Err(e) = std::process::Command::new("xdg-open").arg(&dir).spawn() {
@@ -232,14 +240,14 @@ impl Studio {
                 if !again.is_empty() {
                     self.send(Command::Enqueue(again));
                 }
-                self.send(self.state.settings.output_command());
+                self.send(self.state.settings.configure_command());
                 self.send(Command::Start);
                 self.state.run.running = true;
                 self.state.run.paused = false;
                 self.state.run.summary = None;
             }
             Action::ModelChanged => self.model_changed(),
-            Action::OutputChanged => self.send(self.state.settings.output_command()),
+            Action::SettingsChanged => self.send(self.state.settings.configure_command()),
             Action::DownloadModel => self.start_download(),
             Action::CancelDownload => self.state.download.cancel(),
         }
@@ -382,7 +390,7 @@ pub fn run(photos: Vec<PathBuf>) -> ExitCode {
             let mut state = AppState::new(settings);
             state.cuda_devices = cuda_devices();
             let ctx = cc.egui_ctx.clone();
-            let engine = spawn(state.settings.engine_settings(), Components::real(), Box::new(move || ctx.request_repaint()));
+            let engine = spawn(state.settings.run.clone(), Components::real(), Box::new(move || ctx.request_repaint()));
             let ctx = cc.egui_ctx.clone();
             let helpers = Helpers::start(Arc::new(move || ctx.request_repaint()), true);
             let mut studio = Studio::with_engine(state, engine, helpers);

@@ -3,9 +3,10 @@
 //! are folded in by [`AppState::apply`]; the panels read it and push [`Action`]s.
 
 use crate::detect::Face;
-use crate::device::{DeviceChoice, Precision};
+use crate::config::RunConfig;
 use crate::engine::memory::MemorySample;
-use crate::engine::worker::{Command, EngineEvent, EngineSettings, Preview, Progress};
+use crate::engine::worker::{Command, EngineEvent, Preview, Progress};
+use crate::pipeline::PhotoId;
 use crate::gui::download::{DownloadState, ModelDownload, ModelSource};
 use crate::photo::OutputFormat;
 use serde::{Deserialize, Serialize};
@@ -52,11 +53,12 @@ impl PhotoStatus {
 /// One queued photo.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// The window's own id (stable across runs; the engine gives new ids when a photo is queued again).
-    pub key: u64,
+    /// The photo's id, from the queue to the engine's events (stable across runs).
+    pub key: PhotoId,
     pub path: PathBuf,
     pub name: String,
-    pub engine_id: Option<u64>,
+    /// Handed to the engine's queue and not ended since.
+    pub in_engine: bool,
     pub status: PhotoStatus,
     /// Faces found (by the engine, or by the detection preview).
     pub faces: Vec<Face>,
@@ -72,7 +74,7 @@ pub struct Row {
     pub preview_requested: bool,
 }
 
-/// The output format as the settings store it.
+/// The output format as the settings panel offers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FormatChoice {
     Png,
@@ -80,85 +82,50 @@ pub enum FormatChoice {
     Webp,
 }
 
-/// What the user chose; remembered between runs.
+impl FormatChoice {
+    pub fn of(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Png => FormatChoice::Png,
+            OutputFormat::Jpeg { .. } => FormatChoice::Jpeg,
+            OutputFormat::Webp => FormatChoice::Webp,
+        }
+    }
+}
+
+/// What the user chose; remembered between sessions. The run configuration is the engine's own
+/// type, sent to it whole whenever it changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UiSettings {
-    pub weights: PathBuf,
-    pub device: DeviceChoice,
-    pub precision: Precision,
-    pub strength: f32,
-    pub out_dir: PathBuf,
-    pub format: FormatChoice,
+    pub run: RunConfig,
+    /// The JPEG quality, kept while another format is chosen.
     pub jpeg_quality: u8,
-    pub save_faces: bool,
-    pub overwrite: bool,
-    pub memory_ratio: f64,
-    pub batch_override: Option<usize>,
     /// Folders are searched in their sub-folders too.
     pub recursive: bool,
 }
 
 impl Default for UiSettings {
     fn default() -> Self {
-        let engine = EngineSettings::default();
         let out_dir = std::env::var_os("HOME")
             .map(|h| PathBuf::from(h).join("Pictures").join("gpen-restored"))
             .unwrap_or_else(|| PathBuf::from("restored"));
-        UiSettings {
-            weights: engine.weights,
-            device: engine.device,
-            precision: engine.precision,
-            strength: engine.strength,
-            out_dir,
-            format: FormatChoice::Png,
-            jpeg_quality: OutputFormat::DEFAULT_JPEG_QUALITY,
-            save_faces: false,
-            overwrite: false,
-            memory_ratio: engine.memory_ratio,
-            batch_override: None,
-            recursive: true,
-        }
+        UiSettings { run: RunConfig { out_dir, ..RunConfig::default() }, jpeg_quality: OutputFormat::DEFAULT_JPEG_QUALITY, recursive: true }
     }
 }
 
 impl UiSettings {
-    pub fn output_format(&self) -> OutputFormat {
-        match self.format {
+    /// Chooses the output format (a JPEG with the remembered quality).
+    pub fn set_format(&mut self, choice: FormatChoice) {
+        self.run.format = match choice {
             FormatChoice::Png => OutputFormat::Png,
             FormatChoice::Jpeg => OutputFormat::Jpeg { quality: self.jpeg_quality.clamp(1, 100) },
             FormatChoice::Webp => OutputFormat::Webp,
-        }
+        };
     }
 
-    /// The settings the engine starts with.
-    pub fn engine_settings(&self) -> EngineSettings {
-        EngineSettings {
-            weights: self.weights.clone(),
-            device: self.device,
-            precision: self.precision,
-            strength: self.strength,
-            out_dir: self.out_dir.clone(),
-            format: self.output_format(),
-            save_faces: self.save_faces,
-            overwrite: self.overwrite,
-            memory_ratio: self.memory_ratio,
-            batch_override: self.batch_override,
-            ..EngineSettings::default()
-        }
-    }
-
-    pub fn model_command(&self) -> Command {
-        Command::SetModel { weights: self.weights.clone(), device: self.device, precision: self.precision }
-    }
-
-    pub fn output_command(&self) -> Command {
-        Command::SetOutput {
-            dir: self.out_dir.clone(),
-            format: self.output_format(),
-            save_faces: self.save_faces,
-            overwrite: self.overwrite,
-        }
+    /// The whole configuration for the engine.
+    pub fn configure_command(&self) -> Command {
+        Command::Configure(Box::new(self.run.clone()))
     }
 }
 
@@ -241,7 +208,8 @@ pub enum Action {
     Start,
     /// The model file, device or precision changed.
     ModelChanged,
-    OutputChanged,
+    /// Any other setting changed: the engine gets the whole configuration again.
+    SettingsChanged,
     /// Download (or resume) the model the missing-model banner offers.
     DownloadModel,
     CancelDownload,
@@ -268,6 +236,8 @@ pub struct AppState {
     pub started: Instant,
     /// A drag with files is over the window.
     pub drop_hover: bool,
+    /// Dropped or picked files and folders still being walked by the helper thread.
+    pub walks_pending: usize,
     /// Messages for the status line, newest last.
     pub log: Vec<String>,
 }
@@ -281,8 +251,8 @@ impl AppState {
     /// The state with models downloaded from and into `source` (tests: a local server and a
     /// temporary folder).
     pub fn with_model_source(settings: UiSettings, source: ModelSource) -> Self {
-        let weights_exist = settings.weights.is_file();
-        let download = ModelDownload::new(source, &settings.weights);
+        let weights_exist = settings.run.weights.is_file();
+        let download = ModelDownload::new(source, &settings.run.weights);
         AppState {
             rows: Vec::new(),
             known: HashSet::new(),
@@ -298,31 +268,28 @@ impl AppState {
             compare: CompareView::default(),
             started: Instant::now(),
             drop_hover: false,
+            walks_pending: 0,
             log: Vec::new(),
         }
     }
 
     pub fn set_weights(&mut self, path: PathBuf) {
-        self.settings.weights = path;
-        self.weights_exist = self.settings.weights.is_file();
+        self.settings.run.weights = path;
+        self.weights_exist = self.settings.run.weights.is_file();
         self.model_info = ModelInfo::Unknown;
         // An old error or cancellation was about the previous file's model.
         if self.download.running().is_none() {
             self.download.state = DownloadState::Idle;
         }
-        self.download.refresh(&self.settings.weights);
+        self.download.refresh(&self.settings.run.weights);
     }
 
-    /// Adds photos (files, or folders searched for images) that are not queued yet; returns the
-    /// new ones, which the caller sends to the engine.
-    pub fn add_paths(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
+    /// Adds the photos a folder walk found (path, canonical path) that are not queued yet;
+    /// returns the new ones with their ids, which the caller hands to the engine.
+    pub fn add_collected(&mut self, found: Vec<(PathBuf, PathBuf)>) -> Vec<(PhotoId, PathBuf)> {
         let mut added = Vec::new();
-        for path in crate::inputs::collect_photos(paths, self.settings.recursive) {
-            if !crate::inputs::is_image_name(&path) {
-                continue;
-            }
-            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-            if !self.known.insert(canonical) {
+        for (path, canonical) in found {
+            if !crate::inputs::is_image_name(&path) || !self.known.insert(canonical) {
                 continue;
             }
             let key = self.next_key;
@@ -332,7 +299,7 @@ impl AppState {
                 key,
                 path: path.clone(),
                 name,
-                engine_id: None,
+                in_engine: true,
                 status: PhotoStatus::Queued,
                 faces: Vec::new(),
                 faces_known: false,
@@ -345,7 +312,7 @@ impl AppState {
                 thumbnail_requested: false,
                 preview_requested: false,
             });
-            added.push(path);
+            added.push((key, path));
         }
         if self.selected.is_none() {
             self.selected = self.rows.first().map(|r| r.key);
@@ -365,8 +332,8 @@ impl AppState {
         self.selected.and_then(|k| self.row(k))
     }
 
-    fn by_engine_id(&mut self, id: u64) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|r| r.engine_id == Some(id))
+    fn by_engine_id(&mut self, id: PhotoId) -> Option<&mut Row> {
+        self.row_mut(id)
     }
 
     /// Removes a photo that is not in flight; returns its engine id to take off the engine's queue.
@@ -377,7 +344,7 @@ impl AppState {
         if self.selected == Some(key) {
             self.selected = self.rows.get(index.min(self.rows.len().saturating_sub(1))).map(|r| r.key);
         }
-        row.engine_id.filter(|_| row.status == PhotoStatus::Queued)
+        (row.in_engine && row.status == PhotoStatus::Queued).then_some(row.key)
     }
 
     /// Removes every photo not in flight; returns the engine ids to take off the engine's queue.
@@ -387,16 +354,16 @@ impl AppState {
     }
 
     /// Photos that a new run must hand to the engine again (cancelled ones); marks them queued.
-    pub fn requeue_for_start(&mut self) -> Vec<PathBuf> {
-        let mut paths = Vec::new();
+    pub fn requeue_for_start(&mut self) -> Vec<(PhotoId, PathBuf)> {
+        let mut photos = Vec::new();
         for row in &mut self.rows {
-            if row.status == PhotoStatus::Cancelled || (row.status == PhotoStatus::Queued && row.engine_id.is_none()) {
+            if row.status == PhotoStatus::Cancelled || (row.status == PhotoStatus::Queued && !row.in_engine) {
                 row.status = PhotoStatus::Queued;
-                row.engine_id = None;
-                paths.push(row.path.clone());
+                row.in_engine = true;
+                photos.push((row.key, row.path.clone()));
             }
         }
-        paths
+        photos
     }
 
     pub fn count(&self, status: &PhotoStatus) -> usize {
@@ -462,10 +429,9 @@ impl AppState {
                 self.note(format!("model: {e}"));
                 self.run.model_error = Some(e);
             }
-            EngineEvent::Queued { id, path } => {
-                if let Some(row) = self.rows.iter_mut().find(|r| r.path == path && r.engine_id.is_none()) {
-                    row.engine_id = Some(id);
-                    row.status = PhotoStatus::Queued;
+            EngineEvent::Queued { id, .. } => {
+                if let Some(row) = self.row_mut(id) {
+                    row.in_engine = true;
                 }
             }
             EngineEvent::PhotoStarted { id } => {
@@ -519,6 +485,7 @@ impl AppState {
             EngineEvent::PhotoCancelled { id } => {
                 if let Some(row) = self.by_engine_id(id) {
                     row.status = PhotoStatus::Cancelled;
+                    row.in_engine = false;
                 }
             }
             EngineEvent::FaceFailed { id, face, error } => {

@@ -12,7 +12,7 @@ use image::{ImageEncoder, RgbImage};
 use super::error::PhotoError;
 
 /// The file format of a result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OutputFormat {
     Png,
     /// `quality` 1–100 (values outside are clamped).

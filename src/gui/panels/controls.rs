@@ -26,14 +26,16 @@ pub fn run_controls(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
             actions.push(Action::Engine(Command::Cancel));
         }
         ui.separator();
-        progress(ui, run);
+        progress(ui, run, state.waiting());
     });
 }
 
-fn progress(ui: &mut Ui, run: &RunState) {
+fn progress(ui: &mut Ui, run: &RunState, waiting: usize) {
     let p = &run.progress;
-    let fraction = if p.photos_total > 0 { p.photos_done as f32 / p.photos_total as f32 } else { 0.0 };
-    let text = format!("{} of {} photos", p.photos_done, p.photos_total);
+    // During a run the engine's count; between runs what a Start would do, else the last run's.
+    let (done, total) = if run.running || waiting == 0 { (p.photos_done, p.photos_total) } else { (0, waiting) };
+    let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
+    let text = format!("{done} of {total} photos");
     ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(260.0));
     if run.running || p.photos_done > 0 {
         ui.label(format!("{} of {} faces · {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
@@ -101,7 +103,7 @@ pub fn missing_model_banner(ui: &mut Ui, state: &AppState, actions: &mut Vec<Act
         if let Some(manual) = download.offer.as_ref().and_then(|e| e.manual.as_ref()) {
             ui.label(manual);
         }
-        ui.label(crate::paths::missing_weights_help(&state.settings.weights));
+        ui.label(crate::paths::missing_weights_help(&state.settings.run.weights));
         ui.label("Face detection previews work without it. See the README, section \"Model weights\".");
     });
 }

@@ -25,12 +25,12 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, settings: &mut UiSettings
                 ui.label(RichText::new(&s.device).strong());
                 ui.label(format!("VRAM {} total{}", gib(s.total), s.utilization.map(|u| format!(" · GPU busy {u} %")).unwrap_or_default()));
             }
-            gauge(ui, s.total, s.used_by_others, s.used_by_us, s.free, settings.memory_ratio);
+            gauge(ui, s.total, s.used_by_others, s.used_by_us, s.free, settings.run.memory_ratio);
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(OTHERS, format!("others {}", gib(s.used_by_others)));
                 ui.colored_label(OURS, format!("gpen-studio {}", gib(s.used_by_us)));
                 ui.label(format!("free {}", gib(s.free)));
-                ui.label(format!("| budget {}", gib((s.free as f64 * settings.memory_ratio) as u64)));
+                ui.label(format!("| budget {}", gib((s.free as f64 * settings.run.memory_ratio) as u64)));
             });
         }
     }
@@ -45,21 +45,21 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, settings: &mut UiSettings
             ui.label("Batch: chosen when a run starts");
         }
     }
-    let mut ratio = settings.memory_ratio;
-    let slider = ui.add(egui::Slider::new(&mut ratio, 0.10..=0.95).text("Memory ratio").fixed_decimals(2))
+    let mut ratio = settings.run.memory_ratio;
+    let slider = ui.add(egui::Slider::new(&mut ratio, crate::config::MEMORY_RATIO).text("Memory ratio").fixed_decimals(2))
         .on_hover_text("Share of the free memory that batches may use");
     if slider.changed() {
-        settings.memory_ratio = ratio;
-        actions.push(Action::Engine(Command::SetMemoryRatio(ratio)));
+        settings.run.memory_ratio = ratio;
+        actions.push(Action::SettingsChanged);
     }
     ui.horizontal(|ui| {
-        let mut fixed = settings.batch_override.is_some();
-        let mut batch = settings.batch_override.unwrap_or(memory.recommendation.as_ref().map(|r| r.0).unwrap_or(4));
+        let mut fixed = settings.run.batch_override.is_some();
+        let mut batch = settings.run.batch_override.unwrap_or(memory.recommendation.as_ref().map(|r| r.0).unwrap_or(4));
         let toggled = ui.checkbox(&mut fixed, "Fixed batch").changed();
-        let dragged = ui.add_enabled(fixed, egui::DragValue::new(&mut batch).range(1..=64).suffix(" faces")).changed();
+        let dragged = ui.add_enabled(fixed, egui::DragValue::new(&mut batch).range(1..=crate::config::MAX_BATCH_OVERRIDE_UI).suffix(" faces")).changed();
         if toggled || dragged {
-            settings.batch_override = fixed.then_some(batch);
-            actions.push(Action::Engine(Command::SetBatchOverride(settings.batch_override)));
+            settings.run.batch_override = fixed.then_some(batch);
+            actions.push(Action::SettingsChanged);
         }
     });
     if let Some(c) = &memory.calibrated {

@@ -27,7 +27,7 @@ pub fn queue_panel(ui: &mut Ui, state: &mut AppState, textures: &mut Textures, a
         if ui.add_enabled(!state.rows.is_empty(), egui::Button::new("Clear")).on_hover_text("Remove every photo that is not being processed").clicked() {
             actions.push(Action::Clear);
         }
-        if ui.button("Open output folder").on_hover_text(state.settings.out_dir.display().to_string()).clicked() {
+        if ui.button("Open output folder").on_hover_text(state.settings.run.out_dir.display().to_string()).clicked() {
             actions.push(Action::OpenOutputFolder);
         }
     });

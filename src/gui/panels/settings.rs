@@ -1,13 +1,13 @@
 //! Settings: model file (with the configuration read from it), device, precision, strength, output.
 
 use crate::device::{DeviceChoice, Precision};
-use crate::engine::worker::Command;
 use crate::gui::state::{Action, AppState, FormatChoice, ModelInfo, short_path};
 use egui::{RichText, Ui};
 
 pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Action>) {
     let editable = !state.run.running;
-    let s = &mut state.settings;
+    let settings = &mut state.settings;
+    let s = &mut settings.run;
     ui.horizontal(|ui| {
         ui.label("Model");
         ui.label(RichText::new(short_path(&s.weights)).monospace()).on_hover_text(s.weights.display().to_string());
@@ -46,11 +46,12 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
     let strength = ui.add(egui::Slider::new(&mut s.strength, 0.0..=1.0).text("Strength"))
         .on_hover_text("Blend of the restored face over the original (1 = fully restored)");
     if strength.changed() {
-        actions.push(Action::Engine(Command::SetStrength(s.strength)));
+        actions.push(Action::SettingsChanged);
     }
     ui.separator();
     let mut output_changed = false;
     ui.add_enabled_ui(editable, |ui| {
+        let s = &settings.run;
         ui.horizontal(|ui| {
             ui.label("Output");
             ui.label(RichText::new(short_path(&s.out_dir)).monospace()).on_hover_text(s.out_dir.display().to_string());
@@ -58,19 +59,24 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
         if ui.button("Choose output folder…").clicked() {
             actions.push(Action::PickOutputDir);
         }
+        let mut choice = FormatChoice::of(settings.run.format);
         ui.horizontal(|ui| {
-            output_changed |= ui.selectable_value(&mut s.format, FormatChoice::Png, "PNG").changed();
-            output_changed |= ui.selectable_value(&mut s.format, FormatChoice::Jpeg, "JPEG").changed();
-            output_changed |= ui.selectable_value(&mut s.format, FormatChoice::Webp, "WebP").changed();
+            output_changed |= ui.selectable_value(&mut choice, FormatChoice::Png, "PNG").changed();
+            output_changed |= ui.selectable_value(&mut choice, FormatChoice::Jpeg, "JPEG").changed();
+            output_changed |= ui.selectable_value(&mut choice, FormatChoice::Webp, "WebP").changed();
         });
-        if s.format == FormatChoice::Jpeg {
-            output_changed |= ui.add(egui::Slider::new(&mut s.jpeg_quality, 50..=100).text("JPEG quality")).drag_stopped();
+        if choice == FormatChoice::Jpeg {
+            output_changed |= ui.add(egui::Slider::new(&mut settings.jpeg_quality, 50..=100).text("JPEG quality")).drag_stopped();
         }
+        if output_changed {
+            settings.set_format(choice);
+        }
+        let s = &mut settings.run;
         output_changed |= ui.checkbox(&mut s.save_faces, "Also save face crops").changed();
         output_changed |= ui.checkbox(&mut s.overwrite, "Overwrite existing outputs").changed();
     });
     if output_changed {
-        actions.push(Action::OutputChanged);
+        actions.push(Action::SettingsChanged);
     }
 }
 

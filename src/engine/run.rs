@@ -1,0 +1,386 @@
+//! One run of the engine: the coordinator on the worker's thread. It owns the GPU stage, hands
+//! photos to the CPU stages (inline, or on worker threads) as the RAM budget admits them, batches
+//! their faces across photos, and turns every stage report into engine events.
+//!
+//! Which thread issues what: GPEN's batches are issued only from this thread. Detection and the
+//! alignment warp are issued by the thread that prepares the photo (a stage worker, or this thread
+//! with `--workers 1`), on the restorer's device: on CUDA, each stage worker's MTCNN copy launches
+//! its own kernels (libtorch's caching allocator and the default stream are safe to share across
+//! threads, and GPU kernels of detection and GPEN then queue on the device), so the CPU-side parts
+//! of detection (decoding, pyramid set-up, box bookkeeping) never stall the batches.
+//!
+//! On the CPU, libtorch's intra-op threads and the stage workers would fight over the cores: GPEN
+//! on this thread keeps the intra-op thread count it started with, and each detecting thread runs
+//! one intra-op thread (libtorch's OpenMP thread count is per calling thread; see
+//! [`crate::pipeline::runner::DETECT_THREADS`]), so the workers themselves are the parallelism of
+//! detection. Paste and encode are plain Rust and use one core each.
+
+use super::adaptive::AdaptiveBatch;
+use super::memory_model::{DetectionModel, MemoryModel};
+use super::planner::{self, Recommendation};
+use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
+use crate::config::{RunConfig, Sizer};
+use crate::detect::FaceDetector;
+use crate::inputs::OutputNamer;
+use crate::pipeline::budget::{self, Charge, InFlightBudget};
+use crate::pipeline::gpu::{GpuEvent, GpuStage};
+use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
+use crate::pipeline::stages::{Front, PhotoJob, StageContext};
+use crate::pipeline::{BatchSizer, NoRetry, Outcome, PhotoId, Preview, Summary};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tch::Device;
+
+/// How long the coordinator waits for a stage before it looks at its commands and memory again.
+const WAIT_SLICE: Duration = Duration::from_millis(200);
+
+/// The batch sizer of a run, as the configuration chooses.
+enum RunSizer {
+    Planned(AdaptiveBatch),
+    Fixed(NoRetry),
+}
+
+impl RunSizer {
+    fn as_dyn(&mut self) -> &mut dyn BatchSizer {
+        match self {
+            RunSizer::Planned(a) => a,
+            RunSizer::Fixed(f) => f,
+        }
+    }
+}
+
+/// A photo admitted into the run, with what it is charged now.
+struct InFlight {
+    charge: Charge,
+    charged: u64,
+}
+
+/// The run's bookkeeping besides the stages themselves.
+struct Books {
+    summary: Summary,
+    progress: Progress,
+    budget: InFlightBudget,
+    flights: HashMap<PhotoId, InFlight>,
+    front_out: usize,
+    back_out: usize,
+    size: u32,
+}
+
+impl Worker {
+    /// Restores everything queued (and what is enqueued meanwhile). Returns Shutdown if asked to.
+    pub(super) fn run(&mut self) -> Flow {
+        let finish_early = |w: &mut Worker, error: String| {
+            w.emit(EngineEvent::ModelError(error));
+            w.emit(EngineEvent::Finished(Summary::default()));
+            Flow::Continue
+        };
+        if let Err(e) = self.config.validate() {
+            return finish_early(self, format!("invalid settings: {e}"));
+        }
+        if let Err(e) = self.load() {
+            return finish_early(self, e);
+        }
+        if let Err(e) = std::fs::create_dir_all(&self.config.out_dir) {
+            return finish_early(self, format!("cannot create {}: {e}", self.config.out_dir.display()));
+        }
+        // A killed earlier run may have left temporary files; finished results are kept (resume).
+        crate::paths::remove_stale_partials(&self.config.out_dir);
+        let mut loaded = self.loaded.take().expect("loaded above");
+        let flow = self.run_loaded(&mut loaded);
+        // A model change that arrived during the run takes effect now.
+        if !loaded.config.model_differs(&self.config) {
+            self.loaded = Some(loaded);
+        }
+        flow
+    }
+
+    fn run_loaded(&mut self, loaded: &mut Loaded) -> Flow {
+        let config = self.config.clone();
+        let workers = config.workers.count();
+        let staged = workers > 1;
+        if staged {
+            while loaded.detectors.len() < workers {
+                match self.make_detector(loaded.device) {
+                    Ok(d) => loaded.detectors.push(d),
+                    Err(e) => {
+                        self.emit(EngineEvent::ModelError(format!("cannot start detection worker: {e}")));
+                        self.emit(EngineEvent::Finished(Summary::default()));
+                        return Flow::Continue;
+                    }
+                }
+            }
+        }
+        let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
+        let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
+        let gpen_threads = self.gpen_threads;
+        tch::set_num_threads(gpen_threads);
+        let Loaded { restorer, detectors, fallback, device, model, .. } = loaded;
+        let (device, model) = (*device, model.clone());
+        let flow = std::thread::scope(|scope| {
+            let mut stages = if staged {
+                let detectors: Vec<&mut Box<dyn FaceDetector + Send>> = detectors.iter_mut().take(workers).collect();
+                Stages::Threaded(Threaded::start(scope, detectors, &ctx, (workers / 2).max(1)))
+            } else {
+                Stages::Inline(Inline::start(scope, &mut detectors[0], &ctx))
+            };
+            let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref());
+            self.coordinate(&mut stages, gpu, &config, &model, device, capacity)
+            // `stages` is dropped here: its queues close and the scope joins the workers.
+        });
+        // The workers set libtorch's global count to theirs; later threads get GPEN's again.
+        tch::set_num_threads(gpen_threads);
+        flow
+    }
+
+    fn coordinate(
+        &mut self,
+        stages: &mut Stages,
+        mut gpu: GpuStage,
+        config: &RunConfig,
+        model: &MemoryModel,
+        device: Device,
+        capacity: u64,
+    ) -> Flow {
+        let mut sizer = match config.sizer {
+            Sizer::Planned => RunSizer::Planned(AdaptiveBatch::new(1)),
+            Sizer::FixedNoRetry(n) => RunSizer::Fixed(NoRetry(n)),
+        };
+        let mut namer = OutputNamer::new(&config.out_dir, config.output_format().extension());
+        let detection = DetectionModel::default();
+        // Detection's RAM is charged where it runs on the CPU; on CUDA its memory is planned there.
+        let detection_per_pixel =
+            if device == Device::Cpu && !config.aligned { budget::detection_bytes_per_pixel(config.min_face) } else { 0.0 };
+        let dispatch_first = matches!(stages, Stages::Threaded(_));
+        let mut books = Books {
+            summary: Summary { ram_budget: capacity, workers: stages.workers().0 + stages.workers().1, ..Summary::default() },
+            progress: Progress { photos_total: self.queue.len(), ..Progress::default() },
+            budget: InFlightBudget::new(capacity),
+            flights: HashMap::new(),
+            front_out: 0,
+            back_out: 0,
+            size: gpu.crop_size(),
+        };
+        let started = Instant::now();
+        let mut last_reason = String::new();
+        // The queue's first photo and its size from the header (read once).
+        let mut next_pixels: Option<(PhotoId, u64)> = None;
+        let mut flow = Flow::Continue;
+        loop {
+            while let Some(msg) = stages.try_next() {
+                self.take(msg, &mut books, &mut gpu);
+            }
+            match self.checkpoint() {
+                Flow::Continue => {}
+                stop => {
+                    flow = stop;
+                    break;
+                }
+            }
+            books.progress.photos_total = books.progress.photos_done + self.queue.len() + books.budget.photos();
+            let rec = self.recommend(&mut sizer, model, device);
+            if rec.reason != last_reason {
+                last_reason = rec.reason.clone();
+                self.emit(EngineEvent::Recommendation { batch: rec.batch, reason: rec.reason.clone() });
+            }
+            let queued = gpu.queued_faces();
+            let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
+            let next = self.queue.front().map(|(id, path)| {
+                let pixels = match next_pixels {
+                    Some((cached, px)) if cached == *id => px,
+                    _ => photo_pixels(path).unwrap_or(0),
+                };
+                next_pixels = Some((*id, pixels));
+                (pixels, Charge::for_photo(pixels, detection_per_pixel))
+            });
+            let admissible = next.is_some_and(|(pixels, charge)| {
+                books.front_out < stages.front_capacity()
+                    && books.budget.admits(charge.detecting)
+                    // The next photo's detection must not need the memory that faces in flight hold.
+                    && (queued == 0 || detection.fits(pixels as f64 / 1e6, rec.free, config.memory_ratio))
+            });
+            let charge = next.map(|(_, c)| c).unwrap_or(Charge { detecting: 0, kept: 0 });
+            if admissible && (dispatch_first || !batch_full) {
+                self.dispatch(stages, &mut books, &mut namer, charge);
+            } else if batch_full {
+                self.restore_batch(stages, &mut books, &mut gpu, &mut sizer);
+            } else if books.front_out > 0 {
+                self.wait_for_stages(stages, &mut books, &mut gpu);
+            } else if queued > 0 {
+                // Nothing more is coming soon (the queue is empty, or the next photo waits for
+                // memory that only finishing these faces frees): run a partial batch.
+                self.restore_batch(stages, &mut books, &mut gpu, &mut sizer);
+            } else if books.back_out > 0 {
+                self.wait_for_stages(stages, &mut books, &mut gpu);
+            } else if next.is_some() {
+                // Nothing at all in flight: the photo runs alone whatever the budget says.
+                self.dispatch(stages, &mut books, &mut namer, charge);
+            } else {
+                break;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let p = &mut books.progress;
+            p.faces_per_second = if elapsed > 0.0 { p.faces_done as f64 / elapsed } else { 0.0 };
+            p.eta = (p.photos_done > 0).then(|| {
+                let per_photo = elapsed / p.photos_done as f64;
+                Duration::from_secs_f64(per_photo * p.photos_total.saturating_sub(p.photos_done) as f64)
+            });
+            self.emit(EngineEvent::Progress(books.progress.clone()));
+            self.report_memory();
+        }
+        if flow != Flow::Continue {
+            self.cancel_run(stages, &mut books, &mut gpu);
+        }
+        let mut summary = books.summary;
+        summary.oom_events = gpu.oom_events;
+        summary.cpu_fallbacks = gpu.cpu_fallbacks;
+        summary.times.restore = gpu.busy;
+        summary.peak_photos_in_flight = books.budget.peak_photos();
+        summary.peak_charged_bytes = books.budget.peak_used();
+        self.emit(EngineEvent::Progress(books.progress));
+        self.emit(EngineEvent::Finished(summary));
+        if flow == Flow::Shutdown { Flow::Shutdown } else { Flow::Continue }
+    }
+
+    /// Admits the queue's first photo: charges it and hands it to read + detect + align.
+    fn dispatch(&mut self, stages: &mut Stages, books: &mut Books, namer: &mut OutputNamer, charge: Charge) {
+        let Some((id, input)) = self.queue.pop_front() else { return };
+        books.budget.take(charge.detecting);
+        books.flights.insert(id, InFlight { charge, charged: charge.detecting });
+        books.front_out += 1;
+        self.emit(EngineEvent::PhotoStarted { id });
+        let output = namer.name(&input);
+        stages.prepare(PhotoJob { id, input, output });
+    }
+
+    fn restore_batch(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, sizer: &mut RunSizer) {
+        let (result, completed) = gpu.restore_next(sizer.as_dyn(), &mut |e| match e {
+            GpuEvent::OomRecovered { from, to } => self.emit(EngineEvent::OomRecovered { from, to }),
+            GpuEvent::CpuFallback { id, face } => self.emit(EngineEvent::CpuFallback { id, face }),
+            GpuEvent::FaceFailed { id, face, error } => self.emit(EngineEvent::FaceFailed { id, face, error: error.into() }),
+        });
+        books.progress.faces_done += result.faces - result.failed;
+        for c in completed {
+            books.back_out += 1;
+            stages.finish(c);
+        }
+    }
+
+    fn wait_for_stages(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage) {
+        let t = Instant::now();
+        let msg = stages.wait(&self.commands, WAIT_SLICE);
+        books.summary.gpu_waited += t.elapsed();
+        if let Some(msg) = msg {
+            self.take(msg, books, gpu);
+        }
+    }
+
+    /// Folds a stage's report into the run.
+    fn take(&mut self, msg: StageMsg, books: &mut Books, gpu: &mut GpuStage) {
+        match msg {
+            StageMsg::Front(report) => {
+                books.front_out -= 1;
+                books.summary.times.add(&report.times);
+                let id = report.id();
+                if let Some(found) = report.found {
+                    books.progress.faces_total += found.faces.len();
+                    self.emit(EngineEvent::FacesFound { id, faces: found.faces, before: found.before });
+                }
+                match report.front {
+                    Front::Ready(prepared) => {
+                        if let Some(f) = books.flights.get_mut(&id) {
+                            let kept = f.charge.with_faces(prepared.aligned.len(), books.size);
+                            books.budget.recharge(f.charged, kept);
+                            f.charged = kept;
+                        }
+                        gpu.add(prepared);
+                    }
+                    Front::Done(_, outcome) => self.finish_photo(id, outcome, None, books),
+                }
+            }
+            StageMsg::Back(report) => {
+                books.back_out -= 1;
+                books.summary.times.add(&report.times);
+                self.finish_photo(report.id, report.outcome, report.after, books);
+            }
+        }
+    }
+
+    /// A photo ended: its charge is given back, it is counted and reported.
+    fn finish_photo(&mut self, id: PhotoId, outcome: Outcome, after: Option<Preview>, books: &mut Books) {
+        if let Some(f) = books.flights.remove(&id) {
+            books.budget.give_back(f.charged);
+        }
+        books.summary.count(&outcome);
+        books.progress.photos_done += 1;
+        self.forget(id);
+        self.emit(match outcome {
+            Outcome::Restored { output, faces } => EngineEvent::PhotoDone { id, output, faces, after },
+            Outcome::NoFaces { output } => EngineEvent::PhotoWithoutFaces { id, output },
+            Outcome::AlreadyDone { output } => EngineEvent::PhotoSkipped { id, output },
+            Outcome::Failed { error, .. } => EngineEvent::PhotoFailed { id, error },
+            Outcome::Cancelled => EngineEvent::PhotoCancelled { id },
+        });
+    }
+
+    /// Cancel or shutdown: photos not yet read and faces not yet restored are dropped (nothing is
+    /// written for them); the photo each worker holds is finished or dropped, and photos whose
+    /// faces are all back are written, so no stage is left with work.
+    fn cancel_run(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage) {
+        stages.cancel();
+        for prepared in gpu.drain() {
+            self.finish_photo(prepared.job.id, Outcome::Cancelled, None, books);
+        }
+        let never = crossbeam_channel::never::<()>();
+        while books.front_out > 0 || books.back_out > 0 {
+            let Some(msg) = stages.try_next().or_else(|| stages.wait(&never, WAIT_SLICE)) else { continue };
+            match msg {
+                StageMsg::Front(report) if matches!(report.front, Front::Ready(_)) => {
+                    books.front_out -= 1;
+                    books.summary.times.add(&report.times);
+                    self.finish_photo(report.id(), Outcome::Cancelled, None, books);
+                }
+                other => self.take(other, books, gpu),
+            }
+        }
+        let dropped: Vec<PhotoId> = self.queue.drain(..).map(|(id, _)| id).collect();
+        for id in dropped {
+            self.finish_photo(id, Outcome::Cancelled, None, books);
+        }
+    }
+
+    /// The batch size for the next call, from fresh memory readings and the current ratio.
+    fn recommend(&mut self, sizer: &mut RunSizer, model: &MemoryModel, device: Device) -> Recommendation {
+        if let RunSizer::Fixed(NoRetry(n)) = sizer {
+            let n = *n;
+            return Recommendation { batch: n, free: 0, budget: 0, reason: format!("fixed at {n} faces, no retry on out-of-memory (benchmark)") };
+        }
+        let max_batch = match device {
+            Device::Cpu => self.config.cpu_max_batch.min(self.config.max_batch),
+            _ => self.config.max_batch,
+        };
+        let max_age = self.config.monitor_interval;
+        let free = self.monitor.as_ref().and_then(|m| {
+            m.refresh_if_older(max_age);
+            m.smoothed_free()
+        });
+        let mut rec = match free {
+            Some(free) => planner::recommend(free, self.config.memory_ratio, model, max_batch),
+            None => Recommendation { batch: 1, free: 0, budget: 0, reason: "no memory reading; 1 face at a time".into() },
+        };
+        if let Some(b) = self.config.batch_override {
+            rec.reason = format!("batch fixed at {b} by the user (the memory plan said {}: {})", rec.batch, rec.reason);
+            rec.batch = b;
+        }
+        if let RunSizer::Planned(a) = sizer {
+            a.set_recommended(rec.batch);
+        }
+        rec
+    }
+}
+
+/// Width × height from the image header, without decoding.
+fn photo_pixels(path: &Path) -> Option<u64> {
+    let (w, h) = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
+    Some(w as u64 * h as u64)
+}

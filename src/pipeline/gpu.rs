@@ -1,0 +1,179 @@
+//! The GPU stage: faces of many photos wait in one queue and go through the restorer in batches
+//! whose size a [`BatchSizer`] chooses. This is the one out-of-memory policy of the product: a batch
+//! that runs out of memory frees the cache and is retried at the size the sizer says; a face that
+//! fails alone goes to the CPU fallback when there is one, and is reported otherwise. A photo leaves
+//! the stage as soon as its last face is back.
+
+use super::stages::Prepared;
+use super::{BatchSizer, PhotoId};
+use crate::restorer::FaceRestorer;
+use image::RgbImage;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// What happened during a batch, for the engine's events.
+#[derive(Debug)]
+pub enum GpuEvent<'a> {
+    /// A batch ran out of memory and is retried with fewer faces.
+    OomRecovered { from: usize, to: usize },
+    /// A face that ran out of memory alone on the GPU was restored on the CPU instead.
+    CpuFallback { id: PhotoId, face: usize },
+    FaceFailed { id: PhotoId, face: usize, error: &'a str },
+}
+
+/// A photo whose faces are all back: each restored, or the error it failed with.
+pub type Completed = (Prepared, Vec<Result<RgbImage, String>>);
+
+struct Waiting {
+    prepared: Prepared,
+    restored: Vec<Option<Result<RgbImage, String>>>,
+    left: usize,
+}
+
+pub struct GpuStage<'a> {
+    restorer: &'a dyn FaceRestorer,
+    /// Restores a face that runs out of memory alone on the GPU (a CPU copy of the model).
+    fallback: Option<&'a dyn FaceRestorer>,
+    photos: HashMap<PhotoId, Waiting>,
+    /// (photo, face index) in arrival order.
+    queue: VecDeque<(PhotoId, usize)>,
+    pub oom_events: usize,
+    pub cpu_fallbacks: usize,
+    pub busy: Duration,
+}
+
+/// One batch's result: the faces it ran and how many of them failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchResult {
+    pub faces: usize,
+    pub failed: usize,
+}
+
+impl<'a> GpuStage<'a> {
+    pub fn new(restorer: &'a dyn FaceRestorer, fallback: Option<&'a dyn FaceRestorer>) -> Self {
+        GpuStage {
+            restorer,
+            fallback,
+            photos: HashMap::new(),
+            queue: VecDeque::new(),
+            oom_events: 0,
+            cpu_fallbacks: 0,
+            busy: Duration::ZERO,
+        }
+    }
+
+    /// Queues a photo's faces (it must have at least one).
+    pub fn add(&mut self, prepared: Prepared) {
+        let id = prepared.job.id;
+        let n = prepared.aligned.len();
+        debug_assert!(n > 0, "photos without faces never reach the GPU");
+        self.queue.extend((0..n).map(|f| (id, f)));
+        self.photos.insert(id, Waiting { prepared, restored: (0..n).map(|_| None).collect(), left: n });
+    }
+
+    /// Side of the restorer's square crops.
+    pub fn crop_size(&self) -> u32 {
+        self.restorer.size()
+    }
+
+    pub fn queued_faces(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn photos(&self) -> usize {
+        self.photos.len()
+    }
+
+    /// Restores the next batch of queued faces (as many as `sizer` asks for) and returns the photos
+    /// it completed, in the order they completed.
+    pub fn restore_next(&mut self, sizer: &mut dyn BatchSizer, on_event: &mut dyn FnMut(GpuEvent)) -> (BatchResult, Vec<Completed>) {
+        let n = sizer.next().max(1).min(self.queue.len());
+        if n == 0 {
+            return (BatchResult { faces: 0, failed: 0 }, Vec::new());
+        }
+        let batch: Vec<(PhotoId, usize)> = self.queue.drain(..n).collect();
+        let t = Instant::now();
+        let results = self.run_batch(&batch, sizer, on_event);
+        self.busy += t.elapsed();
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        let mut completed = Vec::new();
+        for ((id, f), result) in batch.into_iter().zip(results) {
+            if let Err(error) = &result {
+                on_event(GpuEvent::FaceFailed { id, face: f, error });
+            }
+            let waiting = self.photos.get_mut(&id).expect("queued faces belong to waiting photos");
+            waiting.restored[f] = Some(result);
+            waiting.left -= 1;
+            if waiting.left == 0 {
+                let w = self.photos.remove(&id).expect("completed once");
+                completed.push((w.prepared, w.restored.into_iter().map(|r| r.expect("every face is back")).collect()));
+            }
+        }
+        (BatchResult { faces: n, failed }, completed)
+    }
+
+    /// Runs the faces of `batch`, shrinking the call size on out-of-memory as `sizer` says; a
+    /// single face that still does not fit goes to the fallback restorer when there is one.
+    fn run_batch(
+        &mut self,
+        batch: &[(PhotoId, usize)],
+        sizer: &mut dyn BatchSizer,
+        on_event: &mut dyn FnMut(GpuEvent),
+    ) -> Vec<Result<RgbImage, String>> {
+        let crops: Vec<&RgbImage> = batch.iter().map(|(id, f)| &self.photos[id].prepared.aligned[*f].crop).collect();
+        let mut out = Vec::with_capacity(crops.len());
+        let mut size = crops.len();
+        let mut i = 0;
+        while i < crops.len() {
+            let k = size.min(crops.len() - i);
+            match self.restorer.restore_batch(&crops[i..i + k]) {
+                Ok(faces) => {
+                    sizer.succeeded(k);
+                    out.extend(faces.into_iter().map(Ok));
+                    i += k;
+                }
+                Err(e) if e.is_oom() => {
+                    self.restorer.release_cache();
+                    self.oom_events += 1;
+                    if k > 1 {
+                        if let Some(smaller) = sizer.out_of_memory(k).filter(|&s| s < k) {
+                            on_event(GpuEvent::OomRecovered { from: k, to: smaller.max(1) });
+                            size = smaller.max(1);
+                            continue;
+                        }
+                        out.extend((0..k).map(|_| Err(e.to_string())));
+                        i += k;
+                        continue;
+                    }
+                    let (id, face) = batch[i];
+                    let result = match self.fallback {
+                        Some(cpu) => match cpu.restore_batch(&crops[i..i + 1]) {
+                            Ok(mut restored) => {
+                                self.cpu_fallbacks += 1;
+                                on_event(GpuEvent::CpuFallback { id, face });
+                                Ok(restored.remove(0))
+                            }
+                            Err(cpu_err) => Err(format!("{e}; on the CPU too: {cpu_err}")),
+                        },
+                        None => Err(e.to_string()),
+                    };
+                    out.push(result);
+                    i += 1;
+                }
+                Err(e) => {
+                    out.extend((0..k).map(|_| Err(e.to_string())));
+                    i += k;
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes every photo out of the stage (the run was cancelled): nothing is written for them.
+    pub fn drain(&mut self) -> Vec<Prepared> {
+        self.queue.clear();
+        let mut photos: Vec<Prepared> = self.photos.drain().map(|(_, w)| w.prepared).collect();
+        photos.sort_by_key(|p| p.job.id);
+        photos
+    }
+}

@@ -1,0 +1,163 @@
+//! A photo's path as a chain of stages: read + detect + align ([`stages::prepare`]) → restore on the
+//! GPU in batches that mix photos ([`gpu::GpuStage`]) → paste + encode ([`stages::finish`]).
+//!
+//! The engine's worker thread owns the GPU stage and coordinates; the CPU stages run either on that
+//! same thread, one step after the other ([`runner::Inline`], `--workers 1`), or on worker threads
+//! joined to it by bounded queues ([`runner::Threaded`]). Photos in flight are charged against a RAM
+//! budget ([`budget::InFlightBudget`]). Every photo ends in exactly one [`Outcome`] and every face
+//! is restored or reported; nothing partial is ever written (results appear through a rename).
+
+pub mod budget;
+pub mod gpu;
+pub mod runner;
+pub mod stages;
+
+use std::time::Duration;
+
+/// A photo's identity from the queue to the last event: the caller (window, CLI) chooses it.
+pub type PhotoId = u64;
+
+pub use stages::Preview;
+
+/// How one photo ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Restored { output: std::path::PathBuf, faces: usize },
+    /// No face found: the photo is written unchanged (re-encoded, metadata kept).
+    NoFaces { output: std::path::PathBuf },
+    /// The result exists from an earlier run and `overwrite` is off.
+    AlreadyDone { output: std::path::PathBuf },
+    /// Nothing was written for this photo; a rerun tries it again.
+    Failed { error: String, faces_failed: usize },
+    /// The run was cancelled before this photo was finished; nothing was written for it.
+    Cancelled,
+}
+
+/// Chooses how many faces go into each restorer call, and reacts to running out of memory.
+pub trait BatchSizer {
+    /// Faces for the next call (at least 1).
+    fn next(&mut self) -> usize;
+    /// A call of `n` faces succeeded.
+    fn succeeded(&mut self, n: usize);
+    /// A call of `n > 1` faces ran out of memory: the size to retry the same faces with, or `None`
+    /// to report them failed.
+    fn out_of_memory(&mut self, n: usize) -> Option<usize>;
+}
+
+/// A fixed size that never adapts: what tools without memory handling do (benchmark baseline).
+#[derive(Debug, Clone, Copy)]
+pub struct NoRetry(pub usize);
+
+impl BatchSizer for NoRetry {
+    fn next(&mut self) -> usize {
+        self.0.max(1)
+    }
+    fn succeeded(&mut self, _: usize) {}
+    fn out_of_memory(&mut self, _: usize) -> Option<usize> {
+        None
+    }
+}
+
+/// Time each stage was busy (summed over its workers), for `bench pipeline` and the summary.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTimes {
+    pub decode: Duration,
+    pub detect: Duration,
+    pub align: Duration,
+    pub restore: Duration,
+    pub paste: Duration,
+    pub encode: Duration,
+}
+
+impl StageTimes {
+    pub fn total(&self) -> Duration {
+        self.decode + self.detect + self.align + self.restore + self.paste + self.encode
+    }
+
+    pub fn named(&self) -> [(&'static str, Duration); 6] {
+        [
+            ("decode", self.decode),
+            ("detect", self.detect),
+            ("align", self.align),
+            ("restore (GPEN)", self.restore),
+            ("paste", self.paste),
+            ("encode", self.encode),
+        ]
+    }
+
+    pub fn add(&mut self, other: &StageTimes) {
+        self.decode += other.decode;
+        self.detect += other.detect;
+        self.align += other.align;
+        self.restore += other.restore;
+        self.paste += other.paste;
+        self.encode += other.encode;
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub photos_restored: usize,
+    pub photos_without_faces: usize,
+    pub photos_already_done: usize,
+    pub photos_failed: usize,
+    pub photos_cancelled: usize,
+    pub faces_restored: usize,
+    pub faces_failed: usize,
+    pub oom_events: usize,
+    pub cpu_fallbacks: usize,
+    pub times: StageTimes,
+    /// Time the GPU stage had no full batch and waited for the CPU stages.
+    pub gpu_waited: Duration,
+    /// Most photos in flight at once (admitted and not yet finished).
+    pub peak_photos_in_flight: usize,
+    /// Most RAM charged to photos in flight at once, and the budget it was charged against.
+    pub peak_charged_bytes: u64,
+    pub ram_budget: u64,
+    /// CPU stage workers of the run (0: every step on the engine's thread).
+    pub workers: usize,
+}
+
+impl Summary {
+    pub fn any_failed(&self) -> bool {
+        self.photos_failed > 0 || self.faces_failed > 0 || self.photos_cancelled > 0
+    }
+
+    pub fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Restored { faces, .. } => {
+                self.photos_restored += 1;
+                self.faces_restored += faces;
+            }
+            Outcome::NoFaces { .. } => self.photos_without_faces += 1,
+            Outcome::AlreadyDone { .. } => self.photos_already_done += 1,
+            Outcome::Failed { faces_failed, .. } => {
+                self.photos_failed += 1;
+                self.faces_failed += faces_failed;
+            }
+            Outcome::Cancelled => self.photos_cancelled += 1,
+        }
+    }
+
+    pub fn photos(&self) -> usize {
+        self.photos_restored + self.photos_without_faces + self.photos_already_done + self.photos_failed + self.photos_cancelled
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "photos restored {}, without faces {}, already done {}, failed {}",
+            self.photos_restored, self.photos_without_faces, self.photos_already_done, self.photos_failed
+        )?;
+        if self.photos_cancelled > 0 {
+            write!(f, ", cancelled {}", self.photos_cancelled)?;
+        }
+        write!(f, "; faces restored {}, failed {}", self.faces_restored, self.faces_failed)?;
+        if self.oom_events > 0 || self.cpu_fallbacks > 0 {
+            write!(f, "; out-of-memory recoveries {}, CPU fallbacks {}", self.oom_events, self.cpu_fallbacks)?;
+        }
+        Ok(())
+    }
+}

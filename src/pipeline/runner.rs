@@ -1,0 +1,236 @@
+//! Where the CPU stages run. [`Inline`]: on the engine's own thread, each step when it is asked for
+//! (`--workers 1`, today's order). [`Threaded`]: read + detect + align workers and paste + encode
+//! workers on threads of their own, fed by bounded queues, reporting back on one channel, while the
+//! engine's thread keeps the GPU busy. The coordinator treats both alike through [`Stages`].
+
+use super::gpu::Completed;
+use super::stages::{self, BackReport, FrontReport, PhotoJob, StageContext};
+use crate::detect::FaceDetector;
+use crossbeam_channel::{Receiver, Select, Sender};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::Scope;
+use std::time::Duration;
+
+/// A stage's report to the coordinator.
+#[derive(Debug)]
+pub enum StageMsg {
+    Front(FrontReport),
+    Back(BackReport),
+}
+
+pub enum Stages<'s> {
+    Inline(Inline<'s>),
+    Threaded(Threaded),
+}
+
+impl Stages<'_> {
+    /// Hands a photo to read + detect + align.
+    pub fn prepare(&mut self, job: PhotoJob) {
+        match self {
+            Stages::Inline(s) => {
+                // One step after the other: wait for the detection thread's answer.
+                let _ = s.jobs.as_ref().expect("open until dropped").send(job);
+                if let Ok(report) = s.reports.recv() {
+                    s.ready.push_back(StageMsg::Front(report));
+                }
+            }
+            Stages::Threaded(s) => {
+                // The coordinator keeps at most `front_capacity` photos here, so this never waits.
+                let _ = s.jobs.as_ref().expect("open until dropped").send(job);
+            }
+        }
+    }
+
+    /// Hands a photo whose faces are back to paste + encode. Waits while that queue is full (the
+    /// writers set the pace then; the GPU has nowhere to put more results).
+    pub fn finish(&mut self, completed: Completed) {
+        match self {
+            Stages::Inline(s) => {
+                let report = guarded_finish(completed, s.ctx);
+                s.ready.push_back(StageMsg::Back(report));
+            }
+            Stages::Threaded(s) => {
+                let _ = s.finishes.as_ref().expect("open until dropped").send(completed);
+            }
+        }
+    }
+
+    /// A report that is ready now, without waiting.
+    pub fn try_next(&mut self) -> Option<StageMsg> {
+        match self {
+            Stages::Inline(s) => s.ready.pop_front(),
+            Stages::Threaded(s) => s.reports.try_recv().ok(),
+        }
+    }
+
+    /// Waits up to `timeout` for a report; returns `None` early when something arrives on
+    /// `interrupt` (the engine's commands), without taking it.
+    pub fn wait<T>(&mut self, interrupt: &Receiver<T>, timeout: Duration) -> Option<StageMsg> {
+        match self {
+            Stages::Inline(s) => s.ready.pop_front(),
+            Stages::Threaded(s) => {
+                let mut select = Select::new();
+                let reports = select.recv(&s.reports);
+                select.recv(interrupt);
+                match select.ready_timeout(timeout) {
+                    Ok(i) if i == reports => s.reports.try_recv().ok(),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// How many photos may be handed to read + detect + align before their reports come back.
+    pub fn front_capacity(&self) -> usize {
+        match self {
+            Stages::Inline(_) => 1,
+            // One in hand and one waiting for each worker, so no worker idles between photos.
+            Stages::Threaded(s) => 2 * s.front_workers,
+        }
+    }
+
+    /// Photos handed to read + detect + align and not yet started are reported cancelled.
+    pub fn cancel(&self) {
+        if let Stages::Threaded(s) = self {
+            s.cancelled.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// (read + detect + align, paste + encode) workers; (0, 0) inline.
+    pub fn workers(&self) -> (usize, usize) {
+        match self {
+            Stages::Inline(_) => (0, 0),
+            Stages::Threaded(s) => (s.front_workers, s.back_workers),
+        }
+    }
+}
+
+/// libtorch intra-op threads of every thread that detects. One: MTCNN's small convolutions scale
+/// poorly (1.5 cores busy for about 1.1× on this 2-core box, docs/BENCHMARKS.md), so workers are the
+/// better parallelism; and MTCNN's results depend on the thread count in the last bits (oneDNN and
+/// MKL choose their reductions by it), so both modes use the same count and write the same bytes.
+pub const DETECT_THREADS: i32 = 1;
+
+/// The stages one step after the other. Detection still runs on a thread of its own, waited for,
+/// so that it gets [`DETECT_THREADS`] while GPEN on the engine's thread keeps every core (libtorch's
+/// OpenMP thread count is per thread; switching it on one thread would also flush oneDNN's caches).
+pub struct Inline<'s> {
+    jobs: Option<Sender<PhotoJob>>,
+    reports: Receiver<FrontReport>,
+    ctx: &'s StageContext,
+    ready: VecDeque<StageMsg>,
+}
+
+impl<'s> Inline<'s> {
+    pub fn start<'scope>(scope: &'scope Scope<'scope, 's>, detector: &'s mut Box<dyn FaceDetector + Send>, ctx: &'s StageContext) -> Self {
+        let (jobs_tx, jobs) = crossbeam_channel::bounded::<PhotoJob>(1);
+        let (report_tx, reports) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("gpen-detect".into())
+            .spawn_scoped(scope, move || {
+                tch::set_num_threads(DETECT_THREADS);
+                for job in jobs {
+                    if report_tx.send(guarded_prepare(job, detector.as_ref(), ctx)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn the detection thread");
+        Inline { jobs: Some(jobs_tx), reports, ctx, ready: VecDeque::new() }
+    }
+}
+
+/// The worker threads' ends of the queues. Dropping it closes them, and the workers then end
+/// (the enclosing thread scope joins them).
+pub struct Threaded {
+    jobs: Option<Sender<PhotoJob>>,
+    finishes: Option<Sender<Completed>>,
+    reports: Receiver<StageMsg>,
+    cancelled: Arc<AtomicBool>,
+    front_workers: usize,
+    back_workers: usize,
+}
+
+impl Threaded {
+    /// Starts one read + detect + align worker per detector and `back_workers` paste + encode
+    /// workers inside `scope`. Each detecting worker runs libtorch with [`DETECT_THREADS`] intra-op
+    /// threads, set before any work starts.
+    pub fn start<'scope, 'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        detectors: Vec<&'env mut Box<dyn FaceDetector + Send>>,
+        ctx: &'env StageContext,
+        back_workers: usize,
+    ) -> Self {
+        let front_workers = detectors.len().max(1);
+        let back_workers = back_workers.max(1);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<PhotoJob>(2 * front_workers);
+        let (finish_tx, finish_rx) = crossbeam_channel::bounded::<Completed>(2 * back_workers);
+        let (report_tx, reports) = crossbeam_channel::unbounded();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        // Setting libtorch's thread count touches shared caches: every worker sets its own before
+        // the first photo, while nothing else runs.
+        let ready = Arc::new(Barrier::new(detectors.len() + 1));
+        for (i, detector) in detectors.into_iter().enumerate() {
+            let (jobs, reports, cancelled, ready) = (jobs_rx.clone(), report_tx.clone(), cancelled.clone(), ready.clone());
+            std::thread::Builder::new()
+                .name(format!("gpen-detect-{i}"))
+                .spawn_scoped(scope, move || {
+                    tch::set_num_threads(DETECT_THREADS);
+                    ready.wait();
+                    for job in jobs {
+                        let report =
+                            if cancelled.load(Ordering::SeqCst) { FrontReport::cancelled(job) } else { guarded_prepare(job, detector.as_ref(), ctx) };
+                        if reports.send(StageMsg::Front(report)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn a detection worker");
+        }
+        for i in 0..back_workers {
+            let (finishes, reports) = (finish_rx.clone(), report_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("gpen-write-{i}"))
+                .spawn_scoped(scope, move || {
+                    for completed in finishes {
+                        if reports.send(StageMsg::Back(guarded_finish(completed, ctx))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn a writer");
+        }
+        ready.wait();
+        Threaded { jobs: Some(jobs_tx), finishes: Some(finish_tx), reports, cancelled, front_workers, back_workers }
+    }
+}
+
+/// [`stages::prepare`], with a panic turned into that photo's failure (a worker must always report,
+/// or the run would wait for it forever).
+fn guarded_prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -> FrontReport {
+    let copy = job.clone();
+    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, detector, ctx))).unwrap_or_else(|panic| FrontReport {
+        front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&panic), faces_failed: 0 }),
+        found: None,
+        times: Default::default(),
+    })
+}
+
+fn guarded_finish(completed: Completed, ctx: &StageContext) -> BackReport {
+    let id = completed.0.job.id;
+    let faces = completed.1.len();
+    catch_unwind(AssertUnwindSafe(|| stages::finish(completed.0, completed.1, ctx))).unwrap_or_else(|panic| BackReport {
+        id,
+        outcome: super::Outcome::Failed { error: internal_error(&panic), faces_failed: faces },
+        after: None,
+        times: Default::default(),
+    })
+}
+
+fn internal_error(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    format!("internal error: {} (please report it)", what.unwrap_or_else(|| "a stage panicked".into()))
+}

@@ -1,0 +1,277 @@
+//! The CPU stages of a photo, as plain functions of their inputs, so they run the same on the
+//! engine's thread and on stage workers: [`prepare`] (read → detect → align) before the GPU, and
+//! [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
+//! resize and the paste-back for writing the restored crop itself.
+
+use super::{Outcome, PhotoId, StageTimes};
+use crate::align::{self, Affine2, AlignedFace};
+use crate::config::RunConfig;
+use crate::detect::{Face, FaceDetector};
+use crate::paste::{self, PasteFace};
+use crate::photo::{self, OutputFormat, Photo, PhotoMeta, ReadLimits};
+use image::RgbImage;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::Device;
+
+/// A downscaled RGB image for display.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub image: RgbImage,
+    /// Preview pixels per photo pixel.
+    pub scale: f32,
+}
+
+/// Downscales for display so the longer side is at most `side`; `None` when previews are off.
+pub fn preview(image: &RgbImage, side: u32) -> Option<Preview> {
+    if side == 0 {
+        return None;
+    }
+    let (w, h) = image.dimensions();
+    let longest = w.max(h).max(1);
+    if longest <= side {
+        return Some(Preview { image: image.clone(), scale: 1.0 });
+    }
+    let scale = side as f32 / longest as f32;
+    let (pw, ph) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    Some(Preview { image: image::imageops::thumbnail(image, pw, ph), scale })
+}
+
+/// What every stage of a run shares; fixed for the run.
+#[derive(Debug, Clone)]
+pub struct StageContext {
+    /// Side of the restorer's square crops.
+    pub size: u32,
+    /// Where alignment warps run (the restorer's device).
+    pub device: Device,
+    pub strength: f32,
+    pub format: OutputFormat,
+    pub save_faces: bool,
+    pub overwrite: bool,
+    pub aligned: bool,
+    pub limits: ReadLimits,
+    pub preview_side: u32,
+    /// The paste-back mask of the crop size, computed once per run.
+    pub mask: Vec<f32>,
+}
+
+impl StageContext {
+    pub fn new(config: &RunConfig, size: u32, device: Device) -> Self {
+        StageContext {
+            size,
+            device,
+            strength: config.strength,
+            format: config.output_format(),
+            save_faces: config.save_faces && !config.aligned,
+            overwrite: config.overwrite,
+            aligned: config.aligned,
+            limits: config.read_limits(),
+            preview_side: config.preview_side,
+            mask: if config.aligned { Vec::new() } else { paste::crop_mask(size) },
+        }
+    }
+}
+
+/// One photo to process and where its result goes.
+#[derive(Debug, Clone)]
+pub struct PhotoJob {
+    pub id: PhotoId,
+    pub input: PathBuf,
+    pub output: PathBuf,
+}
+
+/// A photo whose faces are ready for the GPU.
+#[derive(Debug)]
+pub struct Prepared {
+    pub job: PhotoJob,
+    pub photo: Photo,
+    pub faces: Vec<Face>,
+    pub aligned: Vec<AlignedFace>,
+}
+
+/// What [`prepare`] ends with.
+#[derive(Debug)]
+pub enum Front {
+    /// Faces to restore.
+    Ready(Prepared),
+    /// The photo ended before the GPU (failed, no faces, already done, cancelled).
+    Done(PhotoJob, Outcome),
+}
+
+/// The faces a photo was found to have, with its preview for the window.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub faces: Vec<Face>,
+    pub before: Option<Preview>,
+}
+
+#[derive(Debug)]
+pub struct FrontReport {
+    pub front: Front,
+    /// Set once detection ran.
+    pub found: Option<Found>,
+    pub times: StageTimes,
+}
+
+impl FrontReport {
+    pub fn id(&self) -> PhotoId {
+        match &self.front {
+            Front::Ready(p) => p.job.id,
+            Front::Done(job, _) => job.id,
+        }
+    }
+
+    /// The report of a photo skipped because the run was cancelled before it started.
+    pub fn cancelled(job: PhotoJob) -> Self {
+        FrontReport { front: Front::Done(job, Outcome::Cancelled), found: None, times: StageTimes::default() }
+    }
+}
+
+#[derive(Debug)]
+pub struct BackReport {
+    pub id: PhotoId,
+    pub outcome: Outcome,
+    /// The result's preview, for a restored photo.
+    pub after: Option<Preview>,
+    pub times: StageTimes,
+}
+
+/// Reads, detects and aligns one photo (or ends it early: the output exists, it cannot be read,
+/// it has no faces — then it is written unchanged here).
+pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -> FrontReport {
+    let mut times = StageTimes::default();
+    let done = |job, outcome, found, times| FrontReport { front: Front::Done(job, outcome), found, times };
+    if crate::paths::same_file(&job.input, &job.output) {
+        let error = "the result would replace the input; choose another output folder".into();
+        return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times);
+    }
+    if job.output.exists() && !ctx.overwrite {
+        let output = job.output.clone();
+        return done(job, Outcome::AlreadyDone { output }, None, times);
+    }
+    let t = Instant::now();
+    let photo = match photo::read_photo(&job.input, &ctx.limits) {
+        Ok(p) => p,
+        Err(e) => return done(job, Outcome::Failed { error: e.to_string(), faces_failed: 0 }, None, times),
+    };
+    times.decode += t.elapsed();
+
+    let t = Instant::now();
+    let faces = match detector.detect(&photo.pixels) {
+        Ok(f) => f,
+        Err(e) => {
+            let error = format!("face detection failed: {e}");
+            return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times);
+        }
+    };
+    times.detect += t.elapsed();
+    let found = Some(Found { faces: faces.clone(), before: preview(&photo.pixels, ctx.preview_side) });
+    if faces.is_empty() {
+        let t = Instant::now();
+        let written = write(&job.output, &photo.pixels, &photo.meta(), ctx.format);
+        times.encode += t.elapsed();
+        let outcome = match written {
+            Ok(()) => Outcome::NoFaces { output: job.output.clone() },
+            Err(error) => Outcome::Failed { error, faces_failed: 0 },
+        };
+        return done(job, outcome, found, times);
+    }
+
+    let t = Instant::now();
+    let aligned = if ctx.aligned {
+        Ok(vec![resized_crop(&photo.pixels, ctx.size)])
+    } else {
+        let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
+        align::align_faces(&photo.pixels, &landmarks, ctx.size, ctx.device).map_err(|e| format!("alignment failed: {e}"))
+    };
+    times.align += t.elapsed();
+    match aligned {
+        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, faces, aligned }), found, times },
+        Err(error) => {
+            let faces_failed = faces.len();
+            done(job, Outcome::Failed { error, faces_failed }, found, times)
+        }
+    }
+}
+
+/// An aligned crop as GPEN's aligned mode takes it: the whole image resized to the model size
+/// (bilinear, as its `cv2.resize`).
+fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
+    let crop = if image.dimensions() == (size, size) {
+        image.clone()
+    } else {
+        image::imageops::resize(image, size, size, image::imageops::FilterType::Triangle)
+    };
+    let (sx, sy) = (size as f64 / image.width() as f64, size as f64 / image.height() as f64);
+    let tfm = Affine2 { m: [[sx, 0.0, 0.0], [0.0, sy, 0.0]] };
+    let tfm_inv = Affine2 { m: [[1.0 / sx, 0.0, 0.0], [0.0, 1.0 / sy, 0.0]] };
+    AlignedFace { crop, tfm, tfm_inv }
+}
+
+/// Pastes the restored faces back and writes the photo; a photo with a face that could not be
+/// restored is not written and fails, naming each lost face.
+pub fn finish(prepared: Prepared, restored: Vec<Result<RgbImage, String>>, ctx: &StageContext) -> BackReport {
+    let mut times = StageTimes::default();
+    let id = prepared.job.id;
+    let errors: Vec<String> =
+        restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("face {i}: {e}"))).collect();
+    if !errors.is_empty() {
+        let error = format!("{} of {} faces could not be restored ({})", errors.len(), restored.len(), errors.join("; "));
+        let outcome = Outcome::Failed { error, faces_failed: errors.len() };
+        return BackReport { id, outcome, after: None, times };
+    }
+    let faces: Vec<RgbImage> = restored.into_iter().map(Result::unwrap).collect();
+    let output = &prepared.job.output;
+
+    let t = Instant::now();
+    let result = if ctx.aligned {
+        faces[0].clone()
+    } else {
+        let paste_faces: Vec<PasteFace> = faces
+            .iter()
+            .zip(&prepared.aligned)
+            .zip(&prepared.faces)
+            .map(|((restored, aligned), face)| PasteFace {
+                restored,
+                aligned: &aligned.crop,
+                tfm: aligned.tfm,
+                box_side: face.width().min(face.height()),
+            })
+            .collect();
+        paste::paste_faces(&prepared.photo.pixels, &paste_faces, ctx.strength, &ctx.mask)
+    };
+    times.paste += t.elapsed();
+
+    let t = Instant::now();
+    // Aligned crops carry no metadata worth keeping: the result is a new face image.
+    let meta = if ctx.aligned { PhotoMeta::default() } else { prepared.photo.meta() };
+    let written = write(output, &result, &meta, ctx.format).and_then(|()| {
+        if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) }
+    });
+    times.encode += t.elapsed();
+    match written {
+        Ok(()) => {
+            let after = preview(&result, ctx.preview_side);
+            BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len() }, after, times }
+        }
+        Err(error) => BackReport { id, outcome: Outcome::Failed { error, faces_failed: 0 }, after: None, times },
+    }
+}
+
+fn write(output: &Path, pixels: &RgbImage, meta: &PhotoMeta, format: OutputFormat) -> Result<(), String> {
+    photo::write_photo(output, pixels, format, meta).map_err(|e| e.to_string())
+}
+
+/// `<name>_faceNN.png`: the aligned input and the restored face side by side (GPEN's --save_face).
+fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> Result<(), String> {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    for (i, (a, r)) in aligned.iter().zip(restored).enumerate() {
+        let s = a.crop.width();
+        let mut pair = RgbImage::new(2 * s, s);
+        image::imageops::replace(&mut pair, &a.crop, 0, 0);
+        image::imageops::replace(&mut pair, r, s as i64, 0);
+        let path = output.with_file_name(format!("{stem}_face{i:02}.png"));
+        photo::write_photo(&path, &pair, OutputFormat::Png, &Default::default()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
