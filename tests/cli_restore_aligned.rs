@@ -1,5 +1,6 @@
-//! `gpen-studio restore --aligned`: aligned crops in batches, a bad input reported while the rest
-//! completes, non-zero exit status, inputs untouched, reruns resume.
+//! `gpen-studio restore --aligned`: aligned crops in batches through the same engine as whole
+//! photos (its plan line, OOM policy and resume), a bad input reported while the rest completes,
+//! non-zero exit status, inputs untouched, reruns resume.
 
 mod common;
 use common::*;
@@ -46,8 +47,10 @@ fn restores_a_folder_reports_the_bad_file_and_resumes() {
     let run = restore(input.path(), out.path(), &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success(), "a failed input makes the exit status non-zero");
-    assert!(stderr.contains("broken.png") && stderr.contains("cannot read"), "{stderr}");
-    assert!(stderr.contains("restored 4, already done 0, failed 1"), "{stderr}");
+    assert!(stderr.contains("broken.png: not an image"), "{stderr}");
+    assert!(stderr.contains("5 crops; GPEN 64"), "{stderr}");
+    assert!(stderr.contains("batch 3: batch fixed at 3 by the user (the memory plan said"), "the engine's plan line: {stderr}");
+    assert!(stderr.contains("photos restored 4, without faces 0, already done 0, failed 1; faces restored 4, failed 0"), "{stderr}");
     assert_eq!(snapshot(input.path()), before, "inputs are never modified");
 
     // Every good crop was restored, and equals what the library gives for that face alone.
@@ -67,7 +70,7 @@ fn restores_a_folder_reports_the_bad_file_and_resumes() {
     let first = snapshot(out.path());
     let again = restore(input.path(), out.path(), &[]);
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(stderr.contains("restored 0, already done 4, failed 1"), "{stderr}");
+    assert!(stderr.contains("photos restored 0, without faces 0, already done 4, failed 1"), "{stderr}");
     assert_eq!(snapshot(out.path()), first);
 }
 
@@ -80,7 +83,7 @@ fn an_output_folder_equal_to_the_input_folder_never_overwrites_inputs() {
     let run = restore(dir.path(), dir.path(), &["--overwrite"]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("the output would replace the input"), "{stderr}");
+    assert!(stderr.contains("the result would replace the input"), "{stderr}");
     for (name, bytes) in before {
         assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), bytes, "{name} unchanged");
     }

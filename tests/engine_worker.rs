@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 use gpen_studio::detect::{DetectError, Face, FaceDetector};
 use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
-use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, EngineSettings, spawn};
+use gpen_studio::config::{RunConfig, Workers};
+use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
 use gpen_studio::error::RunError;
 use gpen_studio::restorer::FaceRestorer;
 use image::RgbImage;
@@ -57,7 +58,8 @@ impl FaceRestorer for FakeGpu {
     }
 }
 
-/// Finds `per_photo` faces at fixed places in any photo of at least 200 x 200 px.
+/// Finds `per_photo` faces at fixed places in any photo of at least 200 x 200 px; fails on photos
+/// 230 px wide (a detector that breaks on some inputs).
 struct GridDetector {
     per_photo: usize,
 }
@@ -66,6 +68,9 @@ impl FaceDetector for GridDetector {
     fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError> {
         if image.width() < 200 {
             return Ok(vec![]);
+        }
+        if image.width() == 230 {
+            return Err(DetectError::Options("the detector broke on this photo".into()));
         }
         Ok((0..self.per_photo)
             .map(|i| {
@@ -86,16 +91,19 @@ struct Setup {
     per_photo: usize,
     gate: Option<(Sender<usize>, Receiver<()>)>,
     fallback: bool,
+    workers: Workers,
+    ram_budget: Option<u64>,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { free: 8 * GIB, capacity: 100, per_photo: 3, gate: None, fallback: false }
+        Setup { free: 8 * GIB, capacity: 100, per_photo: 3, gate: None, fallback: false, workers: Workers::Fixed(1), ram_budget: None }
     }
 }
 
 struct Rig {
     engine: EngineHandle,
+    config: RunConfig,
     calls: Arc<Mutex<Vec<usize>>>,
     cpu_calls: Arc<Mutex<Vec<usize>>>,
     out: tempfile::TempDir,
@@ -122,13 +130,15 @@ fn rig(setup: Setup, photos: usize) -> Rig {
     let free = Arc::new(Mutex::new(setup.free));
     let calls = Arc::new(Mutex::new(Vec::new()));
     let cpu_calls = Arc::new(Mutex::new(Vec::new()));
-    let settings = EngineSettings {
+    let settings = RunConfig {
         out_dir: out.path().into(),
         monitor_interval: Duration::from_millis(20),
         preview_side: 128,
         // The fake restorer plays a GPU, while the device setting resolves to the CPU here.
         cpu_max_batch: 32,
-        ..EngineSettings::default()
+        workers: setup.workers,
+        ram_budget: setup.ram_budget,
+        ..RunConfig::default()
     };
     let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());
     let (capacity, per_photo, with_fallback) = (setup.capacity, setup.per_photo, setup.fallback);
@@ -140,13 +150,18 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         fallback: Box::new(move |_, _| {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
-        detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector>)),
+        detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
         calibrate: Box::new(|_, _, _| Ok(model())),
     };
-    let engine = spawn(settings, components, Box::new(|| {}));
-    Rig { engine, calls, cpu_calls, out, _input: input, photos: paths }
+    let engine = spawn(settings.clone(), components, Box::new(|| {}));
+    Rig { engine, config: settings, calls, cpu_calls, out, _input: input, photos: paths }
+}
+
+/// Queues the rig's photos with ids 0, 1, ...
+fn enqueue(rig: &Rig) {
+    rig.engine.send(Command::Enqueue(rig.photos.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
 }
 
 /// Collects events until the run finishes.
@@ -176,7 +191,7 @@ fn outputs(dir: &Path) -> Vec<String> {
 fn out_of_memory_halves_the_batch_keeps_every_face_and_grows_back() {
     // The plan says 5 faces, the device holds only 2.
     let rig = rig(Setup { capacity: 2, per_photo: 4, ..Setup::default() }, 6);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     let events = run_to_end(&rig);
     let s = summary(&events);
@@ -196,11 +211,11 @@ fn a_ratio_change_takes_effect_at_the_next_batch() {
     let (started_tx, started_rx) = crossbeam_channel::unbounded();
     let (go_tx, go_rx) = crossbeam_channel::unbounded();
     let rig = rig(Setup { per_photo: 8, gate: Some((started_tx, go_rx)), ..Setup::default() }, 3);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     assert_eq!(started_rx.recv_timeout(Duration::from_secs(20)).unwrap(), 5, "0.8 x 8 GiB - 1 GiB fixed = 5 faces");
     // 0.5 x 8 GiB - 1 GiB = 3 faces from the next batch on.
-    rig.engine.send(Command::SetMemoryRatio(0.5));
+    rig.engine.send(Command::Configure(Box::new(RunConfig { memory_ratio: 0.5, ..rig.config.clone() })));
     std::thread::sleep(Duration::from_millis(100));
     for _ in 0..20 {
         let _ = go_tx.send(());
@@ -220,7 +235,7 @@ fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
     let (started_tx, started_rx) = crossbeam_channel::unbounded();
     let (go_tx, go_rx) = crossbeam_channel::unbounded();
     let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), ..Setup::default() }, 10);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     rig.engine.send(Command::Cancel);
@@ -242,7 +257,7 @@ fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
 fn a_face_that_fails_alone_on_the_gpu_is_restored_on_the_cpu() {
     // The "GPU" cannot hold even one face; the CPU copy can.
     let rig = rig(Setup { capacity: 0, per_photo: 2, fallback: true, ..Setup::default() }, 2);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     let events = run_to_end(&rig);
     let s = summary(&events);
@@ -255,7 +270,7 @@ fn a_face_that_fails_alone_on_the_gpu_is_restored_on_the_cpu() {
 #[test]
 fn without_a_fallback_every_face_is_reported_failed_not_dropped() {
     let rig = rig(Setup { capacity: 0, per_photo: 2, ..Setup::default() }, 2);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     let events = run_to_end(&rig);
     let s = summary(&events);
@@ -269,7 +284,7 @@ fn without_a_fallback_every_face_is_reported_failed_not_dropped() {
 fn photos_complete_as_soon_as_their_faces_are_back_with_previews_and_progress() {
     // 3 faces per photo, batches of 5: photo 0 completes in the first batch, photo 1 in the second.
     let rig = rig(Setup::default(), 4);
-    rig.engine.send(Command::Enqueue(rig.photos.clone()));
+    enqueue(&rig);
     rig.engine.send(Command::Start);
     let events = run_to_end(&rig);
     let order: Vec<u64> = events.iter().filter_map(|e| if let EngineEvent::PhotoDone { id, .. } = e { Some(*id) } else { None }).collect();
@@ -291,16 +306,16 @@ fn photos_complete_as_soon_as_their_faces_are_back_with_previews_and_progress() 
 #[test]
 fn engine_restores_real_photos_with_the_golden_model() {
     let out = tempfile::tempdir().unwrap();
-    let settings = EngineSettings {
+    let settings = RunConfig {
         weights: golden_weights(),
         device: gpen_studio::device::DeviceChoice::Cpu,
         out_dir: out.path().into(),
         monitor_interval: Duration::from_millis(200),
-        ..EngineSettings::default()
+        ..RunConfig::default()
     };
     let engine = spawn(settings, Components::real(), Box::new(|| {}));
     let photos = repo_root().join("../shared/photos");
-    engine.send(Command::Enqueue(vec![photos.join("solvay_1927.png"), photos.join("astronaut.png")]));
+    engine.send(Command::Enqueue(vec![(0, photos.join("solvay_1927.png")), (1, photos.join("astronaut.png"))]));
     engine.send(Command::Start);
     let mut finished = None;
     let mut recommendation = None;
@@ -318,4 +333,120 @@ fn engine_restores_real_photos_with_the_golden_model() {
     assert!(batch >= 1 && reason.contains("free"), "{batch}: {reason}");
     assert_eq!(outputs(out.path()), ["astronaut.png", "solvay_1927.png"]);
     engine.shutdown();
+}
+
+/// Every photo's terminal events, by id.
+fn endings(events: &[EngineEvent]) -> std::collections::BTreeMap<u64, Vec<&'static str>> {
+    let mut m = std::collections::BTreeMap::<u64, Vec<&'static str>>::new();
+    for e in events {
+        let (id, what) = match e {
+            EngineEvent::PhotoDone { id, .. } => (*id, "done"),
+            EngineEvent::PhotoWithoutFaces { id, .. } => (*id, "no faces"),
+            EngineEvent::PhotoSkipped { id, .. } => (*id, "skipped"),
+            EngineEvent::PhotoFailed { id, .. } => (*id, "failed"),
+            EngineEvent::PhotoCancelled { id } => (*id, "cancelled"),
+            _ => continue,
+        };
+        m.entry(id).or_default().push(what);
+    }
+    m
+}
+
+fn no_temporary_files(dir: &Path) {
+    let names = outputs(dir);
+    assert!(names.iter().all(|n| !n.starts_with('.')), "temporary files left: {names:?}");
+}
+
+#[test]
+fn staged_workers_write_the_same_files_as_one_thread() {
+    let one = rig(Setup { per_photo: 5, ..Setup::default() }, 8);
+    enqueue(&one);
+    one.engine.send(Command::Start);
+    let sequential = summary(&run_to_end(&one));
+    let many = rig(Setup { per_photo: 5, workers: Workers::Fixed(3), ..Setup::default() }, 8);
+    enqueue(&many);
+    many.engine.send(Command::Start);
+    let staged = summary(&run_to_end(&many));
+    assert_eq!((sequential.photos_restored, staged.photos_restored), (8, 8));
+    assert_eq!((sequential.workers, staged.workers), (0, 3 + 1), "3 detection workers and 1 writer ran");
+    let (a, b) = (snapshot(one.out.path()), snapshot(many.out.path()));
+    assert_eq!(a.len(), 8);
+    for ((name_a, bytes_a), (name_b, bytes_b)) in a.iter().zip(&b) {
+        assert_eq!(name_a, name_b);
+        assert!(bytes_a == bytes_b, "{name_a} differs between --workers 1 and 3");
+    }
+}
+
+#[test]
+fn every_photo_ends_once_with_a_broken_detector_an_oom_and_a_failed_write_in_one_run() {
+    // The plan says 5 faces a batch, the device holds 2: batches run out of memory and are split.
+    let rig = rig(Setup { capacity: 2, per_photo: 3, workers: Workers::Fixed(3), ..Setup::default() }, 8);
+    // Photo 2 breaks the detector; photo 5's result cannot be written (a folder has its name).
+    RgbImage::from_pixel(230, 220, image::Rgb([9, 9, 9])).save(&rig.photos[2]).unwrap();
+    let blocker = rig.out.path().join("photo05.png");
+    std::fs::create_dir(&blocker).unwrap();
+    std::fs::write(blocker.join("keep"), b"x").unwrap();
+    rig.engine.send(Command::Configure(Box::new(RunConfig { overwrite: true, ..rig.config.clone() })));
+    // The caller's ids are the ids of every event.
+    rig.engine.send(Command::Enqueue(rig.photos.iter().cloned().enumerate().map(|(i, p)| (100 + i as u64, p)).collect()));
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    let ends = endings(&events);
+    assert_eq!(ends.keys().copied().collect::<Vec<_>>(), (100..108).collect::<Vec<_>>());
+    for (id, what) in &ends {
+        let want: &[&str] = if *id == 102 || *id == 105 { &["failed"] } else { &["done"] };
+        assert_eq!(what.as_slice(), want, "photo {id}");
+    }
+    assert_eq!((s.photos_restored, s.photos_failed, s.faces_restored, s.faces_failed), (6, 2, 18, 0), "{s}");
+    assert!(s.oom_events >= 1, "{s}");
+    let errors: Vec<&String> = events.iter().filter_map(|e| if let EngineEvent::PhotoFailed { error, .. } = e { Some(error) } else { None }).collect();
+    assert!(errors.iter().any(|e| e.contains("face detection failed")), "{errors:?}");
+    let mut written = outputs(rig.out.path());
+    written.retain(|n| n != "photo05.png");
+    assert_eq!(written, ["photo00.png", "photo01.png", "photo03.png", "photo04.png", "photo06.png", "photo07.png"]);
+    no_temporary_files(rig.out.path());
+    assert_eq!(std::fs::read_dir(&blocker).unwrap().count(), 1, "the folder in the way is untouched");
+}
+
+#[test]
+fn cancel_in_a_staged_run_stops_within_one_batch_and_writes_nothing_partial() {
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let (go_tx, go_rx) = crossbeam_channel::unbounded();
+    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), workers: Workers::Fixed(3), ..Setup::default() }, 12);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    rig.engine.send(Command::Cancel);
+    std::thread::sleep(Duration::from_millis(100));
+    go_tx.send(()).unwrap();
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!(rig.calls.lock().unwrap().len(), 1, "no batch starts after the cancel");
+    assert_eq!(s.photos_restored + s.photos_cancelled, 12, "{s}");
+    assert!(s.photos_cancelled >= 9, "{s}");
+    assert!(endings(&events).values().all(|v| v.len() == 1), "one ending each");
+    let written = outputs(rig.out.path());
+    assert_eq!(written.len(), s.photos_restored, "only finished photos exist: {written:?}");
+    no_temporary_files(rig.out.path());
+}
+
+#[test]
+fn a_tiny_ram_budget_keeps_one_photo_in_flight_and_a_large_one_many() {
+    let tiny = rig(Setup { workers: Workers::Fixed(3), ram_budget: Some(1), ..Setup::default() }, 6);
+    enqueue(&tiny);
+    tiny.engine.send(Command::Start);
+    let s = summary(&run_to_end(&tiny));
+    assert_eq!(s.photos_restored, 6, "{s}");
+    assert_eq!(s.peak_photos_in_flight, 1, "each photo waits for the one before to be written");
+    assert_eq!(s.ram_budget, 1);
+
+    let large = rig(Setup { workers: Workers::Fixed(3), ram_budget: Some(GIB), ..Setup::default() }, 6);
+    enqueue(&large);
+    large.engine.send(Command::Start);
+    let s = summary(&run_to_end(&large));
+    assert_eq!(s.photos_restored, 6, "{s}");
+    assert!(s.peak_photos_in_flight > 1, "{s:?}");
+    // 220 x 220 px photos: 22 bytes a pixel kept, plus MTCNN's working memory while detecting.
+    assert!(s.peak_charged_bytes >= 2 * 220 * 220 * 22 && s.peak_charged_bytes <= GIB, "{s:?}");
 }

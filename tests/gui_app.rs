@@ -11,7 +11,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{By, NodeT, Queryable};
 use gpen_studio::detect::Face;
 use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
-use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineSettings, Preview, spawn};
+use gpen_studio::config::RunConfig;
+use gpen_studio::engine::worker::{Command, Components, EngineEvent, Preview, spawn};
 use gpen_studio::gui::Studio;
 use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::helpers::Helpers;
@@ -47,7 +48,7 @@ impl Script {
 }
 
 fn settings(dir: &Path, weights: PathBuf) -> UiSettings {
-    UiSettings { weights, out_dir: dir.join("out"), ..UiSettings::default() }
+    UiSettings { run: RunConfig { weights, out_dir: dir.join("out"), ..UiSettings::default().run }, ..UiSettings::default() }
 }
 
 /// A window over a scripted engine; `weights` decides whether the missing-model banner shows.
@@ -72,25 +73,41 @@ fn preview(w: u32, h: u32) -> Preview {
     Preview { image: image::RgbImage::from_pixel(w, h, image::Rgb([120, 100, 80])), scale: 0.5 }
 }
 
+/// Drops files on the window and steps it until the helper thread has walked them.
 fn drop_paths(harness: &mut Harness<'static, Studio>, paths: &[PathBuf]) {
     for p in paths {
         harness.input_mut().dropped_files.push(Arc::new(DroppedPath(p.clone())));
     }
-    harness.run_steps(2);
+    harness.run_steps(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().state.walks_pending > 0 {
+        assert!(Instant::now() < deadline, "the dropped paths were never walked");
+        std::thread::sleep(Duration::from_millis(5));
+        harness.step();
+    }
+    harness.run_steps(1);
+}
+
+/// The engine commands' Enqueue lists, as paths.
+fn enqueued(sent: &[Command]) -> Vec<Vec<PathBuf>> {
+    sent.iter().filter_map(|c| if let Command::Enqueue(p) = c { Some(p.iter().map(|(_, p)| p.clone()).collect()) } else { None }).collect()
 }
 
 fn queued_paths(harness: &Harness<'static, Studio>) -> Vec<PathBuf> {
     harness.state().state.rows.iter().map(|r| r.path.clone()).collect()
 }
 
-/// One photo queued and acknowledged by the scripted engine with id 7.
+/// One photo queued (the window's first id is 0) and acknowledged by the scripted engine.
+const ID: u64 = 0;
+
 fn one_queued_photo(dir: &Path, weights: PathBuf) -> (Harness<'static, Studio>, Script, PathBuf) {
     let photo = dir.join("grandma.png");
     write_png(&photo, 80, 60);
     let (mut harness, script) = window(settings(dir, weights));
     drop_paths(&mut harness, std::slice::from_ref(&photo));
-    script.sent();
-    script.events.send(EngineEvent::Queued { id: 7, path: photo.clone() }).unwrap();
+    let sent = script.sent();
+    assert!(sent.contains(&Command::Enqueue(vec![(ID, photo.clone())])), "the row's id goes to the engine: {sent:?}");
+    script.events.send(EngineEvent::Queued { id: ID, path: photo.clone() }).unwrap();
     harness.run_steps(2);
     (harness, script, photo)
 }
@@ -123,15 +140,36 @@ fn dropping_files_and_a_folder_queues_the_images_once() {
     let expected = vec![loose.clone(), folder.join("a.png"), folder.join("b.png"), folder.join("nested/c.png")];
     assert_eq!(queued_paths(&harness), expected);
     let sent = script.sent();
-    assert!(sent.contains(&Command::Enqueue(expected.clone())) || matches!(&sent[..], [Command::Enqueue(p)] if *p == expected), "{sent:?}");
+    assert_eq!(enqueued(&sent), [expected.clone()], "{sent:?}");
     assert!(!harness.state().state.drop_hover);
+    harness.get_by_label_contains("0 of 4 photos");
 
     // The same photos again: nothing new is queued or sent.
     drop_paths(&mut harness, &[folder.join("a.png"), folder]);
     assert_eq!(queued_paths(&harness).len(), 4);
-    assert!(script.sent().iter().all(|c| !matches!(c, Command::Enqueue(_))));
+    assert!(enqueued(&script.sent()).is_empty());
     assert!(harness.get_all_by_label("loose.jpg").count() >= 1);
-    harness.get_by_label_contains("4 photos");
+    assert!(harness.get_all_by_label_contains("4 photos").count() >= 2, "the queue's count and the progress bar");
+}
+
+#[test]
+fn a_dropped_folder_is_walked_off_the_ui_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("album");
+    for i in 0..3 {
+        write_png(&folder.join(format!("p{i}.png")), 16, 12);
+    }
+    let (mut harness, script) = window(settings(dir.path(), some_weights(dir.path())));
+    harness.input_mut().dropped_files.push(Arc::new(DroppedPath(folder.clone())));
+    harness.step();
+    // The frame that took the drop only handed it to the helper: nothing was walked in it.
+    assert_eq!(harness.state().state.walks_pending, 1);
+    assert!(harness.state().state.rows.is_empty());
+    assert!(enqueued(&script.sent()).is_empty());
+    drop_paths(&mut harness, &[]);
+    assert_eq!(queued_paths(&harness).len(), 3);
+    assert_eq!(enqueued(&script.sent()).concat().len(), 3);
+    harness.get_by_label_contains("0 of 3 photos");
 }
 
 #[test]
@@ -142,9 +180,10 @@ fn the_ratio_slider_sends_the_new_ratio_to_the_worker() {
     script.sent();
     harness.get_by_role_and_label(egui::accesskit::Role::Slider, "Memory ratio").set_value_accesskit(0.5);
     harness.run_steps(2);
-    let ratios: Vec<f64> = script.sent().into_iter().filter_map(|c| if let Command::SetMemoryRatio(r) = c { Some(r) } else { None }).collect();
+    let ratios: Vec<f64> =
+        script.sent().into_iter().filter_map(|c| if let Command::Configure(c) = c { Some(c.memory_ratio) } else { None }).collect();
     assert_eq!(ratios.last().copied(), Some(0.5), "{ratios:?}");
-    assert_eq!(harness.state().state.settings.memory_ratio, 0.5);
+    assert_eq!(harness.state().state.settings.run.memory_ratio, 0.5);
 }
 
 #[test]
@@ -153,12 +192,12 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
     let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
     harness.get_by_label_contains("After: not restored yet");
     let face = Face { bbox: [20.0, 10.0, 60.0, 50.0], score: 0.99, landmarks: [[0.0; 2]; 5] };
-    script.events.send(EngineEvent::PhotoStarted { id: 7 }).unwrap();
-    script.events.send(EngineEvent::FacesFound { id: 7, faces: vec![face], before: Some(preview(40, 30)) }).unwrap();
+    script.events.send(EngineEvent::PhotoStarted { id: ID }).unwrap();
+    script.events.send(EngineEvent::FacesFound { id: ID, faces: vec![face], before: Some(preview(40, 30)) }).unwrap();
     harness.run_steps(2);
     assert!(harness.get_all_by_label("restoring").count() >= 1);
     harness.get_by_label_contains("1 faces detected");
-    script.events.send(EngineEvent::PhotoDone { id: 7, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) }).unwrap();
+    script.events.send(EngineEvent::PhotoDone { id: ID, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) }).unwrap();
     harness.run_steps(2);
     harness.get_by_label_contains("After 40×30");
     assert_eq!(harness.state().state.rows[0].status, PhotoStatus::Done);
@@ -169,7 +208,7 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
 fn a_failed_photo_shows_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
-    script.events.send(EngineEvent::PhotoFailed { id: 7, error: "cannot decode grandma.png: truncated file".into() }).unwrap();
+    script.events.send(EngineEvent::PhotoFailed { id: ID, error: "cannot decode grandma.png: truncated file".into() }).unwrap();
     harness.run_steps(2);
     assert!(harness.get_all_by_label("failed").count() >= 1);
     harness.get_by_label_contains("Failed: cannot decode grandma.png: truncated file");
@@ -209,7 +248,7 @@ fn start_requeues_nothing_twice_and_sends_start() {
     harness.run_steps(2);
     let sent = script.sent();
     assert!(matches!(sent.last(), Some(Command::Start)), "{sent:?}");
-    assert!(!sent.iter().any(|c| matches!(c, Command::Enqueue(_))), "already queued in the engine: {sent:?}");
+    assert!(enqueued(&sent).is_empty(), "already queued in the engine: {sent:?}");
     assert!(harness.state().state.run.running);
 }
 
@@ -253,23 +292,20 @@ fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
     assert!(weights.is_file() && photo.is_file(), "fixtures missing");
     let out = tempfile::tempdir().unwrap();
     let ui_settings = UiSettings {
-        weights: weights.clone(),
-        device: gpen_studio::device::DeviceChoice::Cpu,
-        out_dir: out.path().into(),
+        run: RunConfig {
+            weights: weights.clone(),
+            device: gpen_studio::device::DeviceChoice::Cpu,
+            out_dir: out.path().into(),
+            ..UiSettings::default().run
+        },
         ..UiSettings::default()
     };
-    let engine_settings = EngineSettings { monitor_interval: Duration::from_millis(200), ..ui_settings.engine_settings() };
+    let engine_settings = RunConfig { monitor_interval: Duration::from_millis(200), ..ui_settings.run.clone() };
     let engine = spawn(engine_settings, Components::real(), Box::new(|| {}));
     let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
     let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
-    harness.state_mut().add_paths(&[photo]);
-    harness.run_steps(1);
-    // Wait until the engine acknowledged the photo, then press Start.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while harness.state().state.rows[0].engine_id.is_none() && Instant::now() < deadline {
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drop_paths(&mut harness, &[photo]);
+    harness.get_by_label_contains("0 of 1 photos");
     harness.get_by_label("Start").click();
     let deadline = Instant::now() + Duration::from_secs(180);
     while harness.state().state.run.running || harness.state().state.rows[0].status != PhotoStatus::Done {
@@ -331,8 +367,17 @@ fn bytes_arrived(harness: &Harness<'static, Studio>) -> bool {
     harness.state().state.download.running().is_some_and(|r| r.bytes > 0)
 }
 
+/// The model files of the configurations sent, where one differs from the one before.
 fn set_models(sent: &[Command]) -> Vec<PathBuf> {
-    sent.iter().filter_map(|c| if let Command::SetModel { weights, .. } = c { Some(weights.clone()) } else { None }).collect()
+    let mut models: Vec<PathBuf> = Vec::new();
+    for c in sent {
+        if let Command::Configure(c) = c {
+            if models.last() != Some(&c.weights) {
+                models.push(c.weights.clone());
+            }
+        }
+    }
+    models
 }
 
 fn checksums(source: &ModelSource) -> gpen_studio::models::Checksums {
@@ -370,7 +415,7 @@ fn the_banner_downloads_the_model_with_progress_and_installs_it() {
     assert!(full, "the bar shows speed and time left: {bar_texts:?}");
 
     let path = source.store.path_of(&entry);
-    assert_eq!(harness.state().state.settings.weights, path);
+    assert_eq!(harness.state().state.settings.run.weights, path);
     assert!(harness.state().state.weights_exist);
     assert!(harness.query_by_label("No GPEN model yet").is_none(), "the banner is gone");
     assert_eq!(std::fs::read(&path).unwrap(), body);

@@ -1,19 +1,21 @@
 //! Whole-photo restoration: detection, alignment, batched restoration across photos, paste-back,
-//! writing — through the library (with an identity restorer that proves the geometry) and the CLI
-//! (with the golden small GPEN model).
+//! writing — through the engine (with an identity restorer that proves the geometry) and the CLI
+//! (with the golden small GPEN model), with every step on one thread and on stage workers.
 
 mod common;
 use common::*;
+use gpen_studio::config::{RunConfig, Workers};
 use gpen_studio::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
+use gpen_studio::device::DeviceChoice;
+use gpen_studio::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
 use gpen_studio::error::RunError;
-use gpen_studio::photo::{OutputFormat, ReadLimits};
-use gpen_studio::pipeline::{Event, Outcome, PipelineOptions, restore_photos};
+use gpen_studio::pipeline::Summary;
 use gpen_studio::restorer::FaceRestorer;
 use image::RgbImage;
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tch::Device;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 fn photos() -> PathBuf {
     repo_root().join("../shared/photos")
@@ -21,7 +23,7 @@ fn photos() -> PathBuf {
 
 /// Gives back the crop it was given: whatever changes in the photo is the pipeline's doing.
 struct Identity {
-    batches: RefCell<Vec<usize>>,
+    batches: Arc<Mutex<Vec<usize>>>,
 }
 
 impl FaceRestorer for Identity {
@@ -29,22 +31,56 @@ impl FaceRestorer for Identity {
         512
     }
     fn restore_batch(&self, faces: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError> {
-        self.batches.borrow_mut().push(faces.len());
+        self.batches.lock().unwrap().push(faces.len());
         Ok(faces.iter().map(|f| (*f).clone()).collect())
     }
 }
 
-fn options(out: &Path, batch: usize) -> PipelineOptions {
-    PipelineOptions {
+/// Runs `inputs` through the engine with the identity restorer, `batch` faces a call, and
+/// `detector` (MTCNN when `None`); returns the events and the batch sizes the restorer saw.
+fn run_identity(inputs: &[PathBuf], out: &Path, batch: usize, workers: Workers, detector: Option<fn() -> Box<dyn FaceDetector + Send>>) -> (Vec<EngineEvent>, Vec<usize>) {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    let config = RunConfig {
+        device: DeviceChoice::Cpu,
         out_dir: out.into(),
-        batch,
-        strength: 1.0,
-        format: OutputFormat::Png,
-        save_faces: false,
-        overwrite: false,
-        limits: ReadLimits::default(),
-        device: Device::Cpu,
+        batch_override: Some(batch),
+        workers,
+        preview_side: 0,
+        monitor_interval: Duration::from_millis(50),
+        ..RunConfig::default()
+    };
+    let components = Components {
+        restorer: Box::new(move |_, _| Ok(Box::new(Identity { batches: seen.clone() }) as Box<dyn FaceRestorer>)),
+        fallback: Box::new(|_, _| None),
+        detector: Box::new(move |_, device| match detector {
+            Some(make) => Ok(make()),
+            None => Mtcnn::load(&default_models_dir(), device).map(|m| Box::new(m) as Box<dyn FaceDetector + Send>).map_err(|e| e.to_string()),
+        }),
+        ..Components::real()
+    };
+    let engine = spawn(config, components, Box::new(|| {}));
+    engine.send(EngineCommand::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
+    engine.send(EngineCommand::Start);
+    let mut events = Vec::new();
+    loop {
+        let e = engine.events.recv_timeout(Duration::from_secs(120)).expect("the run finishes");
+        if let EngineEvent::ModelError(m) = &e {
+            panic!("{m}");
+        }
+        let done = matches!(e, EngineEvent::Finished(_));
+        events.push(e);
+        if done {
+            break;
+        }
     }
+    engine.shutdown();
+    let seen = batches.lock().unwrap().clone();
+    (events, seen)
+}
+
+fn summary(events: &[EngineEvent]) -> Summary {
+    events.iter().find_map(|e| if let EngineEvent::Finished(s) = e { Some(s.clone()) } else { None }).unwrap()
 }
 
 fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
@@ -60,19 +96,14 @@ fn rgb(path: &Path) -> RgbImage {
 #[test]
 fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
     let out = tempfile::tempdir().unwrap();
-    let detector = Mtcnn::load(&default_models_dir(), Device::Cpu).unwrap();
-    let restorer = Identity { batches: RefCell::new(vec![]) };
     let input = photos().join("solvay_1927.png");
-    let mut done = Vec::new();
-    let summary = restore_photos(&[input.clone()], &detector, &restorer, &options(out.path(), 8), &mut |e| {
-        if let Event::PhotoDone { outcome, .. } = e {
-            done.push((*outcome).clone());
-        }
-    });
-    assert_eq!(summary.faces_restored, 29, "{summary}");
-    assert_eq!(done, [Outcome::Restored { output: out.path().join("solvay_1927.png"), faces: 29 }]);
+    let (events, batches) = run_identity(std::slice::from_ref(&input), out.path(), 8, Workers::Fixed(1), None);
+    let s = summary(&events);
+    assert_eq!(s.faces_restored, 29, "{s}");
+    let done: Vec<&PathBuf> = events.iter().filter_map(|e| if let EngineEvent::PhotoDone { output, .. } = e { Some(output) } else { None }).collect();
+    assert_eq!(done, [&out.path().join("solvay_1927.png")]);
     // 29 faces in batches of 8: 8, 8, 8, 5.
-    assert_eq!(*restorer.batches.borrow(), [8, 8, 8, 5]);
+    assert_eq!(batches, [8, 8, 8, 5]);
     let result = rgb(&out.path().join("solvay_1927.png"));
     let original = rgb(&input); // alpha dropped, as the pipeline reads it
     let db = psnr(&result, &original);
@@ -85,24 +116,22 @@ fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
 #[test]
 fn faces_of_several_photos_share_batches_and_each_photo_is_written_once_complete() {
     let out = tempfile::tempdir().unwrap();
-    let detector = Mtcnn::load(&default_models_dir(), Device::Cpu).unwrap();
-    let restorer = Identity { batches: RefCell::new(vec![]) };
     let inputs = [photos().join("astronaut.png"), photos().join("solvay_1927.png")];
-    let mut events = Vec::new();
-    let summary = restore_photos(&inputs, &detector, &restorer, &options(out.path(), 4), &mut |e| {
-        events.push(match e {
-            Event::FacesFound { faces, .. } => format!("found {}", faces.len()),
-            Event::BatchDone { faces, .. } => format!("batch {faces}"),
-            Event::PhotoDone { input, .. } => format!("done {}", input.file_name().unwrap().to_string_lossy()),
-            other => format!("{other:?}"),
+    let (events, batches) = run_identity(&inputs, out.path(), 4, Workers::Fixed(1), None);
+    let s = summary(&events);
+    assert_eq!((s.photos_restored, s.faces_restored), (2, 30));
+    let order: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::FacesFound { id, faces, .. } => Some(format!("found {id}: {}", faces.len())),
+            EngineEvent::PhotoDone { id, .. } => Some(format!("done {id}")),
+            _ => None,
         })
-    });
-    assert_eq!((summary.photos_restored, summary.faces_restored), (2, 30));
+        .collect();
     // The astronaut's single face waits for Solvay's faces to fill the first batch of 4, and the
     // astronaut is written right after that batch, long before Solvay is complete.
-    assert_eq!(&events[..4], ["found 1", "found 29", "batch 4", "done astronaut.png"]);
-    assert_eq!(events.last().unwrap(), "done solvay_1927.png");
-    assert_eq!(*restorer.batches.borrow(), [4, 4, 4, 4, 4, 4, 4, 2]);
+    assert_eq!(order, ["found 0: 1", "found 1: 29", "done 0", "done 1"]);
+    assert_eq!(batches, [4, 4, 4, 4, 4, 4, 4, 2]);
 }
 
 fn cli_restore(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
@@ -168,8 +197,33 @@ fn detector_trait_is_what_the_pipeline_uses() {
         }
     }
     let out = tempfile::tempdir().unwrap();
-    let restorer = Identity { batches: RefCell::new(vec![]) };
-    let summary = restore_photos(&[photos().join("astronaut.png")], &Blind, &restorer, &options(out.path(), 4), &mut |_| {});
-    assert_eq!((summary.photos_without_faces, summary.faces_restored), (1, 0));
-    assert!(restorer.batches.borrow().is_empty());
+    let blind: fn() -> Box<dyn FaceDetector + Send> = || Box::new(Blind);
+    let (events, batches) = run_identity(&[photos().join("astronaut.png")], out.path(), 4, Workers::Fixed(2), Some(blind));
+    let s = summary(&events);
+    assert_eq!((s.photos_without_faces, s.faces_restored), (1, 0));
+    assert!(batches.is_empty());
+}
+
+#[test]
+fn staged_workers_write_byte_identical_files_to_one_thread() {
+    // Real MTCNN and the golden GPEN, batches of 8 faces of the two photos mixed.
+    let input = tempfile::tempdir().unwrap();
+    for name in ["solvay_1927.png", "astronaut.png", "solvay_1927_official_gpen_result.jpg"] {
+        std::fs::copy(photos().join(name), input.path().join(name)).unwrap();
+    }
+    let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = cli_restore(&[input.path()], one.path(), &["--workers", "1", "--format", "jpg"]);
+    let b = cli_restore(&[input.path()], many.path(), &["--workers", "3", "--format", "jpg"]);
+    for run in [&a, &b] {
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success() && stderr.contains("photos restored 3"), "{stderr}");
+    }
+    assert!(String::from_utf8_lossy(&a.stderr).contains("every step on one thread"));
+    assert!(String::from_utf8_lossy(&b.stderr).contains("3 detection workers, 1 writer(s)"));
+    let (x, y) = (snapshot(one.path()), snapshot(many.path()));
+    assert_eq!(x.len(), 3);
+    for ((name_x, bytes_x), (name_y, bytes_y)) in x.iter().zip(&y) {
+        assert_eq!(name_x, name_y);
+        assert!(bytes_x == bytes_y, "{name_x} differs between --workers 1 and 3");
+    }
 }

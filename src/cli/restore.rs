@@ -133,7 +133,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     );
     let workers = match config.workers.count() {
         1 => "every step on one thread".to_string(),
-        n => format!("{n} detection workers, {} writers", (n / 2).max(1)),
+        n => format!("{n} detection workers, {} writer(s)", (n / 2).max(1)),
     };
     let mut model_error = None;
     let summary = loop {
