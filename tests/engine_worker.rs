@@ -230,11 +230,12 @@ fn a_ratio_change_takes_effect_at_the_next_batch() {
     assert!(reasons.iter().any(|r| r.contains("0.50")), "{reasons:?}");
 }
 
-#[test]
-fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
+/// Cancels a run of `photos` photos of 2 faces while its first batch is on the "GPU": no other batch
+/// starts, every photo ends once (restored or cancelled), and only finished photos are on disk.
+fn cancel_mid_run(workers: Workers, photos: usize) {
     let (started_tx, started_rx) = crossbeam_channel::unbounded();
     let (go_tx, go_rx) = crossbeam_channel::unbounded();
-    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), ..Setup::default() }, 10);
+    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), workers, ..Setup::default() }, photos);
     enqueue(&rig);
     rig.engine.send(Command::Start);
     started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -244,13 +245,20 @@ fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
     let events = run_to_end(&rig);
     let s = summary(&events);
     assert_eq!(rig.calls.lock().unwrap().len(), 1, "no batch starts after the cancel");
-    assert!(s.photos_cancelled >= 7, "{s}");
-    assert_eq!(s.photos_restored + s.photos_cancelled, 10, "{s}");
+    assert!(s.photos_cancelled >= photos - 3, "{s}");
+    assert_eq!(s.photos_restored + s.photos_cancelled, photos, "{s}");
+    let ends = endings(&events);
+    assert_eq!(ends.len(), photos);
+    assert!(ends.values().all(|v| v.len() == 1), "one ending each: {ends:?}");
     let written = outputs(rig.out.path());
     assert_eq!(written.len(), s.photos_restored, "only finished photos exist: {written:?}");
-    assert!(written.iter().all(|n| n.ends_with(".png") && !n.starts_with('.')), "no temporary files: {written:?}");
-    let cancelled = events.iter().filter(|e| matches!(e, EngineEvent::PhotoCancelled { .. })).count();
-    assert_eq!(cancelled, s.photos_cancelled);
+    assert!(written.iter().all(|n| n.ends_with(".png")), "{written:?}");
+    no_temporary_files(rig.out.path());
+}
+
+#[test]
+fn cancel_stops_within_one_batch_and_writes_nothing_partial() {
+    cancel_mid_run(Workers::Fixed(1), 10);
 }
 
 #[test]
@@ -411,24 +419,7 @@ fn every_photo_ends_once_with_a_broken_detector_an_oom_and_a_failed_write_in_one
 
 #[test]
 fn cancel_in_a_staged_run_stops_within_one_batch_and_writes_nothing_partial() {
-    let (started_tx, started_rx) = crossbeam_channel::unbounded();
-    let (go_tx, go_rx) = crossbeam_channel::unbounded();
-    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), workers: Workers::Fixed(3), ..Setup::default() }, 12);
-    enqueue(&rig);
-    rig.engine.send(Command::Start);
-    started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    rig.engine.send(Command::Cancel);
-    std::thread::sleep(Duration::from_millis(100));
-    go_tx.send(()).unwrap();
-    let events = run_to_end(&rig);
-    let s = summary(&events);
-    assert_eq!(rig.calls.lock().unwrap().len(), 1, "no batch starts after the cancel");
-    assert_eq!(s.photos_restored + s.photos_cancelled, 12, "{s}");
-    assert!(s.photos_cancelled >= 9, "{s}");
-    assert!(endings(&events).values().all(|v| v.len() == 1), "one ending each");
-    let written = outputs(rig.out.path());
-    assert_eq!(written.len(), s.photos_restored, "only finished photos exist: {written:?}");
-    no_temporary_files(rig.out.path());
+    cancel_mid_run(Workers::Fixed(3), 12);
 }
 
 #[test]

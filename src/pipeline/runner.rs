@@ -31,11 +31,16 @@ impl Stages<'_> {
     pub fn prepare(&mut self, job: PhotoJob) {
         match self {
             Stages::Inline(s) => {
-                // One step after the other: wait for the detection thread's answer.
-                let _ = s.jobs.as_ref().expect("open until dropped").send(job);
-                if let Ok(report) = s.reports.recv() {
-                    s.ready.push_back(StageMsg::Front(report));
-                }
+                // One step after the other: wait for the detection thread's answer. Should that
+                // thread be gone, the photo fails rather than the run waiting for it forever.
+                let copy = job.clone();
+                let sent = s.jobs.as_ref().expect("open until dropped").send(job).is_ok();
+                let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| FrontReport {
+                    front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&"the detection thread stopped"), faces_failed: 0 }),
+                    found: None,
+                    times: Default::default(),
+                });
+                s.ready.push_back(StageMsg::Front(report));
             }
             Stages::Threaded(s) => {
                 // The coordinator keeps at most `front_capacity` photos here, so this never waits.
@@ -179,6 +184,7 @@ impl Threaded {
                 .name(format!("gpen-detect-{i}"))
                 .spawn_scoped(scope, move || {
                     tch::set_num_threads(DETECT_THREADS);
+                    lower_priority();
                     ready.wait();
                     for job in jobs {
                         let report =
@@ -195,6 +201,7 @@ impl Threaded {
             std::thread::Builder::new()
                 .name(format!("gpen-write-{i}"))
                 .spawn_scoped(scope, move || {
+                    lower_priority();
                     for completed in finishes {
                         if reports.send(StageMsg::Back(guarded_finish(completed, ctx))).is_err() {
                             return;
@@ -208,12 +215,30 @@ impl Threaded {
     }
 }
 
+/// How much lower than the engine's thread the CPU stage workers run (Linux `nice`, per thread).
+/// The GPU stage comes first: on the CPU, GPEN's OpenMP team spins at its barriers while one of its
+/// threads waits for a core, and a stage worker holding that core wastes the whole team's time;
+/// on a GPU, the thread that launches the batches must not wait behind detection. The workers still
+/// get every core the engine's thread leaves idle.
+pub const WORKER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority by [`WORKER_NICE`] (best effort: a system that
+/// refuses leaves it as it was, which costs speed, not correctness).
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes its nice.
+    unsafe {
+        let tid = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + WORKER_NICE).min(19));
+    }
+}
+
 /// [`stages::prepare`], with a panic turned into that photo's failure (a worker must always report,
 /// or the run would wait for it forever).
 fn guarded_prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -> FrontReport {
     let copy = job.clone();
     catch_unwind(AssertUnwindSafe(|| stages::prepare(job, detector, ctx))).unwrap_or_else(|panic| FrontReport {
-        front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&panic), faces_failed: 0 }),
+        front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&*panic), faces_failed: 0 }),
         found: None,
         times: Default::default(),
     })
@@ -224,13 +249,13 @@ fn guarded_finish(completed: Completed, ctx: &StageContext) -> BackReport {
     let faces = completed.1.len();
     catch_unwind(AssertUnwindSafe(|| stages::finish(completed.0, completed.1, ctx))).unwrap_or_else(|panic| BackReport {
         id,
-        outcome: super::Outcome::Failed { error: internal_error(&panic), faces_failed: faces },
+        outcome: super::Outcome::Failed { error: internal_error(&*panic), faces_failed: faces },
         after: None,
         times: Default::default(),
     })
 }
 
-fn internal_error(panic: &Box<dyn std::any::Any + Send>) -> String {
+fn internal_error(panic: &dyn std::any::Any) -> String {
     let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
     format!("internal error: {} (please report it)", what.unwrap_or_else(|| "a stage panicked".into()))
 }
