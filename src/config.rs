@@ -43,6 +43,11 @@ impl Workers {
             Workers::Fixed(n) => n.max(1),
         }
     }
+
+    /// Paste + encode workers beside [`Self::count`] detection workers, when staged.
+    pub fn writers(self) -> usize {
+        (self.count() / 2).max(1)
+    }
 }
 
 impl std::str::FromStr for Workers {

@@ -33,7 +33,7 @@ impl MemoryProbe for ScriptedProbe {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let free = self.free[self.next.min(self.free.len() - 1)];
         self.next += 1;
-        Ok(MemorySample::new("Fake GPU 12 GB".into(), false, 12 * GIB, free, GIB, Some(50)))
+        Ok(MemorySample::new("Fake GPU 12 GB".into(), false, 12 * GIB, free, GIB, Some(50)).holding(GIB))
     }
 }
 
@@ -108,6 +108,34 @@ mod engine_monitor {
         let other = Arc::clone(&m);
         std::thread::spawn(move || other.sample_now()).join().unwrap();
         assert_eq!(m.latest().unwrap().free, gib(6.0));
+    }
+
+    #[test]
+    fn the_planner_sees_a_drop_at_once_and_a_rise_once_it_lasts() {
+        // free 6, 6, 6, then another program takes 4 GiB, then gives it back.
+        let (probe, _) = ScriptedProbe::new(&[gib(6.0), gib(6.0), gib(6.0), gib(2.0), gib(6.0), gib(6.0), gib(6.0)]);
+        let m = MemoryMonitor::manual(Box::new(probe));
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            m.sample_now();
+            let (free, held) = m.planning_available().unwrap();
+            assert_eq!(held, GIB, "the scripted device's reservation is ours");
+            seen.push(free + held);
+        }
+        // Available = free + the 1 GiB held; the drop shows in the same sample, the rise right away
+        // too here, because the median of the last five is already back up.
+        assert_eq!(seen, [gib(7.0), gib(7.0), gib(7.0), gib(3.0), gib(7.0), gib(7.0), gib(7.0)]);
+
+        // A rise after a lasting low is believed only once most of the window agrees.
+        let (probe, _) = ScriptedProbe::new(&[gib(2.0), gib(2.0), gib(2.0), gib(2.0), gib(2.0), gib(6.0), gib(6.0), gib(6.0)]);
+        let m = MemoryMonitor::manual(Box::new(probe));
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            m.sample_now();
+            let (free, held) = m.planning_available().unwrap();
+            seen.push(free + held);
+        }
+        assert_eq!(seen, [gib(3.0), gib(3.0), gib(3.0), gib(3.0), gib(3.0), gib(3.0), gib(3.0), gib(7.0)]);
     }
 
     #[test]

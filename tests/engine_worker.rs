@@ -7,7 +7,8 @@
 mod common;
 use common::*;
 use crossbeam_channel::{Receiver, Sender};
-use gpen_studio::detect::{DetectError, Face, FaceDetector};
+use common::fakes::GridDetector;
+use gpen_studio::detect::FaceDetector;
 use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
 use gpen_studio::config::{RunConfig, Workers};
@@ -58,33 +59,6 @@ impl FaceRestorer for FakeGpu {
     }
 }
 
-/// Finds `per_photo` faces at fixed places in any photo of at least 200 x 200 px; fails on photos
-/// 230 px wide (a detector that breaks on some inputs).
-struct GridDetector {
-    per_photo: usize,
-}
-
-impl FaceDetector for GridDetector {
-    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError> {
-        if image.width() < 200 {
-            return Ok(vec![]);
-        }
-        if image.width() == 230 {
-            return Err(DetectError::Options("the detector broke on this photo".into()));
-        }
-        Ok((0..self.per_photo)
-            .map(|i| {
-                let (x, y) = (30.0 + 40.0 * (i % 4) as f32, 40.0 + 60.0 * (i / 4) as f32);
-                Face {
-                    bbox: [x - 15.0, y - 20.0, x + 15.0, y + 20.0],
-                    score: 0.99,
-                    landmarks: [[x - 7.0, y - 5.0], [x + 7.0, y - 5.0], [x, y + 2.0], [x - 6.0, y + 10.0], [x + 6.0, y + 10.0]],
-                }
-            })
-            .collect())
-    }
-}
-
 struct Setup {
     free: u64,
     capacity: usize,
@@ -119,13 +93,7 @@ fn model() -> MemoryModel {
 
 fn rig(setup: Setup, photos: usize) -> Rig {
     let input = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> = (0..photos)
-        .map(|i| {
-            let p = input.path().join(format!("photo{i:02}.png"));
-            RgbImage::from_fn(220, 220, |x, y| image::Rgb([(x + i as u32) as u8, y as u8, 128])).save(&p).unwrap();
-            p
-        })
-        .collect();
+    let paths = common::fakes::grid_photos(input.path(), photos);
     let out = tempfile::tempdir().unwrap();
     let free = Arc::new(Mutex::new(setup.free));
     let calls = Arc::new(Mutex::new(Vec::new()));

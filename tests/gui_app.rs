@@ -187,6 +187,29 @@ fn the_ratio_slider_sends_the_new_ratio_to_the_worker() {
 }
 
 #[test]
+fn between_runs_the_panel_shows_the_batch_a_run_would_use_now_and_follows_the_slider() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script) = window(settings(dir.path(), common::golden_weights()));
+    let gib = 1u64 << 30;
+    script.events.send(EngineEvent::Memory(MemorySample::new("Fake GPU 16 GB".into(), false, 16 * gib, 8 * gib, 0, None))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().state.memory.live.is_none() {
+        assert!(Instant::now() < deadline, "no live plan: {:?}", harness.state().state.model_info);
+        std::thread::sleep(Duration::from_millis(10));
+        harness.step();
+    }
+    harness.run_steps(1);
+    // The golden 64 px model needs a few MiB a face: the plan is the largest batch allowed.
+    harness.get_by_label_contains("Batch now: 32 faces");
+    let reason = |h: &Harness<'static, Studio>| h.state().state.memory.live.clone().unwrap().1;
+    assert!(reason(&harness).starts_with("8.0 GiB free × 0.80"), "{}", reason(&harness));
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "Memory ratio").set_value_accesskit(0.5);
+    harness.run_steps(2);
+    assert!(reason(&harness).starts_with("8.0 GiB free × 0.50"), "the plan follows the slider: {}", reason(&harness));
+    assert!(script.sent().iter().all(|c| !matches!(c, Command::Start)), "nothing was run for it");
+}
+
+#[test]
 fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
     let dir = tempfile::tempdir().unwrap();
     let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));

@@ -227,3 +227,24 @@ fn staged_workers_write_byte_identical_files_to_one_thread() {
         assert!(bytes_x == bytes_y, "{name_x} differs between --workers 1 and 3");
     }
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_restores_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("never-created");
+    let run = cli_restore(&[&photos()], &target, &["--dry-run", "--workers", "2"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for want in [
+        "3 photos found",
+        "model: GPEN 64 (channel_multiplier 1, narrow 0.125), fp32",
+        "device: cpu CPU (system RAM)",
+        "memory model: ",
+        "batch 8: batch fixed at 8 by the user (the memory plan said 1: ",
+        "2 detection workers, 1 writer(s)",
+        "nothing was restored (--dry-run)",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert!(!target.exists(), "a dry run writes nothing, not even the output folder");
+}

@@ -68,6 +68,10 @@ pub struct RestoreArgs {
     /// available at the start). A photo larger than this still runs, alone.
     #[arg(long, value_name = "SIZE", value_parser = config::parse_size)]
     pub ram_budget: Option<u64>,
+    /// Print the photos found, the model, the device and the batch that would be planned now (with
+    /// its arithmetic), and restore nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl RestoreArgs {
@@ -110,7 +114,10 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     if !config.weights.exists() {
         anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
     }
-    args.model.device()?; // applies --threads, checks the device before the worker starts
+    let device = args.model.device()?; // applies --threads, checks the device before the worker starts
+    if args.dry_run {
+        return dry_run(&config, &inputs, device);
+    }
     let engine = spawn(config.clone(), Components::real(), Box::new(|| {}));
     // Ctrl-C cancels like the window's Cancel button: the batch in flight finishes, photos in
     // flight are dropped, nothing partial is written. A second Ctrl-C exits at once.
@@ -131,10 +138,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let progress = ProgressBar::new(inputs.len() as u64).with_style(
         ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}  {{elapsed}} elapsed, ETA {{eta}}")).expect("template"),
     );
-    let workers = match config.workers.count() {
-        1 => "every step on one thread".to_string(),
-        n => format!("{n} detection workers, {} writer(s)", (n / 2).max(1)),
-    };
+    let workers = workers_line(&config);
     let mut model_error = None;
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
@@ -182,6 +186,51 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         t.named().iter().map(|(n, d)| format!("{n} {:.1} s ({:.0} %)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total)).collect();
     eprintln!("time: {}", split.join(", "));
     Ok(if summary.any_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `--dry-run`: what a run would do now, from the model file's shapes and a fresh memory reading;
+/// nothing is loaded onto the device and nothing is written.
+fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyhow::Result<ExitCode> {
+    use crate::engine::{memory, memory_model::ModelSource, plan, planner::format_bytes};
+    let outputs = crate::inputs::plan_outputs(inputs, &config.out_dir, config.output_format().extension());
+    let done = outputs.iter().filter(|o| o.exists()).count();
+    let unit = if config.aligned { "aligned crops" } else { "photos" };
+    println!("{} {unit} found", inputs.len());
+    if done > 0 {
+        let what = if config.overwrite { "would be replaced (--overwrite)" } else { "would be kept" };
+        println!("{done} of them already have a result in {}: {what}", config.out_dir.display());
+    }
+    let state = crate::checkpoint::read_state_dict(&config.weights)?;
+    let gpen = crate::checkpoint::infer_config(&state.shapes()).map_err(anyhow::Error::msg)?;
+    drop(state);
+    println!("model: {gpen}, {} ({})", config.precision, config.weights.display());
+    let label = memory::device_label(device);
+    let sample = memory::probe_for(device).sample();
+    match &sample {
+        Ok(s) => println!("device: {} {label}, {} total, {} free", crate::device::device_name(device), format_bytes(s.total), format_bytes(s.free)),
+        Err(e) => println!("device: {} {label} (no memory reading: {e})", crate::device::device_name(device)),
+    }
+    let model = plan::memory_model_for(&gpen, config.precision, &label);
+    let source = match &model.source {
+        ModelSource::Calibrated { when, .. } => format!("calibrated on {label} at {when}"),
+        ModelSource::Analytic => "analytic estimate; `gpen-studio calibrate` measures it".into(),
+    };
+    println!("memory model: {} fixed + {} per face ({source})", format_bytes(model.fixed), format_bytes(model.per_face));
+    let rec = plan::plan(sample.as_ref().ok().map(|s| (s.free, s.held)), device == tch::Device::Cpu, config, &model);
+    println!("batch {}: {}", rec.batch, rec.reason);
+    let budget = config.ram_budget.unwrap_or_else(|| crate::pipeline::budget::default_capacity(config.memory_ratio));
+    let how = if config.ram_budget.is_some() { "--ram-budget" } else { "memory ratio × the RAM available now" };
+    println!("photos in flight: at most {} of RAM ({how})", format_bytes(budget));
+    println!("{}", workers_line(config));
+    println!("nothing was restored (--dry-run)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn workers_line(config: &RunConfig) -> String {
+    match config.workers.count() {
+        1 => "every step on one thread".to_string(),
+        n => format!("{n} detection workers, {} writer(s)", config.workers.writers()),
+    }
 }
 
 /// A photo's error names its file already (`PATH: what is wrong`); the CLI's line names it once.

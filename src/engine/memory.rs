@@ -25,6 +25,10 @@ pub struct MemorySample {
     pub used_by_us: u64,
     /// `total - free - used_by_us`, saturating at 0.
     pub used_by_others: u64,
+    /// Bytes our caching allocator holds reserved that the next batch can reuse (CUDA: libtorch's
+    /// reserved memory, weights included; 0 on the CPU, where freed memory goes back to the system).
+    /// The planner counts `free + held` as available to us.
+    pub held: u64,
     /// GPU utilisation in percent over the driver's last sample period; `None` on the CPU.
     pub utilization: Option<u32>,
 }
@@ -33,7 +37,18 @@ impl MemorySample {
     /// Builds a sample, deriving `used_by_others`.
     pub fn new(device: String, cpu_mode: bool, total: u64, free: u64, used_by_us: u64, utilization: Option<u32>) -> Self {
         let used_by_others = total.saturating_sub(free).saturating_sub(used_by_us);
-        MemorySample { taken: Instant::now(), device, cpu_mode, total, free, used_by_us, used_by_others, utilization }
+        MemorySample { taken: Instant::now(), device, cpu_mode, total, free, used_by_us, used_by_others, held: 0, utilization }
+    }
+
+    /// The same sample with `held` bytes reserved by our allocator.
+    pub fn holding(mut self, held: u64) -> Self {
+        self.held = held;
+        self
+    }
+
+    /// What a batch may draw on: free memory plus what our allocator holds.
+    pub fn available(&self) -> u64 {
+        self.free.saturating_add(self.held)
     }
 }
 
@@ -106,7 +121,7 @@ impl MemoryProbe for NvmlProbe {
         let utilization = self.device.utilization_rates().ok().map(|u| u.gpu);
         // Before libtorch has touched the device the shim errors; nothing is ours then.
         let ours = crate::memory::allocator_stats(self.cuda_index).map(|s| s.reserved_current.max(0) as u64).unwrap_or(0);
-        Ok(MemorySample::new(self.name.clone(), false, info.total, info.free, ours, utilization))
+        Ok(MemorySample::new(self.name.clone(), false, info.total, info.free, ours, utilization).holding(ours))
     }
 }
 
@@ -320,6 +335,22 @@ impl MemoryMonitor {
         recent.sort_unstable();
         let n = recent.len();
         Some(if n % 2 == 1 { recent[n / 2] } else { recent[n / 2 - 1] / 2 + recent[n / 2] / 2 })
+    }
+
+    /// What the planner may count on now: the median of the last [`SMOOTHING_WINDOW`] samples'
+    /// `free + held`, but never more than the latest sample's. A lasting rise shows after
+    /// `SMOOTHING_WINDOW / 2 + 1` samples, while a drop (another program taking memory) shrinks the
+    /// next batch at once, before it can run out. Returns `(free, held)` of that figure, `held` as
+    /// the latest sample has it.
+    pub fn planning_available(&self) -> Option<(u64, u64)> {
+        let state = self.shared.lock();
+        let latest = state.history.back()?;
+        let mut recent: Vec<u64> = state.history.iter().rev().take(SMOOTHING_WINDOW).map(MemorySample::available).collect();
+        recent.sort_unstable();
+        let n = recent.len();
+        let median = if n % 2 == 1 { recent[n / 2] } else { recent[n / 2 - 1] / 2 + recent[n / 2] / 2 };
+        let available = median.min(latest.available());
+        Some((available.saturating_sub(latest.held), latest.held.min(available)))
     }
 
     /// Every sample of the last [`HISTORY_SPAN`], oldest first.

@@ -5,6 +5,7 @@
 pub mod adaptive;
 pub mod memory;
 pub mod memory_model;
+pub mod plan;
 pub mod planner;
 mod run;
 pub mod worker;

@@ -1,5 +1,8 @@
-//! The batch size that fits: `⌊(free × ratio − fixed) / per_face⌋`, clamped to `[1, max_batch]`,
-//! with the arithmetic spelled out for the user.
+//! The batch size that fits: `⌊((free + held) × ratio − fixed) / per_face⌋`, clamped to
+//! `[1, max_batch]`, with the arithmetic spelled out for the user. `held` is what our own caching
+//! allocator keeps reserved on a CUDA device (the weights, and blocks cached from earlier batches):
+//! NVML counts it as used, yet it is ours to use, so it is added back; `fixed` (weights and
+//! workspace) is then subtracted once, whether or not the model is loaded yet.
 
 use crate::engine::memory_model::MemoryModel;
 
@@ -10,7 +13,7 @@ const MIB: f64 = (1u64 << 20) as f64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recommendation {
     pub batch: usize,
-    /// The free memory the decision used.
+    /// The memory the decision counted as available: free, plus what our allocator holds.
     pub free: u64,
     /// `free × ratio`: what the run allows itself, model included.
     pub budget: u64,
@@ -30,17 +33,32 @@ pub struct Recommendation {
 /// pass `free + fixed` or, better, a model whose `fixed` is only the workspace. That choice is the
 /// caller's; this function keeps the one formula.
 pub fn recommend(free: u64, ratio: f64, model: &MemoryModel, max_batch: usize) -> Recommendation {
+    recommend_available(free, 0, ratio, model, max_batch)
+}
+
+/// [`recommend`] for a device where our allocator holds `held` bytes reserved besides the `free`
+/// ones: the batch may use `(free + held) × ratio − fixed`. The reason names both parts.
+pub fn recommend_available(free: u64, held: u64, ratio: f64, model: &MemoryModel, max_batch: usize) -> Recommendation {
     let ratio = if ratio.is_nan() { 0.0 } else { ratio.clamp(0.0, 1.0) };
     let max_batch = max_batch.max(1);
-    let budget_f = free as f64 * ratio;
+    let available = free.saturating_add(held);
+    let budget_f = available as f64 * ratio;
     let budget = budget_f as u64;
-    let in_gib = free as f64 >= GIB;
+    let in_gib = available as f64 >= GIB;
     let gib = |bytes: f64, decimals: usize| amount(bytes, decimals, in_gib);
-    let head = format!("{} free × {ratio:.2}", gib(free as f64, 1));
+    let head = if held == 0 {
+        format!("{} free × {ratio:.2}", gib(free as f64, 1))
+    } else {
+        format!(
+            "({} free + {} held by gpen-studio) × {ratio:.2}",
+            gib(free as f64, 1),
+            gib(held as f64, 1)
+        )
+    };
     if budget_f < model.fixed as f64 {
         return Recommendation {
             batch: 1,
-            free,
+            free: available,
             budget,
             reason: format!(
                 "{head} = {}: budget below the model's fixed memory ({}); running 1 face at a time",
@@ -65,7 +83,7 @@ pub fn recommend(free: u64, ratio: f64, model: &MemoryModel, max_batch: usize) -
     } else {
         (fits, arithmetic)
     };
-    Recommendation { batch, free, budget, reason }
+    Recommendation { batch, free: available, budget, reason }
 }
 
 /// An amount for the reason text: in GiB with `decimals` decimals when the sentence is in GiB

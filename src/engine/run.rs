@@ -17,7 +17,7 @@
 
 use super::adaptive::AdaptiveBatch;
 use super::memory_model::{DetectionModel, MemoryModel};
-use super::planner::{self, Recommendation};
+use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::config::{RunConfig, Sizer};
 use crate::detect::FaceDetector;
@@ -113,14 +113,12 @@ impl Worker {
         }
         let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
         let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
-        let gpen_threads = self.gpen_threads;
-        tch::set_num_threads(gpen_threads);
         let Loaded { restorer, detectors, fallback, device, model, .. } = loaded;
         let (device, model) = (*device, model.clone());
         let flow = std::thread::scope(|scope| {
             let mut stages = if staged {
                 let detectors: Vec<&mut Box<dyn FaceDetector + Send>> = detectors.iter_mut().take(workers).collect();
-                Stages::Threaded(Threaded::start(scope, detectors, &ctx, (workers / 2).max(1)))
+                Stages::Threaded(Threaded::start(scope, detectors, &ctx, config.workers.writers()))
             } else {
                 Stages::Inline(Inline::start(scope, &mut detectors[0], &ctx))
             };
@@ -128,8 +126,6 @@ impl Worker {
             self.coordinate(&mut stages, gpu, &config, &model, device, capacity)
             // `stages` is dropped here: its queues close and the scope joins the workers.
         });
-        // The workers set libtorch's global count to theirs; later threads get GPEN's again.
-        tch::set_num_threads(gpen_threads);
         flow
     }
 
@@ -355,23 +351,12 @@ impl Worker {
             let n = *n;
             return Recommendation { batch: n, free: 0, budget: 0, reason: format!("fixed at {n} faces, no retry on out-of-memory (benchmark)") };
         }
-        let max_batch = match device {
-            Device::Cpu => self.config.cpu_max_batch.min(self.config.max_batch),
-            _ => self.config.max_batch,
-        };
         let max_age = self.config.monitor_interval;
-        let free = self.monitor.as_ref().and_then(|m| {
+        let available = self.monitor.as_ref().and_then(|m| {
             m.refresh_if_older(max_age);
-            m.smoothed_free()
+            m.planning_available()
         });
-        let mut rec = match free {
-            Some(free) => planner::recommend(free, self.config.memory_ratio, model, max_batch),
-            None => Recommendation { batch: 1, free: 0, budget: 0, reason: "no memory reading; 1 face at a time".into() },
-        };
-        if let Some(b) = self.config.batch_override {
-            rec.reason = format!("batch fixed at {b} by the user (the memory plan said {}: {})", rec.batch, rec.reason);
-            rec.batch = b;
-        }
+        let rec = super::plan::plan(available, device == Device::Cpu, &self.config, model);
         if let RunSizer::Planned(a) = sizer {
             a.set_recommended(rec.batch);
         }

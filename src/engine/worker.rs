@@ -120,9 +120,7 @@ impl Components {
             probe: Box::new(super::memory::probe_for),
             memory_model: Box::new(|restorer, s, device_label| {
                 let Some(config) = restorer.config() else { return unknown_model() };
-                CalibrationStore::load(&CalibrationStore::default_path())
-                    .get(device_label, &config, s.precision)
-                    .unwrap_or_else(|| memory_model::analytic(&config, s.precision))
+                super::plan::memory_model_for(&config, s.precision, device_label)
             }),
             calibrate: Box::new(|restorer, s, device_label| {
                 let gpen = restorer.as_gpen().ok_or("only GPEN can be calibrated")?;
@@ -216,8 +214,6 @@ pub(super) struct Worker {
     monitor_device: Option<Device>,
     last_sample: Option<Instant>,
     paused: bool,
-    /// libtorch's intra-op threads for GPEN on the CPU (its setting when the worker started).
-    pub(super) gpen_threads: i32,
 }
 
 impl Worker {
@@ -235,7 +231,6 @@ impl Worker {
             monitor_device: None,
             last_sample: None,
             paused: false,
-            gpen_threads: tch::get_num_threads().max(1),
         }
     }
 

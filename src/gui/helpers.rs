@@ -34,7 +34,8 @@ pub enum DialogPurpose {
 pub enum HelperResult {
     Thumbnail { key: u64, image: Option<image::RgbImage> },
     Detected { key: u64, result: Result<(Vec<Face>, Preview), String> },
-    ModelInfo { path: PathBuf, result: Result<String, String> },
+    /// The model file's description and configuration (from its tensor shapes).
+    ModelInfo { path: PathBuf, result: Result<(String, crate::model::GpenConfig), String> },
     Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
     /// The photos a drop or a picked folder named, walked: (path, canonical path) in order.
     Collected(Vec<(PathBuf, PathBuf)>),
@@ -249,15 +250,16 @@ fn detect_preview(detector: &Mtcnn, path: &std::path::Path) -> Result<(Vec<Face>
 }
 
 /// The configuration of a weights file, from its tensor shapes (nothing goes to a device).
-fn model_info(path: &std::path::Path) -> Result<String, String> {
+fn model_info(path: &std::path::Path) -> Result<(String, crate::model::GpenConfig), String> {
     let state = crate::checkpoint::read_state_dict(path).map_err(|e| e.to_string())?;
     let config = crate::checkpoint::infer_config(&state.shapes())?;
-    Ok(format!(
+    let text = format!(
         "GPEN {}×{} px faces, channel multiplier {}, narrow {}, {:.1} M parameters",
         config.size,
         config.size,
         config.channel_multiplier,
         config.narrow,
         config.parameter_count() as f64 / 1e6
-    ))
+    );
+    Ok((text, config))
 }

@@ -107,9 +107,9 @@ impl Studio {
                 },
                 HelperResult::ModelInfo { path, result } => {
                     if path == self.state.settings.run.weights {
-                        self.state.model_info = match result {
-                            Ok(c) => ModelInfo::Config(c),
-                            Err(e) => ModelInfo::Invalid(e),
+                        (self.state.model_info, self.state.model_config) = match result {
+                            Ok((text, config)) => (ModelInfo::Config(text), Some(config)),
+                            Err(e) => (ModelInfo::Invalid(e), None),
                         };
                     }
                 }
@@ -266,6 +266,7 @@ impl Studio {
     /// One frame: drain messages, take drops, draw every panel, carry out what they asked for.
     pub fn frame(&mut self, ui: &mut Ui) {
         self.drain();
+        self.state.refresh_live_plan();
         self.take_drops(ui);
         let mut actions = Vec::new();
         let state = &mut self.state;
@@ -291,7 +292,7 @@ impl Studio {
         egui::Panel::right("memory").default_size(320.0).min_size(260.0).resizable(true).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.add_space(4.0);
-                panels::memory::memory_panel(ui, &state.memory, &mut state.settings, &mut actions);
+                panels::memory::memory_panel(ui, &state.memory, state.run.running, &mut state.settings, &mut actions);
                 ui.add_space(8.0);
                 egui::CollapsingHeader::new("Settings").default_open(true).show(ui, |ui| {
                     panels::settings::settings_panel(ui, state, &mut actions);

@@ -143,7 +143,13 @@ pub struct MemoryPoint {
 pub struct MemoryState {
     pub latest: Option<MemorySample>,
     pub history: VecDeque<MemoryPoint>,
+    /// The engine's batch and why, during a run.
     pub recommendation: Option<(usize, String)>,
+    /// Between runs: the batch a run would use now for the selected model, the live memory reading
+    /// and the slider's ratio, and why (nothing is loaded for it).
+    pub live: Option<(usize, String)>,
+    /// The memory model behind `live`, with the (device, model, precision) it is for.
+    live_model: Option<(String, crate::engine::memory_model::MemoryModel)>,
     /// Out-of-memory recoveries and CPU fallbacks, newest last.
     pub events: Vec<String>,
     pub calibrated: Option<String>,
@@ -226,6 +232,8 @@ pub struct AppState {
     pub settings: UiSettings,
     pub weights_exist: bool,
     pub model_info: ModelInfo,
+    /// The selected model file's configuration, once read.
+    pub model_config: Option<crate::model::GpenConfig>,
     /// The missing-model banner's download.
     pub download: ModelDownload,
     /// CUDA devices by name (index = CUDA index).
@@ -261,6 +269,7 @@ impl AppState {
             settings,
             weights_exist,
             model_info: ModelInfo::Unknown,
+            model_config: None,
             download,
             cuda_devices: Vec::new(),
             memory: MemoryState::default(),
@@ -277,6 +286,7 @@ impl AppState {
         self.settings.run.weights = path;
         self.weights_exist = self.settings.run.weights.is_file();
         self.model_info = ModelInfo::Unknown;
+        self.model_config = None;
         // An old error or cancellation was about the previous file's model.
         if self.download.running().is_none() {
             self.download.state = DownloadState::Idle;
@@ -392,6 +402,24 @@ impl AppState {
 
     fn now(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// Recomputes the live recommendation (cheap: the planner's arithmetic; the calibration store is
+    /// read once per device, model and precision).
+    pub fn refresh_live_plan(&mut self) {
+        let (Some(sample), Some(gpen)) = (&self.memory.latest, self.model_config) else {
+            self.memory.live = None;
+            return;
+        };
+        let run = &self.settings.run;
+        let key = format!("{}|{gpen:?}|{}", sample.device, run.precision);
+        if self.memory.live_model.as_ref().is_none_or(|(k, _)| *k != key) {
+            let model = crate::engine::plan::memory_model_for(&gpen, run.precision, &sample.device);
+            self.memory.live_model = Some((key, model));
+        }
+        let (_, model) = self.memory.live_model.as_ref().expect("set above");
+        let rec = crate::engine::plan::plan(Some((sample.free, sample.held)), sample.cpu_mode, run, model);
+        self.memory.live = Some((rec.batch, displayable(&rec.reason)));
     }
 
     /// Folds one engine event into the state.

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod fakes;
 pub mod server;
+pub mod sim_gpu;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,7 +11,7 @@ const OTHERS: Color32 = Color32::from_rgb(200, 130, 60);
 const OURS: Color32 = Color32::from_rgb(80, 150, 240);
 const FREE: Color32 = Color32::from_rgb(60, 70, 60);
 
-pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, settings: &mut UiSettings, actions: &mut Vec<Action>) {
+pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: &mut UiSettings, actions: &mut Vec<Action>) {
     ui.heading("Memory");
     match &memory.latest {
         None => {
@@ -30,19 +30,24 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, settings: &mut UiSettings
                 ui.colored_label(OTHERS, format!("others {}", gib(s.used_by_others)));
                 ui.colored_label(OURS, format!("gpen-studio {}", gib(s.used_by_us)));
                 ui.label(format!("free {}", gib(s.free)));
-                ui.label(format!("| budget {}", gib((s.free as f64 * settings.run.memory_ratio) as u64)));
+                ui.label(format!("| budget {}", gib((s.available() as f64 * settings.run.memory_ratio) as u64)));
             });
         }
     }
     history_plot(ui, memory);
     ui.separator();
-    match &memory.recommendation {
-        Some((batch, reason)) => {
+    match (running, &memory.recommendation, &memory.live) {
+        (true, Some((batch, reason)), _) => {
             ui.label(RichText::new(format!("Batch: {batch} faces")).strong());
             ui.label(RichText::new(reason).small());
         }
-        None => {
-            ui.label("Batch: chosen when a run starts");
+        (_, _, Some((batch, reason))) => {
+            ui.label(RichText::new(format!("Batch now: {batch} faces")).strong())
+                .on_hover_text("What a run started now would use: the selected model, the memory free now and this ratio");
+            ui.label(RichText::new(reason).small());
+        }
+        _ => {
+            ui.label("Batch: planned once the model file is read");
         }
     }
     let mut ratio = settings.run.memory_ratio;
