@@ -319,11 +319,14 @@ fn a_file_name_that_is_not_utf8_is_restored() {
     assert_eq!(snapshot(dir.path()), before);
 }
 
-/// Runs `restore` as another user (setpriv), for the permission checks root would bypass.
-fn as_nobody(inputs: &[&OsStr], out: &Path) -> Option<Output> {
+/// Runs `restore` as root without the capabilities that bypass file permissions (setpriv drops
+/// CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set), for the permission checks root
+/// would otherwise skip. It stays root, so it can still read a build tree in a private folder (a
+/// fresh clone under `mktemp -d` is 0700, which user nobody could not enter).
+fn without_override(inputs: &[&OsStr], out: &Path) -> Option<Output> {
     let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists())?;
     let mut cmd = Command::new(setpriv);
-    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(bin());
+    cmd.arg("--bounding-set=-dac_override,-dac_read_search").arg(bin());
     restore_args(&mut cmd, inputs, out);
     Some(cmd.output().unwrap())
 }
@@ -345,12 +348,12 @@ fn a_read_only_output_folder_fails_each_photo_clearly() {
     let before = snapshot(dir.path());
     std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
 
-    // Root writes into a 0555 folder anyway: then the run drops to user nobody (setpriv).
+    // Root writes into a 0555 folder anyway: then the run drops root's permission override (setpriv).
     let probe = out.path().join("probe");
     let root = std::fs::write(&probe, b"x").is_ok();
     let _ = std::fs::remove_file(&probe);
     let run = if root {
-        match as_nobody(&[dir.path().as_os_str()], out.path()) {
+        match without_override(&[dir.path().as_os_str()], out.path()) {
             Some(run) => run,
             None => panic!("running as root without setpriv: cannot make a folder read-only"),
         }
@@ -358,7 +361,7 @@ fn a_read_only_output_folder_fails_each_photo_clearly() {
         restore(&[dir.path().as_os_str()], out.path())
     };
     let err = stderr(&run);
-    eprintln!("--- read-only output (as {}) ---\n{err}", if root { "nobody via setpriv" } else { "this user" });
+    eprintln!("--- read-only output (as {}) ---\n{err}", if root { "root without CAP_DAC_OVERRIDE via setpriv" } else { "this user" });
     no_panic(&err);
     assert_eq!(run.status.code(), Some(1), "{err}");
     for name in ["portrait.png", "landscape.png"] {

@@ -1,9 +1,9 @@
 //! A photo's path as a chain of stages: read + detect + align ([`stages::prepare`]) → restore on the
 //! GPU in batches that mix photos ([`gpu::GpuStage`]) → paste + encode ([`stages::finish`]).
 //!
-//! The engine's worker thread owns the GPU stage and coordinates; the CPU stages run either on that
-//! same thread, one step after the other ([`runner::Inline`], `--workers 1`), or on worker threads
-//! joined to it by bounded queues ([`runner::Threaded`]). Photos in flight are charged against a RAM
+//! The engine's worker thread owns the GPU stage and coordinates; the CPU stages run either one step
+//! after the other, each waited for ([`runner::Inline`], `--workers 1`), or on worker threads joined
+//! to it by bounded queues while it keeps the GPU busy ([`runner::Threaded`]). Photos in flight are charged against a RAM
 //! budget ([`budget::InFlightBudget`]). Every photo ends in exactly one [`Outcome`] and every face
 //! is restored or reported; nothing partial is ever written (results appear through a rename).
 

@@ -1,5 +1,5 @@
-//! Where the CPU stages run. [`Inline`]: on the engine's own thread, each step when it is asked for
-//! (`--workers 1`, today's order). [`Threaded`]: read + detect + align workers and paste + encode
+//! Where the CPU stages run. [`Inline`]: each step when it is asked for, waited for (`--workers 1`,
+//! the order of a single-threaded loop; detection on a helper thread only for its thread count). [`Threaded`]: read + detect + align workers and paste + encode
 //! workers on threads of their own, fed by bounded queues, reporting back on one channel, while the
 //! engine's thread keeps the GPU busy. The coordinator treats both alike through [`Stages`].
 
