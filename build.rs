@@ -7,6 +7,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/memory_shim.cpp");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys reports where libtorch is");
     compile_memory_shim(std::path::Path::new(&lib));
+    println!("cargo:rustc-env=GPEN_LIBTORCH_VERSION={}", libtorch_version(std::path::Path::new(&lib)));
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }
@@ -19,6 +20,19 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
     println!("cargo:rustc-link-arg=-ltorch");
     println!("cargo:rustc-link-arg=-Wl,--as-needed");
+}
+
+/// The version of the libtorch we link, for the benchmarks' headers: a PyTorch wheel's
+/// `torch/version.py`, or a libtorch archive's `build-version` file.
+fn libtorch_version(lib: &std::path::Path) -> String {
+    let root = lib.parent().expect("libtorch lib dir has a parent");
+    println!("cargo:rerun-if-changed={}", root.join("version.py").display());
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
+        if let Some(v) = text.lines().find_map(|l| l.strip_prefix("__version__ = ")) {
+            return v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+        }
+    }
+    std::fs::read_to_string(root.join("build-version")).map(|v| v.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 /// The allocator-statistics shim (src/memory_shim.cpp) against libtorch's headers, with the flags

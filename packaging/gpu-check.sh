@@ -41,8 +41,10 @@ PY
 fi
 [ -x "$bin" ] || { echo "gpu-check: no binary at $bin (packaging/build-torch211.sh builds it)" >&2; exit 1; }
 [ -f "$photos/astronaut.png" ] || { echo "gpu-check: no photos in $photos (copy ../shared/photos there)" >&2; exit 1; }
-# Calibrations go to OUTDIR, not to a home folder that is thrown away.
+# Calibrations go to OUTDIR, not to a home folder that is thrown away; the MTCNN weights are the
+# carried ones (the binary's built-in repository path is this machine's, not that one's).
 export XDG_CONFIG_HOME="$out/config"
+export GPEN_MTCNN_DIR="$PWD/models/mtcnn"
 
 sampler=
 if ! $smoke && command -v nvidia-smi >/dev/null; then

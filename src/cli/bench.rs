@@ -377,8 +377,8 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn torch_version() -> String {
-    // torch-sys builds against exactly this version (its build.rs checks it).
-    "2.13.0".into()
+    // Read from the libtorch we were built against (build.rs); torch-sys checks it matches tch.
+    env!("GPEN_LIBTORCH_VERSION").into()
 }
 
 /// The memory model the planner would use for this network and device: calibrated or estimated.
