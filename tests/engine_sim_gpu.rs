@@ -24,6 +24,11 @@ const FACES_PER_PHOTO: usize = 8;
 
 /// Runs `photos` photos of 8 faces through the engine on `gpu`; returns the events.
 fn run(gpu: &SimGpu, photos: usize) -> Vec<EngineEvent> {
+    run_with(gpu, photos, true)
+}
+
+/// [`run`], with the planner seeing our reservation (`held`) or NVML's free memory alone.
+fn run_with(gpu: &SimGpu, photos: usize, held: bool) -> Vec<EngineEvent> {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let paths = grid_photos(input.path(), photos);
@@ -44,7 +49,7 @@ fn run(gpu: &SimGpu, photos: usize) -> Vec<EngineEvent> {
         restorer: Box::new(move |_, _| for_restorer.restorer(WEIGHTS, WORKSPACE, PER_FACE)),
         fallback: Box::new(|_, _| None),
         detector: Box::new(|_, _| Ok(Box::new(GridDetector { per_photo: FACES_PER_PHOTO }) as Box<dyn FaceDetector + Send>)),
-        probe: Box::new(move |_| for_probe.probe()),
+        probe: Box::new(move |_| if held { for_probe.probe() } else { for_probe.probe_free_only() }),
         memory_model: Box::new(|_, _, _| MemoryModel { fixed: WEIGHTS + WORKSPACE, per_face: PER_FACE, source: ModelSource::Analytic }),
         calibrate: Box::new(|_, _, _| Err("not simulated".into())),
     };
@@ -119,4 +124,42 @@ fn a_competitor_arriving_unseen_before_a_batch_costs_one_recovered_oom() {
     assert_eq!(calls[1], (FIRST_PLAN / 2, false), "and was retried at half: {calls:?}");
     let recoveries = events.iter().filter(|e| matches!(e, EngineEvent::OomRecovered { .. })).count();
     assert_eq!(recoveries, 1);
+}
+
+/// Batch sizes over a run as runs of equal sizes: "32 ×10, 13 ×19, 32 ×21" (an OOM call as "32!").
+fn trace(calls: &[(usize, bool)]) -> String {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for &(n, oom) in calls {
+        let label = if oom { format!("{n}!") } else { n.to_string() };
+        match runs.last_mut() {
+            Some((l, count)) if *l == label => *count += 1,
+            _ => runs.push((label, 1)),
+        }
+    }
+    runs.iter().map(|(l, c)| if *c > 1 { format!("{l} ×{c}") } else { l.clone() }).collect::<Vec<_>>().join(", ")
+}
+
+/// The planner before and after it counted our allocator's reservation, on the same device and
+/// schedule (a competitor takes 60 % before call 10 and leaves before call 30), side by side. The
+/// table is printed for docs/BENCHMARKS.md (`cargo test --release --test engine_sim_gpu -- --nocapture`).
+#[test]
+fn the_planner_before_and_after_counting_our_reservation() {
+    let mut rows = Vec::new();
+    for (name, held) in [("NVML free only (before)", false), ("free + held (now)", true)] {
+        let gpu = SimGpu::new(TOTAL, vec![(10, TOTAL * 6 / 10), (30, 0)]);
+        let s = summary(&run_with(&gpu, 200, held));
+        let state = gpu.state();
+        rows.push((name, state.calls.clone(), s.oom_events, s.faces_failed, state.peak_reserved));
+    }
+    println!("simulated 24 GiB GPU, ratio 0.50, 1.5 GiB fixed + 0.25 GiB a face, 1,600 faces; competitor 60 % for calls 10-29");
+    println!("{:<24} {:>5} {:>5} {:>10} {:>10}  batch sizes in call order", "planner", "calls", "OOMs", "faces lost", "peak ours");
+    for (name, calls, ooms, lost, peak) in &rows {
+        println!("{name:<24} {:>5} {ooms:>5} {lost:>10} {:>8.1} G  {}", calls.len(), *peak as f64 / GIB as f64, trace(calls));
+    }
+    let (before, now) = (&rows[0].1, &rows[1].1);
+    // Before: NVML counts our cached reservation as used, and the batch shrinks after the first one
+    // with no competitor at all.
+    assert!(before[1].0 < FIRST_PLAN, "the old planner did not collapse here: {}", trace(before));
+    assert!(now[..10].iter().all(|c| c.0 == FIRST_PLAN), "{}", trace(now));
+    assert!(now.len() < before.len(), "fewer, fuller calls: {} against {}", now.len(), before.len());
 }

@@ -89,7 +89,12 @@ impl SimGpu {
     }
 
     pub fn probe(&self) -> Box<dyn MemoryProbe> {
-        Box::new(SimProbe(self.clone()))
+        Box::new(SimProbe(self.clone(), true))
+    }
+
+    /// The readings the planner had before it counted our reservation: NVML's free memory alone.
+    pub fn probe_free_only(&self) -> Box<dyn MemoryProbe> {
+        Box::new(SimProbe(self.clone(), false))
     }
 
     /// A restorer of 64 px crops (identity) that loads `weights` bytes onto the device and needs
@@ -102,12 +107,14 @@ impl SimGpu {
     }
 }
 
-struct SimProbe(SimGpu);
+/// NVML-style readings; with `held`, our reservation is reported as ours to reuse.
+struct SimProbe(SimGpu, bool);
 
 impl MemoryProbe for SimProbe {
     fn sample(&mut self) -> Result<MemorySample, String> {
         let s = self.0.state();
-        Ok(MemorySample::new("Simulated CUDA GPU".into(), false, s.total, s.free(), s.reserved, Some(90)).holding(s.reserved))
+        let sample = MemorySample::new("Simulated CUDA GPU".into(), false, s.total, s.free(), s.reserved, Some(90));
+        Ok(if self.1 { sample.holding(s.reserved) } else { sample })
     }
 }
 
