@@ -345,12 +345,7 @@ fn staged_workers_write_the_same_files_as_one_thread() {
     let staged = summary(&run_to_end(&many));
     assert_eq!((sequential.photos_restored, staged.photos_restored), (8, 8));
     assert_eq!((sequential.workers, staged.workers), (0, 3 + 1), "3 detection workers and 1 writer ran");
-    let (a, b) = (snapshot(one.out.path()), snapshot(many.out.path()));
-    assert_eq!(a.len(), 8);
-    for ((name_a, bytes_a), (name_b, bytes_b)) in a.iter().zip(&b) {
-        assert_eq!(name_a, name_b);
-        assert!(bytes_a == bytes_b, "{name_a} differs between --workers 1 and 3");
-    }
+    assert_same_files(one.out.path(), many.out.path(), 8, "--workers 1 and 3");
 }
 
 #[test]

@@ -220,12 +220,7 @@ fn staged_workers_write_byte_identical_files_to_one_thread() {
     }
     assert!(String::from_utf8_lossy(&a.stderr).contains("every step on one thread"));
     assert!(String::from_utf8_lossy(&b.stderr).contains("3 detection workers, 1 writer(s)"));
-    let (x, y) = (snapshot(one.path()), snapshot(many.path()));
-    assert_eq!(x.len(), 3);
-    for ((name_x, bytes_x), (name_y, bytes_y)) in x.iter().zip(&y) {
-        assert_eq!(name_x, name_y);
-        assert!(bytes_x == bytes_y, "{name_x} differs between --workers 1 and 3");
-    }
+    assert_same_files(one.path(), many.path(), 3, "--workers 1 and 3");
 }
 
 #[test]

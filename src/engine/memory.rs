@@ -327,14 +327,7 @@ impl MemoryMonitor {
     /// transient allocation by another program, a glitch) does not move it, while a lasting change
     /// shows after `SMOOTHING_WINDOW / 2 + 1` samples.
     pub fn smoothed_free(&self) -> Option<u64> {
-        let state = self.shared.lock();
-        let mut recent: Vec<u64> = state.history.iter().rev().take(SMOOTHING_WINDOW).map(|s| s.free).collect();
-        if recent.is_empty() {
-            return None;
-        }
-        recent.sort_unstable();
-        let n = recent.len();
-        Some(if n % 2 == 1 { recent[n / 2] } else { recent[n / 2 - 1] / 2 + recent[n / 2] / 2 })
+        recent_median(&self.shared.lock().history, |s| s.free)
     }
 
     /// What the planner may count on now: the median of the last [`SMOOTHING_WINDOW`] samples'
@@ -345,11 +338,7 @@ impl MemoryMonitor {
     pub fn planning_available(&self) -> Option<(u64, u64)> {
         let state = self.shared.lock();
         let latest = state.history.back()?;
-        let mut recent: Vec<u64> = state.history.iter().rev().take(SMOOTHING_WINDOW).map(MemorySample::available).collect();
-        recent.sort_unstable();
-        let n = recent.len();
-        let median = if n % 2 == 1 { recent[n / 2] } else { recent[n / 2 - 1] / 2 + recent[n / 2] / 2 };
-        let available = median.min(latest.available());
+        let available = recent_median(&state.history, MemorySample::available)?.min(latest.available());
         Some((available.saturating_sub(latest.held), latest.held.min(available)))
     }
 
@@ -393,6 +382,18 @@ impl MemoryMonitor {
     pub fn is_running(&self) -> bool {
         self.thread.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|h| !h.is_finished())
     }
+}
+
+/// The median of `value` over the last [`SMOOTHING_WINDOW`] samples (of two middle values, their
+/// mean); `None` without samples.
+fn recent_median(history: &VecDeque<MemorySample>, value: impl Fn(&MemorySample) -> u64) -> Option<u64> {
+    let mut recent: Vec<u64> = history.iter().rev().take(SMOOTHING_WINDOW).map(value).collect();
+    if recent.is_empty() {
+        return None;
+    }
+    recent.sort_unstable();
+    let n = recent.len();
+    Some(if n % 2 == 1 { recent[n / 2] } else { recent[n / 2 - 1] / 2 + recent[n / 2] / 2 })
 }
 
 impl Drop for MemoryMonitor {

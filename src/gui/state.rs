@@ -342,10 +342,6 @@ impl AppState {
         self.selected.and_then(|k| self.row(k))
     }
 
-    fn by_engine_id(&mut self, id: PhotoId) -> Option<&mut Row> {
-        self.row_mut(id)
-    }
-
     /// Removes a photo that is not in flight; returns its engine id to take off the engine's queue.
     pub fn remove(&mut self, key: u64) -> Option<u64> {
         let index = self.rows.iter().position(|r| r.key == key && !r.status.in_flight())?;
@@ -463,12 +459,12 @@ impl AppState {
                 }
             }
             EngineEvent::PhotoStarted { id } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::Detecting;
                 }
             }
             EngineEvent::FacesFound { id, faces, before } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.faces = faces;
                     row.faces_known = true;
                     if before.is_some() {
@@ -479,7 +475,7 @@ impl AppState {
                 }
             }
             EngineEvent::PhotoDone { id, output, faces: _, after } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::Done;
                     row.output = Some(output);
                     if after.is_some() {
@@ -489,7 +485,7 @@ impl AppState {
                 }
             }
             EngineEvent::PhotoWithoutFaces { id, output } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::NoFaces;
                     row.faces.clear();
                     row.faces_known = true;
@@ -497,27 +493,27 @@ impl AppState {
                 }
             }
             EngineEvent::PhotoSkipped { id, output } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::Skipped;
                     row.output = Some(output);
                 }
             }
             EngineEvent::PhotoFailed { id, error } => {
                 let error = displayable(&error);
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::Failed(error.clone());
                     let name = row.name.clone();
                     self.note(format!("{name}: {error}"));
                 }
             }
             EngineEvent::PhotoCancelled { id } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.status = PhotoStatus::Cancelled;
                     row.in_engine = false;
                 }
             }
             EngineEvent::FaceFailed { id, face, error } => {
-                if let Some(row) = self.by_engine_id(id) {
+                if let Some(row) = self.row_mut(id) {
                     row.face_errors.push(format!("face {}: {}", face + 1, displayable(&error)));
                 }
             }
@@ -527,7 +523,7 @@ impl AppState {
             }
             EngineEvent::CpuFallback { id, face } => {
                 let t = self.now();
-                let name = self.by_engine_id(id).map(|r| r.name.clone()).unwrap_or_default();
+                let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
                 self.memory.events.push(format!("{}: {name} face {} restored on the CPU (did not fit alone)", clock(t), face + 1));
             }
             EngineEvent::Progress(p) => self.run.progress = p,

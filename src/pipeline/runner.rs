@@ -175,7 +175,9 @@ impl Threaded {
         let (finish_tx, finish_rx) = crossbeam_channel::bounded::<Completed>(2 * back_workers);
         let (report_tx, reports) = crossbeam_channel::unbounded();
         let cancelled = Arc::new(AtomicBool::new(false));
-        // Every worker sets its thread count before the first photo, while nothing else runs.
+        // Every worker sets its thread count before the first photo, while nothing else runs:
+        // libtorch's lazy per-thread set-up can reset process-wide settings (MKL's thread count,
+        // oneDNN's caches) when `--threads` was given, and must not do so under a running batch.
         let ready = Arc::new(Barrier::new(detectors.len() + 1));
         for (i, detector) in detectors.into_iter().enumerate() {
             let (jobs, reports, cancelled, ready) = (jobs_rx.clone(), report_tx.clone(), cancelled.clone(), ready.clone());

@@ -66,6 +66,17 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gpen-studio"))
 }
 
+/// Both folders hold the same `count` files, byte for byte (`what` names the two runs).
+pub fn assert_same_files(a: &Path, b: &Path, count: usize, what: &str) {
+    let (a, b) = (snapshot(a), snapshot(b));
+    let names = |s: &[(String, Vec<u8>)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b), "different files between {what}");
+    assert_eq!(a.len(), count, "{:?}", names(&a));
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs between {what}");
+    }
+}
+
 /// Every file in `dir` (not recursive) with its bytes, sorted by name.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
