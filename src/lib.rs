@@ -1,7 +1,8 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
 //! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
-//! -> [`paste`] -> write ([`photo`]), with [`checkpoint`] loading the official weights, [`models`]
+//! -> [`paste`] (its mask from the face parser, [`parse`]) -> write ([`photo`]), with [`imgproc`]
+//! reproducing OpenCV's resampling, [`checkpoint`] loading the official weights, [`models`]
 //! fetching and verifying them, [`cli`] the headless commands, [`gui`] the desktop window on top of
 //! the [`engine`].
 
@@ -15,10 +16,12 @@ pub mod engine;
 pub mod error;
 pub mod gpen;
 pub mod gui;
+pub mod imgproc;
 pub mod inputs;
 pub mod memory;
 pub mod model;
 pub mod models;
+pub mod parse;
 pub mod paste;
 pub mod paths;
 pub mod photo;

@@ -1,0 +1,259 @@
+//! The face parser and the paste-mask steps match GPEN's official code (golden/parsenet: the
+//! official `ParseNet` at 256 with seeded random weights, `FaceParse.process`, `mask_postprocess`),
+//! and the 8-bit resize matches `cv2.resize` (golden/pipeline upscaled inputs).
+
+mod common;
+use common::*;
+use gpen_studio::imgproc::{resize_linear_f32, resize_linear_rgb};
+use gpen_studio::parse::{FaceParser, MASK_BORDER, ParseError, ParseNet, ParseNetConfig, bytes_per_face, mask_postprocess, mask_to_unit};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor, nn};
+
+fn dir() -> PathBuf {
+    golden().join("parsenet")
+}
+
+fn load() -> FaceParser {
+    FaceParser::load(&dir().join("weights.pth"), Device::Cpu).expect("golden parser loads")
+}
+
+fn rgb(path: &Path) -> image::RgbImage {
+    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
+}
+
+fn gray(path: &Path) -> image::GrayImage {
+    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_luma8()
+}
+
+fn npy_vec(path: &Path) -> (Vec<i64>, Vec<f32>) {
+    let t = read_npy(path).to_kind(Kind::Float).contiguous();
+    (t.size(), Vec::<f32>::try_from(&t.view([-1])).unwrap())
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn equal_fraction(a: &image::GrayImage, b: &image::GrayImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw().iter().zip(b.as_raw()).filter(|(x, y)| x == y).count() as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn configuration_and_size_are_inferred() {
+    let parser = load();
+    assert_eq!(parser.size(), 256);
+    assert_eq!(parser.config().effective(), ParseNetConfig::GOLDEN_256.effective());
+    assert_eq!(parser.config().channels().1, 64);
+}
+
+#[test]
+fn network_outputs_match_the_reference() {
+    let parser = load();
+    let x = read_npy(&dir().join("input.npy"));
+    let (logits, out_img) = parser.forward(&x).unwrap();
+    let d_logits = max_abs_diff(&logits, &read_npy(&dir().join("logits.npy")));
+    let d_img = max_abs_diff(&out_img, &read_npy(&dir().join("out_img.npy")));
+    println!("logits max |diff| {d_logits:.3e}, out_img max |diff| {d_img:.3e}");
+    assert!(d_logits <= 1e-4, "logits max |diff| {d_logits}");
+    assert!(d_img <= 1e-4, "out_img max |diff| {d_img}");
+}
+
+#[test]
+fn parse_of_the_aligned_face_matches_face_parse_process() {
+    let parser = load();
+    let face = rgb(&golden().join("align/solvay_1927_face00_aligned512.png"));
+    let x = parser.input_tensor(std::slice::from_ref(&face)).unwrap();
+    let d_in = max_abs_diff(&x, &read_npy(&dir().join("input.npy")));
+    println!("input max |diff| {d_in:.3e}");
+    assert!(d_in <= 1e-6, "input max |diff| {d_in}");
+
+    let labels = parser.parse_labels(std::slice::from_ref(&face)).unwrap();
+    let f_labels = equal_fraction(&labels[0], &gray(&dir().join("parsing.png")));
+    let masks = parser.parse(std::slice::from_ref(&face)).unwrap();
+    let golden_mask = gray(&dir().join("mask.png"));
+    let f_mask = equal_fraction(&masks[0], &golden_mask);
+    println!("labels equal {:.5} %, mask equal {:.5} %", 100.0 * f_labels, 100.0 * f_mask);
+    assert!(f_labels >= 0.999, "labels equal on {f_labels}");
+    assert!(f_mask >= 0.999, "mask equal on {f_mask}");
+    assert!(masks[0].iter().all(|&v| v == 0 || v == 255));
+
+    // End to end: our own mask through mask_postprocess stays within one flipped label's reach.
+    let ours = mask_postprocess(&mask_to_unit(&masks[0]), 256, 256, MASK_BORDER);
+    let (_, want) = npy_vec(&dir().join("mask_post.npy"));
+    let d = max_diff(&ours, &want);
+    println!("end-to-end mask_post max |diff| {d:.3e}");
+    assert!(d <= 0.02, "end-to-end mask_post max |diff| {d}");
+
+    // A batch of two (the second face resized from another size) gives each face's own result.
+    let small = image::imageops::resize(&face, 300, 300, image::imageops::FilterType::Triangle);
+    let batch = parser.parse(&[face.clone(), small.clone()]).unwrap();
+    assert_eq!(batch[0], masks[0]);
+    assert_eq!(batch[1], parser.parse(&[small]).unwrap()[0]);
+}
+
+#[test]
+fn mask_postprocess_matches_the_reference() {
+    for (mask, post, n) in [("mask.png", "mask_post.npy", 256), ("mask512.png", "mask512_post.npy", 512)] {
+        let m = gray(&dir().join(mask));
+        let t = std::time::Instant::now();
+        let got = mask_postprocess(&mask_to_unit(&m), n, n, MASK_BORDER);
+        let took = t.elapsed();
+        let (shape, want) = npy_vec(&dir().join(post));
+        assert_eq!(shape, vec![n as i64, n as i64]);
+        let d = max_diff(&got, &want);
+        println!("{mask}: max |diff| {d:.3e} in {took:?}");
+        assert!(d <= 1e-5, "{mask}: max |diff| {d}");
+        assert!(took.as_secs_f64() < 1.0, "{mask}: {took:?}");
+    }
+}
+
+#[test]
+fn float_resize_matches_cv2() {
+    let (_, src) = npy_vec(&dir().join("mask_post.npy"));
+    let (_, want) = npy_vec(&dir().join("mask_post_resized512.npy"));
+    let got = resize_linear_f32(&src, 256, 256, 512, 512);
+    let d = max_diff(&got, &want);
+    println!("resize_linear_f32 max |diff| {d:.3e}");
+    assert!(d <= 1e-5, "max |diff| {d}");
+}
+
+#[test]
+fn u8_resize_matches_cv2_on_the_upscaled_inputs() {
+    for name in ["solvay", "astronaut"] {
+        let src = rgb(&golden().join(format!("pipeline/{name}-input.png")));
+        let want = rgb(&golden().join(format!("pipeline/{name}-sr-upscaled_input.png")));
+        let got = resize_linear_rgb(&src, want.width(), want.height());
+        let diffs: Vec<u8> = got.as_raw().iter().zip(want.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
+        let max = *diffs.iter().max().unwrap();
+        let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
+        let equal = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
+        println!("{name}: {}x{} -> {}x{}: max {max}, mean {mean:.5}, equal {:.4} %", src.width(), src.height(), want.width(), want.height(), 100.0 * equal);
+        assert!(max <= 1 && mean <= 0.01 && equal >= 0.998, "{name}: max {max}, mean {mean}, equal {equal}");
+    }
+}
+
+/// keys-512.tsv: `key<TAB>shape`, `x`-separated, empty for a scalar.
+fn key_table(path: &Path) -> BTreeMap<String, Vec<i64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, s) = l.split_once('\t').unwrap_or((l, ""));
+            let shape = if s.trim().is_empty() { vec![] } else { s.trim().split('x').map(|d| d.parse().unwrap()).collect() };
+            (k.to_string(), shape)
+        })
+        .collect()
+}
+
+#[test]
+fn released_configuration_registers_the_official_keys() {
+    let want = key_table(&dir().join("keys-512.tsv"));
+    assert_eq!(want.len(), 238);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = ParseNet::new(&vs.root(), &ParseNetConfig::RELEASED);
+    let got: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, t)| (k, t.size())).collect();
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    for (k, s) in &want {
+        assert_eq!(&got[k], s, "{k}");
+    }
+    let params: i64 = got.iter().filter(|(k, _)| k.ends_with(".weight") || k.ends_with(".bias")).map(|(_, s)| s.iter().product::<i64>()).sum();
+    assert!((params as f64 / 1e6 - 21.30).abs() < 0.01, "{params} parameters");
+}
+
+#[test]
+fn released_size_is_inferred_from_the_released_shapes() {
+    // A state dict with the released shapes (zeros), written as safetensors, loads as the 512 parser.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = ParseNet::new(&vs.root(), &ParseNetConfig::RELEASED);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ParseNet-latest.safetensors");
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    Tensor::write_safetensors(&named, &path).unwrap();
+    let parser = FaceParser::load(&path, Device::Cpu).unwrap();
+    assert_eq!(parser.size(), 512);
+    assert_eq!(parser.config().effective(), ParseNetConfig::RELEASED.effective());
+    assert_eq!(parser.bytes_per_face(), bytes_per_face(512));
+}
+
+#[test]
+fn wrong_files_are_clear_errors() {
+    let err = FaceParser::load(&golden().join("gpen-64/weights.pth"), Device::Cpu).unwrap_err();
+    assert!(matches!(err, ParseError::NotParseNet { .. }), "{err}");
+    assert!(err.to_string().contains("does not hold a ParseNet"), "{err}");
+
+    let err = FaceParser::load(Path::new("/nonexistent/ParseNet-latest.pth"), Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+
+    // A ParseNet with one shape changed: the strict check names the key.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = ParseNet::new(&vs.root(), &ParseNetConfig::GOLDEN_256);
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    for (k, t) in &mut named {
+        if k == "body.3.conv2.conv2d.weight" {
+            *t = Tensor::zeros([64, 64, 1, 1], (Kind::Float, Device::Cpu));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.safetensors");
+    Tensor::write_safetensors(&named, &path).unwrap();
+    let err = FaceParser::load(&path, Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("body.3.conv2.conv2d.weight"), "{err}");
+
+    // An unknown configuration needs its size; with one it loads.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let other = ParseNetConfig { res_depth: 2, ..ParseNetConfig::GOLDEN_256 };
+    let _net = ParseNet::new(&vs.root(), &other);
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    let path = tmp.path().join("other.safetensors");
+    Tensor::write_safetensors(&named, &path).unwrap();
+    let err = FaceParser::load(&path, Device::Cpu).unwrap_err();
+    assert!(matches!(err, ParseError::UnknownSize { .. }), "{err}");
+    let parser = FaceParser::load_with_size(&path, 64, Device::Cpu).unwrap();
+    assert_eq!(parser.config().res_depth, 2);
+    assert!(FaceParser::load_with_size(&path, 40, Device::Cpu).is_err());
+
+    // Wrong input shapes are errors, not panics.
+    let parser = load();
+    let err = parser.forward(&Tensor::zeros([1, 3, 128, 128], (Kind::Float, Device::Cpu))).unwrap_err();
+    assert!(err.to_string().contains("expects input [N, 3, 256, 256]"), "{err}");
+}
+
+#[test]
+fn bytes_per_face_follows_the_largest_stage() {
+    // The peak is the last decoder block at full size, so it grows with the area; at 512 it holds
+    // at least the upsampled 128-channel input and its padded copy (2 x 128 MB).
+    let (a, b) = (bytes_per_face(256), bytes_per_face(512));
+    assert!(b > 39 * a / 10 && b < 41 * a / 10, "{a} {b}");
+    assert!(b > 2 * 128 * 512 * 512 * 4, "{b}");
+    assert_eq!(b, 126_354_432 * 4);
+    assert!(load().bytes_per_face() < a);
+}
+
+#[test]
+#[ignore = "measures this process's RSS; run alone with --ignored --test-threads 1"]
+fn measure_rss_growth() {
+    let parser = load();
+    let face = rgb(&golden().join("align/solvay_1927_face00_aligned512.png"));
+    let measure = |p: &FaceParser, n: usize| -> u64 {
+        let faces = vec![face.clone(); n];
+        p.parse(&faces[..1]).unwrap();
+        let before = gpen_studio::memory::process_rss().unwrap().0;
+        assert!(gpen_studio::memory::reset_peak_rss());
+        p.parse(&faces).unwrap();
+        gpen_studio::memory::process_rss().unwrap().1 - before
+    };
+    for n in [1, 4] {
+        println!("256 batch {n}: growth {} estimate/face {}", measure(&parser, n), parser.bytes_per_face());
+    }
+    let big = FaceParser::with_config(ParseNetConfig::RELEASED, 512, Device::Cpu).unwrap();
+    let growth = measure(&big, 1);
+    println!("512 batch 1: growth {growth} estimate/face {}", big.bytes_per_face());
+    let ratio = big.bytes_per_face() as f64 / growth as f64;
+    assert!((0.8..1.5).contains(&ratio), "estimate / measured = {ratio}");
+}
