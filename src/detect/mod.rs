@@ -5,8 +5,10 @@
 //! boxes, scores and five landmarks (reference/mtcnn.md).
 
 pub mod mtcnn;
+pub mod retinaface;
 
 pub use mtcnn::Mtcnn;
+pub use retinaface::RetinaFace;
 
 use crate::checkpoint::CheckpointError;
 use image::RgbImage;
