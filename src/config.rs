@@ -6,7 +6,8 @@ use crate::device::{DeviceChoice, Precision};
 use crate::photo::{OutputFormat, ReadLimits};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Share of the free memory that batches may use.
@@ -73,6 +74,143 @@ impl std::fmt::Display for Workers {
     }
 }
 
+/// RetinaFace's score threshold (GPEN's `FaceEnhancement.threshold`).
+pub const DETECT_THRESHOLD: RangeInclusive<f32> = 0.0..=1.0;
+
+/// File names of the optional add-ons in the models folder (the authors' names, gpen.md §1).
+pub const RETINAFACE_FILE: &str = "RetinaFace-R50.pth";
+pub const PARSENET_FILE: &str = "ParseNet-latest.pth";
+
+/// Which detector finds the faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DetectorChoice {
+    /// RetinaFace when its weights are installed (GPEN's own detector), else MTCNN.
+    #[default]
+    Auto,
+    RetinaFace,
+    Mtcnn,
+}
+
+/// Which mask pastes a restored face back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MaskChoice {
+    /// The face parser's mask when ParseNet is installed (GPEN's own), else the feathered rectangle.
+    #[default]
+    Auto,
+    Parser,
+    Rectangle,
+}
+
+macro_rules! choice_text {
+    ($t:ty, $what:literal, $($variant:ident = $name:literal),+) => {
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($name => Ok(<$t>::$variant),)+
+                    other => Err(format!(concat!("unknown ", $what, " '{}'; one of: {}"), other, [$($name),+].join(", "))),
+                }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self { $(<$t>::$variant => $name,)+ })
+            }
+        }
+    };
+}
+choice_text!(DetectorChoice, "detector", Auto = "auto", RetinaFace = "retinaface", Mtcnn = "mtcnn");
+choice_text!(MaskChoice, "mask", Auto = "auto", Parser = "parser", Rectangle = "rectangle");
+
+/// The detector a run uses, after `auto` looked at what is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectorUse {
+    RetinaFace(PathBuf),
+    Mtcnn,
+}
+
+/// The paste mask a run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskUse {
+    Parser(PathBuf),
+    Rectangle,
+}
+
+impl MaskUse {
+    /// How the output names the mask, so a user knows which one shaped the paste.
+    pub fn describe(&self) -> String {
+        match self {
+            MaskUse::Parser(p) => format!("face-parsing mask (ParseNet, {})", p.display()),
+            MaskUse::Rectangle => "feathered rectangle (no face parser installed)".into(),
+        }
+    }
+}
+
+impl DetectorUse {
+    pub fn describe(&self) -> String {
+        match self {
+            DetectorUse::RetinaFace(p) => format!("RetinaFace ({})", p.display()),
+            DetectorUse::Mtcnn => "MTCNN".into(),
+        }
+    }
+}
+
+/// Faces given by the user instead of detected ones (`restore --faces FILE`, or faces switched off
+/// in the window), per photo. A photo it does not list is detected as usual.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GivenFaces {
+    /// Keyed by the photo's path as given, and also by its file name when that is unambiguous.
+    by_key: std::collections::HashMap<String, Vec<crate::detect::Face>>,
+}
+
+impl GivenFaces {
+    pub fn insert(&mut self, key: impl Into<String>, faces: Vec<crate::detect::Face>) {
+        self.by_key.insert(key.into(), faces);
+    }
+
+    /// The faces given for `photo`: by its whole path, else by its file name.
+    pub fn get(&self, photo: &Path) -> Option<&[crate::detect::Face]> {
+        let whole = photo.to_string_lossy();
+        if let Some(f) = self.by_key.get(whole.as_ref()) {
+            return Some(f);
+        }
+        let name = photo.file_name()?.to_string_lossy();
+        self.by_key.get(name.as_ref()).map(Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Reads the `detect --json` layout: `{ "<file name or path>": { "faces": [ {box, score,
+    /// landmarks}, ... ], ... }, ... }`.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read faces file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("faces file {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Entry {
+            faces: Vec<crate::detect::Face>,
+        }
+        let entries: std::collections::BTreeMap<String, Entry> = serde_json::from_str(text)
+            .map_err(|e| format!("{e} (expected the layout `detect --json` writes: {{\"photo.jpg\": {{\"faces\": [...]}}}})"))?;
+        let mut given = GivenFaces::default();
+        for (key, entry) in entries {
+            if let Some(bad) = entry.faces.iter().position(|f| !f.landmarks.iter().flatten().chain(&f.bbox).all(|v| v.is_finite())) {
+                return Err(format!("{key}: face {bad} has a coordinate that is not a number"));
+            }
+            given.insert(key, entry.faces);
+        }
+        Ok(given)
+    }
+}
+
 /// How the GPU stage sizes its batches. The product uses the memory planner; benchmarks compare it
 /// with fixed sizes through the same restore path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,6 +253,17 @@ pub struct RunConfig {
     /// RAM that decoded photos and their faces in flight may take; `None` derives it from the
     /// system's available memory and the memory ratio.
     pub ram_budget: Option<u64>,
+    pub detector: DetectorChoice,
+    /// RetinaFace weights; `None` looks for [`RETINAFACE_FILE`] in the models folder.
+    pub detector_weights: Option<PathBuf>,
+    /// RetinaFace keeps faces scoring above this ([`DETECT_THRESHOLD`]; GPEN's 0.9).
+    pub detect_threshold: f32,
+    pub mask: MaskChoice,
+    /// ParseNet weights; `None` looks for [`PARSENET_FILE`] in the models folder.
+    pub parser_weights: Option<PathBuf>,
+    /// Faces to use instead of detecting, per photo.
+    #[serde(skip)]
+    pub given_faces: Option<Arc<GivenFaces>>,
     /// How often memory is sampled (and reported) while idle or between steps.
     #[serde(skip)]
     pub monitor_interval: Duration,
@@ -145,6 +294,12 @@ impl Default for RunConfig {
             aligned: false,
             workers: Workers::Auto,
             ram_budget: None,
+            detector: DetectorChoice::Auto,
+            detector_weights: None,
+            detect_threshold: 0.9,
+            mask: MaskChoice::Auto,
+            parser_weights: None,
+            given_faces: None,
             monitor_interval: Duration::from_secs(1),
             preview_side: 1024,
             sizer: Sizer::Planned,
@@ -186,6 +341,9 @@ impl RunConfig {
                 problems.push(format!("JPEG quality must be between 1 and 100, got {quality}"));
             }
         }
+        if !DETECT_THRESHOLD.contains(&self.detect_threshold) {
+            problems.push(format!("detection threshold must be between 0 and 1, got {}", self.detect_threshold));
+        }
         if let Sizer::FixedNoRetry(0) = self.sizer {
             problems.push("a fixed batch needs at least 1 face".into());
         }
@@ -207,6 +365,37 @@ impl RunConfig {
             || self.device != other.device
             || self.precision != other.precision
             || self.min_face != other.min_face
+            || self.detector != other.detector
+            || self.detector_weights != other.detector_weights
+            || self.detect_threshold != other.detect_threshold
+            || self.mask != other.mask
+            || self.parser_weights != other.parser_weights
+    }
+
+    /// The detector this configuration runs with: `auto` takes RetinaFace when its weights exist.
+    /// Asking for RetinaFace without its weights is an error that says how to get them.
+    pub fn detector_use(&self) -> Result<DetectorUse, String> {
+        let path = self.detector_weights.clone().unwrap_or_else(|| crate::paths::model_file(RETINAFACE_FILE));
+        match self.detector {
+            DetectorChoice::Mtcnn => Ok(DetectorUse::Mtcnn),
+            DetectorChoice::Auto if !path.is_file() => Ok(DetectorUse::Mtcnn),
+            DetectorChoice::Auto => Ok(DetectorUse::RetinaFace(path)),
+            DetectorChoice::RetinaFace if path.is_file() => Ok(DetectorUse::RetinaFace(path)),
+            DetectorChoice::RetinaFace => Err(crate::paths::missing_addon_help("RetinaFace", "--detector-weights", &path)),
+        }
+    }
+
+    /// The paste mask this configuration runs with (aligned crops are not pasted: rectangle).
+    pub fn mask_use(&self) -> Result<MaskUse, String> {
+        let path = self.parser_weights.clone().unwrap_or_else(|| crate::paths::model_file(PARSENET_FILE));
+        match self.mask {
+            _ if self.aligned => Ok(MaskUse::Rectangle),
+            MaskChoice::Rectangle => Ok(MaskUse::Rectangle),
+            MaskChoice::Auto if !path.is_file() => Ok(MaskUse::Rectangle),
+            MaskChoice::Auto => Ok(MaskUse::Parser(path)),
+            MaskChoice::Parser if path.is_file() => Ok(MaskUse::Parser(path)),
+            MaskChoice::Parser => Err(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path)),
+        }
     }
 }
 

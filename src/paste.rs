@@ -1,13 +1,16 @@
-//! Paste-back: restored face crops return into the photo through the inverse of their alignment,
-//! with a feathered mask, as GPEN's `FaceEnhancement.process` does (gpen.md §4.3, §4.7):
-//! optional small-face smoothing, blending with the original crop by `strength` (GPEN's `alpha`),
-//! the per-pixel "largest mask wins" rule where faces overlap, then one linear blend over the photo.
+//! Paste-back: restored face crops return into the photo through the inverse of their alignment, in
+//! the order and with the 8-bit roundings of GPEN's `FaceEnhancement.process` (gpen.md §4.3, §4.7;
+//! golden/pipeline): per face, the small-face smoothing (an 8-bit `filter2D`), the blend with the
+//! original crop by `strength` (GPEN's `alpha`, an 8-bit `addWeighted`), the 8-bit warp of the face
+//! and the float warp of its mask into the photo, "largest mask wins" where faces overlap; then one
+//! float32 blend over the photo, rounded to nearest (`convertScaleAbs`).
 //!
-//! GPEN shapes its mask with a face-parsing network (ParseNet, 469 GFLOP per face). Without it we use
-//! the shape of GPEN's rectangle mask (`FaceEnhancement.mask`: border zeroed, blurred twice with a
-//! Gaussian), widened because the rectangle, unlike a parsed face, cuts through hair and background:
-//! a 40 px border (at 512) and sigma 8 instead of 26 px and sigma 4, so the feather is about twice as
-//! wide and still reaches zero (< 3e-4) at the crop edge. Both scale with the crop size.
+//! Each face brings its own mask at the crop size: the face parser's (GPEN's ParseNet mask, see
+//! [`crate::parse`]) or, without the parser, [`crop_mask`]: the shape of GPEN's old rectangle mask
+//! (`FaceEnhancement.mask`: border zeroed, blurred twice), widened because the rectangle, unlike a
+//! parsed face, cuts through hair and background: a 40 px border (at 512) and sigma 8 instead of
+//! 26 px and sigma 4, so the feather is about twice as wide and still reaches zero (< 3e-4) at the
+//! crop edge. Both scale with the crop size.
 
 use crate::align::Affine2;
 use image::RgbImage;
@@ -22,6 +25,8 @@ pub struct PasteFace<'a> {
     pub tfm: Affine2,
     /// Shorter side of the detected face box in photo pixels (GPEN smooths faces under 100 px).
     pub box_side: f32,
+    /// Where the face is pasted, S x S values in [0, 1] (row-major).
+    pub mask: &'a [f32],
 }
 
 /// Below this detected box side (photo pixels) GPEN smooths the restored face with a 3x3 kernel.
@@ -52,7 +57,7 @@ fn gaussian_kernel(sigma: f64, radius: usize) -> Vec<f32> {
 }
 
 /// OpenCV's default border, reflect-101: -1 -> 1, n -> n - 2.
-fn reflect101(i: isize, n: usize) -> usize {
+pub fn reflect101(i: isize, n: usize) -> usize {
     let n = n as isize;
     if n == 1 {
         return 0;
@@ -82,25 +87,40 @@ fn blur_separable(src: &[f32], w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
     out
 }
 
-/// GPEN's small-face smoothing: `filter2D` with [[1,2,1],[2,4,2],[1,2,1]]/16, reflect-101 border.
-fn smooth3x3(img: &RgbImage) -> Vec<[f32; 3]> {
+/// A float result stored into an 8-bit image as OpenCV's `saturate_cast<uchar>` does: round half to
+/// even, clamp to 0..255.
+fn to_u8(v: f32) -> u8 {
+    v.round_ties_even().clamp(0.0, 255.0) as u8
+}
+
+/// GPEN's small-face smoothing: `cv2.filter2D(ef, -1, k)` with k = [[1,2,1],[2,4,2],[1,2,1]]/16 on
+/// the 8-bit face, reflect-101 border. The sums are exact in integers; only the division rounds.
+pub fn smooth3x3(img: &RgbImage) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let k = [1.0f32, 2.0, 1.0];
-    let mut out = vec![[0f32; 3]; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0f32; 3];
-            for (dy, ky) in k.iter().enumerate() {
-                for (dx, kx) in k.iter().enumerate() {
-                    let sx = reflect101(x as isize + dx as isize - 1, w);
-                    let sy = reflect101(y as isize + dy as isize - 1, h);
-                    let p = img.get_pixel(sx as u32, sy as u32);
-                    for c in 0..3 {
-                        acc[c] += ky * kx * p[c] as f32 / 16.0;
-                    }
+    let k = [1u32, 2, 1];
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let mut acc = [0u32; 3];
+        for (dy, ky) in k.iter().enumerate() {
+            for (dx, kx) in k.iter().enumerate() {
+                let sx = reflect101(x as isize + dx as isize - 1, w);
+                let sy = reflect101(y as isize + dy as isize - 1, h);
+                let p = img.get_pixel(sx as u32, sy as u32);
+                for c in 0..3 {
+                    acc[c] += ky * kx * p[c] as u32;
                 }
             }
-            out[y * w + x] = acc;
+        }
+        image::Rgb(acc.map(|a| to_u8(a as f32 / 16.0)))
+    })
+}
+
+/// `cv2.addWeighted(restored, alpha, aligned, 1 - alpha, 0)` on 8-bit crops (float32, then rounded).
+fn add_weighted(restored: &RgbImage, aligned: &RgbImage, alpha: f32) -> RgbImage {
+    let beta = 1.0 - alpha;
+    let mut out = restored.clone();
+    for (o, a) in out.pixels_mut().zip(aligned.pixels()) {
+        for c in 0..3 {
+            o[c] = to_u8(o[c] as f32 * alpha + a[c] as f32 * beta);
         }
     }
     out
@@ -126,26 +146,46 @@ fn sample<const C: usize>(plane: &[[f32; C]], s: usize, u: f64, v: f64) -> [f32;
     out
 }
 
-/// Pastes every face into `photo`. `strength` in [0, 1] blends the restored face with the original
-/// crop (1 = fully restored). `mask` is [`crop_mask`] of the crop size (computed once per run).
-pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32, mask: &[f32]) -> RgbImage {
+/// Pastes every face into `photo`, in the order given. `strength` in [0, 1] blends the restored face
+/// with the original crop (1 = fully restored).
+pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32) -> RgbImage {
     let (w, h) = (photo.width() as usize, photo.height() as usize);
+    let Composite { mask: full_mask, image: full_img } = composite(photo.width(), photo.height(), faces, strength);
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        let (m, p) = (full_mask[i], photo.get_pixel(x, y));
+        // numpy's `img * (1 - M) + full_img * M` in float32, then convertScaleAbs.
+        image::Rgb(std::array::from_fn(|c| to_u8(p[c] as f32 * (1.0 - m) + full_img[i][c] as f32 * m)))
+    })
+}
+
+/// The faces warped into photo space before the final blend: GPEN's `full_mask` and `full_img`.
+pub struct Composite {
+    /// Per photo pixel, the largest face mask there (0 where no face reaches).
+    pub mask: Vec<f32>,
+    /// Per photo pixel, the face pixel of the face whose mask won.
+    pub image: Vec<[u8; 3]>,
+}
+
+/// Warps every face (and its mask) into a `w` x `h` photo, "largest mask wins".
+pub fn composite(w: u32, h: u32, faces: &[PasteFace], strength: f32) -> Composite {
+    let (w, h) = (w as usize, h as usize);
     let mut full_mask = vec![0f32; w * h];
-    let mut full_img = vec![[0f32; 3]; w * h];
+    let mut full_img = vec![[0u8; 3]; w * h];
     let alpha = strength.clamp(0.0, 1.0);
-    let mask_plane: Vec<[f32; 1]> = mask.iter().map(|&m| [m]).collect();
     for face in faces {
         let s = face.restored.width() as usize;
+        assert_eq!(face.mask.len(), s * s, "a paste mask has the crop's size");
+        let smoothed;
         let restored = if face.box_side < SMALL_FACE_PX {
-            smooth3x3(face.restored)
+            smoothed = smooth3x3(face.restored);
+            &smoothed
         } else {
-            face.restored.pixels().map(|p| [p[0] as f32, p[1] as f32, p[2] as f32]).collect()
+            face.restored
         };
-        let blended: Vec<[f32; 3]> = restored
-            .iter()
-            .zip(face.aligned.pixels())
-            .map(|(r, a)| std::array::from_fn(|c| alpha * r[c] + (1.0 - alpha) * a[c] as f32))
-            .collect();
+        let blended = add_weighted(restored, face.aligned, alpha);
+        let plane: Vec<[f32; 3]> = blended.pixels().map(|p| p.0.map(f32::from)).collect();
+        let mask_plane: Vec<[f32; 1]> = face.mask.iter().map(|&m| [m]).collect();
         // The photo region the crop covers: its corners through the inverse transform. Alignment
         // only produces invertible transforms; anything else has nowhere to go.
         let Some(inv) = face.tfm.inverse() else { continue };
@@ -165,16 +205,13 @@ pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32, mask: &
                 let i = y * w + x;
                 if m > full_mask[i] {
                     full_mask[i] = m;
-                    full_img[i] = sample(&blended, s, u, v);
+                    // The warped face is an 8-bit image in GPEN (warpAffine of a uint8 crop).
+                    full_img[i] = sample(&plane, s, u, v).map(to_u8);
                 }
             }
         }
     }
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let i = y as usize * w + x as usize;
-        let (m, p) = (full_mask[i], photo.get_pixel(x, y));
-        image::Rgb(std::array::from_fn(|c| (p[c] as f32 * (1.0 - m) + full_img[i][c] * m).round().clamp(0.0, 255.0) as u8))
-    })
+    Composite { mask: full_mask, image: full_img }
 }
 
 #[cfg(test)]
@@ -197,6 +234,18 @@ mod tests {
     }
 
     #[test]
+    fn smoothing_rounds_halves_to_even_as_opencv_stores_them() {
+        // A single 8 in a field of 0: the centre gets 8 * 4 / 16 = 2, the edge neighbours
+        // 8 * 2 / 16 = 1, the corners 8 / 16 = 0.5 -> 0 (to even); 24 / 16 = 1.5 -> 2.
+        let mut img = RgbImage::new(5, 5);
+        img.put_pixel(2, 2, image::Rgb([8, 24, 0]));
+        let out = smooth3x3(&img);
+        assert_eq!(out.get_pixel(2, 2).0, [2, 6, 0]);
+        assert_eq!(out.get_pixel(1, 2).0, [1, 3, 0]);
+        assert_eq!(out.get_pixel(1, 1).0, [0, 2, 0]);
+    }
+
+    #[test]
     fn overlapping_faces_take_the_larger_mask_and_strength_zero_changes_nothing() {
         let photo = RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
         let white = RgbImage::from_pixel(32, 32, image::Rgb([255, 255, 255]));
@@ -205,18 +254,27 @@ mod tests {
         let identity = Affine2::IDENTITY;
         let shifted = Affine2 { m: [[1.0, 0.0, -16.0], [0.0, 1.0, 0.0]] }; // crop origin at photo x = 16
         let faces = [
-            PasteFace { restored: &white, aligned: &white, tfm: identity, box_side: 200.0 },
-            PasteFace { restored: &black, aligned: &black, tfm: shifted, box_side: 200.0 },
+            PasteFace { restored: &white, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask },
+            PasteFace { restored: &black, aligned: &black, tfm: shifted, box_side: 200.0, mask: &mask },
         ];
-        let out = paste_faces(&photo, &faces, 1.0, &mask);
+        let out = paste_faces(&photo, &faces, 1.0);
         // (16, 16) is the white crop's centre and the black crop's edge: white wins there.
         assert!(out.get_pixel(16, 16)[0] > 240);
         // (32, 16) is the black crop's centre and the white crop's outside: black.
         assert!(out.get_pixel(32, 16)[0] < 15);
         // Far from both crops the photo is untouched.
         assert_eq!(out.get_pixel(5, 60), photo.get_pixel(5, 60));
-        let same = PasteFace { restored: &black, aligned: &white, tfm: identity, box_side: 200.0 };
-        let out = paste_faces(&photo, &[same], 0.0, &mask);
+        let same = PasteFace { restored: &black, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask };
+        let out = paste_faces(&photo, &[same], 0.0);
         assert!(out.get_pixel(16, 16)[0] > 240, "strength 0 keeps the original crop");
+    }
+
+    #[test]
+    fn a_zero_mask_pastes_nothing() {
+        let photo = RgbImage::from_fn(40, 40, |x, y| image::Rgb([(x * 6) as u8, (y * 6) as u8, 7]));
+        let black = RgbImage::new(32, 32);
+        let zero = vec![0f32; 32 * 32];
+        let face = PasteFace { restored: &black, aligned: &black, tfm: Affine2::IDENTITY, box_side: 50.0, mask: &zero };
+        assert_eq!(paste_faces(&photo, &[face], 1.0), photo);
     }
 }

@@ -29,6 +29,21 @@ pub fn default_weights() -> PathBuf {
     data_dir().join("models").join("GPEN-BFR-512.pth")
 }
 
+/// A file of the models folder (`<data dir>/models/<file>`).
+pub fn model_file(file: &str) -> PathBuf {
+    data_dir().join("models").join(file)
+}
+
+/// Tells a user who asked for an add-on (RetinaFace, ParseNet) whose weights are missing how to get them.
+pub fn missing_addon_help(what: &str, flag: &str, path: &Path) -> String {
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(
+        "{what} weights {} not found: run `gpen-studio models download {name}` (or `models import FILE`), \
+         or give the file with {flag} FILE; `auto` falls back to the built-in choice when it is missing",
+        path.display()
+    )
+}
+
 /// Tells a user who has no weights file where to get one.
 pub fn missing_weights_help(path: &Path) -> String {
     format!(

@@ -119,6 +119,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
         detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
+        masker: Box::new(|_, _, _| Ok(None)),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
         calibrate: Box::new(|_, _, _| Ok(model())),

@@ -445,7 +445,7 @@ fn the_banner_downloads_the_model_with_progress_and_installs_it() {
     assert!(!source.store.part_of(&entry).exists());
     let (sha, bytes) = gpen_studio::models::sha256_file(&common::golden_weights()).unwrap();
     let record = &checksums(&source)["GPEN-Test-64.pth"];
-    assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, GOLDEN));
+    assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, Some(GOLDEN)));
     assert_eq!(set_models(&script.sent()), std::slice::from_ref(&path), "the worker loads the new model once");
     let last = harness.state().state.log.last().cloned().unwrap_or_default();
     assert!(last.contains("GPEN-Test-64 installed and verified"), "{last}");

@@ -46,7 +46,7 @@ fn a_full_download_validates_and_lands_with_its_hash_recorded() {
     assert_eq!(std::fs::read(&path).unwrap(), golden_bytes());
     let (sha, bytes) = models::sha256_file(&common::golden_weights()).unwrap();
     let record = &store.checksums().unwrap()["GPEN-Test-64.pth"];
-    assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, GOLDEN));
+    assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, Some(GOLDEN)));
     assert_eq!(files_in(&store.dir), ["GPEN-Test-64.pth", "checksums.json"], "no .part left");
     // The installed file loads as the generator it is.
     gpen_studio::checkpoint::load_generator(&path, tch::Device::Cpu).unwrap();
@@ -215,7 +215,7 @@ fn verify_detects_a_file_changed_after_download() {
     assert_eq!(store.installed_files(&catalogue).unwrap(), [path.clone()]);
     let ok = store.verify(&catalogue, &path).unwrap();
     assert!(ok.had_record);
-    assert_eq!(ok.config, GOLDEN);
+    assert_eq!(ok.validated.kind, gpen_studio::models::ModelKind::Generator(GOLDEN));
 
     // One byte flipped in the middle (tensor data: the file still parses, only the hash tells).
     let mut bytes = std::fs::read(&path).unwrap();

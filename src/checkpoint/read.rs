@@ -72,6 +72,25 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointErro
     read_pickle_checkpoint(path)
 }
 
+/// The name and shape of every tensor of a checkpoint, without reading the tensors' data (for
+/// memory plans that must not stall a window); safetensors files are read whole.
+pub fn read_shapes(path: &Path) -> Result<Vec<(String, Vec<i64>)>, CheckpointError> {
+    let head = {
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| read_prefix(&mut f, &mut head))
+            .map_err(|source| CheckpointError::Io { path: path.into(), source })?;
+        head[..n].to_vec()
+    };
+    if head.starts_with(b"PK\x03\x04") || head.first() == Some(&0x80) {
+        let parsed = std::panic::catch_unwind(|| PytorchReader::new(path))
+            .map_err(|_| CheckpointError::unreadable(path, "the file is damaged (its pickle could not be parsed)"))?
+            .map_err(|e| CheckpointError::unreadable(path, describe_reader_error(&e)))?;
+        return Ok(parsed.into_tensors().into_iter().map(|(name, t)| (name, t.shape().iter().map(|&d| d as i64).collect())).collect());
+    }
+    Ok(read_tensors(path)?.into_iter().map(|(k, t)| (k, t.size())).collect())
+}
+
 fn read_prefix(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {

@@ -1,6 +1,8 @@
-//! `detect`: find faces with MTCNN and print their boxes, scores and landmarks.
+//! `detect`: find faces (RetinaFace or MTCNN) and print their boxes, scores and landmarks; the
+//! `--json` output is what `restore --faces` reads back.
 
-use crate::detect::{DetectOptions, Face, FaceDetector, Mtcnn, mtcnn};
+use crate::config::{DetectorUse, RunConfig};
+use crate::detect::{DetectOptions, Face, FaceDetector, Mtcnn, RetinaFace, mtcnn};
 use crate::device::DeviceChoice;
 use clap::Args;
 use image::RgbImage;
@@ -18,10 +20,12 @@ pub struct DetectArgs {
     /// Print one JSON object keyed by file name: width, height and faces (box, score, landmarks).
     #[arg(long)]
     pub json: bool,
-    /// Smallest face side looked for, in pixels.
+    #[command(flatten)]
+    pub face_args: super::restore::FaceArgs,
+    /// MTCNN: smallest face side looked for, in pixels.
     #[arg(long, default_value_t = 20.0, value_name = "PX")]
     pub min_face: f64,
-    /// Score thresholds of the P-Net, R-Net and O-Net stages.
+    /// MTCNN: score thresholds of the P-Net, R-Net and O-Net stages.
     #[arg(long, default_value = "0.6,0.7,0.7", value_parser = parse_thresholds, value_name = "A,B,C")]
     pub thresholds: [f32; 3],
     /// auto (CUDA when available), cpu, cuda or cuda:N.
@@ -44,8 +48,22 @@ struct ImageFaces {
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let options = DetectOptions { min_face_size: args.min_face, thresholds: args.thresholds, ..DetectOptions::default() };
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let dir = args.models.clone().unwrap_or_else(mtcnn::default_models_dir);
-    let detector = Mtcnn::load(&dir, device)?.with_options(options)?;
+    let choice = RunConfig {
+        detector: args.face_args.detector,
+        detector_weights: args.face_args.detector_weights.clone(),
+        ..RunConfig::default()
+    };
+    let detector: Box<dyn FaceDetector> = match choice.detector_use().map_err(anyhow::Error::msg)? {
+        DetectorUse::RetinaFace(path) => {
+            let r = RetinaFace::load(&path, device)?.with_threshold(args.face_args.threshold)?;
+            eprintln!("detector: RetinaFace {} ({}), threshold {}", r.backbone().name(), path.display(), r.threshold());
+            Box::new(r)
+        }
+        DetectorUse::Mtcnn => {
+            let dir = args.models.clone().unwrap_or_else(mtcnn::default_models_dir);
+            Box::new(Mtcnn::load(&dir, device)?.with_options(options)?)
+        }
+    };
 
     let mut stdout = std::io::stdout().lock();
     let mut report = BTreeMap::new();

@@ -8,6 +8,7 @@ mod calibrate;
 mod detect;
 mod generator;
 mod models;
+mod parse;
 mod restore;
 
 use crate::device::{DeviceChoice, Precision};
@@ -38,10 +39,13 @@ pub enum Command {
     Generator(generator::GeneratorArgs),
     /// Restore the faces in photos (files or folders) into an output folder.
     Restore(restore::RestoreArgs),
-    /// Find faces (MTCNN) and print their boxes, scores and five landmarks.
+    /// Find faces (RetinaFace or MTCNN) and print their boxes, scores and five landmarks (`--json`
+    /// writes what `restore --faces` reads).
     Detect(detect::DetectArgs),
     /// Cut GPEN-aligned face crops (faceNN.png) and their transforms (alignment.json) out of a photo.
     Align(align::AlignArgs),
+    /// Run GPEN's face parser (ParseNet) on face crops; write each face's mask, labels and paste mask.
+    Parse(parse::ParseArgs),
     /// Measure speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -146,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => restore::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
+        Command::Parse(args) => parse::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Models(cmd) => models::run(cmd),

@@ -9,9 +9,11 @@ use std::sync::atomic::AtomicBool;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// List the known GPEN generators: configuration, installed, checksum recorded, path.
+    /// List the known GPEN generators and add-ons (RetinaFace, ParseNet): configuration, installed,
+    /// checksum recorded, path.
     List,
-    /// Download a generator (e.g. GPEN-BFR-512), resuming an interrupted download, and verify it.
+    /// Download a generator (e.g. GPEN-BFR-512) or an add-on (RetinaFace-R50, ParseNet-latest),
+    /// resuming an interrupted download, and verify it.
     Download {
         /// Catalogue name: GPEN-BFR-256, GPEN-BFR-512, GPEN-Colorization-1024, ... (see `models list`).
         #[arg(value_name = "NAME")]
@@ -67,7 +69,7 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
                             (false, true) => "SHA-256 recorded now",
                             (false, false) => "valid; no SHA-256 is recorded outside the models folder",
                         };
-                        println!("ok      {}: {}, {note} ({})", path.display(), v.config, &v.sha256[..16]);
+                        println!("ok      {}: {}, {note} ({})", path.display(), v.validated.description, &v.sha256[..16]);
                     }
                     Err(e) => {
                         failed += 1;
@@ -92,7 +94,7 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
     let mtcnn = crate::detect::mtcnn::default_models_dir();
     let found = if crate::detect::mtcnn::has_weights(&mtcnn) { "ready" } else { "missing (run `make setup`, or set GPEN_MTCNN_DIR)" };
     println!("face detector (MTCNN) weights: {} {found}\n", mtcnn.display());
-    println!("{:<24} {:<44} {:<10} {:<10} path / source", "name", "configuration", "installed", "verified");
+    println!("{:<24} {:<44} {:<10} {:<10} path / source", "name", "configuration / kind", "installed", "verified");
     for s in store.status(catalogue).map_err(anyhow::Error::from)? {
         let installed = match (s.installed, s.partial) {
             (true, _) => "yes".to_string(),
@@ -111,7 +113,11 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
         } else {
             format!("ModelScope {} (`models download {}` explains)", crate::models::MODELSCOPE_REPO, s.entry.name)
         };
-        println!("{:<24} {:<44} {:<10} {:<10} {source}", s.entry.name, s.entry.config.to_string(), installed, verified);
+        println!("{:<24} {:<44} {:<10} {:<10} {source}", s.entry.name, s.entry.kind.to_string(), installed, verified);
+    }
+    println!("\nadd-ons (optional, GPEN's own face path):");
+    for e in catalogue.entries.iter().filter(|e| e.is_addon()) {
+        println!("  {}: {}", e.name, e.task);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -68,6 +68,19 @@ pub struct RestoreArgs {
     /// available at the start). A photo larger than this still runs, alone.
     #[arg(long, value_name = "SIZE", value_parser = config::parse_size)]
     pub ram_budget: Option<u64>,
+    #[command(flatten)]
+    pub face_args: FaceArgs,
+    /// Paste mask: auto (GPEN's face-parsing mask when ParseNet-latest.pth is installed, else a
+    /// feathered rectangle), parser, or rectangle.
+    #[arg(long, default_value = "auto", value_name = "MASK")]
+    pub mask: config::MaskChoice,
+    /// ParseNet weights (default: ParseNet-latest.pth in the models folder).
+    #[arg(long, value_name = "FILE")]
+    pub parser_weights: Option<PathBuf>,
+    /// Faces to use instead of detecting (the layout `detect --json` writes, keyed by file name or
+    /// path); photos the file does not list are detected as usual.
+    #[arg(long, value_name = "FILE", conflicts_with = "aligned")]
+    pub faces: Option<PathBuf>,
     /// Print the photos found, the model, the device and the batch that would be planned now (with
     /// its arithmetic), and restore nothing.
     #[arg(long)]
@@ -97,12 +110,55 @@ impl RestoreArgs {
             aligned: self.aligned,
             workers: self.workers,
             ram_budget: self.ram_budget,
+            detector: self.face_args.detector,
+            detector_weights: self.face_args.detector_weights.clone(),
+            detect_threshold: self.face_args.threshold,
+            mask: self.mask,
+            parser_weights: self.parser_weights.clone(),
+            given_faces: match &self.faces {
+                Some(f) => Some(std::sync::Arc::new(config::GivenFaces::read(f).map_err(anyhow::Error::msg)?)),
+                None => None,
+            },
             preview_side: 0, // the terminal shows no images
             ..RunConfig::default()
         };
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
+}
+
+/// How faces are found: shared by `restore` and `detect`.
+#[derive(Debug, Clone, Args)]
+pub struct FaceArgs {
+    /// Face detector: auto (GPEN's RetinaFace when RetinaFace-R50.pth is installed, else MTCNN),
+    /// retinaface, or mtcnn.
+    #[arg(long, default_value = "auto", value_name = "NAME")]
+    pub detector: config::DetectorChoice,
+    /// RetinaFace weights (default: RetinaFace-R50.pth in the models folder); ResNet-50 and
+    /// MobileNet-0.25 files are both recognised.
+    #[arg(long, value_name = "FILE")]
+    pub detector_weights: Option<PathBuf>,
+    /// RetinaFace keeps faces scoring above this (GPEN's 0.9); MTCNN uses its own stage thresholds.
+    #[arg(long, default_value_t = 0.9, value_name = "T", value_parser = parse_threshold)]
+    pub threshold: f32,
+}
+
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if config::DETECT_THRESHOLD.contains(&v) { Ok(v) } else { Err(format!("the threshold is a probability in [0, 1], got {v}")) }
+}
+
+/// The line that tells which detector and which paste mask a run uses.
+pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
+    if config.aligned {
+        return Ok("aligned crops: no detection, no paste-back".into());
+    }
+    let detector = config.detector_use().map_err(anyhow::Error::msg)?.describe();
+    let detector = match &config.given_faces {
+        Some(g) => format!("faces from the faces file for the {} photos it lists, else {detector}", g.len()),
+        None => detector,
+    };
+    Ok(format!("faces: {detector}; paste mask: {}", config.mask_use().map_err(anyhow::Error::msg)?.describe()))
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -115,6 +171,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
     }
     let device = args.model.device()?; // applies --threads, checks the device before the worker starts
+    let face_path = face_path_line(&config)?;
     if args.dry_run {
         return dry_run(&config, &inputs, device);
     }
@@ -139,6 +196,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}  {{elapsed}} elapsed, ETA {{eta}}")).expect("template"),
     );
     let workers = workers_line(&config);
+    eprintln!("{face_path}");
     let mut model_error = None;
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
@@ -167,6 +225,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             EngineEvent::CpuFallback { id, face } => {
                 progress.suspend(|| {
                     eprintln!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display())
+                });
+            }
+            EngineEvent::MaskFallback { id, face, error } => {
+                progress.suspend(|| {
+                    eprintln!("warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle", names[id as usize].display())
                 });
             }
             EngineEvent::ModelError(e) => model_error = Some(e),
@@ -215,7 +278,13 @@ fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyho
         ModelSource::Calibrated { when, .. } => format!("calibrated on {label} at {when}"),
         ModelSource::Analytic => "analytic estimate; `gpen-studio calibrate` measures it".into(),
     };
+    println!("{}", face_path_line(config)?);
     println!("memory model: {} fixed + {} per face ({source})", format_bytes(model.fixed), format_bytes(model.per_face));
+    let parser = plan::parser_memory(config);
+    if let Some(p) = parser {
+        println!("face parser: {} of weights + {} per face, planned with GPEN's", format_bytes(p.weights), format_bytes(p.per_face));
+    }
+    let model = plan::with_parser(model, parser);
     let rec = plan::plan(sample.as_ref().ok().map(|s| (s.free, s.held)), device == tch::Device::Cpu, config, &model);
     println!("batch {}: {}", rec.batch, rec.reason);
     let budget = config.ram_budget.unwrap_or_else(|| crate::pipeline::budget::default_capacity(config.memory_ratio));

@@ -72,7 +72,9 @@ impl DetectOptions {
 
 /// Finds faces in a photo.
 pub trait FaceDetector {
-    /// Every face found, largest box first. An image too small to hold a face gives an empty list.
+    /// Every face found, in the detector's order (MTCNN: largest box first; RetinaFace: the
+    /// authors' order, score descending), which is also the paste order. An image too small to hold
+    /// a face gives an empty list.
     fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError>;
 }
 
@@ -91,6 +93,25 @@ pub enum DetectError {
 impl From<tch::TchError> for DetectError {
     fn from(err: tch::TchError) -> Self {
         DetectError::Run(err.into())
+    }
+}
+
+/// The detector a run configuration asks for, on `device`: RetinaFace (GPEN's) with the
+/// configuration's threshold, or MTCNN with its smallest face; `auto` resolves as
+/// [`crate::config::RunConfig::detector_use`] says.
+pub fn detector_for(config: &crate::config::RunConfig, device: tch::Device) -> Result<Box<dyn FaceDetector + Send>, String> {
+    match config.detector_use()? {
+        crate::config::DetectorUse::RetinaFace(path) => RetinaFace::load(&path, device)
+            .and_then(|r| r.with_threshold(config.detect_threshold))
+            .map(|r| Box::new(r) as Box<dyn FaceDetector + Send>)
+            .map_err(|e| e.to_string()),
+        crate::config::DetectorUse::Mtcnn => {
+            let options = DetectOptions { min_face_size: config.min_face, ..DetectOptions::default() };
+            Mtcnn::load(&mtcnn::default_models_dir(), device)
+                .and_then(|m| m.with_options(options))
+                .map(|m| Box::new(m) as Box<dyn FaceDetector + Send>)
+                .map_err(|e| e.to_string())
+        }
     }
 }
 

@@ -334,11 +334,16 @@ impl CalibrationStore {
 // ---------------------------------------------------------------------------------------------
 // Detection
 
-/// Memory of MTCNN face detection on one photo: `fixed + per_megapixel × megapixels` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Memory of face detection on one photo: `fixed + per_megapixel × megapixels` bytes, where the
+/// megapixels are what the network sees (RetinaFace shrinks large photos first).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectionModel {
     pub fixed: u64,
     pub per_megapixel: u64,
+    /// RetinaFace's input rule (`detect()`: a photo whose longer side exceeds 1500 px is resized to
+    /// 1000): photos above this many megapixels are searched at no more than 1 MP. `None`: the
+    /// whole photo is searched (MTCNN's pyramid starts at full size).
+    pub shrinks_above_megapixels: Option<f64>,
 }
 
 impl Default for DetectionModel {
@@ -357,13 +362,50 @@ impl Default for DetectionModel {
         let level_bytes: f64 = 54.0 * 4.0;
         let pyramid = 1.0 / (1.0 - 0.709f64 * 0.709);
         let per_pixel = 15.0 + level_bytes * pyramid;
-        DetectionModel { fixed: 64 * MIB, per_megapixel: (per_pixel * 1e6).ceil() as u64 }
+        DetectionModel { fixed: 64 * MIB, per_megapixel: (per_pixel * 1e6).ceil() as u64, shrinks_above_megapixels: None }
     }
 }
 
 impl DetectionModel {
+    /// RetinaFace with `backbone`: its activations per pixel of the network input
+    /// ([`crate::detect::retinaface::detection_bytes_per_pixel`]) plus the photo's float BGR copy
+    /// (12 bytes a pixel, counted on the 1 MP the network sees at most — the copy of a larger photo
+    /// is freed once it is shrunk); `fixed` holds its weights (fp32) and libtorch's workspace.
+    pub fn retinaface(backbone: crate::detect::retinaface::Backbone, weight_bytes: u64) -> Self {
+        let per_pixel = crate::detect::retinaface::detection_bytes_per_pixel(backbone) + 12;
+        DetectionModel {
+            fixed: weight_bytes + 64 * MIB,
+            per_megapixel: per_pixel * 1_000_000,
+            // 1500 x 1500: any photo with more pixels has a side over 1500 px.
+            shrinks_above_megapixels: Some(2.25),
+        }
+    }
+
+    /// The model of the detector `config` runs with (RetinaFace's backbone and weights read from
+    /// the file's shapes, nothing loaded); MTCNN's when it cannot tell.
+    pub fn for_config(config: &crate::config::RunConfig) -> Self {
+        let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return DetectionModel::default() };
+        let Ok(shapes) = crate::checkpoint::read_shapes(&path) else { return DetectionModel::default() };
+        let backbone = if shapes.iter().any(|(k, _)| k.contains("body.stage1")) {
+            crate::detect::retinaface::Backbone::MobileNet025
+        } else {
+            crate::detect::retinaface::Backbone::ResNet50
+        };
+        let weights = shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum();
+        DetectionModel::retinaface(backbone, weights)
+    }
+
+    /// What searching a photo of `megapixels` takes beyond the resident weights (charged per photo).
+    pub fn per_photo_bytes(&self, megapixels: f64) -> u64 {
+        self.bytes(megapixels).saturating_sub(self.fixed)
+    }
+
     pub fn bytes(&self, megapixels: f64) -> u64 {
-        self.fixed.saturating_add((self.per_megapixel as f64 * megapixels.max(0.0)).ceil() as u64)
+        let searched = match self.shrinks_above_megapixels {
+            Some(limit) if megapixels > limit => 1.0,
+            _ => megapixels.max(0.0),
+        };
+        self.fixed.saturating_add((self.per_megapixel as f64 * searched).ceil() as u64)
     }
 
     /// Whether detecting on a photo of `megapixels` fits in `free × ratio`.
@@ -436,5 +478,10 @@ mod tests {
         assert!(!d.fits(12.0, 4 << 30, 0.8));
         assert!(d.fits(0.0, 64 << 20, 1.0));
         assert!(!d.fits(0.0, 64 << 20, 0.5));
+        // RetinaFace searches large photos at 1 MP: a 24 MP scan costs what a 1 MP photo costs.
+        let r = DetectionModel::retinaface(crate::detect::retinaface::Backbone::ResNet50, 109 << 20);
+        assert_eq!(r.bytes(24.0), r.bytes(1.0));
+        assert!(r.bytes(2.0) > r.bytes(1.0));
+        assert_eq!(r.bytes(1.0), (109 << 20) + (64 << 20) + 306 * 1_000_000);
     }
 }

@@ -20,6 +20,37 @@ pub fn memory_model_for(gpen: &GpenConfig, precision: Precision, device_label: &
         .unwrap_or_else(|| memory_model::analytic(gpen, precision))
 }
 
+/// What the face parser adds to a batch's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParserMemory {
+    /// Its weights.
+    pub weights: u64,
+    /// One face's activations at the parser's size (fp32: the parser always runs in fp32).
+    pub per_face: u64,
+}
+
+/// The parser's memory when `config` pastes with it, from the weights file's shapes (nothing is
+/// put on a device); `None` without a parser or for a file that is not one (the run reports that).
+pub fn parser_memory(config: &RunConfig) -> Option<ParserMemory> {
+    let crate::config::MaskUse::Parser(path) = config.mask_use().ok()? else { return None };
+    let tensors = crate::checkpoint::read_shapes(&path).ok()?;
+    let weights = tensors.iter().map(|(_, shape)| shape.iter().product::<i64>().max(1) as u64 * 4).sum();
+    let shapes = tensors.into_iter().map(|(k, shape)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), shape)).collect();
+    let parse_config = crate::parse::infer_config(&shapes).ok()?;
+    let size = crate::parse::known_size(&parse_config)?;
+    Some(ParserMemory { weights, per_face: crate::parse::peak_activation_bytes(&parse_config, size) })
+}
+
+/// GPEN's memory model with the parser's added: the parser runs on each batch right after GPEN
+/// (whose activations are free by then), so its weights stay resident beside GPEN's and a face
+/// needs the larger of the two networks' activations.
+pub fn with_parser(model: MemoryModel, parser: Option<ParserMemory>) -> MemoryModel {
+    match parser {
+        Some(p) => MemoryModel { fixed: model.fixed + p.weights, per_face: model.per_face.max(p.per_face), source: model.source },
+        None => model,
+    }
+}
+
 /// The batch for the next call: the planner's answer for `available` = (free, held by us) and the
 /// configuration's ratio, or the user's fixed batch (with the plan it replaces in the reason).
 pub fn plan(available: Option<(u64, u64)>, cpu: bool, config: &RunConfig, model: &MemoryModel) -> Recommendation {
@@ -61,5 +92,17 @@ mod tests {
         assert_eq!(fixed.batch, 3);
         assert!(fixed.reason.contains("the memory plan said 1"), "{}", fixed.reason);
         assert_eq!(plan(None, false, &RunConfig::default(), &model).batch, 1);
+    }
+
+    #[test]
+    fn the_parser_adds_its_weights_once_and_the_larger_activations_per_face() {
+        let model = MemoryModel { fixed: GIB, per_face: GIB / 4, source: ModelSource::Analytic };
+        let parser = ParserMemory { weights: 85 << 20, per_face: GIB / 2 };
+        let both = with_parser(model.clone(), Some(parser));
+        assert_eq!((both.fixed, both.per_face), (GIB + (85 << 20), GIB / 2));
+        assert_eq!(with_parser(model.clone(), None), model);
+        // No parser configured: nothing read, nothing added.
+        let rect = RunConfig { mask: crate::config::MaskChoice::Rectangle, ..RunConfig::default() };
+        assert_eq!(parser_memory(&rect), None);
     }
 }

@@ -113,7 +113,7 @@ impl Worker {
         }
         let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
         let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
-        let Loaded { restorer, detectors, fallback, device, model, .. } = loaded;
+        let Loaded { restorer, detectors, fallback, masker, device, model, .. } = loaded;
         let (device, model) = (*device, model.clone());
         let flow = std::thread::scope(|scope| {
             let mut stages = if staged {
@@ -122,7 +122,7 @@ impl Worker {
             } else {
                 Stages::Inline(Inline::start(scope, &mut detectors[0], &ctx))
             };
-            let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref());
+            let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref());
             self.coordinate(&mut stages, gpu, &config, &model, device, capacity)
             // `stages` is dropped here: its queues close and the scope joins the workers.
         });
@@ -143,10 +143,16 @@ impl Worker {
             Sizer::FixedNoRetry(n) => RunSizer::Fixed(NoRetry(n)),
         };
         let mut namer = OutputNamer::new(&config.out_dir, config.output_format().extension());
-        let detection = DetectionModel::default();
+        let detection = DetectionModel::for_config(&config);
+        let retinaface = matches!(config.detector_use(), Ok(crate::config::DetectorUse::RetinaFace(_)));
         // Detection's RAM is charged where it runs on the CPU; on CUDA its memory is planned there.
-        let detection_per_pixel =
-            if device == Device::Cpu && !config.aligned { budget::detection_bytes_per_pixel(config.min_face) } else { 0.0 };
+        let detection_ram = |pixels: u64| -> u64 {
+            match (device == Device::Cpu && !config.aligned, retinaface) {
+                (false, _) => 0,
+                (true, true) => detection.per_photo_bytes(pixels as f64 / 1e6),
+                (true, false) => (pixels as f64 * budget::detection_bytes_per_pixel(config.min_face)) as u64,
+            }
+        };
         let dispatch_first = matches!(stages, Stages::Threaded(_));
         let mut books = Books {
             summary: Summary { ram_budget: capacity, workers: stages.workers().0 + stages.workers().1, ..Summary::default() },
@@ -187,7 +193,7 @@ impl Worker {
                     _ => photo_pixels(path).unwrap_or(0),
                 };
                 next_pixels = Some((*id, pixels));
-                (pixels, Charge::for_photo(pixels, detection_per_pixel))
+                (pixels, Charge::with_detection(pixels, detection_ram(pixels)))
             });
             let admissible = next.is_some_and(|(pixels, charge)| {
                 books.front_out < stages.front_capacity()
@@ -230,6 +236,7 @@ impl Worker {
         let mut summary = books.summary;
         summary.oom_events = gpu.oom_events;
         summary.cpu_fallbacks = gpu.cpu_fallbacks;
+        summary.mask_fallbacks = gpu.mask_fallbacks;
         summary.times.restore = gpu.busy;
         summary.peak_photos_in_flight = books.budget.peak_photos();
         summary.peak_charged_bytes = books.budget.peak_used();
@@ -254,6 +261,7 @@ impl Worker {
             GpuEvent::OomRecovered { from, to } => self.emit(EngineEvent::OomRecovered { from, to }),
             GpuEvent::CpuFallback { id, face } => self.emit(EngineEvent::CpuFallback { id, face }),
             GpuEvent::FaceFailed { id, face, error } => self.emit(EngineEvent::FaceFailed { id, face, error: error.into() }),
+            GpuEvent::MaskFallback { id, face, error } => self.emit(EngineEvent::MaskFallback { id, face, error: error.into() }),
         });
         books.progress.faces_done += result.faces - result.failed;
         for c in completed {

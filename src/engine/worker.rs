@@ -9,10 +9,11 @@
 use super::memory::{MemoryMonitor, MemoryProbe, MemorySample};
 use super::memory_model::{self, CalibrationStore, MemoryModel, ModelSource};
 use crate::config::RunConfig;
-use crate::detect::{DetectOptions, Face, FaceDetector, Mtcnn, WholeImage, mtcnn::default_models_dir};
+use crate::detect::{Face, FaceDetector, WholeImage};
 use crate::device::{Precision, device_name};
 use crate::gpen::Gpen;
 use crate::model::GpenConfig;
+use crate::pipeline::mask::FaceMasker;
 use crate::pipeline::{PhotoId, Summary};
 use crate::restorer::FaceRestorer;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -71,6 +72,8 @@ pub enum EngineEvent {
     FaceFailed { id: PhotoId, face: usize, error: String },
     OomRecovered { from: usize, to: usize },
     CpuFallback { id: PhotoId, face: usize },
+    /// The face parser failed for this face; it was pasted with the feathered rectangle.
+    MaskFallback { id: PhotoId, face: usize, error: String },
     Progress(Progress),
     Calibrated(MemoryModel),
     Paused,
@@ -86,6 +89,9 @@ pub struct Components {
     pub fallback: Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>,
     /// Called once for each CPU stage worker that detects (each gets its own copy).
     pub detector: Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceDetector + Send>, String> + Send>,
+    /// The paste masks of restored faces of the given crop size (the face parser); `None` pastes
+    /// with the feathered rectangle.
+    pub masker: Box<dyn FnMut(&RunConfig, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, String> + Send>,
     pub probe: Box<dyn FnMut(Device) -> Box<dyn MemoryProbe> + Send>,
     /// The memory model for a loaded restorer (calibration store or analytic estimate).
     pub memory_model: Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> MemoryModel + Send>,
@@ -110,17 +116,18 @@ impl Components {
                 }
                 Gpen::load(&s.weights, Device::Cpu, Precision::Fp32).ok().map(|g| Box::new(g) as Box<dyn FaceRestorer>)
             }),
-            detector: Box::new(|s, device| {
-                let options = DetectOptions { min_face_size: s.min_face, ..DetectOptions::default() };
-                Mtcnn::load(&default_models_dir(), device)
-                    .and_then(|m| m.with_options(options))
-                    .map(|m| Box::new(m) as Box<dyn FaceDetector + Send>)
-                    .map_err(|e| e.to_string())
+            detector: Box::new(|s, device| crate::detect::detector_for(s, device)),
+            masker: Box::new(|s, device, crop| match s.mask_use()? {
+                crate::config::MaskUse::Parser(path) => {
+                    crate::pipeline::mask::ParsedMask::load(&path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
+                }
+                crate::config::MaskUse::Rectangle => Ok(None),
             }),
             probe: Box::new(super::memory::probe_for),
             memory_model: Box::new(|restorer, s, device_label| {
                 let Some(config) = restorer.config() else { return unknown_model() };
-                super::plan::memory_model_for(&config, s.precision, device_label)
+                let gpen = super::plan::memory_model_for(&config, s.precision, device_label);
+                super::plan::with_parser(gpen, super::plan::parser_memory(s))
             }),
             calibrate: Box::new(|restorer, s, device_label| {
                 let gpen = restorer.as_gpen().ok_or("only GPEN can be calibrated")?;
@@ -194,6 +201,7 @@ pub(super) struct Loaded {
     pub(super) detectors: Vec<Box<dyn FaceDetector + Send>>,
     /// A CPU copy of the restorer for faces that do not fit the GPU even alone.
     pub(super) fallback: Option<Box<dyn FaceRestorer>>,
+    pub(super) masker: Option<Box<dyn FaceMasker>>,
     pub(super) device: Device,
     pub(super) device_label: String,
     pub(super) model: MemoryModel,
@@ -380,6 +388,7 @@ impl Worker {
         let restorer = (self.components.restorer)(&self.config, device)?;
         let detector = self.make_detector(device)?;
         let fallback = (self.components.fallback)(&self.config, device);
+        let masker = (self.components.masker)(&self.config, device, restorer.size())?;
         self.ensure_monitor(device);
         // The key `calibrate` stores under, so a calibration is found whether or not a sample exists yet.
         let device_label = super::memory::device_label(device);
@@ -388,7 +397,7 @@ impl Worker {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }
         let config = self.config.clone();
-        self.loaded = Some(Loaded { restorer, detectors: vec![detector], fallback, device, device_label, model, config });
+        self.loaded = Some(Loaded { restorer, detectors: vec![detector], fallback, masker, device, device_label, model, config });
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! file's configuration, file dialogs and model downloads. Results come back on one channel drained
 //! every frame.
 
-use crate::detect::{Face, FaceDetector, Mtcnn, mtcnn::default_models_dir};
+use crate::detect::{Face, FaceDetector};
 use crate::engine::worker::{Preview, preview};
 use crate::gui::download::DownloadOutcome;
 use crate::models::{DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
@@ -45,7 +45,9 @@ pub enum HelperResult {
 }
 
 enum DetectJob {
-    Detect { key: u64, path: PathBuf },
+    /// With the settings the preview must detect with (the run's detector, so the faces a user
+    /// switches off are the faces the run would restore).
+    Detect { key: u64, path: PathBuf, config: Box<crate::config::RunConfig> },
     ModelInfo(PathBuf),
 }
 
@@ -119,15 +121,19 @@ impl Helpers {
             std::thread::Builder::new()
                 .name("gui-detect".into())
                 .spawn(move || {
-                    let mut detector: Option<Result<Mtcnn, String>> = None;
+                    // The detector, kept while the settings it was built for stay the same.
+                    type Built = Result<Box<dyn FaceDetector + Send>, String>;
+                    let mut detector: Option<(DetectorKey, Built)> = None;
                     for job in detect_jobs {
                         let result = match job {
-                            DetectJob::Detect { key, path } => {
-                                let det = detector.get_or_insert_with(|| {
-                                    Mtcnn::load(&default_models_dir(), tch::Device::Cpu).map_err(|e| e.to_string())
-                                });
-                                let result = match det {
-                                    Ok(det) => detect_preview(det, &path),
+                            DetectJob::Detect { key, path, config } => {
+                                let wanted = detector_key(&config);
+                                if detector.as_ref().is_none_or(|(k, _)| *k != wanted) {
+                                    let built = crate::detect::detector_for(&config, tch::Device::Cpu);
+                                    detector = Some((wanted, built));
+                                }
+                                let result = match &detector.as_ref().expect("built above").1 {
+                                    Ok(det) => detect_preview(det.as_ref(), &path),
                                     Err(e) => Err(format!("face detector unavailable: {e}")),
                                 };
                                 HelperResult::Detected { key, result }
@@ -157,9 +163,9 @@ impl Helpers {
         let _ = self.thumbs.send((key, path));
     }
 
-    /// Asks for the detection preview; false when detection is off.
-    pub fn detect(&self, key: u64, path: PathBuf) -> bool {
-        self.detection_enabled && self.detect.send(DetectJob::Detect { key, path }).is_ok()
+    /// Asks for the detection preview with the detector `config` names; false when detection is off.
+    pub fn detect(&self, key: u64, path: PathBuf, config: &crate::config::RunConfig) -> bool {
+        self.detection_enabled && self.detect.send(DetectJob::Detect { key, path, config: Box::new(config.clone()) }).is_ok()
     }
 
     pub fn model_info(&self, path: PathBuf) {
@@ -242,7 +248,14 @@ impl Helpers {
     }
 }
 
-fn detect_preview(detector: &Mtcnn, path: &std::path::Path) -> Result<(Vec<Face>, Preview), String> {
+/// What decides which detector the preview needs.
+type DetectorKey = (Result<crate::config::DetectorUse, String>, u32, u64);
+
+fn detector_key(config: &crate::config::RunConfig) -> DetectorKey {
+    (config.detector_use(), config.detect_threshold.to_bits(), config.min_face.to_bits())
+}
+
+fn detect_preview(detector: &dyn FaceDetector, path: &std::path::Path) -> Result<(Vec<Face>, Preview), String> {
     let photo = read_photo(path, &ReadLimits::default()).map_err(|e| e.to_string())?;
     let faces = detector.detect(&photo.pixels).map_err(|e| e.to_string())?;
     let preview = preview(&photo.pixels, PREVIEW_SIDE).ok_or("no preview")?;

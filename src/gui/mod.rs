@@ -40,6 +40,14 @@ pub struct Studio {
     pub textures: Textures,
     /// The model download's thread, waited for briefly when the window closes.
     download_thread: Option<JoinHandle<()>>,
+    /// What the detection previews were made with; when it changes they are made again.
+    detector_settings: DetectorSettings,
+}
+
+type DetectorSettings = (Result<crate::config::DetectorUse, String>, u32, u64);
+
+fn detector_settings(run: &crate::config::RunConfig) -> DetectorSettings {
+    (run.detector_use(), run.detect_threshold.to_bits(), run.min_face.to_bits())
 }
 
 /// How long closing the window waits for a cancelled download to stop (it stops between chunks;
@@ -49,8 +57,17 @@ const DOWNLOAD_EXIT_WAIT: Duration = Duration::from_secs(2);
 impl Studio {
     /// A window over any engine that speaks the worker's channels (the real one or a script).
     pub fn new(state: AppState, commands: Sender<Command>, events: Receiver<EngineEvent>, helpers: Helpers) -> Self {
-        let mut studio =
-            Studio { state, commands, events, engine: None, helpers, textures: Textures::default(), download_thread: None };
+        let detector_settings = detector_settings(&state.settings.run);
+        let mut studio = Studio {
+            state,
+            commands,
+            events,
+            engine: None,
+            helpers,
+            textures: Textures::default(),
+            download_thread: None,
+            detector_settings,
+        };
         studio.request_model_info();
         studio
     }
@@ -126,7 +143,7 @@ impl Studio {
                         DialogPurpose::OutputDir => {
                             if let Some(p) = paths.into_iter().next() {
                                 self.state.settings.run.out_dir = p;
-                                self.send(self.state.settings.configure_command());
+                                self.send(self.state.configure_command());
                             }
                         }
                     }
@@ -146,11 +163,27 @@ impl Studio {
 
     /// Starts (or resumes) the download of the model the banner offers.
     fn start_download(&mut self) {
+        let Some(entry) = self.state.download.offer.clone().filter(|e| e.url.is_some()) else { return };
+        self.start_download_of(entry);
+    }
+
+    /// Starts the download of an optional add-on (one download runs at a time).
+    fn start_addon_download(&mut self, name: &str) {
+        match self.state.download.source.catalogue.find(name) {
+            Ok(entry) if entry.url.is_some() => {
+                let entry = entry.clone();
+                self.start_download_of(entry);
+            }
+            Ok(_) => {}
+            Err(e) => self.state.note(e.to_string()),
+        }
+    }
+
+    fn start_download_of(&mut self, entry: crate::models::ModelEntry) {
         let download = &mut self.state.download;
         if download.running().is_some() {
             return;
         }
-        let Some(entry) = download.offer.clone().filter(|e| e.url.is_some()) else { return };
         let cancel = Arc::new(AtomicBool::new(false));
         match self.helpers.download(entry.clone(), download.source.store.clone(), cancel.clone()) {
             Ok(thread) => {
@@ -169,8 +202,12 @@ impl Studio {
         match outcome {
             DownloadOutcome::Installed { name, path } => {
                 self.state.note(format!("{name} installed and verified: {}", path.display()));
-                // Only while the model is still missing: a file the user opened meanwhile stays.
-                if !self.state.weights_exist {
+                let addon = self.state.download.source.catalogue.find(&name).is_ok_and(|e| e.is_addon());
+                if addon {
+                    // `auto` picks the add-on up from the next run on.
+                    self.model_changed();
+                } else if !self.state.weights_exist {
+                    // Only while the model is still missing: a file the user opened meanwhile stays.
                     self.state.set_weights(path.clone());
                     // set_weights made the download idle; it is done.
                     self.state.download.state = DownloadState::Done { path };
@@ -185,7 +222,11 @@ impl Studio {
     }
 
     fn model_changed(&mut self) {
-        self.send(self.state.settings.configure_command());
+        if self.detector_settings != detector_settings(&self.state.settings.run) {
+            self.detector_settings = detector_settings(&self.state.settings.run);
+            self.state.forget_detections();
+        }
+        self.send(self.state.configure_command());
         self.state.run.model_loaded = None;
         self.state.run.model_error = None;
         self.request_model_info();
@@ -232,22 +273,28 @@ impl Studio {
             }
             Action::DetectPreview(key) => {
                 if let Some(row) = self.state.row(key) {
-                    self.helpers.detect(key, row.path.clone());
+                    self.helpers.detect(key, row.path.clone(), &self.state.settings.run);
                 }
             }
+            Action::ToggleFace(key, index) => {
+                if self.state.toggle_face(key, index) {
+                    self.send(self.state.configure_command());
+                }
+            }
+            Action::DownloadAddon(name) => self.start_addon_download(&name),
             Action::Start => {
                 let again = self.state.requeue_for_start();
                 if !again.is_empty() {
                     self.send(Command::Enqueue(again));
                 }
-                self.send(self.state.settings.configure_command());
+                self.send(self.state.configure_command());
                 self.send(Command::Start);
                 self.state.run.running = true;
                 self.state.run.paused = false;
                 self.state.run.summary = None;
             }
             Action::ModelChanged => self.model_changed(),
-            Action::SettingsChanged => self.send(self.state.settings.configure_command()),
+            Action::SettingsChanged => self.send(self.state.configure_command()),
             Action::DownloadModel => self.start_download(),
             Action::CancelDownload => self.state.download.cancel(),
         }
@@ -300,8 +347,9 @@ impl Studio {
             });
         });
         egui::CentralPanel::default().show(ui, |ui| {
+            let editable = !state.run.running;
             let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
-            panels::compare::compare_panel(ui, &mut state.compare, row, &mut self.textures, &mut actions);
+            panels::compare::compare_panel(ui, &mut state.compare, row, editable, &mut self.textures, &mut actions);
         });
         if self.state.drop_hover {
             drop_overlay(ui);

@@ -10,7 +10,7 @@ use crate::pipeline::PhotoId;
 use crate::gui::download::{DownloadState, ModelDownload, ModelSource};
 use crate::photo::OutputFormat;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,9 @@ pub struct Row {
     /// Faces found (by the engine, or by the detection preview).
     pub faces: Vec<Face>,
     pub faces_known: bool,
+    /// Indices into `faces` the user switched off: the run restores only the others (they go to
+    /// the engine as given faces, so it does not detect this photo again).
+    pub faces_off: BTreeSet<usize>,
     pub before: Option<Preview>,
     pub after: Option<Preview>,
     /// Bumped whenever `before`/`after` change, so textures are uploaded again.
@@ -123,10 +126,6 @@ impl UiSettings {
         };
     }
 
-    /// The whole configuration for the engine.
-    pub fn configure_command(&self) -> Command {
-        Command::Configure(Box::new(self.run.clone()))
-    }
 }
 
 /// One point of the memory history.
@@ -216,8 +215,12 @@ pub enum Action {
     ModelChanged,
     /// Any other setting changed: the engine gets the whole configuration again.
     SettingsChanged,
+    /// Switch a face of a photo off (or back on) for the run.
+    ToggleFace(u64, usize),
     /// Download (or resume) the model the missing-model banner offers.
     DownloadModel,
+    /// Download an optional add-on (RetinaFace, ParseNet) by catalogue name.
+    DownloadAddon(String),
     CancelDownload,
 }
 
@@ -251,6 +254,50 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The whole configuration for the engine: the settings, with the faces of photos where the
+    /// user switched some off.
+    pub fn configure_command(&self) -> Command {
+        let mut run = self.settings.run.clone();
+        run.given_faces = self.given_faces().map(std::sync::Arc::new);
+        Command::Configure(Box::new(run))
+    }
+
+    /// The kept faces of every photo with a face switched off (keyed by the photo's path, as the
+    /// engine receives it); `None` when the user switched none off.
+    pub fn given_faces(&self) -> Option<crate::config::GivenFaces> {
+        let mut given = crate::config::GivenFaces::default();
+        for row in self.rows.iter().filter(|r| r.faces_known && !r.faces_off.is_empty()) {
+            let kept = row.faces.iter().enumerate().filter(|(i, _)| !row.faces_off.contains(i)).map(|(_, f)| *f).collect();
+            given.insert(row.path.to_string_lossy().into_owned(), kept);
+        }
+        (!given.is_empty()).then_some(given)
+    }
+
+    /// Switches face `index` of photo `key` off, or on again. Returns whether anything changed.
+    pub fn toggle_face(&mut self, key: u64, index: usize) -> bool {
+        let Some(row) = self.row_mut(key) else { return false };
+        if index >= row.faces.len() {
+            return false;
+        }
+        if !row.faces_off.remove(&index) {
+            row.faces_off.insert(index);
+        }
+        true
+    }
+
+    /// The detector changed: previews of photos not restored yet were made with the old one, so
+    /// they are detected again when shown (and faces switched off there are forgotten).
+    pub fn forget_detections(&mut self) {
+        for row in self.rows.iter_mut().filter(|r| matches!(r.status, PhotoStatus::Queued | PhotoStatus::Cancelled) && r.after.is_none()) {
+            row.faces.clear();
+            row.faces_known = false;
+            row.faces_off.clear();
+            row.before = None;
+            row.preview_requested = false;
+            row.revision += 1;
+        }
+    }
+
     /// The state with models downloaded into the data folder from the built-in catalogue.
     pub fn new(settings: UiSettings) -> Self {
         AppState::with_model_source(settings, ModelSource::default())
@@ -313,6 +360,7 @@ impl AppState {
                 status: PhotoStatus::Queued,
                 faces: Vec::new(),
                 faces_known: false,
+                faces_off: BTreeSet::new(),
                 before: None,
                 after: None,
                 revision: 0,
@@ -408,9 +456,10 @@ impl AppState {
             return;
         };
         let run = &self.settings.run;
-        let key = format!("{}|{gpen:?}|{}", sample.device, run.precision);
+        let key = format!("{}|{gpen:?}|{}|{:?}", sample.device, run.precision, run.mask_use());
         if self.memory.live_model.as_ref().is_none_or(|(k, _)| *k != key) {
             let model = crate::engine::plan::memory_model_for(&gpen, run.precision, &sample.device);
+            let model = crate::engine::plan::with_parser(model, crate::engine::plan::parser_memory(run));
             self.memory.live_model = Some((key, model));
         }
         let (_, model) = self.memory.live_model.as_ref().expect("set above");
@@ -465,7 +514,11 @@ impl AppState {
             }
             EngineEvent::FacesFound { id, faces, before } => {
                 if let Some(row) = self.row_mut(id) {
-                    row.faces = faces;
+                    // With faces switched off the engine got the kept ones; the row keeps them
+                    // all, so the switched-off ones stay shown (and can be switched on again).
+                    if row.faces_off.is_empty() {
+                        row.faces = faces;
+                    }
                     row.faces_known = true;
                     if before.is_some() {
                         row.before = before;
@@ -525,6 +578,11 @@ impl AppState {
                 let t = self.now();
                 let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
                 self.memory.events.push(format!("{}: {name} face {} restored on the CPU (did not fit alone)", clock(t), face + 1));
+            }
+            EngineEvent::MaskFallback { id, face, error } => {
+                let t = self.now();
+                let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
+                self.memory.events.push(format!("{}: {name} face {}: no parsing mask ({error}), rectangle used", clock(t), face + 1));
             }
             EngineEvent::Progress(p) => self.run.progress = p,
             EngineEvent::Calibrated(model) => {

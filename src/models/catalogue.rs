@@ -1,5 +1,7 @@
-//! The GPEN generators gpen-studio knows: file name, where to get it, and the configuration a good
-//! file must have (gpen.md §1). Tests build their own catalogue pointing at a local server.
+//! The weights gpen-studio knows: GPEN's generators (file name, where to get it, and the
+//! configuration a good file must have, gpen.md §1) and the optional add-ons of GPEN's own face
+//! path, its RetinaFace detector and ParseNet face parser. Tests build their own catalogue pointing
+//! at a local server.
 
 use crate::model::GpenConfig;
 
@@ -8,6 +10,27 @@ pub const OSS_BASE: &str = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.
 
 /// The ModelScope repository that is the only source of GPEN-BFR-1024 and GPEN-BFR-2048.
 pub const MODELSCOPE_REPO: &str = "damo/cv_gpen_image-portrait-enhancement-hires";
+
+/// What a weights file is.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum ModelKind {
+    /// A GPEN generator of this configuration.
+    Generator(GpenConfig),
+    /// RetinaFace (GPEN's face detector).
+    Detector,
+    /// ParseNet (GPEN's face parser, for the paste mask).
+    FaceParser,
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelKind::Generator(c) => write!(f, "{c}"),
+            ModelKind::Detector => write!(f, "face detector (RetinaFace)"),
+            ModelKind::FaceParser => write!(f, "face parser (ParseNet)"),
+        }
+    }
+}
 
 /// One known weights file.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +43,8 @@ pub struct ModelEntry {
     pub url: Option<String>,
     /// How to get the file without `models download` (always set for entries without a URL).
     pub manual: Option<String>,
-    /// The configuration the file must load as.
-    pub config: GpenConfig,
+    /// What the file must load as.
+    pub kind: ModelKind,
     /// What the model does.
     pub task: String,
 }
@@ -34,9 +57,27 @@ impl ModelEntry {
             file: file.into(),
             url: Some(url.into()),
             manual: None,
-            config,
+            kind: ModelKind::Generator(config),
             task: task.into(),
         }
+    }
+
+    /// An optional add-on (detector or parser) downloadable from `url`.
+    pub fn addon(name: &str, file: &str, url: &str, kind: ModelKind, task: &str) -> Self {
+        ModelEntry { name: name.into(), file: file.into(), url: Some(url.into()), manual: None, kind, task: task.into() }
+    }
+
+    /// The generator configuration, for generators.
+    pub fn config(&self) -> Option<GpenConfig> {
+        match self.kind {
+            ModelKind::Generator(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// An optional add-on rather than a generator.
+    pub fn is_addon(&self) -> bool {
+        self.config().is_none()
     }
 
     /// True when `query` names this entry: `GPEN-BFR-512`, `bfr-512`, `GPEN-BFR-512.pth`, any case.
@@ -77,8 +118,11 @@ impl Catalogue {
                  gpen-studio models import --as {name} <folder>/{hub_file}\n\
                  (usually ~/.cache/modelscope/hub/{MODELSCOPE_REPO}/{hub_file})"
             )),
-            config,
+            kind: ModelKind::Generator(config),
             task: task.into(),
+        };
+        let addon = |name: &str, kind: ModelKind, task: &str| {
+            ModelEntry::addon(name, &format!("{name}.pth"), &format!("{OSS_BASE}/{name}.pth"), kind, task)
         };
         Catalogue::new(vec![
             oss("GPEN-BFR-256", GpenConfig::BFR_256, "face restoration, fast, lower quality"),
@@ -88,6 +132,18 @@ impl Catalogue {
             oss("GPEN-Colorization-1024", GpenConfig::BFR_1024, "colorizes grey faces"),
             oss("GPEN-Inpainting-1024", GpenConfig::BFR_1024, "fills in masked parts of faces"),
             oss("GPEN-Seg2face-512", GpenConfig::BFR_512, "draws a face from a segmentation map (inputs in [0, 1])"),
+            addon(
+                "RetinaFace-R50",
+                ModelKind::Detector,
+                "optional: GPEN's own face detector; faces are found as the authors' pipeline finds them \
+                 (without it: MTCNN)",
+            ),
+            addon(
+                "ParseNet-latest",
+                ModelKind::FaceParser,
+                "optional: GPEN's face parser; each face is pasted through a face-shaped mask (skin, hair, \
+                 ears, neck), so no box shows around it (without it: a feathered rectangle)",
+            ),
         ])
     }
 
@@ -126,13 +182,18 @@ mod tests {
     fn every_entry_has_a_source() {
         for e in Catalogue::builtin().entries {
             assert!(e.url.is_some() != e.manual.is_some(), "{}: a URL or a manual instruction", e.name);
-            assert!(e.config.validate().is_ok());
+            if let Some(config) = e.config() {
+                assert!(config.validate().is_ok());
+            }
             if let Some(url) = &e.url {
                 assert!(url.starts_with("https://") && url.ends_with(&e.file), "{url}");
             }
         }
         let c = Catalogue::builtin();
         assert!(c.find("bfr-1024").unwrap().manual.as_ref().unwrap().contains("models import --as GPEN-BFR-1024"));
-        assert_eq!(c.find("seg2face-512").unwrap().config, GpenConfig::BFR_512);
+        assert_eq!(c.find("seg2face-512").unwrap().config(), Some(GpenConfig::BFR_512));
+        assert_eq!(c.find("RetinaFace-R50").unwrap().file, crate::config::RETINAFACE_FILE);
+        assert_eq!(c.find("parsenet-latest.pth").unwrap().file, crate::config::PARSENET_FILE);
+        assert!(c.find("ParseNet-latest").unwrap().is_addon());
     }
 }

@@ -2,7 +2,7 @@
 //! `Range` request when a `.part` is there (restarting when the server ignores the range),
 //! validated as the catalogue's GPEN configuration, hashed, and only then renamed into place.
 
-use super::{ModelEntry, ModelError, ModelStore, Record, sha256_file, validate_model};
+use super::{ModelEntry, ModelError, ModelStore, Record, sha256_file, validate_file};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -83,20 +83,20 @@ pub fn download(entry: &ModelEntry, store: &ModelStore, options: &DownloadOption
     }
 
     // Wrong content is removed; nothing under the final name changes.
-    let config = match validate_model(&part, Some((entry.name.as_str(), entry.config))) {
-        Ok(config) => config,
+    let validated = match validate_file(&part, Some(&entry.name), Some(entry.kind)) {
+        Ok(v) => v,
         Err(ModelError::WebPage { .. }) => {
             let _ = std::fs::remove_file(&part);
             return Err(ModelError::WebPage { source_name: url.into() });
         }
-        Err(e @ (ModelError::Invalid { .. } | ModelError::WrongConfig { .. })) => {
+        Err(e @ (ModelError::Invalid { .. } | ModelError::InvalidAddon { .. } | ModelError::WrongConfig { .. })) => {
             let _ = std::fs::remove_file(&part);
             return Err(e);
         }
         Err(e) => return Err(e),
     };
     let (sha256, bytes) = sha256_file(&part)?;
-    store.record(&entry.file, Record { sha256, bytes, config })?;
+    store.record(&entry.file, Record::new(sha256, bytes, &validated))?;
     std::fs::rename(&part, &dest).map_err(ModelError::io(&dest))?;
     Ok(dest)
 }

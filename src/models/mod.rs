@@ -10,7 +10,7 @@ mod catalogue;
 mod download;
 mod store;
 
-pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, OSS_BASE};
+pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, ModelKind, OSS_BASE};
 pub use download::{DownloadOptions, Progress, download};
 pub use store::{Checksums, ModelStatus, ModelStore, Record, Verified, sha256_file};
 
@@ -51,8 +51,11 @@ pub enum ModelError {
     /// so `{:#}` does not print it twice.
     #[error("{cause}")]
     Invalid { cause: CheckpointError },
+    /// Not the add-on network it should be; the loader's message names the file and the problem.
+    #[error("{reason}")]
+    InvalidAddon { reason: String },
     #[error("{} is {found}, but {name} must be {expected}", path.display())]
-    WrongConfig { path: PathBuf, name: String, found: GpenConfig, expected: GpenConfig },
+    WrongConfig { path: PathBuf, name: String, found: ModelKind, expected: ModelKind },
     #[error(
         "{} changed since it was installed: SHA-256 {actual}, recorded {recorded}; download or import it again",
         path.display()
@@ -68,7 +71,10 @@ impl ModelError {
     /// True when the file itself was wrong (not a network or disk problem): downloads and imports
     /// then install nothing and keep nothing.
     pub fn is_wrong_content(&self) -> bool {
-        matches!(self, ModelError::Invalid { .. } | ModelError::WrongConfig { .. } | ModelError::WebPage { .. })
+        matches!(
+            self,
+            ModelError::Invalid { .. } | ModelError::InvalidAddon { .. } | ModelError::WrongConfig { .. } | ModelError::WebPage { .. }
+        )
     }
 
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
@@ -113,7 +119,12 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     })?;
     let config = match expected {
         Some((name, want)) if want != found => {
-            return Err(ModelError::WrongConfig { path: path.into(), name: name.into(), found, expected: want });
+            return Err(ModelError::WrongConfig {
+                path: path.into(),
+                name: name.into(),
+                found: ModelKind::Generator(found),
+                expected: ModelKind::Generator(want),
+            });
         }
         Some((_, want)) => want,
         None => found,
@@ -124,6 +135,57 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     checkpoint::validate_against(path, &config, &checkpoint::expected_shapes(&vs), &shapes)
         .map_err(|cause| ModelError::Invalid { cause })?;
     Ok(config)
+}
+
+/// What a file validated as: the generator's configuration, or the add-on network it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub kind: ModelKind,
+    /// For messages and `checksums.json`: "GPEN 512 ...", "RetinaFace ResNet-50", "ParseNet 512".
+    pub description: String,
+}
+
+/// Checks that `path` loads as what `kind` says; with `None`, as whatever it is (a generator, else
+/// RetinaFace, else ParseNet). Add-ons are checked by loading them on the CPU, with every key and
+/// shape, as a run would.
+pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -> Result<Validated, ModelError> {
+    let generator = |expected: Option<GpenConfig>| {
+        validate_model(path, expected.map(|c| (name.unwrap_or("the model"), c)))
+            .map(|c| Validated { kind: ModelKind::Generator(c), description: c.to_string() })
+    };
+    let detector = || {
+        crate::detect::RetinaFace::load(path, tch::Device::Cpu)
+            .map(|r| Validated { kind: ModelKind::Detector, description: format!("RetinaFace {}", r.backbone().name()) })
+            .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
+    };
+    let parser = || {
+        crate::parse::FaceParser::load(path, tch::Device::Cpu)
+            .map(|p| Validated { kind: ModelKind::FaceParser, description: format!("ParseNet {}", p.size()) })
+            .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
+    };
+    match kind {
+        Some(ModelKind::Generator(c)) => generator(Some(c)),
+        Some(ModelKind::Detector) => web_page_check(path).and_then(|()| detector()),
+        Some(ModelKind::FaceParser) => web_page_check(path).and_then(|()| parser()),
+        None => match generator(None) {
+            Err(ModelError::Invalid { cause: CheckpointError::NotGpen { .. } }) => detector().or_else(|_| parser()).map_err(|_| {
+                ModelError::InvalidAddon {
+                    reason: format!("{} is neither a GPEN generator nor a RetinaFace or ParseNet file", path.display()),
+                }
+            }),
+            other => other,
+        },
+    }
+}
+
+fn web_page_check(path: &Path) -> Result<(), ModelError> {
+    let mut head = [0u8; 512];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(ModelError::io(path))?;
+        f.read(&mut head).map_err(ModelError::io(path))?
+    };
+    if looks_like_web_page(&head[..n]) { Err(ModelError::WebPage { source_name: path.display().to_string() }) } else { Ok(()) }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The models folder (`data_dir()/models`) and its `checksums.json`: the SHA-256 of every file,
 //! recorded when the file first validated, so `models verify` notices a file that changed since.
 
-use super::{Catalogue, ModelEntry, ModelError, validate_model};
+use super::{Catalogue, ModelEntry, ModelError, Validated, validate_file};
 use crate::model::GpenConfig;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -14,8 +14,23 @@ pub struct Record {
     /// Lower-case hex SHA-256 of the whole file.
     pub sha256: String,
     pub bytes: u64,
-    /// The configuration it validated as.
-    pub config: GpenConfig,
+    /// The configuration a generator validated as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<GpenConfig>,
+    /// What an add-on validated as ("RetinaFace ResNet-50").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
+
+impl Record {
+    pub fn new(sha256: String, bytes: u64, validated: &Validated) -> Self {
+        let config = match validated.kind {
+            super::ModelKind::Generator(c) => Some(c),
+            _ => None,
+        };
+        let network = config.is_none().then(|| validated.description.clone());
+        Record { sha256, bytes, config, network }
+    }
 }
 
 /// File name -> record.
@@ -43,7 +58,8 @@ pub struct ModelStatus {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub path: PathBuf,
-    pub config: GpenConfig,
+    /// What the file validated as.
+    pub validated: Validated,
     pub sha256: String,
     /// True when the hash matched a recorded one.
     pub had_record: bool,
@@ -130,13 +146,13 @@ impl ModelStore {
                 return Err(ModelError::HashMismatch { path: path.into(), recorded: r.sha256.clone(), actual: sha256 });
             }
         }
-        let config = validate_model(path, entry.map(|e| (e.name.as_str(), e.config)))?;
+        let validated = validate_file(path, entry.map(|e| e.name.as_str()), entry.map(|e| e.kind))?;
         let had_record = recorded.is_some();
         let recorded_now = !had_record && path.parent() == Some(self.dir.as_path());
         if recorded_now {
-            self.record(&file, Record { sha256: sha256.clone(), bytes, config })?;
+            self.record(&file, Record::new(sha256.clone(), bytes, &validated))?;
         }
-        Ok(Verified { path: path.into(), config, sha256, had_record, recorded_now })
+        Ok(Verified { path: path.into(), validated, sha256, had_record, recorded_now })
     }
 
     /// The files `models verify` checks by default: installed catalogue files, and any other file
@@ -163,16 +179,14 @@ impl ModelStore {
             Some(n) => Some(catalogue.find(n)?),
             None => source.file_name().and_then(|f| catalogue.entries.iter().find(|e| e.matches(&f.to_string_lossy()))),
         };
-        let entry = match by_name {
-            Some(entry) => {
-                validate_model(source, Some((entry.name.as_str(), entry.config)))?;
-                entry
-            }
+        let (entry, validated) = match by_name {
+            Some(entry) => (entry, validate_file(source, Some(&entry.name), Some(entry.kind))?),
             None => {
-                let config = validate_model(source, None)?;
-                let candidates: Vec<&ModelEntry> = catalogue.entries.iter().filter(|e| e.config == config).collect();
+                let validated = validate_file(source, None, None)?;
+                let config = validated.description.clone();
+                let candidates: Vec<&ModelEntry> = catalogue.entries.iter().filter(|e| e.kind == validated.kind).collect();
                 match candidates.as_slice() {
-                    [one] => *one,
+                    [one] => (*one, validated),
                     [] => {
                         return Err(ModelError::Other(format!(
                             "{} is a valid {config}, but no catalogue model has that configuration; \
@@ -203,7 +217,7 @@ impl ModelStore {
             let _ = std::fs::remove_file(&dest);
             return Err(ModelError::Other(format!("{} changed while it was copied; try again", source.display())));
         }
-        self.record(&entry.file, Record { sha256, bytes, config: entry.config })?;
+        self.record(&entry.file, Record::new(sha256, bytes, &validated))?;
         Ok((entry.clone(), dest))
     }
 }
@@ -245,8 +259,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ModelStore::new(dir.path().join("models"));
         assert!(store.checksums().unwrap().is_empty());
-        let r = Record { sha256: "00".into(), bytes: 1, config: GpenConfig::BFR_256 };
+        let r = Record { sha256: "00".into(), bytes: 1, config: Some(GpenConfig::BFR_256), network: None };
         store.record("a.pth", r.clone()).unwrap();
         assert_eq!(store.checksums().unwrap()["a.pth"], r);
+        let addon = Record { sha256: "11".into(), bytes: 2, config: None, network: Some("RetinaFace ResNet-50".into()) };
+        store.record("b.pth", addon.clone()).unwrap();
+        assert_eq!(store.checksums().unwrap()["b.pth"], addon);
+        // A file written before add-ons existed (a generator record) still reads.
+        std::fs::write(store.checksums_path(), r#"{"c.pth": {"sha256": "22", "bytes": 3, "config": {"size": 256, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 1, "narrow": 0.5}}}"#).unwrap();
+        assert_eq!(store.checksums().unwrap()["c.pth"].config, Some(GpenConfig::BFR_256));
     }
 }

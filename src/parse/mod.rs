@@ -29,6 +29,11 @@ pub const MASK_COLORMAP: [u8; 19] = [0, 255, 255, 255, 255, 255, 255, 255, 255, 
 /// for the golden fixtures' small parser. Compared by [`ParseNetConfig::effective`].
 const KNOWN_SIZES: [(ParseNetConfig, u32); 2] = [(ParseNetConfig::RELEASED, 512), (ParseNetConfig::GOLDEN_256, 256)];
 
+/// The input size of a known configuration (see [`KNOWN_SIZES`]).
+pub fn known_size(config: &ParseNetConfig) -> Option<u32> {
+    KNOWN_SIZES.iter().find(|(c, _)| c.effective() == config.effective()).map(|&(_, s)| s)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// The file is missing, unreadable, or its keys and shapes do not match the network.
@@ -86,10 +91,7 @@ impl FaceParser {
         let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
         let size = match size {
             Some(s) => s,
-            None => KNOWN_SIZES
-                .iter()
-                .find(|(c, _)| c.effective() == config.effective())
-                .map(|&(_, s)| s)
+            None => known_size(&config)
                 .ok_or(ParseError::UnknownSize { path: path.into(), config })?,
         };
         let mut parser = Self::with_config(config, size, device)?;

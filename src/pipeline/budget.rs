@@ -28,8 +28,14 @@ pub struct Charge {
 impl Charge {
     /// `detection_per_pixel` is 0 where detection runs on the GPU (its memory is planned there).
     pub fn for_photo(pixels: u64, detection_per_pixel: f64) -> Self {
+        Charge::with_detection(pixels, (pixels as f64 * detection_per_pixel) as u64)
+    }
+
+    /// A photo of `pixels` whose search takes `detection` bytes beyond the photo itself (0 where
+    /// detection runs on the GPU).
+    pub fn with_detection(pixels: u64, detection: u64) -> Self {
         let kept = pixels.saturating_mul(KEPT_BYTES_PER_PIXEL);
-        Charge { detecting: kept.saturating_add((pixels as f64 * detection_per_pixel) as u64), kept }
+        Charge { detecting: kept.saturating_add(detection), kept }
     }
 
     /// The kept charge plus `faces` aligned crops of `size` px.

@@ -3,7 +3,13 @@
 //! that runs out of memory frees the cache and is retried at the size the sizer says; a face that
 //! fails alone goes to the CPU fallback when there is one, and is reported otherwise. A photo leaves
 //! the stage as soon as its last face is back.
+//!
+//! With a face parser, each batch's restored faces get their paste masks here, in the same batch
+//! (the parser runs on the restored face, as in GPEN). A mask that fails even for one face alone
+//! leaves that face with the feathered rectangle, reported as an event: a face is never lost for
+//! its mask.
 
+use super::mask::FaceMasker;
 use super::stages::Prepared;
 use super::{BatchSizer, PhotoId};
 use crate::restorer::FaceRestorer;
@@ -19,14 +25,23 @@ pub enum GpuEvent<'a> {
     /// A face that ran out of memory alone on the GPU was restored on the CPU instead.
     CpuFallback { id: PhotoId, face: usize },
     FaceFailed { id: PhotoId, face: usize, error: &'a str },
+    /// The parser could not make this face's mask; it is pasted with the feathered rectangle.
+    MaskFallback { id: PhotoId, face: usize, error: &'a str },
+}
+
+/// A restored face and, with a parser, its paste mask at the crop size.
+#[derive(Debug, Clone)]
+pub struct RestoredFace {
+    pub image: RgbImage,
+    pub mask: Option<Vec<f32>>,
 }
 
 /// A photo whose faces are all back: each restored, or the error it failed with.
-pub type Completed = (Prepared, Vec<Result<RgbImage, String>>);
+pub type Completed = (Prepared, Vec<Result<RestoredFace, String>>);
 
 struct Waiting {
     prepared: Prepared,
-    restored: Vec<Option<Result<RgbImage, String>>>,
+    restored: Vec<Option<Result<RestoredFace, String>>>,
     left: usize,
 }
 
@@ -34,11 +49,13 @@ pub struct GpuStage<'a> {
     restorer: &'a dyn FaceRestorer,
     /// Restores a face that runs out of memory alone on the GPU (a CPU copy of the model).
     fallback: Option<&'a dyn FaceRestorer>,
+    masker: Option<&'a dyn FaceMasker>,
     photos: HashMap<PhotoId, Waiting>,
     /// (photo, face index) in arrival order.
     queue: VecDeque<(PhotoId, usize)>,
     pub oom_events: usize,
     pub cpu_fallbacks: usize,
+    pub mask_fallbacks: usize,
     pub busy: Duration,
 }
 
@@ -50,14 +67,16 @@ pub struct BatchResult {
 }
 
 impl<'a> GpuStage<'a> {
-    pub fn new(restorer: &'a dyn FaceRestorer, fallback: Option<&'a dyn FaceRestorer>) -> Self {
+    pub fn new(restorer: &'a dyn FaceRestorer, fallback: Option<&'a dyn FaceRestorer>, masker: Option<&'a dyn FaceMasker>) -> Self {
         GpuStage {
             restorer,
             fallback,
+            masker,
             photos: HashMap::new(),
             queue: VecDeque::new(),
             oom_events: 0,
             cpu_fallbacks: 0,
+            mask_fallbacks: 0,
             busy: Duration::ZERO,
         }
     }
@@ -93,7 +112,8 @@ impl<'a> GpuStage<'a> {
         }
         let batch: Vec<(PhotoId, usize)> = self.queue.drain(..n).collect();
         let t = Instant::now();
-        let results = self.run_batch(&batch, sizer, on_event);
+        let faces = self.run_batch(&batch, sizer, on_event);
+        let results = self.add_masks(&batch, faces, on_event);
         self.busy += t.elapsed();
         let failed = results.iter().filter(|r| r.is_err()).count();
         let mut completed = Vec::new();
@@ -167,6 +187,49 @@ impl<'a> GpuStage<'a> {
             }
         }
         out
+    }
+
+    /// The paste masks of a batch's restored faces (all in one call, or one by one when that fails).
+    fn add_masks(
+        &mut self,
+        batch: &[(PhotoId, usize)],
+        faces: Vec<Result<RgbImage, String>>,
+        on_event: &mut dyn FnMut(GpuEvent),
+    ) -> Vec<Result<RestoredFace, String>> {
+        let Some(masker) = self.masker else {
+            return faces.into_iter().map(|r| r.map(|image| RestoredFace { image, mask: None })).collect();
+        };
+        let ok: Vec<&RgbImage> = faces.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let together = if ok.is_empty() { Ok(Vec::new()) } else { masker.masks(&ok) };
+        let masks: Vec<Result<Vec<f32>, String>> = match together {
+            Ok(m) => m.into_iter().map(Ok).collect(),
+            Err(e) => {
+                if e.is_oom() {
+                    masker.release_cache();
+                    self.oom_events += 1;
+                }
+                ok.iter()
+                    .map(|f| masker.masks(std::slice::from_ref(f)).map(|mut m| m.remove(0)).map_err(|e| e.to_string()))
+                    .collect()
+            }
+        };
+        let mut masks = masks.into_iter();
+        faces
+            .into_iter()
+            .zip(batch)
+            .map(|(r, &(id, face))| {
+                let image = r?;
+                let mask = match masks.next().expect("one mask per restored face") {
+                    Ok(m) => Some(m),
+                    Err(error) => {
+                        self.mask_fallbacks += 1;
+                        on_event(GpuEvent::MaskFallback { id, face, error: &error });
+                        None
+                    }
+                };
+                Ok(RestoredFace { image, mask })
+            })
+            .collect()
     }
 
     /// Takes every photo out of the stage (the run was cancelled): nothing is written for them.

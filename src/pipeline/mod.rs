@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod gpu;
+pub mod mask;
 pub mod runner;
 pub mod stages;
 
@@ -106,6 +107,8 @@ pub struct Summary {
     pub faces_failed: usize,
     pub oom_events: usize,
     pub cpu_fallbacks: usize,
+    /// Faces the parser could not mask, pasted with the feathered rectangle instead.
+    pub mask_fallbacks: usize,
     pub times: StageTimes,
     /// Time the GPU stage had no full batch and waited for the CPU stages.
     pub gpu_waited: Duration,
@@ -157,6 +160,9 @@ impl std::fmt::Display for Summary {
         write!(f, "; faces restored {}, failed {}", self.faces_restored, self.faces_failed)?;
         if self.oom_events > 0 || self.cpu_fallbacks > 0 {
             write!(f, "; out-of-memory recoveries {}, CPU fallbacks {}", self.oom_events, self.cpu_fallbacks)?;
+        }
+        if self.mask_fallbacks > 0 {
+            write!(f, "; {} faces pasted with the rectangle mask (the parser failed)", self.mask_fallbacks)?;
         }
         Ok(())
     }

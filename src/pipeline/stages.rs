@@ -3,6 +3,7 @@
 //! [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
 //! resize and the paste-back for writing the restored crop itself.
 
+use super::gpu::RestoredFace;
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
 use crate::config::RunConfig;
@@ -51,8 +52,11 @@ pub struct StageContext {
     pub aligned: bool,
     pub limits: ReadLimits,
     pub preview_side: u32,
-    /// The paste-back mask of the crop size, computed once per run.
+    /// The feathered-rectangle mask of the crop size, computed once per run: the paste mask of
+    /// faces the parser gave none (or of every face without a parser).
     pub mask: Vec<f32>,
+    /// Faces the user gave for some photos; those photos are not detected.
+    pub given_faces: Option<std::sync::Arc<crate::config::GivenFaces>>,
 }
 
 impl StageContext {
@@ -68,6 +72,7 @@ impl StageContext {
             limits: config.read_limits(),
             preview_side: config.preview_side,
             mask: if config.aligned { Vec::new() } else { paste::crop_mask(size) },
+            given_faces: if config.aligned { None } else { config.given_faces.clone() },
         }
     }
 }
@@ -157,7 +162,8 @@ pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -
     times.decode += t.elapsed();
 
     let t = Instant::now();
-    let faces = match detector.detect(&photo.pixels) {
+    let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input));
+    let faces = match given.map(|f| Ok(f.to_vec())).unwrap_or_else(|| detector.detect(&photo.pixels)) {
         Ok(f) => f,
         Err(e) => {
             let error = format!("face detection failed: {e}");
@@ -210,7 +216,7 @@ fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
 
 /// Pastes the restored faces back and writes the photo; a photo with a face that could not be
 /// restored is not written and fails, naming each lost face.
-pub fn finish(prepared: Prepared, restored: Vec<Result<RgbImage, String>>, ctx: &StageContext) -> BackReport {
+pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, ctx: &StageContext) -> BackReport {
     let mut times = StageTimes::default();
     let id = prepared.job.id;
     let errors: Vec<String> =
@@ -220,26 +226,28 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RgbImage, String>>, ctx: 
         let outcome = Outcome::Failed { error, faces_failed: errors.len() };
         return BackReport { id, outcome, after: None, times };
     }
-    let faces: Vec<RgbImage> = restored.into_iter().map(Result::unwrap).collect();
+    let restored: Vec<RestoredFace> = restored.into_iter().map(Result::unwrap).collect();
     let output = &prepared.job.output;
 
     let t = Instant::now();
     let result = if ctx.aligned {
-        faces[0].clone()
+        restored[0].image.clone()
     } else {
-        let paste_faces: Vec<PasteFace> = faces
+        let paste_faces: Vec<PasteFace> = restored
             .iter()
             .zip(&prepared.aligned)
             .zip(&prepared.faces)
             .map(|((restored, aligned), face)| PasteFace {
-                restored,
+                restored: &restored.image,
                 aligned: &aligned.crop,
                 tfm: aligned.tfm,
                 box_side: face.width().min(face.height()),
+                mask: restored.mask.as_deref().unwrap_or(&ctx.mask),
             })
             .collect();
-        paste::paste_faces(&prepared.photo.pixels, &paste_faces, ctx.strength, &ctx.mask)
+        paste::paste_faces(&prepared.photo.pixels, &paste_faces, ctx.strength)
     };
+    let faces: Vec<RgbImage> = restored.into_iter().map(|r| r.image).collect();
     times.paste += t.elapsed();
 
     let t = Instant::now();

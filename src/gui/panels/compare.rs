@@ -1,5 +1,6 @@
 //! The compare view (centre): the selected photo before and after, side by side with synchronized
-//! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops.
+//! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops, each
+//! with a switch that leaves the face out of the run (its outline then shows it off).
 
 use crate::engine::worker::Preview;
 use crate::gui::state::{Action, CompareView, PhotoStatus, Row};
@@ -8,7 +9,18 @@ use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2
 
 const FACE_STRIP_HEIGHT: f32 = 84.0;
 
-pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>, textures: &mut Textures, actions: &mut Vec<Action>) {
+/// Outline of faces switched off.
+const OFF: Color32 = Color32::from_rgb(150, 150, 150);
+const ON: Color32 = Color32::from_rgb(80, 220, 120);
+
+pub fn compare_panel(
+    ui: &mut Ui,
+    view: &mut CompareView,
+    row: Option<&mut Row>,
+    editable: bool,
+    textures: &mut Textures,
+    actions: &mut Vec<Action>,
+) {
     let Some(row) = row else {
         ui.centered_and_justified(|ui| ui.label(RichText::new("Select or drop a photo to compare it before and after").heading()));
         return;
@@ -26,6 +38,9 @@ pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>,
         ui.label(RichText::new(row.status.label()).color(super::queue::status_color(&row.status)));
         if row.faces_known {
             ui.label(format!("{} faces detected", row.faces.len()));
+            if !row.faces_off.is_empty() {
+                ui.label(format!("({} switched off)", row.faces_off.len()));
+            }
         }
     });
     ui.horizontal(|ui| {
@@ -70,6 +85,7 @@ pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>,
     let avail = ui.available_size() - vec2(0.0, if strip { FACE_STRIP_HEIGHT + 8.0 } else { 0.0 });
     let (area, _) = ui.allocate_exact_size(avail.max(vec2(64.0, 64.0)), Sense::hover());
     let faces = if view.show_boxes { row.faces.as_slice() } else { &[] };
+    let off = &row.faces_off;
     if view.split_mode {
         let response = ui.interact(area, ui.scope_id().with("split-view"), Sense::click_and_drag());
         pan_zoom(ui, view, &response, before.as_ref().or(after.as_ref()).map(|t| t.0.size_vec2()));
@@ -77,10 +93,10 @@ pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>,
         let left = Rect::from_min_max(area.min, pos2(split_x, area.max.y));
         let right = Rect::from_min_max(pos2(split_x, area.min.y), area.max);
         if let Some((tex, p)) = &before {
-            draw_image(ui, area, left, view, tex, p, faces);
+            draw_image(ui, area, left, view, tex, p, faces, off);
         }
         match &after {
-            Some((tex, p)) => draw_image(ui, area, right, view, tex, p, faces),
+            Some((tex, p)) => draw_image(ui, area, right, view, tex, p, faces, off),
             None => placeholder(ui, right, "after: not restored yet"),
         }
         ui.painter().line_segment([pos2(split_x, area.top()), pos2(split_x, area.bottom())], Stroke::new(2.0, Color32::WHITE));
@@ -92,14 +108,14 @@ pub fn compare_panel(ui: &mut Ui, view: &mut CompareView, row: Option<&mut Row>,
             let response = ui.interact(rect, ui.scope_id().with(salt), Sense::click_and_drag());
             pan_zoom(ui, view, &response, image.as_ref().map(|t| t.0.size_vec2()));
             match image {
-                Some((tex, p)) => draw_image(ui, rect, rect, view, tex, p, faces),
+                Some((tex, p)) => draw_image(ui, rect, rect, view, tex, p, faces, off),
                 None => placeholder(ui, rect, if label == "before" { "loading preview…" } else { "not restored yet" }),
             }
             ui.painter().text(rect.left_top() + vec2(6.0, 4.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(14.0), Color32::WHITE);
         }
     }
     if strip && let Some((btex, bp)) = &before {
-        face_strip(ui, row, btex, bp, after.as_ref().map(|(t, p)| (t, *p)));
+        face_strip(ui, row, editable, btex, bp, after.as_ref().map(|(t, p)| (t, *p)), actions);
     }
 }
 
@@ -133,7 +149,17 @@ fn image_rect(area: Rect, view: &CompareView, size: Vec2) -> Rect {
     Rect::from_min_size(min, shown)
 }
 
-fn draw_image(ui: &Ui, area: Rect, clip: Rect, view: &CompareView, tex: &TextureHandle, preview: &Preview, faces: &[crate::detect::Face]) {
+#[allow(clippy::too_many_arguments)]
+fn draw_image(
+    ui: &Ui,
+    area: Rect,
+    clip: Rect,
+    view: &CompareView,
+    tex: &TextureHandle,
+    preview: &Preview,
+    faces: &[crate::detect::Face],
+    off: &std::collections::BTreeSet<usize>,
+) {
     let painter = ui.painter_at(clip);
     painter.rect_filled(clip, 0.0, Color32::from_gray(20));
     let rect = image_rect(area, view, tex.size_vec2());
@@ -147,9 +173,17 @@ fn draw_image(ui: &Ui, area: Rect, clip: Rect, view: &CompareView, tex: &Texture
     for (i, face) in faces.iter().enumerate() {
         let [x1, y1, x2, y2] = face.bbox;
         let r = Rect::from_two_pos(to_screen(x1, y1), to_screen(x2, y2));
-        painter.rect_stroke(r, 2.0, Stroke::new(2.0, Color32::from_rgb(80, 220, 120)), egui::StrokeKind::Outside);
+        let is_off = off.contains(&i);
+        let color = if is_off { OFF } else { ON };
+        painter.rect_stroke(r, 2.0, Stroke::new(if is_off { 1.0 } else { 2.0 }, color), egui::StrokeKind::Outside);
+        if is_off {
+            // Crossed out: this face is left as it is.
+            painter.line_segment([r.left_top(), r.right_bottom()], Stroke::new(1.0, OFF));
+            painter.line_segment([r.right_top(), r.left_bottom()], Stroke::new(1.0, OFF));
+        }
         if r.width() > 18.0 {
-            painter.text(r.left_top() + vec2(2.0, -2.0), egui::Align2::LEFT_BOTTOM, format!("{}", i + 1), egui::FontId::proportional(12.0), Color32::from_rgb(80, 220, 120));
+            let label = if is_off { format!("{} off", i + 1) } else { format!("{}", i + 1) };
+            painter.text(r.left_top() + vec2(2.0, -2.0), egui::Align2::LEFT_BOTTOM, label, egui::FontId::proportional(12.0), color);
         }
     }
 }
@@ -160,11 +194,27 @@ fn placeholder(ui: &Ui, rect: Rect, text: &str) {
     painter.text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(16.0), Color32::GRAY);
 }
 
-/// Before → after crops of each face, cut from the previews with the face boxes.
-fn face_strip(ui: &mut Ui, row: &Row, btex: &TextureHandle, bp: &Preview, after: Option<(&TextureHandle, &Preview)>) {
-    egui::ScrollArea::horizontal().id_salt("face-strip").max_height(FACE_STRIP_HEIGHT + 8.0).show(ui, |ui| {
+/// Before → after crops of each face, cut from the previews with the face boxes, each with its
+/// switch.
+fn face_strip(
+    ui: &mut Ui,
+    row: &Row,
+    editable: bool,
+    btex: &TextureHandle,
+    bp: &Preview,
+    after: Option<(&TextureHandle, &Preview)>,
+    actions: &mut Vec<Action>,
+) {
+    egui::ScrollArea::horizontal().id_salt("face-strip").max_height(FACE_STRIP_HEIGHT + 26.0).show(ui, |ui| {
         ui.horizontal(|ui| {
             for (i, face) in row.faces.iter().enumerate().take(64) {
+                let mut on = !row.faces_off.contains(&i);
+                let switch = ui
+                    .add_enabled(editable, egui::Checkbox::new(&mut on, format!("Face {}", i + 1)))
+                    .on_hover_text("Restore this face (switched off, it is left as it is; before a run)");
+                if switch.changed() {
+                    actions.push(Action::ToggleFace(row.key, i));
+                }
                 let side = FACE_STRIP_HEIGHT - 4.0;
                 let (rect, _) = ui.allocate_exact_size(vec2(side * 2.0 + 14.0, side), Sense::hover());
                 let b = Rect::from_min_size(rect.min, Vec2::splat(side));

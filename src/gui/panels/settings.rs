@@ -1,5 +1,7 @@
-//! Settings: model file (with the configuration read from it), device, precision, strength, output.
+//! Settings: model file (with the configuration read from it), device, precision, strength, the face
+//! path (detector, paste mask and their optional add-ons), output.
 
+use crate::config::{DetectorChoice, MaskChoice};
 use crate::device::{DeviceChoice, Precision};
 use crate::gui::state::{Action, AppState, FormatChoice, ModelInfo, short_path};
 use egui::{RichText, Ui};
@@ -49,6 +51,9 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
         actions.push(Action::SettingsChanged);
     }
     ui.separator();
+    face_path(ui, state, editable, actions);
+    ui.separator();
+    let settings = &mut state.settings;
     let mut output_changed = false;
     ui.add_enabled_ui(editable, |ui| {
         let s = &settings.run;
@@ -77,6 +82,65 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
     });
     if output_changed {
         actions.push(Action::SettingsChanged);
+    }
+}
+
+/// Detector and paste mask, what each resolves to now, and the add-ons that change them.
+fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Vec<Action>) {
+    let s = &mut state.settings.run;
+    let mut changed = false;
+    ui.add_enabled_ui(editable, |ui| {
+        egui::ComboBox::from_label("Face detector").selected_text(detector_text(s.detector)).show_ui(ui, |ui| {
+            for d in [DetectorChoice::Auto, DetectorChoice::RetinaFace, DetectorChoice::Mtcnn] {
+                changed |= ui.selectable_value(&mut s.detector, d, detector_text(d)).changed();
+            }
+        });
+        egui::ComboBox::from_label("Paste mask").selected_text(mask_text(s.mask)).show_ui(ui, |ui| {
+            for m in [MaskChoice::Auto, MaskChoice::Parser, MaskChoice::Rectangle] {
+                changed |= ui.selectable_value(&mut s.mask, m, mask_text(m)).changed();
+            }
+        });
+    });
+    let mut now = |r: Result<String, String>| match r {
+        Ok(text) => ui.label(RichText::new(text).small()),
+        Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e).small()),
+    };
+    now(s.detector_use().map(|d| format!("Faces found with {}", d.describe())));
+    now(s.mask_use().map(|m| format!("Pasted with the {}", m.describe())));
+    if changed {
+        actions.push(Action::ModelChanged);
+    }
+    let download = &state.download;
+    let running = download.running().map(|r| r.name.clone());
+    for entry in download.source.catalogue.entries.iter().filter(|e| e.is_addon()) {
+        let installed = download.source.store.path_of(entry).is_file();
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&entry.name).strong()).on_hover_text(&entry.task);
+            if installed {
+                ui.label(RichText::new("installed").small());
+            } else if running.as_deref() == Some(entry.name.as_str()) {
+                let text = download.running().map(|r| r.text()).unwrap_or_default();
+                ui.label(RichText::new(text).small());
+            } else if ui.add_enabled(running.is_none(), egui::Button::new("Download")).on_hover_text(&entry.task).clicked() {
+                actions.push(Action::DownloadAddon(entry.name.clone()));
+            }
+        });
+    }
+}
+
+fn detector_text(d: DetectorChoice) -> &'static str {
+    match d {
+        DetectorChoice::Auto => "auto (RetinaFace when installed)",
+        DetectorChoice::RetinaFace => "RetinaFace (GPEN's)",
+        DetectorChoice::Mtcnn => "MTCNN",
+    }
+}
+
+fn mask_text(m: MaskChoice) -> &'static str {
+    match m {
+        MaskChoice::Auto => "auto (face parser when installed)",
+        MaskChoice::Parser => "face parser (GPEN's)",
+        MaskChoice::Rectangle => "feathered rectangle",
     }
 }
 

@@ -1,0 +1,69 @@
+//! The paste mask of each restored face. GPEN shapes it with its face parser run on the *restored*
+//! face (`FaceEnhancement.process`), so masks are made on the GPU stage right after the batch that
+//! restored the faces, batched the same way; without a parser the finish stage uses the feathered
+//! rectangle ([`crate::paste::crop_mask`]).
+
+use crate::error::RunError;
+use image::RgbImage;
+
+pub trait FaceMasker {
+    /// How the output names this mask.
+    fn describe(&self) -> String;
+    /// One mask per restored crop (S x S), at the crop size S: values in [0, 1], row-major.
+    /// Out-of-memory comes back as [`RunError::OutOfMemory`], so the caller can split the batch.
+    fn masks(&self, faces: &[&RgbImage]) -> Result<Vec<Vec<f32>>, RunError>;
+    /// Returns cached device memory after an out-of-memory error.
+    fn release_cache(&self) {}
+}
+
+/// GPEN's paste mask (`FaceEnhancement.process`): the parser's face mask of the restored face at the
+/// parser's size, `mask_postprocess` there (26 px border cleared, blurred twice), then resized to
+/// the crop size (float bilinear); the warp into the photo is the paste's.
+pub struct ParsedMask {
+    parser: crate::parse::FaceParser,
+    crop: u32,
+}
+
+impl ParsedMask {
+    pub fn new(parser: crate::parse::FaceParser, crop: u32) -> Self {
+        ParsedMask { parser, crop }
+    }
+
+    /// Loads ParseNet from `path` for crops of `crop` px.
+    pub fn load(path: &std::path::Path, crop: u32, device: tch::Device) -> Result<Self, String> {
+        crate::parse::FaceParser::load(path, device).map(|p| ParsedMask::new(p, crop)).map_err(|e| e.to_string())
+    }
+
+    pub fn parser(&self) -> &crate::parse::FaceParser {
+        &self.parser
+    }
+}
+
+impl FaceMasker for ParsedMask {
+    fn describe(&self) -> String {
+        format!("face-parsing mask (ParseNet, {} px)", self.parser.size())
+    }
+
+    fn masks(&self, faces: &[&RgbImage]) -> Result<Vec<Vec<f32>>, RunError> {
+        use crate::parse::{ParseError, mask};
+        let owned: Vec<RgbImage> = faces.iter().map(|f| (*f).clone()).collect();
+        let parsed = self.parser.parse(&owned).map_err(|e| match e {
+            ParseError::Run(run) => run,
+            other => RunError::Torch(other.to_string()),
+        })?;
+        let p = self.parser.size();
+        Ok(parsed
+            .iter()
+            .map(|m| {
+                let post = mask::mask_postprocess(&mask::mask_to_unit(m), p as usize, p as usize, mask::MASK_BORDER);
+                if p == self.crop { post } else { crate::imgproc::resize_linear_f32(&post, p, p, self.crop, self.crop) }
+            })
+            .collect())
+    }
+
+    fn release_cache(&self) {
+        if self.parser.device().is_cuda() {
+            let _ = crate::memory::empty_cache();
+        }
+    }
+}
