@@ -59,6 +59,29 @@ impl FaceRestorer for FakeGpu {
     }
 }
 
+/// A face parser on the pretend device: out of memory for more than one face at a time, and
+/// broken for every third face it is given alone.
+struct FakeParser {
+    calls: Arc<Mutex<usize>>,
+}
+
+impl gpen_studio::pipeline::mask::FaceMasker for FakeParser {
+    fn describe(&self) -> String {
+        "fake parser".into()
+    }
+    fn masks(&self, faces: &[&RgbImage]) -> Result<Vec<Vec<f32>>, RunError> {
+        if faces.len() > 1 {
+            return Err(RunError::OutOfMemory("CUDA out of memory (parser)".into()));
+        }
+        let mut n = self.calls.lock().unwrap();
+        *n += 1;
+        if *n % 3 == 0 {
+            return Err(RunError::Torch("parser broke".into()));
+        }
+        Ok(vec![vec![0.5; 64 * 64]])
+    }
+}
+
 struct Setup {
     free: u64,
     capacity: usize,
@@ -67,11 +90,21 @@ struct Setup {
     fallback: bool,
     workers: Workers,
     ram_budget: Option<u64>,
+    parser: bool,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { free: 8 * GIB, capacity: 100, per_photo: 3, gate: None, fallback: false, workers: Workers::Fixed(1), ram_budget: None }
+        Setup {
+            free: 8 * GIB,
+            capacity: 100,
+            per_photo: 3,
+            gate: None,
+            fallback: false,
+            workers: Workers::Fixed(1),
+            ram_budget: None,
+            parser: false,
+        }
     }
 }
 
@@ -109,7 +142,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         ..RunConfig::default()
     };
     let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());
-    let (capacity, per_photo, with_fallback) = (setup.capacity, setup.per_photo, setup.fallback);
+    let (capacity, per_photo, with_fallback, with_parser) = (setup.capacity, setup.per_photo, setup.fallback, setup.parser);
     let gate = Mutex::new(setup.gate);
     let components = Components {
         restorer: Box::new(move |_, _| {
@@ -119,7 +152,9 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
         detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
-        masker: Box::new(|_, _, _| Ok(None)),
+        masker: Box::new(move |_, _, _| {
+            Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::pipeline::mask::FaceMasker>))
+        }),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
         calibrate: Box::new(|_, _, _| Ok(model())),
@@ -242,6 +277,21 @@ fn a_face_that_fails_alone_on_the_gpu_is_restored_on_the_cpu() {
     let warnings = events.iter().filter(|e| matches!(e, EngineEvent::CpuFallback { .. })).count();
     assert_eq!(warnings, 4);
     assert_eq!(*rig.cpu_calls.lock().unwrap(), [1, 1, 1, 1]);
+}
+
+#[test]
+fn a_face_the_parser_cannot_mask_is_pasted_with_the_rectangle_and_reported() {
+    let rig = rig(Setup { parser: true, ..Setup::default() }, 2);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let fallbacks = events.iter().filter(|e| matches!(e, EngineEvent::MaskFallback { .. })).count();
+    let s = summary(&events);
+    // 6 faces: every batch's masks fail together (out of memory), then one by one every third.
+    assert_eq!((fallbacks, s.mask_fallbacks), (2, 2), "{s}");
+    assert_eq!((s.photos_restored, s.faces_restored, s.faces_failed), (2, 6, 0), "no face is lost for its mask: {s}");
+    assert!(s.to_string().contains("2 faces pasted with the rectangle mask"), "{s}");
+    assert_eq!(outputs(rig.out.path()).len(), 2);
 }
 
 #[test]

@@ -550,3 +550,50 @@ fn a_web_page_instead_of_the_model_is_refused_in_the_banner() {
     assert!(!harness.state().state.weights_exist);
     harness.get_by_label("No GPEN model yet");
 }
+
+#[test]
+fn switching_a_face_off_sends_the_kept_faces_to_the_engine_and_the_outline_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, photo) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    let face = |x: f32| Face { bbox: [x, 10.0, x + 30.0, 40.0], score: 0.99, landmarks: [[x + 15.0, 25.0]; 5] };
+    // What the detection preview leaves on a row (the helper's detector is off in these tests).
+    {
+        let row = &mut harness.state_mut().state.rows[0];
+        row.faces = vec![face(5.0), face(45.0)];
+        row.faces_known = true;
+        row.before = Some(preview(40, 30));
+        row.revision += 1;
+    }
+    harness.run_steps(2);
+    let _ = script.sent();
+    harness.get_by_label("Face 2").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.rows[0].faces_off.iter().copied().collect::<Vec<_>>(), vec![1]);
+    harness.get_by_label_contains("(1 switched off)");
+    let given = script
+        .sent()
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Configure(config) => config.given_faces.clone(),
+            _ => None,
+        })
+        .last()
+        .expect("the engine got the configuration with the given faces");
+    assert_eq!(given.get(&photo), Some(&[face(5.0)][..]), "only the face left on goes to the engine");
+    // Switched on again: the photo is detected by the engine as usual.
+    harness.get_by_label("Face 2").click();
+    harness.run_steps(2);
+    assert!(harness.state().state.rows[0].faces_off.is_empty());
+    let configs: Vec<_> = script.sent().into_iter().filter_map(|c| if let Command::Configure(c) = c { Some(c) } else { None }).collect();
+    assert!(configs.last().expect("configured again").given_faces.is_none());
+}
+
+#[test]
+fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
+    let dir = tempfile::tempdir().unwrap();
+    let (harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
+    harness.get_by_label_contains("Faces found with");
+    harness.get_by_label_contains("Pasted with the");
+    harness.get_by_label("RetinaFace-R50");
+    harness.get_by_label("ParseNet-latest");
+}

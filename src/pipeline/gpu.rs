@@ -203,6 +203,8 @@ impl<'a> GpuStage<'a> {
         let together = if ok.is_empty() { Ok(Vec::new()) } else { masker.masks(&ok) };
         let masks: Vec<Result<Vec<f32>, String>> = match together {
             Ok(m) => m.into_iter().map(Ok).collect(),
+            // A lone face that failed for another reason than memory would only fail again.
+            Err(e) if ok.len() == 1 && !e.is_oom() => vec![Err(e.to_string())],
             Err(e) => {
                 if e.is_oom() {
                     masker.release_cache();
