@@ -462,6 +462,48 @@ mod tests {
     }
 
     #[test]
+    fn given_faces_read_the_detect_layout_and_match_by_path_then_name() {
+        let text = r#"{"a.jpg": {"width": 9, "height": 9, "faces": [{"box": [1, 2, 3, 4], "score": 0.9, "landmarks": [[1,1],[2,1],[1.5,2],[1,3],[2,3]]}]},
+                       "/archive/b.png": {"faces": []}}"#;
+        let given = GivenFaces::parse(text).unwrap();
+        assert_eq!(given.len(), 2);
+        assert_eq!(given.get(Path::new("/photos/2024/a.jpg")).map(|f| f.len()), Some(1), "by file name");
+        assert_eq!(given.get(Path::new("/archive/b.png")).map(|f| f.len()), Some(0), "no faces is an answer too");
+        assert_eq!(given.get(Path::new("c.jpg")), None, "not listed: detected as usual");
+        let err = GivenFaces::parse(r#"[{"box": [1, 2, 3, 4]}]"#).unwrap_err();
+        assert!(err.contains("detect --json"), "{err}");
+        let err = GivenFaces::parse(r#"{"a.jpg": {"faces": [{"box": [1, 2, 3, 4], "score": 1}]}}"#).unwrap_err();
+        assert!(err.contains("landmarks"), "{err}");
+    }
+
+    #[test]
+    fn auto_takes_the_add_ons_only_when_they_are_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let retina = dir.path().join("r.pth");
+        let parser = dir.path().join("p.pth");
+        let missing = RunConfig {
+            detector_weights: Some(retina.clone()),
+            parser_weights: Some(parser.clone()),
+            ..RunConfig::default()
+        };
+        assert_eq!(missing.detector_use(), Ok(DetectorUse::Mtcnn));
+        assert_eq!(missing.mask_use(), Ok(MaskUse::Rectangle));
+        let asked = RunConfig { detector: DetectorChoice::RetinaFace, mask: MaskChoice::Parser, ..missing.clone() };
+        assert!(asked.detector_use().unwrap_err().contains("models download r"));
+        assert!(asked.mask_use().unwrap_err().contains("--parser-weights"));
+        std::fs::write(&retina, b"x").unwrap();
+        std::fs::write(&parser, b"x").unwrap();
+        assert_eq!(missing.detector_use(), Ok(DetectorUse::RetinaFace(retina.clone())));
+        assert_eq!(missing.mask_use(), Ok(MaskUse::Parser(parser.clone())));
+        let builtin = RunConfig { detector: DetectorChoice::Mtcnn, mask: MaskChoice::Rectangle, ..missing.clone() };
+        assert_eq!((builtin.detector_use(), builtin.mask_use()), (Ok(DetectorUse::Mtcnn), Ok(MaskUse::Rectangle)));
+        // Aligned crops are not pasted.
+        assert_eq!(RunConfig { aligned: true, ..missing }.mask_use(), Ok(MaskUse::Rectangle));
+        assert_eq!("RetinaFace".parse::<DetectorChoice>(), Ok(DetectorChoice::RetinaFace));
+        assert!("yolo".parse::<DetectorChoice>().unwrap_err().contains("auto, retinaface, mtcnn"));
+    }
+
+    #[test]
     fn settings_survive_a_round_trip_through_json() {
         let c = RunConfig { format: OutputFormat::Jpeg { quality: 90 }, workers: Workers::Fixed(3), ..RunConfig::default() };
         let back: RunConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();

@@ -597,3 +597,34 @@ fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
     harness.get_by_label("RetinaFace-R50");
     harness.get_by_label("ParseNet-latest");
 }
+
+#[test]
+fn an_add_on_downloads_from_the_settings_without_touching_the_model() {
+    let body = std::fs::read(common::golden().join("parsenet/weights.pth")).unwrap();
+    let server = serve(body.clone(), vec![Behaviour::Serve]);
+    let dir = tempfile::tempdir().unwrap();
+    let addon = ModelEntry::addon(
+        "ParseNet-latest",
+        "ParseNet-latest.pth",
+        &server.url,
+        gpen_studio::models::ModelKind::FaceParser,
+        "GPEN's face parser (test copy)",
+    );
+    let source = ModelSource::new(dir.path().join("models"), Catalogue::new(vec![addon.clone()]));
+    let weights = common::golden_weights();
+    let state = AppState::with_model_source(settings(dir.path(), weights.clone()), source.clone());
+    let (mut harness, script) = window_over(state);
+    harness.run_steps(2);
+    script.sent();
+    harness.get_by_label("Download").click();
+    step_until(&mut harness, Duration::from_secs(60), |h| matches!(download_state(h), DownloadState::Done { .. }));
+    let path = source.store.path_of(&addon);
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(checksums(&source)["ParseNet-latest.pth"].network.as_deref(), Some("ParseNet 256"));
+    assert_eq!(harness.state().state.settings.run.weights, weights, "the generator stays selected");
+    let last = harness.state().state.log.last().cloned().unwrap_or_default();
+    assert!(last.contains("ParseNet-latest installed and verified"), "{last}");
+    harness.get_by_label("installed");
+    // The engine hears of it (auto picks the parser up from the next run).
+    assert!(script.sent().iter().any(|c| matches!(c, Command::Configure(_))));
+}

@@ -1,7 +1,7 @@
 //! `align`: cut GPEN-aligned face crops out of a photo, with the transforms that put them back.
 
 use crate::align::{self, AlignedFace, Landmarks};
-use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
+use crate::config::RunConfig;
 use crate::device::DeviceChoice;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -21,9 +21,11 @@ pub struct AlignArgs {
     #[arg(long, value_name = "DIR")]
     pub out_dir: PathBuf,
     /// Face landmarks: a detections file keyed by image file name, each with `faces[].landmarks`
-    /// (5 x [x, y]), or a file with a top-level `faces` list. Default: detect the faces (MTCNN).
+    /// (5 x [x, y]), or a file with a top-level `faces` list. Default: detect the faces.
     #[arg(long, value_name = "FILE.json")]
     pub landmarks: Option<PathBuf>,
+    #[command(flatten)]
+    pub face_args: super::restore::FaceArgs,
     /// Where the warp runs: auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
@@ -38,7 +40,7 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
     let faces = match &args.landmarks {
         Some(file) => read_landmarks(file, &args.image)?,
         None => {
-            let detector = Mtcnn::load(&default_models_dir(), device)?;
+            let detector = crate::detect::detector_for(&args.face_args.apply(RunConfig::default()), device).map_err(anyhow::Error::msg)?;
             detector.detect(&photo)?.into_iter().map(|f| f.landmarks).collect()
         }
     };

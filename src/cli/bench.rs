@@ -24,12 +24,19 @@ pub enum BenchCommand {
     /// Batching strategies side by side (fixed sizes against the adaptive engine), optionally in an
     /// emulated smaller device: time per face, peak memory, out-of-memory events, faces lost.
     Engine(super::bench_engine::EngineBenchArgs),
+    /// GPEN's face path beside ours: detection time with MTCNN and RetinaFace on the same photos,
+    /// and the paste mask per face (ParseNet and its post-processing) against the rectangle.
+    FacePath(super::bench_face_path::FacePathBenchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct PipelineBenchArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
+    #[command(flatten)]
+    pub face_args: super::restore::FaceArgs,
+    #[command(flatten)]
+    pub mask_args: super::restore::MaskArgs,
     /// Photos or folders to restore.
     #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "synthetic")]
     pub photos: Vec<PathBuf>,
@@ -91,6 +98,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Generator(args) => bench_generator(args),
         BenchCommand::Pipeline(args) => bench_pipeline(args),
         BenchCommand::Engine(args) => super::bench_engine::run(args),
+        BenchCommand::FacePath(args) => super::bench_face_path::run(args),
     }
 }
 
@@ -214,6 +222,7 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         preview_side: 0,
         ..RunConfig::default()
     };
+    let config = args.mask_args.apply(args.face_args.apply(config));
     config.validate().map_err(anyhow::Error::msg)?;
     let engine = spawn(config, super::bench_engine::components(&args.network), Box::new(|| {}));
     engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));

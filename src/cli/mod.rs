@@ -3,6 +3,7 @@
 mod align;
 mod bench;
 mod bench_engine;
+mod bench_face_path;
 mod bench_photos;
 mod calibrate;
 mod detect;

@@ -70,13 +70,8 @@ pub struct RestoreArgs {
     pub ram_budget: Option<u64>,
     #[command(flatten)]
     pub face_args: FaceArgs,
-    /// Paste mask: auto (GPEN's face-parsing mask when ParseNet-latest.pth is installed, else a
-    /// feathered rectangle), parser, or rectangle.
-    #[arg(long, default_value = "auto", value_name = "MASK")]
-    pub mask: config::MaskChoice,
-    /// ParseNet weights (default: ParseNet-latest.pth in the models folder).
-    #[arg(long, value_name = "FILE")]
-    pub parser_weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub mask_args: MaskArgs,
     /// Faces to use instead of detecting (the layout `detect --json` writes, keyed by file name or
     /// path); photos the file does not list are detected as usual.
     #[arg(long, value_name = "FILE", conflicts_with = "aligned")]
@@ -110,11 +105,6 @@ impl RestoreArgs {
             aligned: self.aligned,
             workers: self.workers,
             ram_budget: self.ram_budget,
-            detector: self.face_args.detector,
-            detector_weights: self.face_args.detector_weights.clone(),
-            detect_threshold: self.face_args.threshold,
-            mask: self.mask,
-            parser_weights: self.parser_weights.clone(),
             given_faces: match &self.faces {
                 Some(f) => Some(std::sync::Arc::new(config::GivenFaces::read(f).map_err(anyhow::Error::msg)?)),
                 None => None,
@@ -122,6 +112,7 @@ impl RestoreArgs {
             preview_side: 0, // the terminal shows no images
             ..RunConfig::default()
         };
+        let config = self.mask_args.apply(self.face_args.apply(config));
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
@@ -141,6 +132,36 @@ pub struct FaceArgs {
     /// RetinaFace keeps faces scoring above this (GPEN's 0.9); MTCNN uses its own stage thresholds.
     #[arg(long, default_value_t = 0.9, value_name = "T", value_parser = parse_threshold)]
     pub threshold: f32,
+}
+
+impl FaceArgs {
+    /// `config` with these choices.
+    pub fn apply(&self, config: RunConfig) -> RunConfig {
+        RunConfig {
+            detector: self.detector,
+            detector_weights: self.detector_weights.clone(),
+            detect_threshold: self.threshold,
+            ..config
+        }
+    }
+}
+
+/// How restored faces are pasted back: shared by `restore` and `bench pipeline`.
+#[derive(Debug, Clone, Args)]
+pub struct MaskArgs {
+    /// Paste mask: auto (GPEN's face-parsing mask when ParseNet-latest.pth is installed, else a
+    /// feathered rectangle), parser, or rectangle.
+    #[arg(long, default_value = "auto", value_name = "MASK")]
+    pub mask: config::MaskChoice,
+    /// ParseNet weights (default: ParseNet-latest.pth in the models folder).
+    #[arg(long, value_name = "FILE")]
+    pub parser_weights: Option<PathBuf>,
+}
+
+impl MaskArgs {
+    pub fn apply(&self, config: RunConfig) -> RunConfig {
+        RunConfig { mask: self.mask, parser_weights: self.parser_weights.clone(), ..config }
+    }
 }
 
 fn parse_threshold(s: &str) -> Result<f32, String> {

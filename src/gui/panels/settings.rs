@@ -125,6 +125,7 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
                 actions.push(Action::DownloadAddon(entry.name.clone()));
             }
         });
+        ui.label(RichText::new(entry.task.strip_prefix("optional: ").unwrap_or(&entry.task)).small().weak());
     }
 }
 
