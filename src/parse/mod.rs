@@ -11,7 +11,7 @@ mod parsenet;
 pub use mask::{MASK_BORDER, mask_postprocess, mask_to_unit};
 pub use parsenet::{ParseNet, ParseNetConfig};
 
-use crate::checkpoint::{self, CheckpointError, KeyProblem, Shapes};
+use crate::checkpoint::{self, CheckpointError, Shapes};
 use crate::error::RunError;
 use crate::imgproc::resize_linear_rgb;
 use image::{GrayImage, RgbImage};
@@ -95,21 +95,8 @@ impl FaceParser {
                 .ok_or(ParseError::UnknownSize { path: path.into(), config })?,
         };
         let mut parser = Self::with_config(config, size, device)?;
-        let expected = checkpoint::expected_shapes(&parser._vs);
-        let problems = key_problems(&expected, &shapes);
-        if !problems.is_empty() {
-            return Err(CheckpointError::Mismatch { path: path.into(), config: config.to_string(), problems }.into());
-        }
-        tch::no_grad(|| -> Result<(), ParseError> {
-            for (name, mut var) in parser._vs.variables() {
-                // `num_batches_tracked` is a training counter; a file without it loads all the same.
-                let Some(src) = found.get(&name) else { continue };
-                let src = src.f_to_kind(Kind::Float).map_err(|e| CheckpointError::unreadable(path, e))?;
-                var.f_copy_(&src).map_err(|e| CheckpointError::unreadable(path, e))?;
-            }
-            Ok(())
-        })?;
-        parser._vs.freeze();
+        // `num_batches_tracked` is a training counter; a file without it loads all the same.
+        checkpoint::load_strict(&mut parser._vs, &found, path, &config.to_string(), |k| k.ends_with(".num_batches_tracked"))?;
         Ok(parser)
     }
 
@@ -276,26 +263,6 @@ fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
         .collect()
 }
 
-/// Strict comparison; only BatchNorm's `num_batches_tracked` counters may be absent.
-fn key_problems(expected: &Shapes, found: &Shapes) -> Vec<KeyProblem> {
-    let mut problems = Vec::new();
-    for (key, want) in expected {
-        match found.get(key) {
-            None if key.ends_with(".num_batches_tracked") => {}
-            None => problems.push(KeyProblem::Missing { key: key.clone(), expected: want.clone() }),
-            Some(got) if got != want => {
-                problems.push(KeyProblem::WrongShape { key: key.clone(), expected: want.clone(), found: got.clone() })
-            }
-            Some(_) => {}
-        }
-    }
-    for (key, got) in found {
-        if !expected.contains_key(key) {
-            problems.push(KeyProblem::Unexpected { key: key.clone(), found: got.clone() });
-        }
-    }
-    problems
-}
 
 /// The configuration from the shapes: `base_ch` from the stem, the step and depth counts from the
 /// numbered blocks, `ch_range` as the tightest range that explains the blocks' widths (the same

@@ -15,7 +15,7 @@ pub use pnet::PNet;
 pub use rnet::RNet;
 
 use super::{DetectError, DetectOptions, Face, FaceDetector};
-use crate::checkpoint::{self, CheckpointError, KeyProblem};
+use crate::checkpoint::{self, CheckpointError};
 use boxes::BBox;
 use image::RgbImage;
 use resample::Planar;
@@ -276,34 +276,7 @@ fn load_weights(vs: &mut nn::VarStore, path: &Path, what: &str) -> Result<(), De
         .into());
     }
     let found: BTreeMap<String, Tensor> = checkpoint::read_tensors(path)?.into_iter().collect();
-    let expected = checkpoint::expected_shapes(vs);
-    let mut problems = Vec::new();
-    for (key, want) in &expected {
-        match found.get(key) {
-            None => problems.push(KeyProblem::Missing { key: key.clone(), expected: want.clone() }),
-            Some(t) if &t.size() != want => {
-                problems.push(KeyProblem::WrongShape { key: key.clone(), expected: want.clone(), found: t.size() })
-            }
-            Some(_) => {}
-        }
-    }
-    for (key, t) in &found {
-        if !expected.contains_key(key) {
-            problems.push(KeyProblem::Unexpected { key: key.clone(), found: t.size() });
-        }
-    }
-    if !problems.is_empty() {
-        return Err(CheckpointError::Mismatch { path: path.into(), config: what.into(), problems }.into());
-    }
-    tch::no_grad(|| -> Result<(), DetectError> {
-        for (name, mut var) in vs.variables() {
-            let src = found[&name].f_to_kind(Kind::Float).map_err(|e| CheckpointError::unreadable(path, e))?;
-            var.f_copy_(&src).map_err(|e| CheckpointError::unreadable(path, e))?;
-        }
-        Ok(())
-    })?;
-    vs.freeze();
-    Ok(())
+    Ok(checkpoint::load_strict(vs, &found, path, what, |_| false)?)
 }
 
 #[cfg(test)]

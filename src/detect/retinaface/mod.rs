@@ -19,7 +19,7 @@ pub use decode::{KEEP_TOP_K, NMS_THRESHOLD, TOP_K};
 pub use priors::count as prior_count;
 
 use super::{DetectError, Face, FaceDetector};
-use crate::checkpoint::{self, CheckpointError, KeyProblem, Shapes};
+use crate::checkpoint::{self, CheckpointError, Shapes};
 use image::RgbImage;
 use net::Net;
 use resize::Bgr;
@@ -253,32 +253,5 @@ fn state_dict(tensors: Vec<(String, Tensor)>) -> BTreeMap<String, Tensor> {
 
 /// Copies `found` into `vs` after a strict key and shape check, converting to fp32.
 fn load_weights(vs: &mut nn::VarStore, found: &BTreeMap<String, Tensor>, path: &Path, backbone: Backbone) -> Result<(), DetectError> {
-    let expected = checkpoint::expected_shapes(vs);
-    let mut problems = Vec::new();
-    for (key, want) in &expected {
-        match found.get(key) {
-            None => problems.push(KeyProblem::Missing { key: key.clone(), expected: want.clone() }),
-            Some(t) if &t.size() != want => {
-                problems.push(KeyProblem::WrongShape { key: key.clone(), expected: want.clone(), found: t.size() })
-            }
-            Some(_) => {}
-        }
-    }
-    for (key, t) in found {
-        if !expected.contains_key(key) {
-            problems.push(KeyProblem::Unexpected { key: key.clone(), found: t.size() });
-        }
-    }
-    if !problems.is_empty() {
-        return Err(CheckpointError::Mismatch { path: path.into(), config: format!("RetinaFace {}", backbone.name()), problems }.into());
-    }
-    tch::no_grad(|| -> Result<(), DetectError> {
-        for (name, mut var) in vs.variables() {
-            let src = found[&name].f_to_kind(Kind::Float).map_err(|e| CheckpointError::unreadable(path, e))?;
-            var.f_copy_(&src).map_err(|e| CheckpointError::unreadable(path, e))?;
-        }
-        Ok(())
-    })?;
-    vs.freeze();
-    Ok(())
+    Ok(checkpoint::load_strict(vs, found, path, &format!("RetinaFace {}", backbone.name()), |_| false)?)
 }
