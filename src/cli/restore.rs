@@ -301,11 +301,10 @@ fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyho
     };
     println!("{}", face_path_line(config)?);
     println!("memory model: {} fixed + {} per face ({source})", format_bytes(model.fixed), format_bytes(model.per_face));
-    let parser = plan::parser_memory(config);
-    if let Some(p) = parser {
+    if let Some(p) = plan::parser_memory(config) {
         println!("face parser: {} of weights + {} per face, planned with GPEN's", format_bytes(p.weights), format_bytes(p.per_face));
     }
-    let model = plan::with_parser(model, parser);
+    let model = plan::run_model(model, config, device.is_cuda());
     let rec = plan::plan(sample.as_ref().ok().map(|s| (s.free, s.held)), device == tch::Device::Cpu, config, &model);
     println!("batch {}: {}", rec.batch, rec.reason);
     let budget = config.ram_budget.unwrap_or_else(|| crate::pipeline::budget::default_capacity(config.memory_ratio));

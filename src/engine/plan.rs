@@ -51,6 +51,26 @@ pub fn with_parser(model: MemoryModel, parser: Option<ParserMemory>) -> MemoryMo
     }
 }
 
+/// The memory model of a run's GPU stage: GPEN's (calibrated or analytic), the face parser's when
+/// it pastes with one, and on CUDA the detectors' weights, resident beside them (each detection
+/// worker holds its own copy; RetinaFace-R50 is 109 MB a copy, MTCNN's are negligible).
+pub fn run_model(gpen: MemoryModel, config: &RunConfig, cuda: bool) -> MemoryModel {
+    let mut model = with_parser(gpen, parser_memory(config));
+    if cuda && !config.aligned {
+        let copies = if config.workers.count() > 1 { config.workers.count() as u64 } else { 1 };
+        model.fixed += copies * detector_weights(config);
+    }
+    model
+}
+
+/// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.
+pub fn detector_weights(config: &RunConfig) -> u64 {
+    let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return 0 };
+    crate::checkpoint::read_shapes(&path)
+        .map(|shapes| shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum())
+        .unwrap_or(0)
+}
+
 /// The batch for the next call: the planner's answer for `available` = (free, held by us) and the
 /// configuration's ratio, or the user's fixed batch (with the plan it replaces in the reason).
 pub fn plan(available: Option<(u64, u64)>, cpu: bool, config: &RunConfig, model: &MemoryModel) -> Recommendation {
@@ -104,5 +124,24 @@ mod tests {
         // No parser configured: nothing read, nothing added.
         let rect = RunConfig { mask: crate::config::MaskChoice::Rectangle, ..RunConfig::default() };
         assert_eq!(parser_memory(&rect), None);
+    }
+
+    #[test]
+    fn on_cuda_every_detection_worker_s_retinaface_copy_is_resident() {
+        let r50 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/retinaface/r50.pth");
+        let config = RunConfig {
+            detector_weights: Some(r50),
+            mask: crate::config::MaskChoice::Rectangle,
+            workers: crate::config::Workers::Fixed(4),
+            ..RunConfig::default()
+        };
+        let weights = detector_weights(&config);
+        // 27.3 M parameters, resident in fp32 whatever the file stores (fp16 here).
+        assert!((100_000_000..120_000_000).contains(&weights), "{weights}");
+        let gpen = MemoryModel { fixed: GIB, per_face: GIB, source: ModelSource::Analytic };
+        assert_eq!(run_model(gpen.clone(), &config, true).fixed, GIB + 4 * weights);
+        assert_eq!(run_model(gpen.clone(), &config, false), gpen, "on the CPU detection is charged to RAM instead");
+        let mtcnn = RunConfig { detector: crate::config::DetectorChoice::Mtcnn, ..config };
+        assert_eq!(run_model(gpen.clone(), &mtcnn, true), gpen);
     }
 }

@@ -127,7 +127,7 @@ impl Components {
             memory_model: Box::new(|restorer, s, device_label| {
                 let Some(config) = restorer.config() else { return unknown_model() };
                 let gpen = super::plan::memory_model_for(&config, s.precision, device_label);
-                super::plan::with_parser(gpen, super::plan::parser_memory(s))
+                super::plan::run_model(gpen, s, restorer.as_gpen().is_some_and(|g| g.device.is_cuda()))
             }),
             calibrate: Box::new(|restorer, s, device_label| {
                 let gpen = restorer.as_gpen().ok_or("only GPEN can be calibrated")?;

@@ -456,10 +456,10 @@ impl AppState {
             return;
         };
         let run = &self.settings.run;
-        let key = format!("{}|{gpen:?}|{}|{:?}", sample.device, run.precision, run.mask_use());
+        let key = format!("{}|{gpen:?}|{}|{:?}|{:?}|{}", sample.device, run.precision, run.mask_use(), run.detector_use(), run.workers);
         if self.memory.live_model.as_ref().is_none_or(|(k, _)| *k != key) {
             let model = crate::engine::plan::memory_model_for(&gpen, run.precision, &sample.device);
-            let model = crate::engine::plan::with_parser(model, crate::engine::plan::parser_memory(run));
+            let model = crate::engine::plan::run_model(model, run, !sample.cpu_mode);
             self.memory.live_model = Some((key, model));
         }
         let (_, model) = self.memory.live_model.as_ref().expect("set above");
