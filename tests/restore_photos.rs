@@ -142,6 +142,8 @@ fn cli_restore(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Ou
         .arg("-o")
         .arg(out)
         .args(extra)
+        // An empty data folder: add-ons installed on this machine do not change what `auto` picks.
+        .env("XDG_DATA_HOME", std::env::temp_dir().join("gpen-studio-tests-no-data-folder"))
         .output()
         .unwrap()
 }
@@ -221,6 +223,18 @@ fn staged_workers_write_byte_identical_files_to_one_thread() {
     assert!(String::from_utf8_lossy(&a.stderr).contains("every step on one thread"));
     assert!(String::from_utf8_lossy(&b.stderr).contains("3 detection workers, 1 writer(s)"));
     assert_same_files(one.path(), many.path(), 3, "--workers 1 and 3");
+
+    // With the face parser too: its masks are made on the engine's thread in both modes.
+    let parser = common::golden().join("parsenet/weights.pth");
+    let parsed = ["--mask", "parser", "--parser-weights", parser.to_str().unwrap()];
+    let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = cli_restore(&[input.path()], one.path(), &[&["--workers", "1"][..], &parsed].concat());
+    let b = cli_restore(&[input.path()], many.path(), &[&["--workers", "3"][..], &parsed].concat());
+    for run in [&a, &b] {
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success() && stderr.contains("paste mask: face-parsing mask"), "{stderr}");
+    }
+    assert_same_files(one.path(), many.path(), 3, "--workers 1 and 3 with the parser");
 }
 
 #[test]

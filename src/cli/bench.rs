@@ -145,8 +145,8 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
         }
     }
     println!(
-        "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>7} | {:>9}",
-        "workers", "faces", "wall s", "photo/s", "faces/s", "CPU %", "peak RSS", "budget", "decode", "detect", "align", "GPEN", "paste", "encode", "GPU idle"
+        "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>6} {:>7} | {:>9}",
+        "workers", "faces", "wall s", "photo/s", "faces/s", "CPU %", "peak RSS", "budget", "decode", "detect", "align", "GPEN", "mask", "paste", "encode", "GPU idle"
     );
     let mut medians = Vec::new();
     for (i, runs) in rows.iter().enumerate() {
@@ -155,7 +155,7 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
         let r = sorted[sorted.len() / 2].clone();
         let t = &r.times;
         println!(
-            "{:<8} {:>7} {:>9.2} {:>8.3} {:>8.2} {:>5.0}% {:>9} {:>9} | busy s: {:>7.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>7.1} | {:>8.1}s",
+            "{:<8} {:>7} {:>9.2} {:>8.3} {:>8.2} {:>5.0}% {:>9} {:>9} | busy s: {:>7.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>6.1} {:>7.1} | {:>8.1}s",
             args.workers[i].to_string(),
             r.faces,
             r.wall_s,
@@ -168,10 +168,11 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
             t.detect.as_secs_f64(),
             t.align.as_secs_f64(),
             t.restore.as_secs_f64(),
+            t.mask.as_secs_f64(),
             t.paste.as_secs_f64(),
             t.encode.as_secs_f64(),
             // Not restoring: waiting for the CPU stages, or (one thread) doing their work itself.
-            (r.wall_s - t.restore.as_secs_f64()).max(0.0),
+            (r.wall_s - t.restore.as_secs_f64() - t.mask.as_secs_f64()).max(0.0),
         );
         if r.failed > 0 {
             println!("         {} photos failed", r.failed);

@@ -238,6 +238,7 @@ impl Worker {
         summary.cpu_fallbacks = gpu.cpu_fallbacks;
         summary.mask_fallbacks = gpu.mask_fallbacks;
         summary.times.restore = gpu.busy;
+        summary.times.mask = gpu.mask_busy;
         summary.peak_photos_in_flight = books.budget.peak_photos();
         summary.peak_charged_bytes = books.budget.peak_used();
         self.emit(EngineEvent::Progress(books.progress));

@@ -56,7 +56,9 @@ pub struct GpuStage<'a> {
     pub oom_events: usize,
     pub cpu_fallbacks: usize,
     pub mask_fallbacks: usize,
+    /// Time in the restorer, and in the masker.
     pub busy: Duration,
+    pub mask_busy: Duration,
 }
 
 /// One batch's result: the faces it ran and how many of them failed.
@@ -78,6 +80,7 @@ impl<'a> GpuStage<'a> {
             cpu_fallbacks: 0,
             mask_fallbacks: 0,
             busy: Duration::ZERO,
+            mask_busy: Duration::ZERO,
         }
     }
 
@@ -113,8 +116,10 @@ impl<'a> GpuStage<'a> {
         let batch: Vec<(PhotoId, usize)> = self.queue.drain(..n).collect();
         let t = Instant::now();
         let faces = self.run_batch(&batch, sizer, on_event);
-        let results = self.add_masks(&batch, faces, on_event);
         self.busy += t.elapsed();
+        let t = Instant::now();
+        let results = self.add_masks(&batch, faces, on_event);
+        self.mask_busy += t.elapsed();
         let failed = results.iter().filter(|r| r.is_err()).count();
         let mut completed = Vec::new();
         for ((id, f), result) in batch.into_iter().zip(results) {

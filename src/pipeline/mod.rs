@@ -66,21 +66,24 @@ pub struct StageTimes {
     pub detect: Duration,
     pub align: Duration,
     pub restore: Duration,
+    /// The face parser's paste masks (on the GPU stage, after each batch).
+    pub mask: Duration,
     pub paste: Duration,
     pub encode: Duration,
 }
 
 impl StageTimes {
     pub fn total(&self) -> Duration {
-        self.decode + self.detect + self.align + self.restore + self.paste + self.encode
+        self.decode + self.detect + self.align + self.restore + self.mask + self.paste + self.encode
     }
 
-    pub fn named(&self) -> [(&'static str, Duration); 6] {
+    pub fn named(&self) -> [(&'static str, Duration); 7] {
         [
             ("decode", self.decode),
             ("detect", self.detect),
             ("align", self.align),
             ("restore (GPEN)", self.restore),
+            ("mask (parser)", self.mask),
             ("paste", self.paste),
             ("encode", self.encode),
         ]
@@ -91,6 +94,7 @@ impl StageTimes {
         self.detect += other.detect;
         self.align += other.align;
         self.restore += other.restore;
+        self.mask += other.mask;
         self.paste += other.paste;
         self.encode += other.encode;
     }
