@@ -269,6 +269,10 @@ fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path,
         preview_side: 0,
         sizer,
         monitor_interval: Duration::from_millis(250),
+        // The strategies differ only in their batches: MTCNN (which the synthetic mosaics are made
+        // for) and the rectangle mask, whatever add-ons are installed.
+        detector: crate::config::DetectorChoice::Mtcnn,
+        mask: crate::config::MaskChoice::Rectangle,
         ..RunConfig::default()
     };
     let engine = spawn(settings, components, Box::new(|| {}));
