@@ -1,10 +1,10 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
 //! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
-//! -> [`paste`] (its mask from the face parser, [`parse`]) -> write ([`photo`]), with [`imgproc`]
-//! reproducing OpenCV's resampling, [`checkpoint`] loading the official weights, [`models`]
-//! fetching and verifying them, [`cli`] the headless commands, [`gui`] the desktop window on top of
-//! the [`engine`].
+//! -> [`paste`] (its mask from the face parser, [`parse`]; the background optionally upscaled by
+//! [`sr`]) -> write ([`photo`]), with [`imgproc`] reproducing OpenCV's resampling, [`checkpoint`]
+//! loading the official weights, [`models`] fetching and verifying them, [`cli`] the headless
+//! commands, [`gui`] the desktop window on top of the [`engine`].
 
 pub mod align;
 pub mod checkpoint;
@@ -27,3 +27,4 @@ pub mod paths;
 pub mod photo;
 pub mod pipeline;
 pub mod restorer;
+pub mod sr;
