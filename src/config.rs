@@ -81,6 +81,14 @@ pub const DETECT_THRESHOLD: RangeInclusive<f32> = 0.0..=1.0;
 pub const RETINAFACE_FILE: &str = "RetinaFace-R50.pth";
 pub const PARSENET_FILE: &str = "ParseNet-latest.pth";
 
+/// Background super-resolution scales GPEN's RealESRNet comes in (`realesrnet_x{1,2,4}.pth`).
+pub const UPSCALE_FACTORS: [u32; 3] = [1, 2, 4];
+
+/// The installed SR weights for a scale: GPEN's file name (`weights/realesrnet_x2.pth`).
+pub fn sr_file(scale: u32) -> String {
+    format!("realesrnet_x{scale}.pth")
+}
+
 /// Which detector finds the faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum DetectorChoice {
@@ -264,6 +272,21 @@ pub struct RunConfig {
     /// Faces to use instead of detecting, per photo.
     #[serde(skip)]
     pub given_faces: Option<Arc<GivenFaces>>,
+    /// What to do with each face (`--task`): restore (default), or with `--aligned` crops colorize,
+    /// inpaint or seg2face — each only with a checkpoint trained for it.
+    pub task: Option<crate::models::Task>,
+    /// Upscale the photo first by this factor (GPEN's `--use_sr --sr_scale`); faces are then found
+    /// on and pasted into the upscaled photo. `None`: the photo keeps its size.
+    pub upscale: Option<u32>,
+    /// SR weights; `None` takes GPEN's `realesrnet_x{upscale}.pth` from the models folder.
+    pub sr_weights: Option<PathBuf>,
+    /// Fixed SR tiles (side in input pixels) instead of tiles planned from memory; 0: whole photos.
+    pub tile: Option<u32>,
+    /// Context around each tile, in input pixels (the authors' 10).
+    pub tile_pad: u32,
+    /// The authors' output sizes: their SR output keeps an extra padded row and column (their unpad
+    /// bug) and faces are cut from the input resized to that size. Off: exactly `upscale` × the input.
+    pub gpen_exact: bool,
     /// How often memory is sampled (and reported) while idle or between steps.
     #[serde(skip)]
     pub monitor_interval: Duration,
@@ -300,6 +323,12 @@ impl Default for RunConfig {
             mask: MaskChoice::Auto,
             parser_weights: None,
             given_faces: None,
+            task: None,
+            upscale: None,
+            sr_weights: None,
+            tile: None,
+            tile_pad: 10,
+            gpen_exact: false,
             monitor_interval: Duration::from_secs(1),
             preview_side: 1024,
             sizer: Sizer::Planned,
@@ -341,6 +370,21 @@ impl RunConfig {
                 problems.push(format!("JPEG quality must be between 1 and 100, got {quality}"));
             }
         }
+        if let Some(s) = self.upscale.filter(|s| !UPSCALE_FACTORS.contains(s)) {
+            problems.push(format!("upscale must be one of 1, 2, 4 (GPEN's RealESRNet scales), got {s}"));
+        }
+        if let Some(t) = self.task.filter(|t| *t != crate::models::Task::Restore && !self.aligned) {
+            problems.push(format!("--task {t} works on aligned face crops only (add --aligned)"));
+        }
+        if self.upscale.is_some() && self.aligned {
+            problems.push("aligned crops are not upscaled (there is no background); leave out --upscale".into());
+        }
+        if self.tile_pad > 64 {
+            problems.push(format!("tile padding must be at most 64 px, got {}", self.tile_pad));
+        }
+        if let Some(t) = self.tile.filter(|&t| t != 0 && t < 2 * self.tile_pad.max(1)) {
+            problems.push(format!("a tile of {t} px is smaller than twice its {} px context", self.tile_pad));
+        }
         if !DETECT_THRESHOLD.contains(&self.detect_threshold) {
             problems.push(format!("detection threshold must be between 0 and 1, got {}", self.detect_threshold));
         }
@@ -370,6 +414,44 @@ impl RunConfig {
             || self.detect_threshold != other.detect_threshold
             || self.mask != other.mask
             || self.parser_weights != other.parser_weights
+            || self.task != other.task
+            || self.upscale != other.upscale
+            || self.sr_weights != other.sr_weights
+    }
+
+    /// What this run does with each face (`--task`; restoring by default).
+    pub fn run_task(&self) -> crate::models::Task {
+        self.task.unwrap_or_default()
+    }
+
+    /// What the generator was trained for: what GPEN's file name says (its colorization, inpainting
+    /// and seg2face files have a restorer's shapes, so the shapes cannot tell), else, for a name
+    /// that says nothing, the task the user asked for.
+    pub fn model_task(&self) -> crate::models::Task {
+        let name = self.weights.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        crate::models::Task::of_name(&name).unwrap_or(self.run_task())
+    }
+
+    /// A checkpoint never runs as a task it was not trained for.
+    pub fn check_task(&self) -> Result<(), String> {
+        let (model, run) = (self.model_task(), self.run_task());
+        if model == run {
+            return Ok(());
+        }
+        Err(format!(
+            "{} is a {model} model; it cannot {run} (it would run as something it was not trained for). \
+             Use a {run} model{}",
+            self.weights.display(),
+            if model == crate::models::Task::Restore { String::new() } else { format!(", or --task {model} with --aligned crops") }
+        ))
+    }
+
+    /// The SR weights this configuration upscales with, if it upscales; an error that says how to
+    /// get them when they are missing.
+    pub fn sr_use(&self) -> Result<Option<PathBuf>, String> {
+        let Some(scale) = self.upscale else { return Ok(None) };
+        let path = self.sr_weights.clone().unwrap_or_else(|| crate::paths::model_file(&sr_file(scale)));
+        if path.is_file() { Ok(Some(path)) } else { Err(crate::paths::missing_addon_help("RealESRNet (background SR)", "--sr-weights", &path)) }
     }
 
     /// The detector this configuration runs with: `auto` takes RetinaFace when its weights exist.

@@ -14,15 +14,17 @@ pub struct Gpen {
     loaded: LoadedGenerator,
     pub device: Device,
     pub precision: Precision,
+    /// Pixels in [0, 1] instead of [-1, 1] (GPEN's `is_norm=False`, for GPEN-Seg2face-512).
+    pub unit_range: bool,
 }
 
 impl Gpen {
     pub fn load(path: &Path, device: Device, precision: Precision) -> Result<Self, CheckpointError> {
-        Ok(Gpen { loaded: checkpoint::load_generator(path, device)?, device, precision })
+        Ok(Gpen { loaded: checkpoint::load_generator(path, device)?, device, precision, unit_range: false })
     }
 
     pub fn random(config: GpenConfig, device: Device, precision: Precision, seed: i64) -> Result<Self, String> {
-        Ok(Gpen { loaded: checkpoint::random_generator(config, device, seed)?, device, precision })
+        Ok(Gpen { loaded: checkpoint::random_generator(config, device, seed)?, device, precision, unit_range: false })
     }
 
     pub fn config(&self) -> GpenConfig {
@@ -66,6 +68,12 @@ impl Gpen {
 
     /// Restores aligned face crops (each already `size` x `size`) in one batch.
     pub fn restore(&self, faces: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError> {
+        if self.unit_range {
+            // `img2tensor`/`tensor2img` without the normalisation: x / 255 in, clip(y, 0, 1) × 255 out.
+            let x = faces_to_tensor(faces)?.f_add_scalar(1.0)?.f_mul_scalar(0.5)?;
+            let y = self.forward(&x)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+            return tensor_to_faces(&y);
+        }
         let x = faces_to_tensor(faces)?;
         tensor_to_faces(&self.forward(&x)?)
     }

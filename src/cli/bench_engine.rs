@@ -293,7 +293,7 @@ fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path,
 }
 
 /// Caps the address space at what the process maps now plus `extra` bytes.
-fn limit_address_space(extra: u64) -> anyhow::Result<()> {
+pub(super) fn limit_address_space(extra: u64) -> anyhow::Result<()> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let vm_kib: u64 = status
         .lines()

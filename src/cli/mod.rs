@@ -4,6 +4,7 @@ mod align;
 mod bench;
 mod bench_engine;
 mod bench_face_path;
+mod bench_upscale;
 mod bench_photos;
 mod calibrate;
 mod detect;
@@ -11,6 +12,7 @@ mod generator;
 mod models;
 mod parse;
 mod restore;
+mod upscale;
 
 use crate::device::{DeviceChoice, Precision};
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +47,8 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Cut GPEN-aligned face crops (faceNN.png) and their transforms (alignment.json) out of a photo.
     Align(align::AlignArgs),
+    /// Upscale whole photos (GPEN's RealESRNet background SR, tiles planned from free memory), no faces.
+    Upscale(upscale::UpscaleArgs),
     /// Run GPEN's face parser (ParseNet) on face crops; write each face's mask, labels and paste mask.
     Parse(parse::ParseArgs),
     /// Measure speed and memory.
@@ -152,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Upscale(args) => upscale::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Models(cmd) => models::run(cmd),

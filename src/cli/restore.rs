@@ -72,6 +72,19 @@ pub struct RestoreArgs {
     pub face_args: FaceArgs,
     #[command(flatten)]
     pub mask_args: MaskArgs,
+    #[command(flatten)]
+    pub sr_args: SrArgs,
+    /// With --aligned: what to do with each crop — restore (default), colorize (GPEN-Colorization:
+    /// grey in, colours out, the input's luminance kept), inpaint (GPEN-Inpainting: white regions,
+    /// or NAME_mask.png beside the crop, are filled) or seg2face (GPEN-Seg2face: a parsing map in).
+    /// The weights must be trained for it (their GPEN file name says so).
+    #[arg(long, value_name = "TASK")]
+    pub task: Option<crate::models::Task>,
+    /// Upscale each photo first by this factor (1, 2 or 4) with GPEN's RealESRNet (realesrnet_xS.pth
+    /// in the models folder, or --sr-weights); faces are then found on and pasted into the upscaled
+    /// photo, as GPEN's --use_sr does.
+    #[arg(long, value_name = "S", conflicts_with = "aligned")]
+    pub upscale: Option<u32>,
     /// Faces to use instead of detecting (the layout `detect --json` writes, keyed by file name or
     /// path); photos the file does not list are detected as usual.
     #[arg(long, value_name = "FILE", conflicts_with = "aligned")]
@@ -112,7 +125,7 @@ impl RestoreArgs {
             preview_side: 0, // the terminal shows no images
             ..RunConfig::default()
         };
-        let config = self.mask_args.apply(self.face_args.apply(config));
+        let config = self.sr_args.apply(self.mask_args.apply(self.face_args.apply(RunConfig { upscale: self.upscale, task: self.task, ..config })));
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
@@ -164,6 +177,31 @@ impl MaskArgs {
     }
 }
 
+/// How photos are upscaled: shared by `restore --upscale` and `upscale`.
+#[derive(Debug, Clone, Args)]
+pub struct SrArgs {
+    /// SR weights (an RRDBNet file: GPEN's realesrnet_x1/x2/x4.pth, Real-ESRGAN's x4plus).
+    #[arg(long, value_name = "FILE")]
+    pub sr_weights: Option<PathBuf>,
+    /// SR tiles of N x N input pixels instead of tiles planned from free memory (0: whole photos).
+    /// A tile that runs out of memory is still halved.
+    #[arg(long, value_name = "N")]
+    pub tile: Option<u32>,
+    /// Context around each tile in input pixels (the authors' 10).
+    #[arg(long, default_value_t = 10, value_name = "P")]
+    pub tile_pad: u32,
+    /// Reproduce the authors' sizes: their SR output keeps an extra row and column (an unpad bug)
+    /// and faces are cut from the input resized to that size. Default: exactly S x the input.
+    #[arg(long)]
+    pub gpen_exact: bool,
+}
+
+impl SrArgs {
+    pub fn apply(&self, config: RunConfig) -> RunConfig {
+        RunConfig { sr_weights: self.sr_weights.clone(), tile: self.tile, tile_pad: self.tile_pad, gpen_exact: self.gpen_exact, ..config }
+    }
+}
+
 fn parse_threshold(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if config::DETECT_THRESHOLD.contains(&v) { Ok(v) } else { Err(format!("the threshold is a probability in [0, 1], got {v}")) }
@@ -179,7 +217,17 @@ pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
         Some(g) => format!("faces from the faces file for the {} photos it lists, else {detector}", g.len()),
         None => detector,
     };
-    Ok(format!("faces: {detector}; paste mask: {}", config.mask_use().map_err(anyhow::Error::msg)?.describe()))
+    let mut line = format!("faces: {detector}; paste mask: {}", config.mask_use().map_err(anyhow::Error::msg)?.describe());
+    if let Some(path) = config.sr_use().map_err(anyhow::Error::msg)? {
+        let tiles = match config.tile {
+            Some(0) => "whole photos".to_string(),
+            Some(t) => format!("tiles of {t} px"),
+            None => "tiles planned from memory".to_string(),
+        };
+        let exact = if config.gpen_exact { ", the authors' sizes" } else { "" };
+        line += &format!("; background upscaled ×{} ({}, {tiles}{exact})", config.upscale.unwrap_or(1), path.display());
+    }
+    Ok(line)
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -191,6 +239,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     if !config.weights.exists() {
         anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
     }
+    config.check_task().map_err(anyhow::Error::msg)?;
     let device = args.model.device()?; // applies --threads, checks the device before the worker starts
     let face_path = face_path_line(&config)?;
     if args.dry_run {
@@ -227,6 +276,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             }
             EngineEvent::Recommendation { batch, reason } => {
                 progress.suspend(|| eprintln!("batch {batch}: {reason}"));
+            }
+            EngineEvent::TilePlan { reason } => {
+                progress.suspend(|| eprintln!("upscale: {reason}"));
             }
             EngineEvent::Progress(p) => {
                 progress.set_length(p.photos_total as u64);

@@ -35,6 +35,11 @@ impl Face {
     pub fn height(&self) -> f32 {
         self.bbox[3] - self.bbox[1]
     }
+
+    /// The same face in a photo `factor` times as large.
+    pub fn scaled(&self, factor: f32) -> Face {
+        Face { bbox: self.bbox.map(|v| v * factor), score: self.score, landmarks: self.landmarks.map(|p| p.map(|v| v * factor)) }
+    }
 }
 
 /// Detection settings; [`Default`] is facenet-pytorch's `MTCNN()`.

@@ -52,23 +52,34 @@ pub fn with_parser(model: MemoryModel, parser: Option<ParserMemory>) -> MemoryMo
 }
 
 /// The memory model of a run's GPU stage: GPEN's (calibrated or analytic), the face parser's when
-/// it pastes with one, and on CUDA the detectors' weights, resident beside them (each detection
-/// worker holds its own copy; RetinaFace-R50 is 109 MB a copy, MTCNN's are negligible).
+/// it pastes with one, and on CUDA the detectors' and upscalers' weights, resident beside them
+/// (each stage worker holds its own copies; RetinaFace-R50 is 109 MB a copy, RealESRNet 38 MB,
+/// MTCNN's are negligible). SR tiles are planned from what the batch leaves.
 pub fn run_model(gpen: MemoryModel, config: &RunConfig, cuda: bool) -> MemoryModel {
     let mut model = with_parser(gpen, parser_memory(config));
     if cuda && !config.aligned {
         let copies = if config.workers.count() > 1 { config.workers.count() as u64 } else { 1 };
-        model.fixed += copies * detector_weights(config);
+        model.fixed += copies * (detector_weights(config) + upscaler_weights(config));
     }
     model
+}
+
+/// Bytes of the SR weights `config` upscales with (0 without `--upscale`), from the file's shapes.
+pub fn upscaler_weights(config: &RunConfig) -> u64 {
+    let Ok(Some(path)) = config.sr_use() else { return 0 };
+    weight_bytes(&path)
+}
+
+fn weight_bytes(path: &std::path::Path) -> u64 {
+    crate::checkpoint::read_shapes(path)
+        .map(|shapes| shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum())
+        .unwrap_or(0)
 }
 
 /// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.
 pub fn detector_weights(config: &RunConfig) -> u64 {
     let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return 0 };
-    crate::checkpoint::read_shapes(&path)
-        .map(|shapes| shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum())
-        .unwrap_or(0)
+    weight_bytes(&path)
 }
 
 /// The batch for the next call: the planner's answer for `available` = (free, held by us) and the

@@ -20,7 +20,7 @@ use super::memory_model::{DetectionModel, MemoryModel};
 use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::config::{RunConfig, Sizer};
-use crate::detect::FaceDetector;
+use crate::pipeline::stages::FrontTools;
 use crate::inputs::OutputNamer;
 use crate::pipeline::budget::{self, Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
@@ -100,9 +100,9 @@ impl Worker {
         let workers = config.workers.count();
         let staged = workers > 1;
         if staged {
-            while loaded.detectors.len() < workers {
-                match self.make_detector(loaded.device) {
-                    Ok(d) => loaded.detectors.push(d),
+            while loaded.fronts.len() < workers {
+                match self.make_front(loaded.device) {
+                    Ok(d) => loaded.fronts.push(d),
                     Err(e) => {
                         self.emit(EngineEvent::ModelError(format!("cannot start detection worker: {e}")));
                         self.emit(EngineEvent::Finished(Summary::default()));
@@ -113,17 +113,18 @@ impl Worker {
         }
         let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
         let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
-        let Loaded { restorer, detectors, fallback, masker, device, model, .. } = loaded;
+        let Loaded { restorer, fronts, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
         let (device, model) = (*device, model.clone());
         let flow = std::thread::scope(|scope| {
             let mut stages = if staged {
-                let detectors: Vec<&mut Box<dyn FaceDetector + Send>> = detectors.iter_mut().take(workers).collect();
-                Stages::Threaded(Threaded::start(scope, detectors, &ctx, config.workers.writers()))
+                let fronts: Vec<&mut FrontTools> = fronts.iter_mut().take(workers).collect();
+                Stages::Threaded(Threaded::start(scope, fronts, &ctx, config.workers.writers()))
             } else {
-                Stages::Inline(Inline::start(scope, &mut detectors[0], &ctx))
+                Stages::Inline(Inline::start(scope, &mut fronts[0], &ctx))
             };
             let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref());
-            self.coordinate(&mut stages, gpu, &config, &model, device, capacity)
+            let sr = sr_per_pixel.map(|per_pixel| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1) });
+            self.coordinate(&mut stages, gpu, &config, &model, device, capacity, sr)
             // `stages` is dropped here: its queues close and the scope joins the workers.
         });
         flow
@@ -137,6 +138,7 @@ impl Worker {
         model: &MemoryModel,
         device: Device,
         capacity: u64,
+        sr: Option<SrPlan>,
     ) -> Flow {
         let mut sizer = match config.sizer {
             Sizer::Planned => RunSizer::Planned(AdaptiveBatch::new(1)),
@@ -165,8 +167,9 @@ impl Worker {
         };
         let started = Instant::now();
         let mut last_reason = String::new();
+        let mut last_tiles = String::new();
         // The queue's first photo and its size from the header (read once).
-        let mut next_pixels: Option<(PhotoId, u64)> = None;
+        let mut next_dims: Option<(PhotoId, (u32, u32))> = None;
         let mut flow = Flow::Continue;
         loop {
             while let Some(msg) = stages.try_next() {
@@ -188,12 +191,19 @@ impl Worker {
             let queued = gpu.queued_faces();
             let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
             let next = self.queue.front().map(|(id, path)| {
-                let pixels = match next_pixels {
-                    Some((cached, px)) if cached == *id => px,
-                    _ => photo_pixels(path).unwrap_or(0),
+                let dims = match next_dims {
+                    Some((cached, d)) if cached == *id => d,
+                    _ => photo_dims(path).unwrap_or((0, 0)),
                 };
-                next_pixels = Some((*id, pixels));
-                (pixels, Charge::with_detection(pixels, detection_ram(pixels)))
+                next_dims = Some((*id, dims));
+                // With SR the photo is kept (and searched) at its upscaled size.
+                let s = sr.map_or(1, |p| p.scale as u64);
+                let pixels = dims.0 as u64 * dims.1 as u64 * s * s;
+                let sr_ram = match sr {
+                    Some(p) if device == Device::Cpu => p.per_pixel * dims.0 as u64 * dims.1 as u64,
+                    _ => 0,
+                };
+                (pixels, Charge::with_detection(pixels, detection_ram(pixels).max(sr_ram)))
             });
             let admissible = next.is_some_and(|(pixels, charge)| {
                 books.front_out < stages.front_capacity()
@@ -202,8 +212,19 @@ impl Worker {
                     && (queued == 0 || detection.fits(pixels as f64 / 1e6, rec.free, config.memory_ratio))
             });
             let charge = next.map(|(_, c)| c).unwrap_or(Charge { detecting: 0, kept: 0 });
+            let tiles = match (sr, next_dims) {
+                (Some(plan), Some((_, (w, h)))) => {
+                    let (tiles, reason) = plan.tiles(&config, w, h, &rec, model, stages.workers().0.max(1));
+                    if reason != last_tiles {
+                        last_tiles = reason.clone();
+                        self.emit(EngineEvent::TilePlan { reason });
+                    }
+                    tiles
+                }
+                _ => None,
+            };
             if admissible && (dispatch_first || !batch_full) {
-                self.dispatch(stages, &mut books, &mut namer, charge);
+                self.dispatch(stages, &mut books, &mut namer, charge, tiles);
             } else if batch_full {
                 self.restore_batch(stages, &mut books, &mut gpu, &mut sizer);
             } else if books.front_out > 0 {
@@ -216,7 +237,7 @@ impl Worker {
                 self.wait_for_stages(stages, &mut books, &mut gpu);
             } else if next.is_some() {
                 // Nothing at all in flight: the photo runs alone whatever the budget says.
-                self.dispatch(stages, &mut books, &mut namer, charge);
+                self.dispatch(stages, &mut books, &mut namer, charge, tiles);
             } else {
                 break;
             }
@@ -247,14 +268,14 @@ impl Worker {
     }
 
     /// Admits the queue's first photo: charges it and hands it to read + detect + align.
-    fn dispatch(&mut self, stages: &mut Stages, books: &mut Books, namer: &mut OutputNamer, charge: Charge) {
+    fn dispatch(&mut self, stages: &mut Stages, books: &mut Books, namer: &mut OutputNamer, charge: Charge, tiles: Option<crate::sr::Tiles>) {
         let Some((id, input)) = self.queue.pop_front() else { return };
         books.budget.take(charge.detecting);
         books.flights.insert(id, InFlight { charge, charged: charge.detecting });
         books.front_out += 1;
         self.emit(EngineEvent::PhotoStarted { id });
         let output = namer.name(&input);
-        stages.prepare(PhotoJob { id, input, output });
+        stages.prepare(PhotoJob { id, input, output, tiles });
     }
 
     fn restore_batch(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, sizer: &mut RunSizer) {
@@ -374,7 +395,30 @@ impl Worker {
 }
 
 /// Width × height from the image header, without decoding.
-fn photo_pixels(path: &Path) -> Option<u64> {
-    let (w, h) = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
-    Some(w as u64 * h as u64)
+fn photo_dims(path: &Path) -> Option<(u32, u32)> {
+    image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()
+}
+
+/// What the coordinator needs to plan SR tiles.
+#[derive(Debug, Clone, Copy)]
+struct SrPlan {
+    per_pixel: u64,
+    scale: u32,
+}
+
+impl SrPlan {
+    /// The tiles for a `w` x `h` photo: the user's, or the largest that fits in what the batch
+    /// leaves of the budget, shared by the `sharers` workers that may upscale at once.
+    fn tiles(&self, config: &RunConfig, w: u32, h: u32, rec: &Recommendation, model: &MemoryModel, sharers: usize) -> (Option<crate::sr::Tiles>, String) {
+        if let Some(t) = config.tile {
+            let tiles = (t > 0).then_some(crate::sr::Tiles { size: t, pad: config.tile_pad });
+            let what = if t > 0 { format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad) } else { "whole photos (tile 0 by the user)".into() };
+            return (tiles, what);
+        }
+        let left = rec.budget.saturating_sub(model.bytes(rec.batch));
+        let budget = left / sharers.max(1) as u64;
+        let plan = crate::pipeline::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad);
+        let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
+        (plan.tiles, format!("{}; budget left after the batch{share}", plan.reason))
+    }
 }

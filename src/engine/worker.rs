@@ -14,6 +14,8 @@ use crate::device::{Precision, device_name};
 use crate::gpen::Gpen;
 use crate::model::GpenConfig;
 use crate::pipeline::mask::FaceMasker;
+use crate::pipeline::stages::FrontTools;
+use crate::pipeline::upscale::PhotoUpscaler;
 use crate::pipeline::{PhotoId, Summary};
 use crate::restorer::FaceRestorer;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -58,6 +60,8 @@ pub struct Progress {
 pub enum EngineEvent {
     Memory(MemorySample),
     Recommendation { batch: usize, reason: String },
+    /// The SR tiles planned for the photos now being dispatched, and why (with `--upscale`).
+    TilePlan { reason: String },
     ModelLoaded { config: GpenConfig, device: String, precision: Precision },
     ModelError(String),
     Queued { id: PhotoId, path: PathBuf },
@@ -89,6 +93,9 @@ pub struct Components {
     pub fallback: Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>,
     /// Called once for each CPU stage worker that detects (each gets its own copy).
     pub detector: Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceDetector + Send>, String> + Send>,
+    /// Called with each detector, for each worker that prepares photos, when the run upscales:
+    /// that worker's upscaler (`None` when the run does not upscale).
+    pub upscaler: Box<dyn FnMut(&RunConfig, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, String> + Send>,
     /// The paste masks of restored faces of the given crop size (the face parser); `None` pastes
     /// with the feathered rectangle.
     pub masker: Box<dyn FnMut(&RunConfig, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, String> + Send>,
@@ -107,8 +114,15 @@ impl Components {
                 if !s.weights.exists() {
                     return Err(crate::paths::missing_weights_help(&s.weights));
                 }
+                s.check_task()?;
                 s.precision.check_device(device)?;
-                Gpen::load(&s.weights, device, s.precision).map(|g| Box::new(g) as Box<dyn FaceRestorer>).map_err(|e| e.to_string())
+                let unit_range = s.run_task() == crate::models::Task::Seg2Face;
+                Gpen::load(&s.weights, device, s.precision)
+                    .map(|mut g| {
+                        g.unit_range = unit_range;
+                        Box::new(g) as Box<dyn FaceRestorer>
+                    })
+                    .map_err(|e| e.to_string())
             }),
             fallback: Box::new(|s, device| {
                 if device == Device::Cpu || !s.weights.exists() {
@@ -117,6 +131,19 @@ impl Components {
                 Gpen::load(&s.weights, Device::Cpu, Precision::Fp32).ok().map(|g| Box::new(g) as Box<dyn FaceRestorer>)
             }),
             detector: Box::new(|s, device| crate::detect::detector_for(s, device)),
+            upscaler: Box::new(|s, device| {
+                let Some(path) = s.sr_use()? else { return Ok(None) };
+                let up = crate::sr::Upscaler::load(&path, device).map_err(|e| e.to_string())?;
+                match s.upscale {
+                    Some(want) if want != up.scale() => Err(format!(
+                        "{} upscales ×{}, not ×{want}; give the ×{want} model (GPEN's {}) with --sr-weights",
+                        path.display(),
+                        up.scale(),
+                        crate::config::sr_file(want)
+                    )),
+                    _ => Ok(Some(Box::new(up) as Box<dyn PhotoUpscaler + Send>)),
+                }
+            }),
             masker: Box::new(|s, device, crop| match s.mask_use()? {
                 crate::config::MaskUse::Parser(path) => {
                     crate::pipeline::mask::ParsedMask::load(&path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
@@ -197,8 +224,10 @@ pub(super) enum Flow {
 
 pub(super) struct Loaded {
     pub(super) restorer: Box<dyn FaceRestorer>,
-    /// One per CPU stage worker that detects (the first also serves the inline stages).
-    pub(super) detectors: Vec<Box<dyn FaceDetector + Send>>,
+    /// One per CPU stage worker that prepares photos (the first also serves the inline stages).
+    pub(super) fronts: Vec<FrontTools>,
+    /// The upscaler's activations per input pixel, for tile plans (when the run upscales).
+    pub(super) sr_per_pixel: Option<u64>,
     /// A CPU copy of the restorer for faces that do not fit the GPU even alone.
     pub(super) fallback: Option<Box<dyn FaceRestorer>>,
     pub(super) masker: Option<Box<dyn FaceMasker>>,
@@ -373,11 +402,14 @@ impl Worker {
     }
 
     /// A detector for one more CPU stage worker: MTCNN, or the whole image for aligned crops.
-    pub(super) fn make_detector(&mut self, device: Device) -> Result<Box<dyn FaceDetector + Send>, String> {
+    /// A stage worker's detector (and upscaler, when the run upscales).
+    pub(super) fn make_front(&mut self, device: Device) -> Result<FrontTools, String> {
         if self.config.aligned {
-            return Ok(Box::new(WholeImage));
+            return Ok(FrontTools::detecting(Box::new(WholeImage)));
         }
-        (self.components.detector)(&self.config, device)
+        let detector = (self.components.detector)(&self.config, device)?;
+        let upscaler = (self.components.upscaler)(&self.config, device)?;
+        Ok(FrontTools { detector, upscaler })
     }
 
     pub(super) fn load(&mut self) -> Result<(), String> {
@@ -386,7 +418,8 @@ impl Worker {
         }
         let device = self.config.device.resolve()?;
         let restorer = (self.components.restorer)(&self.config, device)?;
-        let detector = self.make_detector(device)?;
+        let front = self.make_front(device)?;
+        let sr_per_pixel = front.upscaler.as_ref().map(|u| u.bytes_per_input_pixel());
         let fallback = (self.components.fallback)(&self.config, device);
         let masker = (self.components.masker)(&self.config, device, restorer.size())?;
         self.ensure_monitor(device);
@@ -397,7 +430,7 @@ impl Worker {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }
         let config = self.config.clone();
-        self.loaded = Some(Loaded { restorer, detectors: vec![detector], fallback, masker, device, device_label, model, config });
+        self.loaded = Some(Loaded { restorer, fronts: vec![front], sr_per_pixel, fallback, masker, device, device_label, model, config });
         Ok(())
     }
 

@@ -149,6 +149,8 @@ pub struct MemoryState {
     pub live: Option<(usize, String)>,
     /// The memory model behind `live`, with the (device, model, precision) it is for.
     live_model: Option<(String, crate::engine::memory_model::MemoryModel)>,
+    /// The SR tiles the engine planned last, and why (during a run with upscaling).
+    pub tiles: Option<String>,
     /// Out-of-memory recoveries and CPU fallbacks, newest last.
     pub events: Vec<String>,
     pub calibrated: Option<String>,
@@ -481,6 +483,7 @@ impl AppState {
                 });
                 self.memory.latest = Some(sample);
             }
+            EngineEvent::TilePlan { reason } => self.memory.tiles = Some(displayable(&reason)),
             EngineEvent::Recommendation { batch, reason } => {
                 self.memory.recommendation = Some((batch, displayable(&reason)));
                 if let Some(last) = self.memory.latest.clone() {

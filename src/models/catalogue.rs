@@ -11,6 +11,64 @@ pub const OSS_BASE: &str = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.
 /// The ModelScope repository that is the only source of GPEN-BFR-1024 and GPEN-BFR-2048.
 pub const MODELSCOPE_REPO: &str = "damo/cv_gpen_image-portrait-enhancement-hires";
 
+/// What a GPEN generator was trained to do. Colorization and inpainting checkpoints have the shapes
+/// of a face restorer (BFR-1024), so the task comes from the catalogue name, the file name or the
+/// user (`--task`), never from the shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Task {
+    #[default]
+    Restore,
+    /// A grey aligned face in, its colours out (GPEN-Colorization-1024).
+    Colorize,
+    /// An aligned face with a masked region in, the region filled (GPEN-Inpainting-1024).
+    Inpaint,
+    /// A colour parsing map in, a face drawn from it (GPEN-Seg2face-512; inputs in [0, 1]).
+    Seg2Face,
+}
+
+impl Task {
+    /// The task a file name names, as GPEN's release names its files; `None` for a name that says
+    /// nothing (a renamed file).
+    pub fn of_name(name: &str) -> Option<Task> {
+        let n = name.to_ascii_lowercase();
+        if n.contains("colorization") || n.contains("colorize") {
+            Some(Task::Colorize)
+        } else if n.contains("inpainting") || n.contains("inpaint") {
+            Some(Task::Inpaint)
+        } else if n.contains("seg2face") {
+            Some(Task::Seg2Face)
+        } else if n.contains("bfr") || n.contains("restor") {
+            Some(Task::Restore)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "restore" => Ok(Task::Restore),
+            "colorize" => Ok(Task::Colorize),
+            "inpaint" => Ok(Task::Inpaint),
+            "seg2face" => Ok(Task::Seg2Face),
+            other => Err(format!("unknown task '{other}'; one of: restore, colorize, inpaint, seg2face")),
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Restore => "restore",
+            Task::Colorize => "colorize",
+            Task::Inpaint => "inpaint",
+            Task::Seg2Face => "seg2face",
+        })
+    }
+}
+
 /// What a weights file is.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ModelKind {
@@ -20,6 +78,8 @@ pub enum ModelKind {
     Detector,
     /// ParseNet (GPEN's face parser, for the paste mask).
     FaceParser,
+    /// RRDBNet background super-resolution (GPEN's RealESRNet, Real-ESRGAN) of this scale.
+    Upscaler { scale: u32 },
 }
 
 impl std::fmt::Display for ModelKind {
@@ -28,6 +88,7 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Generator(c) => write!(f, "{c}"),
             ModelKind::Detector => write!(f, "face detector (RetinaFace)"),
             ModelKind::FaceParser => write!(f, "face parser (ParseNet)"),
+            ModelKind::Upscaler { scale } => write!(f, "background SR ×{scale} (RRDBNet)"),
         }
     }
 }
@@ -73,6 +134,11 @@ impl ModelEntry {
             ModelKind::Generator(c) => Some(c),
             _ => None,
         }
+    }
+
+    /// A generator's task, from its catalogue name.
+    pub fn gpen_task(&self) -> Option<Task> {
+        self.config().map(|_| Task::of_name(&self.name).unwrap_or_default())
     }
 
     /// An optional add-on rather than a generator.
@@ -138,6 +204,16 @@ impl Catalogue {
                 "optional: GPEN's own face detector; faces are found as the authors' pipeline finds them \
                  (without it: MTCNN)",
             ),
+            addon("realesrnet_x1", ModelKind::Upscaler { scale: 1 }, "optional: GPEN's RealESRNet at ×1 (cleans the background, keeps its size); restore --upscale 1"),
+            addon("realesrnet_x2", ModelKind::Upscaler { scale: 2 }, "optional: GPEN's RealESRNet ×2 background upscaler (the authors' default); restore --upscale 2"),
+            addon("realesrnet_x4", ModelKind::Upscaler { scale: 4 }, "optional: GPEN's RealESRNet ×4 background upscaler; restore --upscale 4"),
+            ModelEntry::addon(
+                "RealESRGAN_x4plus",
+                "RealESRGAN_x4plus.pth",
+                "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",
+                ModelKind::Upscaler { scale: 4 },
+                "optional: Real-ESRGAN's ×4 upscaler (sharper, wider network); restore --upscale 4 --sr-weights FILE",
+            ),
             addon(
                 "ParseNet-latest",
                 ModelKind::FaceParser,
@@ -195,5 +271,10 @@ mod tests {
         assert_eq!(c.find("RetinaFace-R50").unwrap().file, crate::config::RETINAFACE_FILE);
         assert_eq!(c.find("parsenet-latest.pth").unwrap().file, crate::config::PARSENET_FILE);
         assert!(c.find("ParseNet-latest").unwrap().is_addon());
+        assert_eq!(c.find("colorization-1024").unwrap().gpen_task(), Some(Task::Colorize));
+        assert_eq!(c.find("inpainting-1024").unwrap().gpen_task(), Some(Task::Inpaint));
+        assert_eq!(c.find("seg2face-512").unwrap().gpen_task(), Some(Task::Seg2Face));
+        assert_eq!(c.find("bfr-512").unwrap().gpen_task(), Some(Task::Restore));
+        assert_eq!(c.find("realesrnet_x2").unwrap().kind, ModelKind::Upscaler { scale: 2 });
     }
 }

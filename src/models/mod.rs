@@ -10,7 +10,7 @@ mod catalogue;
 mod download;
 mod store;
 
-pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, ModelKind, OSS_BASE};
+pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, ModelKind, OSS_BASE, Task};
 pub use download::{DownloadOptions, Progress, download};
 pub use store::{Checksums, ModelStatus, ModelStore, Record, Verified, sha256_file};
 
@@ -146,7 +146,7 @@ pub struct Validated {
 }
 
 /// Checks that `path` loads as what `kind` says; with `None`, as whatever it is (a generator, else
-/// RetinaFace, else ParseNet). Add-ons are checked by loading them on the CPU, with every key and
+/// RetinaFace, ParseNet or RRDBNet). Add-ons are checked by loading them on the CPU, with every key and
 /// shape, as a run would.
 pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -> Result<Validated, ModelError> {
     let generator = |expected: Option<GpenConfig>| {
@@ -163,16 +163,30 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
             .map(|p| Validated { kind: ModelKind::FaceParser, description: format!("ParseNet {}", p.size()) })
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
+    let upscaler = |want: Option<u32>| {
+        let up = crate::sr::Upscaler::load(path, tch::Device::Cpu).map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })?;
+        let c = up.config();
+        match want {
+            Some(w) if w != up.scale() => Err(ModelError::InvalidAddon {
+                reason: format!("{} upscales ×{}, not ×{w}", path.display(), up.scale()),
+            }),
+            _ => Ok(Validated {
+                kind: ModelKind::Upscaler { scale: up.scale() },
+                description: format!("RRDBNet ×{} ({} features, {} blocks)", up.scale(), c.num_feat, c.num_block),
+            }),
+        }
+    };
     match kind {
         Some(ModelKind::Generator(c)) => generator(Some(c)),
+        Some(ModelKind::Upscaler { scale }) => web_page_check(path).and_then(|()| upscaler(Some(scale))),
         Some(ModelKind::Detector) => web_page_check(path).and_then(|()| detector()),
         Some(ModelKind::FaceParser) => web_page_check(path).and_then(|()| parser()),
         None => match generator(None) {
-            Err(ModelError::Invalid { cause: CheckpointError::NotGpen { .. } }) => detector().or_else(|_| parser()).map_err(|_| {
-                ModelError::InvalidAddon {
-                    reason: format!("{} is neither a GPEN generator nor a RetinaFace or ParseNet file", path.display()),
-                }
-            }),
+            Err(ModelError::Invalid { cause: CheckpointError::NotGpen { .. } }) => {
+                detector().or_else(|_| parser()).or_else(|_| upscaler(None)).map_err(|_| ModelError::InvalidAddon {
+                    reason: format!("{} is neither a GPEN generator nor a RetinaFace, ParseNet or RRDBNet file", path.display()),
+                })
+            }
             other => other,
         },
     }

@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod mask;
 pub mod runner;
 pub mod stages;
+pub mod upscale;
 
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ impl BatchSizer for NoRetry {
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct StageTimes {
     pub decode: Duration,
+    /// Background super-resolution (with `--upscale`).
+    pub upscale: Duration,
     pub detect: Duration,
     pub align: Duration,
     pub restore: Duration,
@@ -74,12 +77,13 @@ pub struct StageTimes {
 
 impl StageTimes {
     pub fn total(&self) -> Duration {
-        self.decode + self.detect + self.align + self.restore + self.mask + self.paste + self.encode
+        self.decode + self.upscale + self.detect + self.align + self.restore + self.mask + self.paste + self.encode
     }
 
-    pub fn named(&self) -> [(&'static str, Duration); 7] {
+    pub fn named(&self) -> [(&'static str, Duration); 8] {
         [
             ("decode", self.decode),
+            ("upscale", self.upscale),
             ("detect", self.detect),
             ("align", self.align),
             ("restore (GPEN)", self.restore),
@@ -91,6 +95,7 @@ impl StageTimes {
 
     pub fn add(&mut self, other: &StageTimes) {
         self.decode += other.decode;
+        self.upscale += other.upscale;
         self.detect += other.detect;
         self.align += other.align;
         self.restore += other.restore;

@@ -4,8 +4,7 @@
 //! engine's thread keeps the GPU busy. The coordinator treats both alike through [`Stages`].
 
 use super::gpu::Completed;
-use super::stages::{self, BackReport, FrontReport, PhotoJob, StageContext};
-use crate::detect::FaceDetector;
+use super::stages::{self, BackReport, FrontReport, FrontTools, PhotoJob, StageContext};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -130,7 +129,7 @@ pub struct Inline<'s> {
 }
 
 impl<'s> Inline<'s> {
-    pub fn start<'scope>(scope: &'scope Scope<'scope, 's>, detector: &'s mut Box<dyn FaceDetector + Send>, ctx: &'s StageContext) -> Self {
+    pub fn start<'scope>(scope: &'scope Scope<'scope, 's>, tools: &'s mut FrontTools, ctx: &'s StageContext) -> Self {
         let (jobs_tx, jobs) = crossbeam_channel::bounded::<PhotoJob>(1);
         let (report_tx, reports) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
@@ -138,7 +137,7 @@ impl<'s> Inline<'s> {
             .spawn_scoped(scope, move || {
                 detect_threads_here();
                 for job in jobs {
-                    if report_tx.send(guarded_prepare(job, detector.as_ref(), ctx)).is_err() {
+                    if report_tx.send(guarded_prepare(job, tools, ctx)).is_err() {
                         return;
                     }
                 }
@@ -165,11 +164,11 @@ impl Threaded {
     /// threads, set before any work starts.
     pub fn start<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
-        detectors: Vec<&'env mut Box<dyn FaceDetector + Send>>,
+        fronts: Vec<&'env mut FrontTools>,
         ctx: &'env StageContext,
         back_workers: usize,
     ) -> Self {
-        let front_workers = detectors.len().max(1);
+        let front_workers = fronts.len().max(1);
         let back_workers = back_workers.max(1);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<PhotoJob>(2 * front_workers);
         let (finish_tx, finish_rx) = crossbeam_channel::bounded::<Completed>(2 * back_workers);
@@ -178,8 +177,8 @@ impl Threaded {
         // Every worker sets its thread count before the first photo, while nothing else runs:
         // libtorch's lazy per-thread set-up can reset process-wide settings (MKL's thread count,
         // oneDNN's caches) when `--threads` was given, and must not do so under a running batch.
-        let ready = Arc::new(Barrier::new(detectors.len() + 1));
-        for (i, detector) in detectors.into_iter().enumerate() {
+        let ready = Arc::new(Barrier::new(fronts.len() + 1));
+        for (i, tools) in fronts.into_iter().enumerate() {
             let (jobs, reports, cancelled, ready) = (jobs_rx.clone(), report_tx.clone(), cancelled.clone(), ready.clone());
             std::thread::Builder::new()
                 .name(format!("gpen-detect-{i}"))
@@ -189,7 +188,7 @@ impl Threaded {
                     ready.wait();
                     for job in jobs {
                         let report =
-                            if cancelled.load(Ordering::SeqCst) { FrontReport::cancelled(job) } else { guarded_prepare(job, detector.as_ref(), ctx) };
+                            if cancelled.load(Ordering::SeqCst) { FrontReport::cancelled(job) } else { guarded_prepare(job, tools, ctx) };
                         if reports.send(StageMsg::Front(report)).is_err() {
                             return;
                         }
@@ -266,9 +265,9 @@ fn lower_priority() {
 
 /// [`stages::prepare`], with a panic turned into that photo's failure (a worker must always report,
 /// or the run would wait for it forever).
-fn guarded_prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -> FrontReport {
+fn guarded_prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let copy = job.clone();
-    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, detector, ctx))).unwrap_or_else(|panic| FrontReport {
+    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, tools, ctx))).unwrap_or_else(|panic| FrontReport {
         front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&*panic), faces_failed: 0 }),
         found: None,
         times: Default::default(),

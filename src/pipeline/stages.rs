@@ -1,9 +1,10 @@
 //! The CPU stages of a photo, as plain functions of their inputs, so they run the same on the
-//! engine's thread and on stage workers: [`prepare`] (read → detect → align) before the GPU, and
-//! [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
+//! engine's thread and on stage workers: [`prepare`] (read → [upscale] → detect → align) before the
+//! GPU, and [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
 //! resize and the paste-back for writing the restored crop itself.
 
 use super::gpu::RestoredFace;
+use super::upscale::{self, PhotoUpscaler};
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
 use crate::config::RunConfig;
@@ -57,6 +58,23 @@ pub struct StageContext {
     pub mask: Vec<f32>,
     /// Faces the user gave for some photos; those photos are not detected.
     pub given_faces: Option<std::sync::Arc<crate::config::GivenFaces>>,
+    /// The authors' SR output sizes (`--gpen-exact`).
+    pub gpen_exact: bool,
+    /// What is done with aligned crops (restore, colorize, inpaint, seg2face).
+    pub task: crate::models::Task,
+}
+
+/// What a read + detect + align worker holds: its detector and, when the run upscales, its own
+/// upscaler (tensors are not shared between threads).
+pub struct FrontTools {
+    pub detector: Box<dyn FaceDetector + Send>,
+    pub upscaler: Option<Box<dyn PhotoUpscaler + Send>>,
+}
+
+impl FrontTools {
+    pub fn detecting(detector: Box<dyn FaceDetector + Send>) -> Self {
+        FrontTools { detector, upscaler: None }
+    }
 }
 
 impl StageContext {
@@ -73,6 +91,8 @@ impl StageContext {
             preview_side: config.preview_side,
             mask: if config.aligned { Vec::new() } else { paste::crop_mask(size) },
             given_faces: if config.aligned { None } else { config.given_faces.clone() },
+            gpen_exact: config.gpen_exact,
+            task: config.run_task(),
         }
     }
 }
@@ -83,13 +103,19 @@ pub struct PhotoJob {
     pub id: PhotoId,
     pub input: PathBuf,
     pub output: PathBuf,
+    /// The SR tiles planned for this photo (`None`: whole, or no upscaling).
+    pub tiles: Option<crate::sr::Tiles>,
 }
 
 /// A photo whose faces are ready for the GPU.
 #[derive(Debug)]
 pub struct Prepared {
     pub job: PhotoJob,
+    /// The photo the faces were found on and cut from (with SR: the input resized bilinearly to
+    /// the upscaled size, as GPEN does).
     pub photo: Photo,
+    /// With SR, the upscaled photo the faces are pasted into.
+    pub background: Option<RgbImage>,
     pub faces: Vec<Face>,
     pub aligned: Vec<AlignedFace>,
 }
@@ -141,9 +167,9 @@ pub struct BackReport {
     pub times: StageTimes,
 }
 
-/// Reads, detects and aligns one photo (or ends it early: the output exists, it cannot be read,
-/// it has no faces — then it is written unchanged here).
-pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -> FrontReport {
+/// Reads, upscales (when the run does), detects and aligns one photo (or ends it early: the output
+/// exists, it cannot be read, it has no faces — then it is written here without faces restored).
+pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let mut times = StageTimes::default();
     let done = |job, outcome, found, times| FrontReport { front: Front::Done(job, outcome), found, times };
     if crate::paths::same_file(&job.input, &job.output) {
@@ -155,15 +181,34 @@ pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -
         return done(job, Outcome::AlreadyDone { output }, None, times);
     }
     let t = Instant::now();
-    let photo = match photo::read_photo(&job.input, &ctx.limits) {
+    let mut photo = match photo::read_photo(&job.input, &ctx.limits) {
         Ok(p) => p,
         Err(e) => return done(job, Outcome::Failed { error: e.to_string(), faces_failed: 0 }, None, times),
     };
     times.decode += t.elapsed();
 
+    // GPEN's order with SR: upscale, then search and cut the faces from the input resized
+    // bilinearly (OpenCV's 8-bit resize) to the upscaled size; paste into the upscaled photo.
+    let mut background = None;
+    let mut face_scale = 1.0f32;
+    if let Some(upscaler) = &tools.upscaler {
+        let t = Instant::now();
+        match upscale::upscale_with_retry(upscaler.as_ref(), &photo.pixels, job.tiles, ctx.gpen_exact) {
+            Ok(done) => {
+                let (w, h) = done.image.dimensions();
+                photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, w, h);
+                face_scale = upscaler.scale() as f32;
+                background = Some(done.image);
+            }
+            Err(error) => return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times),
+        }
+        times.upscale += t.elapsed();
+    }
+
     let t = Instant::now();
-    let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input));
-    let faces = match given.map(|f| Ok(f.to_vec())).unwrap_or_else(|| detector.detect(&photo.pixels)) {
+    // Given faces are in the input's pixels; with SR they scale with the photo.
+    let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input)).map(|f| f.iter().map(|f| f.scaled(face_scale)).collect());
+    let faces = match given.map(Ok).unwrap_or_else(|| tools.detector.detect(&photo.pixels)) {
         Ok(f) => f,
         Err(e) => {
             let error = format!("face detection failed: {e}");
@@ -174,7 +219,7 @@ pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -
     let found = Some(Found { faces: faces.clone(), before: preview(&photo.pixels, ctx.preview_side) });
     if faces.is_empty() {
         let t = Instant::now();
-        let written = write(&job.output, &photo.pixels, &photo.meta(), ctx.format);
+        let written = write(&job.output, background.as_ref().unwrap_or(&photo.pixels), &photo.meta(), ctx.format);
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
@@ -185,14 +230,14 @@ pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -
 
     let t = Instant::now();
     let aligned = if ctx.aligned {
-        Ok(vec![resized_crop(&photo.pixels, ctx.size)])
+        task_input(&photo.pixels, &job.input, ctx.task).map(|input| vec![resized_crop(&input, ctx.size)])
     } else {
         let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
         align::align_faces(&photo.pixels, &landmarks, ctx.size, ctx.device).map_err(|e| format!("alignment failed: {e}"))
     };
     times.align += t.elapsed();
     match aligned {
-        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, faces, aligned }), found, times },
+        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, background, faces, aligned }), found, times },
         Err(error) => {
             let faces_failed = faces.len();
             done(job, Outcome::Failed { error, faces_failed }, found, times)
@@ -201,13 +246,9 @@ pub fn prepare(job: PhotoJob, detector: &dyn FaceDetector, ctx: &StageContext) -
 }
 
 /// An aligned crop as GPEN's aligned mode takes it: the whole image resized to the model size
-/// (bilinear, as its `cv2.resize`).
+/// (`FaceGAN.process`'s `cv2.resize`, OpenCV's 8-bit bilinear).
 fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
-    let crop = if image.dimensions() == (size, size) {
-        image.clone()
-    } else {
-        image::imageops::resize(image, size, size, image::imageops::FilterType::Triangle)
-    };
+    let crop = if image.dimensions() == (size, size) { image.clone() } else { crate::imgproc::resize_linear_rgb(image, size, size) };
     let (sx, sy) = (size as f64 / image.width() as f64, size as f64 / image.height() as f64);
     let tfm = Affine2 { m: [[sx, 0.0, 0.0], [0.0, sy, 0.0]] };
     let tfm_inv = Affine2 { m: [[1.0 / sx, 0.0, 0.0], [0.0, 1.0 / sy, 0.0]] };
@@ -231,7 +272,7 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
 
     let t = Instant::now();
     let result = if ctx.aligned {
-        restored[0].image.clone()
+        task_output(&prepared.photo.pixels, &restored[0].image, ctx.task)
     } else {
         let paste_faces: Vec<PasteFace> = restored
             .iter()
@@ -245,7 +286,7 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
                 mask: restored.mask.as_deref().unwrap_or(&ctx.mask),
             })
             .collect();
-        paste::paste_faces(&prepared.photo.pixels, &paste_faces, ctx.strength)
+        paste::paste_faces(prepared.background.as_ref().unwrap_or(&prepared.photo.pixels), &paste_faces, ctx.strength)
     };
     let faces: Vec<RgbImage> = restored.into_iter().map(|r| r.image).collect();
     times.paste += t.elapsed();
@@ -264,6 +305,54 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
         }
         Err(error) => BackReport { id, outcome: Outcome::Failed { error, faces_failed: 0 }, after: None, times },
     }
+}
+
+/// What the generator gets for an aligned crop of `task`: a colorization model the crop in grey
+/// (what it was trained on); an inpainting model the crop with the region to fill painted white
+/// (GPEN's brush strokes), from `NAME_mask.png` beside the input (white = fill) when there is one,
+/// else the crop as given (already marked).
+fn task_input(image: &RgbImage, input: &Path, task: crate::models::Task) -> Result<RgbImage, String> {
+    use crate::models::Task;
+    match task {
+        Task::Colorize => Ok(crate::imgproc::grey(image)),
+        Task::Inpaint => {
+            let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let mask_path = input.with_file_name(format!("{stem}_mask.png"));
+            if !mask_path.is_file() {
+                return Ok(image.clone());
+            }
+            let mask = image::open(&mask_path).map_err(|e| format!("inpainting mask {}: {e}", mask_path.display()))?.to_luma8();
+            if mask.dimensions() != image.dimensions() {
+                return Err(format!(
+                    "inpainting mask {} is {}x{}, the face {}x{}",
+                    mask_path.display(),
+                    mask.width(),
+                    mask.height(),
+                    image.width(),
+                    image.height()
+                ));
+            }
+            let mut marked = image.clone();
+            for (p, m) in marked.pixels_mut().zip(mask.pixels()) {
+                if m[0] > 127 {
+                    *p = image::Rgb([255, 255, 255]);
+                }
+            }
+            Ok(marked)
+        }
+        Task::Restore | Task::Seg2Face => Ok(image.clone()),
+    }
+}
+
+/// The written result of an aligned crop: the generator's output, except that a colorization of a
+/// crop of another size than the model's is resized back and keeps the input's luminance, as GPEN's
+/// `FaceColorization.post_process` does.
+fn task_output(input: &RgbImage, out: &RgbImage, task: crate::models::Task) -> RgbImage {
+    if task != crate::models::Task::Colorize || input.dimensions() == out.dimensions() {
+        return out.clone();
+    }
+    let resized = crate::imgproc::resize_linear_rgb(out, input.width(), input.height());
+    crate::imgproc::keep_luminance(input, &resized)
 }
 
 fn write(output: &Path, pixels: &RgbImage, meta: &PhotoMeta, format: OutputFormat) -> Result<(), String> {

@@ -101,12 +101,22 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
             }
         });
     });
+    ui.add_enabled_ui(editable, |ui| {
+        egui::ComboBox::from_label("Upscale background").selected_text(upscale_text(s.upscale)).show_ui(ui, |ui| {
+            for u in [None, Some(2), Some(4), Some(1)] {
+                changed |= ui.selectable_value(&mut s.upscale, u, upscale_text(u)).changed();
+            }
+        });
+    });
     let mut now = |r: Result<String, String>| match r {
         Ok(text) => ui.label(RichText::new(text).small()),
         Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e).small()),
     };
     now(s.detector_use().map(|d| format!("Faces found with {}", d.describe())));
     now(s.mask_use().map(|m| format!("Pasted with the {}", m.describe())));
+    if s.upscale.is_some() {
+        now(s.sr_use().map(|p| format!("Background upscaled with {}", p.map(|p| p.display().to_string()).unwrap_or_default())));
+    }
     if changed {
         actions.push(Action::ModelChanged);
     }
@@ -126,6 +136,14 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
             }
         });
         ui.label(RichText::new(entry.task.strip_prefix("optional: ").unwrap_or(&entry.task)).small().weak());
+    }
+}
+
+fn upscale_text(u: Option<u32>) -> String {
+    match u {
+        None => "off".into(),
+        Some(1) => "×1 (clean, same size)".into(),
+        Some(s) => format!("×{s} (RealESRNet)"),
     }
 }
 
