@@ -596,6 +596,8 @@ fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
     harness.get_by_label_contains("Pasted with the");
     harness.get_by_label("RetinaFace-R50");
     harness.get_by_label("ParseNet-latest");
+    harness.get_by_label("realesrnet_x2");
+    harness.get_by_label("Upscale background");
 }
 
 #[test]

@@ -104,6 +104,14 @@ fn the_background_is_their_sr_output_and_our_default_is_exactly_twice_the_size()
     );
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     assert_eq!(rgb(&out.join("solvay-input.png")).dimensions(), (802, 406));
+    // The dry run shows the SR plan with its arithmetic, and restores nothing.
+    let dry = run(
+        tmp.path(),
+        &[os("restore"), os("--dry-run"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--upscale"), os("2"), os("--sr-weights"), x2().as_os_str(), solvay.as_os_str(), os("-o"), tmp.path().join("never").as_os_str()],
+    );
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success() && stdout.contains("upscale ×2: whole photo:") && stdout.contains("first photo, 401x203"), "{stdout}");
+    assert!(!tmp.path().join("never").exists());
 }
 
 /// The real upscaler on a device that runs out of memory for tiles over `limit` px (or whole

@@ -359,12 +359,39 @@ fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyho
     let model = plan::run_model(model, config, device.is_cuda());
     let rec = plan::plan(sample.as_ref().ok().map(|s| (s.free, s.held)), device == tch::Device::Cpu, config, &model);
     println!("batch {}: {}", rec.batch, rec.reason);
+    if let Some(line) = tile_plan_line(config, inputs, &rec, &model) {
+        println!("{line}");
+    }
     let budget = config.ram_budget.unwrap_or_else(|| crate::pipeline::budget::default_capacity(config.memory_ratio));
     let how = if config.ram_budget.is_some() { "--ram-budget" } else { "memory ratio × the RAM available now" };
     println!("photos in flight: at most {} of RAM ({how})", format_bytes(budget));
     println!("{}", workers_line(config));
     println!("nothing was restored (--dry-run)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SR tiles the first photo would get now (the engine plans each photo as it starts it).
+fn tile_plan_line(config: &RunConfig, inputs: &[PathBuf], rec: &crate::engine::planner::Recommendation, model: &crate::engine::memory_model::MemoryModel) -> Option<String> {
+    let path = config.sr_use().ok()??;
+    let shapes: crate::checkpoint::Shapes = crate::checkpoint::read_shapes(&path)
+        .ok()?
+        .into_iter()
+        .map(|(k, s)| {
+            let k = ["params_ema.", "params.", "state_dict.", "module."].iter().fold(k, |k, p| k.strip_prefix(p).map(str::to_string).unwrap_or(k));
+            (k, s)
+        })
+        .collect();
+    let sr = crate::sr::infer_config(&shapes).ok()?;
+    let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
+    let sharers = config.workers.count().max(1) as u64;
+    let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;
+    let per_pixel = crate::sr::bytes_per_input_pixel(&sr);
+    let plan = match config.tile {
+        Some(0) => "whole photos (--tile 0)".to_string(),
+        Some(t) => format!("tiles fixed at {t} px (+{} px context)", config.tile_pad),
+        None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad).reason,
+    };
+    Some(format!("upscale ×{}: {plan} (first photo, {w}x{h}; {per_pixel} B a pixel of input)", sr.scale))
 }
 
 fn workers_line(config: &RunConfig) -> String {

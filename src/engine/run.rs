@@ -190,17 +190,35 @@ impl Worker {
             }
             let queued = gpu.queued_faces();
             let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
-            let next = self.queue.front().map(|(id, path)| {
+            let next_size = self.queue.front().map(|(id, path)| {
                 let dims = match next_dims {
                     Some((cached, d)) if cached == *id => d,
                     _ => photo_dims(path).unwrap_or((0, 0)),
                 };
                 next_dims = Some((*id, dims));
+                dims
+            });
+            let tiles = match (sr, next_size) {
+                (Some(plan), Some((w, h))) => {
+                    let (tiles, reason) = plan.tiles(&config, w, h, &rec, model, stages.workers().0.max(1));
+                    if reason != last_tiles {
+                        last_tiles = reason.clone();
+                        self.emit(EngineEvent::TilePlan { reason });
+                    }
+                    tiles
+                }
+                _ => None,
+            };
+            let next = next_size.map(|(w, h)| {
                 // With SR the photo is kept (and searched) at its upscaled size.
                 let s = sr.map_or(1, |p| p.scale as u64);
-                let pixels = dims.0 as u64 * dims.1 as u64 * s * s;
+                let pixels = w as u64 * h as u64 * s * s;
+                // On the CPU its SR runs in RAM: one tile (with its context) at a time.
                 let sr_ram = match sr {
-                    Some(p) if device == Device::Cpu => p.per_pixel * dims.0 as u64 * dims.1 as u64,
+                    Some(p) if device == Device::Cpu => {
+                        let whole = w as u64 * h as u64;
+                        p.per_pixel * tiles.map_or(whole, |t| ((t.size + 2 * t.pad) as u64).pow(2).min(whole))
+                    }
                     _ => 0,
                 };
                 (pixels, Charge::with_detection(pixels, detection_ram(pixels).max(sr_ram)))
@@ -212,17 +230,6 @@ impl Worker {
                     && (queued == 0 || detection.fits(pixels as f64 / 1e6, rec.free, config.memory_ratio))
             });
             let charge = next.map(|(_, c)| c).unwrap_or(Charge { detecting: 0, kept: 0 });
-            let tiles = match (sr, next_dims) {
-                (Some(plan), Some((_, (w, h)))) => {
-                    let (tiles, reason) = plan.tiles(&config, w, h, &rec, model, stages.workers().0.max(1));
-                    if reason != last_tiles {
-                        last_tiles = reason.clone();
-                        self.emit(EngineEvent::TilePlan { reason });
-                    }
-                    tiles
-                }
-                _ => None,
-            };
             if admissible && (dispatch_first || !batch_full) {
                 self.dispatch(stages, &mut books, &mut namer, charge, tiles);
             } else if batch_full {
