@@ -630,3 +630,37 @@ fn an_add_on_downloads_from_the_settings_without_touching_the_model() {
     // The engine hears of it (auto picks the parser up from the next run).
     assert!(script.sent().iter().any(|c| matches!(c, Command::Configure(_))));
 }
+
+#[test]
+fn between_runs_the_panel_shows_the_sr_tiles_the_selected_photo_would_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), common::golden_weights());
+    s.run.upscale = Some(2);
+    s.run.sr_weights = Some(common::golden().join("rrdbnet/x2.pth"));
+    let (mut harness, script) = window(s);
+    let photo = dir.path().join("scan.png");
+    write_png(&photo, 800, 600);
+    drop_paths(&mut harness, std::slice::from_ref(&photo));
+    {
+        let row = &mut harness.state_mut().state.rows[0];
+        row.before = Some(Preview { image: image::RgbImage::new(400, 300), scale: 0.5 });
+    }
+    let gib = 1u64 << 30;
+    // A small device: 0.25 GiB free leaves too little for the whole 800 x 600 photo (1036 B a pixel).
+    script.events.send(EngineEvent::Memory(MemorySample::new("Fake GPU".into(), false, 16 * gib, gib / 4, 0, None))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().state.memory.live_tiles.is_none() {
+        assert!(Instant::now() < deadline, "no live tile plan: {:?}", harness.state().state.memory.live);
+        std::thread::sleep(Duration::from_millis(10));
+        harness.step();
+    }
+    harness.run_steps(1);
+    harness.get_by_label("Background SR tiles now");
+    let tiles = harness.state().state.memory.live_tiles.clone().unwrap();
+    assert!(tiles.starts_with("scan.png: tiles of ") && tiles.contains("B per pixel"), "{tiles}");
+    // With room for it, the photo runs whole.
+    script.events.send(EngineEvent::Memory(MemorySample::new("Fake GPU".into(), false, 16 * gib, 8 * gib, 0, None))).unwrap();
+    harness.run_steps(3);
+    let tiles = harness.state().state.memory.live_tiles.clone().unwrap();
+    assert!(tiles.starts_with("scan.png: whole photo"), "{tiles}");
+}

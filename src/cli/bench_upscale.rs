@@ -163,7 +163,7 @@ fn run_child(args: &UpscaleBenchArgs, strategy: &str) -> anyhow::Result<ExitCode
         (r.map_err(|e| e.to_string()), format!("fixed, no retry ({})", if t == 0 { "whole".into() } else { format!("{t} px") }))
     } else if strategy == "planned" {
         let available = crate::engine::memory::probe_for(tch::Device::Cpu).sample().map(|s| s.available()).unwrap_or(0);
-        let plan = upscale::plan_tiles(img.width(), img.height(), (available as f64 * 0.8) as u64, up.bytes_per_input_pixel(), TILE_PAD);
+        let plan = upscale::plan_tiles(img.width(), img.height(), (available as f64 * 0.8) as u64, up.bytes_per_input_pixel(), TILE_PAD, up.multiple());
         (upscale::upscale_with_retry(&up, &img, plan.tiles, false), plan.reason)
     } else {
         bail!("unknown strategy '{strategy}': fixed:N or planned");

@@ -389,7 +389,7 @@ fn tile_plan_line(config: &RunConfig, inputs: &[PathBuf], rec: &crate::engine::p
     let plan = match config.tile {
         Some(0) => "whole photos (--tile 0)".to_string(),
         Some(t) => format!("tiles fixed at {t} px (+{} px context)", config.tile_pad),
-        None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad).reason,
+        None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad, sr.multiple()).reason,
     };
     Some(format!("upscale ×{}: {plan} (first photo, {w}x{h}; {per_pixel} B a pixel of input)", sr.scale))
 }

@@ -78,7 +78,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
                 None => {
                     let available = probe.sample().map(|s| s.available()).unwrap_or(0);
                     let budget = (available as f64 * args.memory_ratio) as u64;
-                    let plan = upscale::plan_tiles(w, h, budget, up.bytes_per_input_pixel(), config.tile_pad);
+                    let plan = upscale::plan_tiles(w, h, budget, up.bytes_per_input_pixel(), config.tile_pad, up.multiple());
                     (plan.tiles, plan.reason)
                 }
             };

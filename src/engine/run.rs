@@ -123,7 +123,7 @@ impl Worker {
                 Stages::Inline(Inline::start(scope, &mut fronts[0], &ctx))
             };
             let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref());
-            let sr = sr_per_pixel.map(|per_pixel| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1) });
+            let sr = sr_per_pixel.map(|(per_pixel, multiple)| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1), multiple });
             self.coordinate(&mut stages, gpu, &config, &model, device, capacity, sr)
             // `stages` is dropped here: its queues close and the scope joins the workers.
         });
@@ -411,6 +411,7 @@ fn photo_dims(path: &Path) -> Option<(u32, u32)> {
 struct SrPlan {
     per_pixel: u64,
     scale: u32,
+    multiple: u32,
 }
 
 impl SrPlan {
@@ -424,7 +425,7 @@ impl SrPlan {
         }
         let left = rec.budget.saturating_sub(model.bytes(rec.batch));
         let budget = left / sharers.max(1) as u64;
-        let plan = crate::pipeline::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad);
+        let plan = crate::pipeline::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
         let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
         (plan.tiles, format!("{}; budget left after the batch{share}", plan.reason))
     }

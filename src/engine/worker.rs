@@ -226,8 +226,9 @@ pub(super) struct Loaded {
     pub(super) restorer: Box<dyn FaceRestorer>,
     /// One per CPU stage worker that prepares photos (the first also serves the inline stages).
     pub(super) fronts: Vec<FrontTools>,
-    /// The upscaler's activations per input pixel, for tile plans (when the run upscales).
-    pub(super) sr_per_pixel: Option<u64>,
+    /// The upscaler's activations per input pixel and its tile multiple, for tile plans (when the
+    /// run upscales).
+    pub(super) sr_per_pixel: Option<(u64, u32)>,
     /// A CPU copy of the restorer for faces that do not fit the GPU even alone.
     pub(super) fallback: Option<Box<dyn FaceRestorer>>,
     pub(super) masker: Option<Box<dyn FaceMasker>>,
@@ -419,7 +420,7 @@ impl Worker {
         let device = self.config.device.resolve()?;
         let restorer = (self.components.restorer)(&self.config, device)?;
         let front = self.make_front(device)?;
-        let sr_per_pixel = front.upscaler.as_ref().map(|u| u.bytes_per_input_pixel());
+        let sr_per_pixel = front.upscaler.as_ref().map(|u| (u.bytes_per_input_pixel(), u.multiple()));
         let fallback = (self.components.fallback)(&self.config, device);
         let masker = (self.components.masker)(&self.config, device, restorer.size())?;
         self.ensure_monitor(device);

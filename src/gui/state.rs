@@ -151,6 +151,10 @@ pub struct MemoryState {
     live_model: Option<(String, crate::engine::memory_model::MemoryModel)>,
     /// The SR tiles the engine planned last, and why (during a run with upscaling).
     pub tiles: Option<String>,
+    /// Between runs: the tiles the selected photo would get now, and why.
+    pub live_tiles: Option<String>,
+    /// The upscaler's (activations per input pixel, tile multiple) for the SR file behind `live_tiles`.
+    live_sr: Option<(std::path::PathBuf, Option<(u64, u32)>)>,
     /// Out-of-memory recoveries and CPU fallbacks, newest last.
     pub events: Vec<String>,
     pub calibrated: Option<String>,
@@ -467,6 +471,37 @@ impl AppState {
         let (_, model) = self.memory.live_model.as_ref().expect("set above");
         let rec = crate::engine::plan::plan(Some((sample.free, sample.held)), sample.cpu_mode, run, model);
         self.memory.live = Some((rec.batch, displayable(&rec.reason)));
+        self.memory.live_tiles = self.live_tile_plan(&rec);
+    }
+
+    /// The SR tiles of the selected photo if a run started now (its size from its preview).
+    fn live_tile_plan(&mut self, rec: &crate::engine::planner::Recommendation) -> Option<String> {
+        let run = &self.settings.run;
+        let path = run.sr_use().ok()??;
+        if self.memory.live_sr.as_ref().is_none_or(|(p, _)| *p != path) {
+            // Read once per file: the configuration from the shapes, nothing loaded.
+            let config = crate::checkpoint::read_shapes(&path).ok().and_then(|shapes| {
+                let shapes = shapes
+                    .into_iter()
+                    .map(|(k, s)| (["params_ema.", "params.", "module."].iter().fold(k, |k, p| k.strip_prefix(p).map(str::to_string).unwrap_or(k)), s))
+                    .collect();
+                crate::sr::infer_config(&shapes).ok()
+            });
+            self.memory.live_sr = Some((path.clone(), config.map(|c| (crate::sr::bytes_per_input_pixel(&c), c.multiple()))));
+        }
+        let (per_pixel, multiple) = self.memory.live_sr.as_ref()?.1?;
+        let row = self.selected.and_then(|k| self.rows.iter().find(|r| r.key == k))?;
+        let preview = row.before.as_ref()?;
+        let (w, h) = ((preview.image.width() as f32 / preview.scale).round() as u32, (preview.image.height() as f32 / preview.scale).round() as u32);
+        let model = &self.memory.live_model.as_ref()?.1;
+        let workers = run.workers.count().max(1) as u64;
+        let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / workers;
+        let plan = match run.tile {
+            Some(0) => "whole photos (tile 0)".to_string(),
+            Some(t) => format!("tiles fixed at {t} px"),
+            None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, run.tile_pad, multiple).reason,
+        };
+        Some(format!("{}: {plan}", row.name))
     }
 
     /// Folds one engine event into the state.

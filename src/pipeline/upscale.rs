@@ -71,8 +71,9 @@ pub struct TilePlan {
 
 /// The largest square tile whose activations (tile plus context on both sides) fit in `budget`
 /// bytes at `per_pixel` bytes a pixel of input: the photo whole when it fits, else that tile, never
-/// below [`MIN_TILE`] (the out-of-memory policy is the backstop there).
-pub fn plan_tiles(width: u32, height: u32, budget: u64, per_pixel: u64, pad: u32) -> TilePlan {
+/// below [`MIN_TILE`] (the out-of-memory policy is the backstop there), fitted to the upscaler's
+/// `multiple` ([`fit`]).
+pub fn plan_tiles(width: u32, height: u32, budget: u64, per_pixel: u64, pad: u32, multiple: u32) -> TilePlan {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64);
     let per_pixel = per_pixel.max(1);
     let whole = width as u64 * height as u64 * per_pixel;
@@ -80,7 +81,7 @@ pub fn plan_tiles(width: u32, height: u32, budget: u64, per_pixel: u64, pad: u32
         return TilePlan { tiles: None, reason: format!("whole photo: {} ≤ {} for SR", mib(whole), mib(budget)) };
     }
     let side = ((budget / per_pixel) as f64).sqrt().floor() as u32;
-    let tile = side.saturating_sub(2 * pad).max(MIN_TILE);
+    let Tiles { size: tile, pad } = fit(Tiles { size: side.saturating_sub(2 * pad).max(MIN_TILE), pad }, multiple);
     TilePlan {
         tiles: Some(Tiles { size: tile, pad }),
         reason: format!("tiles of {tile} px (+{pad} px context): √({} ÷ {per_pixel} B per pixel) = {side} px", mib(budget)),
@@ -181,13 +182,17 @@ mod tests {
     #[test]
     fn tiles_are_planned_from_the_budget() {
         // 100 x 100 at 1000 B/px = 10 MB: whole within 16 MiB.
-        assert_eq!(plan_tiles(100, 100, 16 << 20, 1000, TILE_PAD).tiles, None);
+        assert_eq!(plan_tiles(100, 100, 16 << 20, 1000, TILE_PAD, 1).tiles, None);
         // 1 MiB ÷ 1000 B = 1048 px² → 32 px side, minus 2 × 10 context = 12 → the floor of 32.
-        let small = plan_tiles(1000, 1000, 1 << 20, 1000, TILE_PAD);
+        let small = plan_tiles(1000, 1000, 1 << 20, 1000, TILE_PAD, 1);
         assert_eq!(small.tiles, Some(Tiles { size: MIN_TILE, pad: TILE_PAD }));
         // 64 MiB → 259 px side → tiles of 239 px.
-        let plan = plan_tiles(1000, 1000, 64 << 20, 1000, TILE_PAD);
+        let plan = plan_tiles(1000, 1000, 64 << 20, 1000, TILE_PAD, 1);
         assert_eq!(plan.tiles, Some(Tiles { size: 239, pad: TILE_PAD }));
         assert!(plan.reason.contains("tiles of 239 px (+10 px context)"), "{}", plan.reason);
+        // At ×1 (multiple 4) the tile and its context fit the pixel-unshuffle, and the reason says so.
+        let x1 = plan_tiles(1000, 1000, 64 << 20, 1000, TILE_PAD, 4);
+        assert_eq!(x1.tiles, Some(Tiles { size: 236, pad: 12 }));
+        assert!(x1.reason.contains("tiles of 236 px (+12 px context)"), "{}", x1.reason);
     }
 }

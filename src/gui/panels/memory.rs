@@ -50,9 +50,12 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: 
             ui.label("Batch: planned once the model file is read");
         }
     }
-    if let (true, Some(tiles)) = (running && settings.run.upscale.is_some(), &memory.tiles) {
-        ui.label(RichText::new("Background SR").strong());
-        ui.label(RichText::new(tiles).small());
+    if settings.run.upscale.is_some() {
+        let shown = if running { memory.tiles.as_ref() } else { memory.live_tiles.as_ref() };
+        if let Some(tiles) = shown {
+            ui.label(RichText::new(if running { "Background SR tiles" } else { "Background SR tiles now" }).strong());
+            ui.label(RichText::new(tiles).small());
+        }
     }
     let mut ratio = settings.run.memory_ratio;
     let slider = ui.add(egui::Slider::new(&mut ratio, crate::config::MEMORY_RATIO).text("Memory ratio").fixed_decimals(2))
