@@ -158,14 +158,9 @@ fn large_photos_are_resized_like_opencv() {
 /// A `keys-*.tsv` golden: key -> shape, without `num_batches_tracked` (scalars, not registered;
 /// the loader accepts and ignores them).
 fn key_table(net: &str) -> BTreeMap<String, Vec<i64>> {
-    std::fs::read_to_string(dir().join(format!("keys-{net}.tsv")))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split_once('\t').unwrap())
-        .filter(|(k, _)| !k.ends_with(".num_batches_tracked"))
-        .map(|(k, s)| (k.to_string(), s.split('x').map(|d| d.parse().unwrap()).collect()))
-        .collect()
+    let mut keys = common::read_key_table(&dir().join(format!("keys-{net}.tsv")));
+    keys.retain(|k, _| !k.ends_with(".num_batches_tracked"));
+    keys
 }
 
 #[test]

@@ -135,23 +135,10 @@ fn u8_resize_matches_cv2_on_the_upscaled_inputs() {
     }
 }
 
-/// keys-512.tsv: `key<TAB>shape`, `x`-separated, empty for a scalar.
-fn key_table(path: &Path) -> BTreeMap<String, Vec<i64>> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (k, s) = l.split_once('\t').unwrap_or((l, ""));
-            let shape = if s.trim().is_empty() { vec![] } else { s.trim().split('x').map(|d| d.parse().unwrap()).collect() };
-            (k.to_string(), shape)
-        })
-        .collect()
-}
 
 #[test]
 fn released_configuration_registers_the_official_keys() {
-    let want = key_table(&dir().join("keys-512.tsv"));
+    let want = common::read_key_table(&dir().join("keys-512.tsv"));
     assert_eq!(want.len(), 238);
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = ParseNet::new(&vs.root(), &ParseNetConfig::RELEASED);

@@ -7,7 +7,6 @@ use common::*;
 use gpen_studio::checkpoint::{CheckpointError, read_tensors};
 use gpen_studio::sr::{RrdbConfig, SrError, Tiles, Upscaler, bytes_per_input_pixel, infer_config, output_size, padded_input};
 use image::RgbImage;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -23,19 +22,6 @@ fn rgb(path: &Path) -> RgbImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
 }
 
-/// `key<TAB>shape`, `x`-separated; empty shape for a scalar (none here, but not a panic).
-fn key_table(path: &Path) -> BTreeMap<String, Vec<i64>> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (k, s) = l.split_once('\t').unwrap_or((l, ""));
-            let shape = if s.trim().is_empty() { vec![] } else { s.trim().split('x').map(|d| d.parse().unwrap()).collect() };
-            (k.to_string(), shape)
-        })
-        .collect()
-}
 
 /// The pass criteria for uint8 outputs: same size, max |diff| <= 1 level, <= 0.5 % of values differ.
 fn assert_close_u8(what: &str, got: &RgbImage, want: &RgbImage) {
@@ -56,7 +42,7 @@ fn released_configurations_register_the_official_keys() {
         ("keys-esrnet-x4.tsv", RrdbConfig::esrnet(4)),
         ("keys-esrgan-x4plus.tsv", RrdbConfig::ESRGAN_X4PLUS),
     ] {
-        let want = key_table(&dir().join(file));
+        let want = common::read_key_table(&dir().join(file));
         assert_eq!(want.len(), 702, "{file}");
         let got = Upscaler::with_config(config, Device::Cpu).unwrap().shapes();
         let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();

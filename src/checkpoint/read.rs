@@ -32,7 +32,11 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, CheckpointError> {
     Ok(StateDict { tensors })
 }
 
-fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+/// The state dict inside a checkpoint as the authors' loaders find it: a training wrapper's entries
+/// selected (`g_ema`, GPEN's training checkpoints; `params_ema`/`params`, Real-ESRGAN's; `state_dict`,
+/// RetinaFace's; `model`), then a DataParallel `module.` prefix stripped. Every network's loader
+/// goes through this one function.
+pub fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
     // A wrapped file holds other top-level entries (the discriminator `d`, optimiser states), so
     // select the wrapper's entries rather than just stripping a prefix.
     const WRAPPERS: [&str; 5] = ["g_ema.", "params_ema.", "params.", "state_dict.", "model."];

@@ -86,7 +86,7 @@ impl FaceParser {
         if !path.is_file() {
             return Err(CheckpointError::unreadable(path, "face parser weights (ParseNet-latest.pth) not found").into());
         }
-        let found: BTreeMap<String, Tensor> = unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
+        let found: BTreeMap<String, Tensor> = checkpoint::unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
         let shapes: Shapes = found.iter().map(|(k, t)| (k.clone(), t.size())).collect();
         let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
         let size = match size {
@@ -252,17 +252,6 @@ pub fn peak_activation_bytes(config: &ParseNetConfig, size: u32) -> u64 {
     peak = peak.max(area(head, s) + 2 * area(head, s + 2) + area(2 * config.parsing_ch + 3, s));
     peak * 4
 }
-
-/// A `state_dict.` wrapper or a `module.` prefix around the bare state dict is removed.
-fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    let wrapped = tensors.iter().any(|(k, _)| k.starts_with("state_dict."));
-    tensors
-        .into_iter()
-        .filter_map(|(k, t)| if wrapped { k.strip_prefix("state_dict.").map(|k| (k.to_string(), t)) } else { Some((k, t)) })
-        .map(|(k, t)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), t))
-        .collect()
-}
-
 
 /// The configuration from the shapes: `base_ch` from the stem, the step and depth counts from the
 /// numbered blocks, `ch_range` as the tightest range that explains the blocks' widths (the same

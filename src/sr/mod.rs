@@ -66,7 +66,7 @@ impl Upscaler {
         if !path.is_file() {
             return Err(CheckpointError::unreadable(path, "super-resolution weights (realesrnet_x*.pth) not found").into());
         }
-        let found: BTreeMap<String, Tensor> = unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
+        let found: BTreeMap<String, Tensor> = checkpoint::unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
         let shapes: Shapes = found.iter().map(|(k, t)| (k.clone(), t.size())).collect();
         let config = infer_config(&shapes).map_err(|reason| SrError::NotRrdb { path: path.into(), reason })?;
         let mut up = Self::with_config(config, device)?;
@@ -274,21 +274,6 @@ pub fn bytes_per_input_pixel(config: &RrdbConfig) -> u64 {
     let tail = (4 * f * 16).max(2 * 16 * f + 2 * 16 * out);
     let per_body_px = c_in + first.max(body).max(tail);
     (per_body_px * 4).div_ceil(u2)
-}
-
-/// Selects the state dict inside a training wrapper (`params_ema` first, as `RealESRNet` loads
-/// it; then `params`, `state_dict`) and strips a DataParallel `module.` prefix.
-fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    const WRAPPERS: [&str; 3] = ["params_ema.", "params.", "state_dict."];
-    let wrapper = WRAPPERS.into_iter().find(|w| tensors.iter().any(|(k, _)| k.starts_with(w)));
-    tensors
-        .into_iter()
-        .filter_map(|(k, t)| match wrapper {
-            Some(w) => k.strip_prefix(w).map(|k| (k.to_string(), t)),
-            None => Some((k, t)),
-        })
-        .map(|(k, t)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), t))
-        .collect()
 }
 
 /// The configuration from the shapes: num_feat and the scale from `conv_first` (its input is 3

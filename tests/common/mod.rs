@@ -49,15 +49,17 @@ pub fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
-/// Parses a `golden/gpen-keys/*.tsv` file: key -> shape.
+/// Parses a golden key table (`key<TAB>shape`, `x`-separated; an empty shape is a scalar, such as
+/// BatchNorm's `num_batches_tracked`): key -> shape.
 pub fn read_key_table(path: &Path) -> std::collections::BTreeMap<String, Vec<i64>> {
     std::fs::read_to_string(path)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
-            let (k, s) = l.split_once('\t').unwrap();
-            (k.to_string(), s.split('x').map(|d| d.parse().unwrap()).collect())
+            let (k, s) = l.split_once('\t').unwrap_or((l, ""));
+            let shape = if s.trim().is_empty() { vec![] } else { s.trim().split('x').map(|d| d.parse().unwrap()).collect() };
+            (k.to_string(), shape)
         })
         .collect()
 }

@@ -239,16 +239,7 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>, DetectError> {
 /// The reference loader's unwrapping: the entries of a `state_dict` wrapper when there is one,
 /// then a leading `module.` stripped from each key. `num_batches_tracked` is dropped.
 fn state_dict(tensors: Vec<(String, Tensor)>) -> BTreeMap<String, Tensor> {
-    const WRAPPER: &str = "state_dict.";
-    let wrapped = tensors.iter().any(|(k, _)| k.starts_with(WRAPPER));
-    tensors
-        .into_iter()
-        .filter_map(|(key, t)| {
-            let key = if wrapped { key.strip_prefix(WRAPPER)?.to_string() } else { key };
-            let key = key.strip_prefix("module.").map(str::to_string).unwrap_or(key);
-            (!key.ends_with(".num_batches_tracked")).then_some((key, t))
-        })
-        .collect()
+    checkpoint::unwrap(tensors).into_iter().filter(|(k, _)| !k.ends_with(".num_batches_tracked")).collect()
 }
 
 /// Copies `found` into `vs` after a strict key and shape check, converting to fp32.
