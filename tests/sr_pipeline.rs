@@ -219,3 +219,37 @@ fn a_colorization_checkpoint_refuses_to_restore_and_colorizes_aligned_faces() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("is a restore model; it cannot colorize"), "{}", String::from_utf8_lossy(&wrong.stderr));
 }
+
+#[test]
+fn calibrate_measures_the_upscaler_and_tile_plans_use_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_home = tmp.path().join("config");
+    let store = config_home.join("gpen-studio/calibrations.json");
+    let cal = run(
+        tmp.path(),
+        &[os("calibrate"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--sr-weights"), x2().as_os_str(), os("--store"), store.as_os_str()],
+    );
+    let stdout = String::from_utf8_lossy(&cal.stdout);
+    assert!(cal.status.success(), "{}", String::from_utf8_lossy(&cal.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    let per_pixel = json["sr"][0]["per_input_pixel"].as_u64().expect("an SR calibration is stored");
+    assert_eq!(json["sr"][0]["config"], "x2-f16-b2-g8");
+    assert!(stdout.contains(&format!("→ {per_pixel} B a pixel of input")), "{stdout}");
+    // The analytic estimate is the floor of a calibration.
+    let analytic = gpen_studio::sr::bytes_per_input_pixel(&Upscaler::load(&x2(), Device::Cpu).unwrap().config());
+    assert!(per_pixel >= analytic / 2, "{per_pixel} vs analytic {analytic}");
+    let dry = Command::new(bin())
+        .args(["restore", "--dry-run", "--device", "cpu", "--upscale", "2", "--weights"])
+        .arg(golden_weights())
+        .arg("--sr-weights")
+        .arg(x2())
+        .arg(pipeline().join("solvay-input.png"))
+        .arg("-o")
+        .arg(tmp.path().join("never"))
+        .env("XDG_DATA_HOME", tmp.path())
+        .env("XDG_CONFIG_HOME", &config_home)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(stdout.contains(&format!("{per_pixel} B a pixel of input")), "the plan uses the calibration: {stdout}");
+}

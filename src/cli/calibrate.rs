@@ -21,6 +21,9 @@ pub struct CalibrateArgs {
     /// Measure and print only; leave the calibration file alone.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also measure this SR network's memory per pixel of input (tiles are planned with it).
+    #[arg(long, value_name = "FILE")]
+    pub sr_weights: Option<PathBuf>,
 }
 
 pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
@@ -31,6 +34,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let before = monitor.sample_now();
     let gpen = args.network.load()?;
     let config = gpen.config();
+    let precision = gpen.precision;
     println!("calibrate: {config}, {} on {} ({label})", gpen.precision, device_name(device));
     let start = Instant::now();
     let run = memory_model::calibrate_run(&gpen).map_err(anyhow::Error::msg)?;
@@ -65,10 +69,31 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         None => println!("\nfree memory unknown: {}", monitor.last_error().unwrap_or_default()),
     }
 
+    drop(gpen);
+    let sr = match &args.sr_weights {
+        Some(p) => {
+            let up = crate::sr::Upscaler::load(p, device)?;
+            let (per_pixel, a, b) = memory_model::calibrate_sr(&up).map_err(anyhow::Error::msg)?;
+            let analytic = crate::sr::bytes_per_input_pixel(&up.config());
+            println!(
+                "\nSR ×{} ({}): {} at 96x96, {} at 192x192 → {per_pixel} B a pixel of input (analytic {analytic} B)",
+                up.scale(),
+                memory_model::sr_key(&up.config()),
+                format_bytes(a),
+                format_bytes(b)
+            );
+            Some((up.config(), per_pixel))
+        }
+        None => None,
+    };
+
     let path = args.store.clone().unwrap_or_else(CalibrationStore::default_path);
     let mut store = CalibrationStore::load(&path);
     if !args.dry_run {
-        store.insert(&label, &config, gpen.precision, &calibrated);
+        store.insert(&label, &config, precision, &calibrated);
+        if let Some((c, per_pixel)) = &sr {
+            store.insert_sr(&label, c, *per_pixel);
+        }
         store.save().map_err(anyhow::Error::msg)?;
     }
     println!("\nstored calibrations ({}{}):", path.display(), if args.dry_run { ", not updated: --dry-run" } else { "" });
@@ -83,6 +108,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
             format_bytes(e.per_face),
             e.when
         );
+    }
+    for e in store.sr_entries() {
+        println!("  {:<28} {:<14} {:<6} {:>10} {:>10}  {}", e.device, format!("sr {}", e.config), "fp32", "-", format!("{} B/px", e.per_input_pixel), e.when);
     }
     Ok(ExitCode::SUCCESS)
 }

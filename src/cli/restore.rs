@@ -385,7 +385,7 @@ fn tile_plan_line(config: &RunConfig, inputs: &[PathBuf], rec: &crate::engine::p
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
     let sharers = config.workers.count().max(1) as u64;
     let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;
-    let per_pixel = crate::sr::bytes_per_input_pixel(&sr);
+    let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&sr, &crate::engine::memory::device_label(config.device.resolve().ok()?));
     let plan = match config.tile {
         Some(0) => "whole photos (--tile 0)".to_string(),
         Some(t) => format!("tiles fixed at {t} px (+{} px context)", config.tile_pad),

@@ -62,6 +62,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     crate::paths::remove_stale_partials(&args.output);
     let outputs = crate::inputs::plan_outputs(&inputs, &args.output, args.format.extension());
     let mut probe = crate::engine::memory::probe_for(device);
+    let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&c, &crate::engine::memory::device_label(device));
     let (mut done, mut kept, mut failed) = (0, 0, 0);
     for (input, output) in inputs.iter().zip(&outputs) {
         if output.exists() && !args.overwrite {
@@ -78,7 +79,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
                 None => {
                     let available = probe.sample().map(|s| s.available()).unwrap_or(0);
                     let budget = (available as f64 * args.memory_ratio) as u64;
-                    let plan = upscale::plan_tiles(w, h, budget, up.bytes_per_input_pixel(), config.tile_pad, up.multiple());
+                    let plan = upscale::plan_tiles(w, h, budget, per_pixel, config.tile_pad, up.multiple());
                     (plan.tiles, plan.reason)
                 }
             };

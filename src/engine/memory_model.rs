@@ -234,10 +234,61 @@ impl CalibrationEntry {
     }
 }
 
+/// One stored SR calibration: the upscaler's activations per pixel of input (tile with context).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SrCalibration {
+    pub device: String,
+    /// [`sr_key`].
+    pub config: String,
+    pub per_input_pixel: u64,
+    pub when: String,
+}
+
+/// An SR configuration as a short key: `x2-f32-b23-g32`.
+pub fn sr_key(config: &crate::sr::RrdbConfig) -> String {
+    format!("x{}-f{}-b{}-g{}", config.scale, config.num_feat, config.num_block, config.num_grow_ch)
+}
+
+/// Measures the SR network's activations per input pixel on its device: the peak added by a pass
+/// over a `a` x `a` and a `b` x `b` input, the slope between them (so weights and workspace cancel).
+/// The analytic figure is the floor, as for faces: on the CPU a freed buffer may be reused.
+pub fn calibrate_sr(up: &crate::sr::Upscaler) -> Result<(u64, u64, u64), String> {
+    let peak = |side: i64| -> Result<u64, String> {
+        let x = Tensor::f_rand([1, 3, side, side], (Kind::Float, Device::Cpu)).map_err(|e| e.to_string())?;
+        match up.device() {
+            Device::Cuda(i) => {
+                let before = crate::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
+                crate::memory::reset_peak(i)?;
+                let _y = up.forward_raw(&x).map_err(|e| e.to_string())?;
+                Ok((crate::memory::allocator_stats(i)?.allocated_peak.max(0) as u64).saturating_sub(before))
+            }
+            _ => {
+                trim_heap();
+                let (before, _) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+                if !crate::memory::reset_peak_rss() {
+                    return Err("cannot reset the peak resident set (/proc/self/clear_refs not writable)".into());
+                }
+                let y = up.forward_raw(&x).map_err(|e| e.to_string())?;
+                let (_, peak) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+                drop(y);
+                Ok(peak.saturating_sub(before))
+            }
+        }
+    };
+    let (a, b) = (96i64, 192i64);
+    peak(a)?; // warm-up
+    let (pa, pb) = (peak(a)?, peak(b)?);
+    let slope = pb.saturating_sub(pa) / (b * b - a * a) as u64;
+    let floor = crate::sr::bytes_per_input_pixel(&up.config()) / 2;
+    Ok((slope.max(floor), pa, pb))
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoreFile {
     version: u32,
     calibrations: Vec<CalibrationEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sr: Vec<SrCalibration>,
 }
 
 /// Calibrations on disk (`calibrations.json` in the configuration directory), one per
@@ -246,6 +297,7 @@ struct StoreFile {
 pub struct CalibrationStore {
     path: PathBuf,
     entries: Vec<CalibrationEntry>,
+    sr: Vec<SrCalibration>,
     warning: Option<String>,
 }
 
@@ -259,7 +311,7 @@ impl CalibrationStore {
     /// too, with a warning (printed to stderr and kept in [`warning`](Self::warning)) — losing
     /// calibrations only costs a re-measurement, so it is never fatal.
     pub fn load(path: &Path) -> CalibrationStore {
-        let mut store = CalibrationStore { path: path.to_path_buf(), entries: Vec::new(), warning: None };
+        let mut store = CalibrationStore { path: path.to_path_buf(), entries: Vec::new(), sr: Vec::new(), warning: None };
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return store,
@@ -269,7 +321,10 @@ impl CalibrationStore {
             }
         };
         match serde_json::from_str::<StoreFile>(&text) {
-            Ok(file) => store.entries = file.calibrations,
+            Ok(file) => {
+                store.entries = file.calibrations;
+                store.sr = file.sr;
+            }
             Err(e) => store.warn(format!("ignoring corrupt calibration file {}: {e}", path.display())),
         }
         store
@@ -319,12 +374,30 @@ impl CalibrationStore {
         }
     }
 
+    pub fn sr_entries(&self) -> &[SrCalibration] {
+        &self.sr
+    }
+
+    /// The calibrated SR activations per input pixel of `config` on `device`.
+    pub fn get_sr(&self, device: &str, config: &crate::sr::RrdbConfig) -> Option<u64> {
+        let key = sr_key(config);
+        self.sr.iter().find(|e| e.device == device && e.config == key).map(|e| e.per_input_pixel)
+    }
+
+    pub fn insert_sr(&mut self, device: &str, config: &crate::sr::RrdbConfig, per_input_pixel: u64) {
+        let entry = SrCalibration { device: device.into(), config: sr_key(config), per_input_pixel, when: utc_now() };
+        match self.sr.iter_mut().find(|e| e.device == entry.device && e.config == entry.config) {
+            Some(old) => *old = entry,
+            None => self.sr.push(entry),
+        }
+    }
+
     /// Writes the store atomically, creating the directory.
     pub fn save(&self) -> Result<(), String> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let file = StoreFile { version: 1, calibrations: self.entries.clone() };
+        let file = StoreFile { version: 1, calibrations: self.entries.clone(), sr: self.sr.clone() };
         let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
         crate::paths::write_atomically(&self.path, |tmp| std::fs::write(tmp, &text))
             .map_err(|e| format!("writing {}: {e}", self.path.display()))

@@ -64,6 +64,14 @@ pub fn run_model(gpen: MemoryModel, config: &RunConfig, cuda: bool) -> MemoryMod
     model
 }
 
+/// The SR network's activations per input pixel for tile plans on the device named `device_label`:
+/// the stored calibration (`calibrate --sr-weights`), else the analytic estimate.
+pub fn sr_bytes_per_pixel(config: &crate::sr::RrdbConfig, device_label: &str) -> u64 {
+    CalibrationStore::load(&CalibrationStore::default_path())
+        .get_sr(device_label, config)
+        .unwrap_or_else(|| crate::sr::bytes_per_input_pixel(config))
+}
+
 /// Bytes of the SR weights `config` upscales with (0 without `--upscale`), from the file's shapes.
 pub fn upscaler_weights(config: &RunConfig) -> u64 {
     let Ok(Some(path)) = config.sr_use() else { return 0 };

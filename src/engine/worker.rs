@@ -420,7 +420,11 @@ impl Worker {
         let device = self.config.device.resolve()?;
         let restorer = (self.components.restorer)(&self.config, device)?;
         let front = self.make_front(device)?;
-        let sr_per_pixel = front.upscaler.as_ref().map(|u| (u.bytes_per_input_pixel(), u.multiple()));
+        let label = super::memory::device_label(device);
+        let sr_per_pixel = front.upscaler.as_ref().map(|u| {
+            let per_pixel = u.rrdb_config().map_or(u.bytes_per_input_pixel(), |c| super::plan::sr_bytes_per_pixel(&c, &label));
+            (per_pixel, u.multiple())
+        });
         let fallback = (self.components.fallback)(&self.config, device);
         let masker = (self.components.masker)(&self.config, device, restorer.size())?;
         self.ensure_monitor(device);

@@ -487,7 +487,9 @@ impl AppState {
                     .collect();
                 crate::sr::infer_config(&shapes).ok()
             });
-            self.memory.live_sr = Some((path.clone(), config.map(|c| (crate::sr::bytes_per_input_pixel(&c), c.multiple()))));
+            let device = self.memory.latest.as_ref().map(|m| m.device.clone()).unwrap_or_default();
+            let per_pixel = |c: &crate::sr::RrdbConfig| crate::engine::plan::sr_bytes_per_pixel(c, &device);
+            self.memory.live_sr = Some((path.clone(), config.map(|c| (per_pixel(&c), c.multiple()))));
         }
         let (per_pixel, multiple) = self.memory.live_sr.as_ref()?.1?;
         let row = self.selected.and_then(|k| self.rows.iter().find(|r| r.key == k))?;

@@ -26,6 +26,10 @@ pub trait PhotoUpscaler {
     fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, RunError>;
     /// Peak activation bytes per pixel of input (of a tile with its context), for tile planning.
     fn bytes_per_input_pixel(&self) -> u64;
+    /// The network's configuration, when it is an RRDBNet (for calibrations).
+    fn rrdb_config(&self) -> Option<crate::sr::RrdbConfig> {
+        None
+    }
     /// Tile sides and context must be multiples of this (RRDBNet's pixel-unshuffle: 4 at ×1, 2 at ×2).
     fn multiple(&self) -> u32 {
         1
@@ -52,6 +56,10 @@ impl PhotoUpscaler for crate::sr::Upscaler {
 
     fn multiple(&self) -> u32 {
         self.config().multiple()
+    }
+
+    fn rrdb_config(&self) -> Option<crate::sr::RrdbConfig> {
+        Some(self.config())
     }
 
     fn release_cache(&self) {
