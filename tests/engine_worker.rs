@@ -82,6 +82,21 @@ impl gpen_studio::pipeline::mask::FaceMasker for FakeParser {
     }
 }
 
+/// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2).
+struct Doubler;
+
+impl gpen_studio::pipeline::upscale::PhotoUpscaler for Doubler {
+    fn scale(&self) -> u32 {
+        2
+    }
+    fn upscale(&self, image: &RgbImage, _: Option<gpen_studio::sr::Tiles>, _: bool) -> Result<RgbImage, RunError> {
+        Ok(image::imageops::resize(image, image.width() * 2, image.height() * 2, image::imageops::FilterType::Nearest))
+    }
+    fn bytes_per_input_pixel(&self) -> u64 {
+        100
+    }
+}
+
 struct Setup {
     free: u64,
     capacity: usize,
@@ -91,6 +106,7 @@ struct Setup {
     workers: Workers,
     ram_budget: Option<u64>,
     parser: bool,
+    upscale: bool,
 }
 
 impl Default for Setup {
@@ -104,6 +120,7 @@ impl Default for Setup {
             workers: Workers::Fixed(1),
             ram_budget: None,
             parser: false,
+            upscale: false,
         }
     }
 }
@@ -139,10 +156,12 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         cpu_max_batch: 32,
         workers: setup.workers,
         ram_budget: setup.ram_budget,
+        upscale: setup.upscale.then_some(2),
         ..RunConfig::default()
     };
     let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());
     let (capacity, per_photo, with_fallback, with_parser) = (setup.capacity, setup.per_photo, setup.fallback, setup.parser);
+    let with_upscaler = setup.upscale;
     let gate = Mutex::new(setup.gate);
     let components = Components {
         restorer: Box::new(move |_, _| {
@@ -152,7 +171,9 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
         detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
-        upscaler: Box::new(|_, _| Ok(None)),
+        upscaler: Box::new(move |_, _| {
+            Ok(with_upscaler.then(|| Box::new(Doubler) as Box<dyn gpen_studio::pipeline::upscale::PhotoUpscaler + Send>))
+        }),
         masker: Box::new(move |_, _, _| {
             Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::pipeline::mask::FaceMasker>))
         }),
@@ -293,6 +314,29 @@ fn a_face_the_parser_cannot_mask_is_pasted_with_the_rectangle_and_reported() {
     assert_eq!((s.photos_restored, s.faces_restored, s.faces_failed), (2, 6, 0), "no face is lost for its mask: {s}");
     assert!(s.to_string().contains("2 faces pasted with the rectangle mask"), "{s}");
     assert_eq!(outputs(rig.out.path()).len(), 2);
+}
+
+#[test]
+fn with_upscaling_faces_are_found_on_the_large_photo_and_reported_in_the_input_s_pixels() {
+    let rig = rig(Setup { upscale: true, ..Setup::default() }, 2);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.photos_restored, s.faces_restored), (2, 6), "{s}");
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::TilePlan { reason } if reason.contains("whole photo"))));
+    for e in &events {
+        if let EngineEvent::FacesFound { faces, before, .. } = e {
+            // The grid detector's faces on the 440 px photo, halved: the input's pixels.
+            assert_eq!(faces[0].bbox, [7.5, 10.0, 22.5, 30.0]);
+            let before = before.as_ref().unwrap();
+            assert_eq!((before.image.width() as f32 / before.scale).round(), 220.0, "the preview maps input pixels");
+        }
+    }
+    for name in outputs(rig.out.path()) {
+        let out = image::open(rig.out.path().join(name)).unwrap();
+        assert_eq!((out.width(), out.height()), (440, 440), "the result is the upscaled photo");
+    }
 }
 
 #[test]

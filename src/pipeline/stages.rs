@@ -20,7 +20,8 @@ use tch::Device;
 #[derive(Debug, Clone)]
 pub struct Preview {
     pub image: RgbImage,
-    /// Preview pixels per photo pixel.
+    /// Preview pixels per pixel of the input photo (also for previews of an upscaled photo): the
+    /// unit faces are reported in.
     pub scale: f32,
 }
 
@@ -60,6 +61,8 @@ pub struct StageContext {
     pub given_faces: Option<std::sync::Arc<crate::config::GivenFaces>>,
     /// The authors' SR output sizes (`--gpen-exact`).
     pub gpen_exact: bool,
+    /// How much larger than its input a photo comes out (`--upscale`; 1 without).
+    pub upscale: f32,
     /// What is done with aligned crops (restore, colorize, inpaint, seg2face).
     pub task: crate::models::Task,
 }
@@ -92,6 +95,7 @@ impl StageContext {
             mask: if config.aligned { Vec::new() } else { paste::crop_mask(size) },
             given_faces: if config.aligned { None } else { config.given_faces.clone() },
             gpen_exact: config.gpen_exact,
+            upscale: if config.aligned { 1.0 } else { config.upscale.unwrap_or(1) as f32 },
             task: config.run_task(),
         }
     }
@@ -197,7 +201,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
             Ok(done) => {
                 let (w, h) = done.image.dimensions();
                 photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, w, h);
-                face_scale = upscaler.scale() as f32;
+                face_scale = ctx.upscale;
                 background = Some(done.image);
             }
             Err(error) => return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times),
@@ -216,7 +220,10 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
         }
     };
     times.detect += t.elapsed();
-    let found = Some(Found { faces: faces.clone(), before: preview(&photo.pixels, ctx.preview_side) });
+    // Reported in the input's pixels (what `--faces` and the window's face switches take back),
+    // with the preview scaled to match, also when the faces were found on the upscaled photo.
+    let before = preview(&photo.pixels, ctx.preview_side).map(|p| Preview { scale: p.scale * face_scale, ..p });
+    let found = Some(Found { faces: faces.iter().map(|f| f.scaled(1.0 / face_scale)).collect(), before });
     if faces.is_empty() {
         let t = Instant::now();
         let written = write(&job.output, background.as_ref().unwrap_or(&photo.pixels), &photo.meta(), ctx.format);
@@ -300,7 +307,9 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
     times.encode += t.elapsed();
     match written {
         Ok(()) => {
-            let after = preview(&result, ctx.preview_side);
+            // Previews map the input's pixels (in which faces are reported) to the preview's.
+            let scale = if prepared.background.is_some() { ctx.upscale } else { 1.0 };
+            let after = preview(&result, ctx.preview_side).map(|p| Preview { scale: p.scale * scale, ..p });
             BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len() }, after, times }
         }
         Err(error) => BackReport { id, outcome: Outcome::Failed { error, faces_failed: 0 }, after: None, times },
