@@ -271,35 +271,3 @@ fn measure_rss_growth() {
     assert!(ratios.iter().all(|r| (1.0..1.3).contains(r)), "estimate / measured = {ratios:?}");
 }
 
-/// Throughput of the released x2 configuration, whole and tiled with the reference's 10 px of
-/// context; once with placeholder (zero) weights, once with random ones written to a file (the
-/// same speed: conv kernels do not look at the values).
-#[test]
-#[ignore = "timing; run alone with --ignored --nocapture"]
-fn measure_cpu_speed() {
-    let config = RrdbConfig::esrnet(2);
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("random.safetensors");
-    tch::manual_seed(7);
-    let named: Vec<(String, Tensor)> =
-        Upscaler::with_config(config, Device::Cpu).unwrap().shapes().into_iter().map(|(k, s)| (k, Tensor::randn(s, (Kind::Float, Device::Cpu)) * 0.02)).collect();
-    Tensor::write_safetensors(&named, &path).unwrap();
-    for (what, up) in [("zero", Upscaler::with_config(config, Device::Cpu).unwrap()), ("random", Upscaler::load(&path, Device::Cpu).unwrap())] {
-        println!("{what} weights:");
-        speed(&up);
-    }
-}
-
-fn speed(up: &Upscaler) {
-    let side = 256u32;
-    let img = test_image(side, side);
-    up.process(&test_image(32, 32), None, false).unwrap();
-    for tiles in [None, Some(Tiles { size: 128, pad: 10 }), Some(Tiles { size: 64, pad: 10 })] {
-        let t = std::time::Instant::now();
-        let out = up.process(&img, tiles, false).unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        assert_eq!(out.dimensions(), (2 * side, 2 * side));
-        let mp = (side * side) as f64 / 1e6;
-        println!("released x2, {side}x{side} input, tiles {tiles:?}: {secs:.2} s = {:.4} MP/s of input", mp / secs);
-    }
-}
