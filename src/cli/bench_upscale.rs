@@ -40,6 +40,10 @@ pub struct UpscaleBenchArgs {
     pub memory_limit: Option<u64>,
     #[arg(long, value_delimiter = ',', default_value = "fixed:0,fixed:256,planned", value_name = "LIST")]
     pub strategies: Vec<String>,
+    /// Also time N tiles in one forward call against N calls (whether tiles would gain from
+    /// sharing a batch).
+    #[arg(long, value_name = "N")]
+    pub tile_batch: Option<usize>,
     #[arg(long, short = 'd', default_value = "cpu", value_name = "DEVICE")]
     pub device: DeviceChoice,
     #[arg(long, hide = true)]
@@ -120,6 +124,34 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         if t == 0 {
             untiled = Some(out);
         }
+    }
+    if let Some(&n) = args.tile_batch.as_ref() {
+        // Whether tiles (of one photo or several) would gain from sharing a forward call.
+        let side = 128 + 2 * TILE_PAD as i64;
+        let one = tch::Tensor::f_rand([1, 3, side, side], (tch::Kind::Float, tch::Device::Cpu))?;
+        let many = tch::Tensor::f_rand([n as i64, 3, side, side], (tch::Kind::Float, tch::Device::Cpu))?;
+        let _ = (up.forward_raw(&many)?, up.forward_raw(&one)?);
+        // Interleaved rounds, medians: the box is shared and the order of runs matters.
+        let (mut apart, mut together) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let t = Instant::now();
+            for _ in 0..n {
+                let _ = up.forward_raw(&one)?;
+            }
+            apart.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let _ = up.forward_raw(&many)?;
+            together.push(t.elapsed().as_secs_f64());
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (apart, together) = (median(&mut apart), median(&mut together));
+        println!(
+            "\n{n} tiles of 128 px (+{TILE_PAD} px context), medians of 3 interleaved rounds: {n} calls {apart:.2} s, one call of {n} {together:.2} s ({:.2}x)",
+            apart / together
+        );
     }
     if let Some(limit) = args.memory_limit {
         println!("\nemulated device: {} beyond the loaded model", format_bytes(limit));
