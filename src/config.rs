@@ -167,7 +167,8 @@ impl DetectorUse {
 /// in the window), per photo. A photo it does not list is detected as usual.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GivenFaces {
-    /// Keyed by the photo's path as given, and also by its file name when that is unambiguous.
+    /// Keyed as the file keys them (`detect --json` uses the file name, or the whole path when two
+    /// photos share a name); a photo is looked up by its path first, then by its file name.
     by_key: std::collections::HashMap<String, Vec<crate::detect::Face>>,
 }
 
