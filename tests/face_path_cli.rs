@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{bin, golden, golden_weights};
+use common::{golden, golden_weights, os, run_with_data as run};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 fn r50() -> PathBuf {
     golden().join("retinaface/r50.pth")
@@ -18,14 +17,6 @@ fn astronaut() -> PathBuf {
     common::repo_root().join("../shared/photos/astronaut.png")
 }
 
-/// `gpen-studio ARGS` with `data` as its data folder.
-fn run(data: &Path, args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(bin()).args(args).env("XDG_DATA_HOME", data).output().unwrap()
-}
-
-fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
-    s.as_ref()
-}
 
 #[test]
 fn detect_with_retinaface_reports_the_true_scores_and_the_authors_faces() {

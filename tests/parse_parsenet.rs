@@ -18,9 +18,6 @@ fn load() -> FaceParser {
     FaceParser::load(&dir().join("weights.pth"), Device::Cpu).expect("golden parser loads")
 }
 
-fn rgb(path: &Path) -> image::RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
-}
 
 fn gray(path: &Path) -> image::GrayImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_luma8()

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bin, golden, golden_weights};
+use common::{bin, golden, golden_weights, rgb};
 use gpen_studio::align::{self, Affine2};
 use gpen_studio::detect::Face;
 use gpen_studio::gpen::Gpen;
@@ -15,7 +15,7 @@ use gpen_studio::paste::{self, PasteFace};
 use gpen_studio::pipeline::mask::{FaceMasker, ParsedMask};
 use image::RgbImage;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use tch::Device;
 
@@ -29,9 +29,6 @@ fn parser_weights() -> PathBuf {
     golden().join("parsenet/weights.pth")
 }
 
-fn rgb(path: &Path) -> RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
-}
 
 /// The faces the golden injected for the no-SR run, in its order, as our `Face`s.
 fn golden_faces(case: &str) -> (Vec<Face>, Vec<Affine2>) {

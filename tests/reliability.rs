@@ -113,9 +113,6 @@ fn names(out: &Path) -> Vec<String> {
     snapshot(out).into_iter().map(|(n, _)| n).collect()
 }
 
-fn rgb(path: &Path) -> RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
-}
 
 fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());

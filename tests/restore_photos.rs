@@ -89,9 +89,6 @@ fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
-fn rgb(path: &Path) -> RgbImage {
-    image::open(path).unwrap().to_rgb8()
-}
 
 #[test]
 fn identity_restorer_round_trip_leaves_the_photo_unchanged() {

@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{bin, golden, golden_weights};
+use common::{bin, golden, golden_weights, os, rgb, run_with_data as run};
 use gpen_studio::pipeline::upscale::{PhotoUpscaler, upscale_with_retry};
 use gpen_studio::sr::{Tiles, Upscaler};
 use image::RgbImage;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use tch::Device;
 
 fn pipeline() -> PathBuf {
@@ -21,18 +21,7 @@ fn x2() -> PathBuf {
     golden().join("rrdbnet/x2.pth")
 }
 
-fn rgb(path: &Path) -> RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
-}
 
-/// `gpen-studio ARGS` with an empty data folder (nothing installed changes the run).
-fn run(data: &Path, args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(bin()).args(args).env("XDG_DATA_HOME", data).output().unwrap()
-}
-
-fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
-    s.as_ref()
-}
 
 /// (mean, max, share of values over 1 level, share differing) of two images of one size.
 fn diff(a: &RgbImage, b: &RgbImage) -> (f64, u8, f64, f64) {

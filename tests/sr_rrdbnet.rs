@@ -18,9 +18,6 @@ fn load(name: &str) -> Upscaler {
     Upscaler::load(&dir().join(name), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn rgb(path: &Path) -> RgbImage {
-    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
-}
 
 
 /// The pass criteria for uint8 outputs: same size, max |diff| <= 1 level, <= 0.5 % of values differ.

@@ -10,7 +10,7 @@ mod validate;
 
 pub use error::{CheckpointError, KeyProblem};
 pub use infer::infer_config;
-pub use read::{StateDict, read_shapes, read_state_dict, read_tensors, unwrap};
+pub use read::{StateDict, fp32_bytes, read_shapes, read_state_dict, read_tensors, unwrap};
 pub use validate::{expected_shapes, key_problems, load_strict, validate_against};
 
 use crate::model::{FullGenerator, GpenConfig};

@@ -36,7 +36,7 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, CheckpointError> {
 /// selected (`g_ema`, GPEN's training checkpoints; `params_ema`/`params`, Real-ESRGAN's; `state_dict`,
 /// RetinaFace's; `model`), then a DataParallel `module.` prefix stripped. Every network's loader
 /// goes through this one function.
-pub fn unwrap(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+pub fn unwrap<T>(tensors: Vec<(String, T)>) -> Vec<(String, T)> {
     // A wrapped file holds other top-level entries (the discriminator `d`, optimiser states), so
     // select the wrapper's entries rather than just stripping a prefix.
     const WRAPPERS: [&str; 5] = ["g_ema.", "params_ema.", "params.", "state_dict.", "model."];
@@ -76,9 +76,20 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointErro
     read_pickle_checkpoint(path)
 }
 
-/// The name and shape of every tensor of a checkpoint, without reading the tensors' data (for
-/// memory plans that must not stall a window); safetensors files are read whole.
-pub fn read_shapes(path: &Path) -> Result<Vec<(String, Vec<i64>)>, CheckpointError> {
+/// The shape of every tensor of a checkpoint's state dict (wrappers unwrapped as [`unwrap`] does),
+/// without reading the tensors' data (for memory plans that must not stall a window); safetensors
+/// files are read whole.
+pub fn read_shapes(path: &Path) -> Result<Shapes, CheckpointError> {
+    Ok(unwrap(read_raw_shapes(path)?).into_iter().collect())
+}
+
+/// Bytes the tensors of `shapes` take resident in fp32 (what a network keeps on its device
+/// whatever precision its file stores).
+pub fn fp32_bytes(shapes: &Shapes) -> u64 {
+    shapes.values().map(|s| s.iter().product::<i64>().max(1) as u64 * 4).sum()
+}
+
+fn read_raw_shapes(path: &Path) -> Result<Vec<(String, Vec<i64>)>, CheckpointError> {
     let head = {
         let mut head = [0u8; 16];
         let n = std::fs::File::open(path)

@@ -373,15 +373,7 @@ fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyho
 /// The SR tiles the first photo would get now (the engine plans each photo as it starts it).
 fn tile_plan_line(config: &RunConfig, inputs: &[PathBuf], rec: &crate::engine::planner::Recommendation, model: &crate::engine::memory_model::MemoryModel) -> Option<String> {
     let path = config.sr_use().ok()??;
-    let shapes: crate::checkpoint::Shapes = crate::checkpoint::read_shapes(&path)
-        .ok()?
-        .into_iter()
-        .map(|(k, s)| {
-            let k = ["params_ema.", "params.", "state_dict.", "module."].iter().fold(k, |k, p| k.strip_prefix(p).map(str::to_string).unwrap_or(k));
-            (k, s)
-        })
-        .collect();
-    let sr = crate::sr::infer_config(&shapes).ok()?;
+    let sr = crate::sr::read_config(&path).ok()?;
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
     let sharers = config.workers.count().max(1) as u64;
     let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;

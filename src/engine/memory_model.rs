@@ -459,12 +459,8 @@ impl DetectionModel {
     pub fn for_config(config: &crate::config::RunConfig) -> Self {
         let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return DetectionModel::default() };
         let Ok(shapes) = crate::checkpoint::read_shapes(&path) else { return DetectionModel::default() };
-        let backbone = if shapes.iter().any(|(k, _)| k.contains("body.stage1")) {
-            crate::detect::retinaface::Backbone::MobileNet025
-        } else {
-            crate::detect::retinaface::Backbone::ResNet50
-        };
-        let weights = shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum();
+        let Some(backbone) = crate::detect::retinaface::Backbone::infer(&shapes) else { return DetectionModel::default() };
+        let weights = crate::checkpoint::fp32_bytes(&shapes);
         DetectionModel::retinaface(backbone, weights)
     }
 

@@ -33,9 +33,8 @@ pub struct ParserMemory {
 /// put on a device); `None` without a parser or for a file that is not one (the run reports that).
 pub fn parser_memory(config: &RunConfig) -> Option<ParserMemory> {
     let crate::config::MaskUse::Parser(path) = config.mask_use().ok()? else { return None };
-    let tensors = crate::checkpoint::read_shapes(&path).ok()?;
-    let weights = tensors.iter().map(|(_, shape)| shape.iter().product::<i64>().max(1) as u64 * 4).sum();
-    let shapes = tensors.into_iter().map(|(k, shape)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), shape)).collect();
+    let shapes = crate::checkpoint::read_shapes(&path).ok()?;
+    let weights = crate::checkpoint::fp32_bytes(&shapes);
     let parse_config = crate::parse::infer_config(&shapes).ok()?;
     let size = crate::parse::known_size(&parse_config)?;
     Some(ParserMemory { weights, per_face: crate::parse::peak_activation_bytes(&parse_config, size) })
@@ -79,9 +78,7 @@ pub fn upscaler_weights(config: &RunConfig) -> u64 {
 }
 
 fn weight_bytes(path: &std::path::Path) -> u64 {
-    crate::checkpoint::read_shapes(path)
-        .map(|shapes| shapes.iter().map(|(_, s)| s.iter().product::<i64>().max(1) as u64 * 4).sum())
-        .unwrap_or(0)
+    crate::checkpoint::read_shapes(path).map(|shapes| crate::checkpoint::fp32_bytes(&shapes)).unwrap_or(0)
 }
 
 /// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.

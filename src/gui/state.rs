@@ -480,13 +480,7 @@ impl AppState {
         let path = run.sr_use().ok()??;
         if self.memory.live_sr.as_ref().is_none_or(|(p, _)| *p != path) {
             // Read once per file: the configuration from the shapes, nothing loaded.
-            let config = crate::checkpoint::read_shapes(&path).ok().and_then(|shapes| {
-                let shapes = shapes
-                    .into_iter()
-                    .map(|(k, s)| (["params_ema.", "params.", "module."].iter().fold(k, |k, p| k.strip_prefix(p).map(str::to_string).unwrap_or(k)), s))
-                    .collect();
-                crate::sr::infer_config(&shapes).ok()
-            });
+            let config = crate::sr::read_config(&path).ok();
             let device = self.memory.latest.as_ref().map(|m| m.device.clone()).unwrap_or_default();
             let per_pixel = |c: &crate::sr::RrdbConfig| crate::engine::plan::sr_bytes_per_pixel(c, &device);
             self.memory.live_sr = Some((path.clone(), config.map(|c| (per_pixel(&c), c.multiple()))));

@@ -276,6 +276,11 @@ pub fn bytes_per_input_pixel(config: &RrdbConfig) -> u64 {
     (per_body_px * 4).div_ceil(u2)
 }
 
+/// The configuration of an RRDBNet file, from its shapes (nothing is loaded).
+pub fn read_config(path: &Path) -> Result<RrdbConfig, String> {
+    infer_config(&checkpoint::read_shapes(path).map_err(|e| e.to_string())?)
+}
+
 /// The configuration from the shapes: num_feat and the scale from `conv_first` (its input is 3
 /// channels unshuffled: 48 -> x1, 12 -> x2, 3 -> x4), num_block from the `body.N` count,
 /// num_grow_ch from `body.0.rdb1.conv1`. The strict key check that follows verifies the rest.

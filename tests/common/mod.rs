@@ -64,6 +64,22 @@ pub fn read_key_table(path: &Path) -> std::collections::BTreeMap<String, Vec<i64
         .collect()
 }
 
+/// A photo as RGB, naming the file when it cannot be read.
+pub fn rgb(path: &Path) -> image::RgbImage {
+    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
+}
+
+/// `gpen-studio ARGS` with `data` as its data folder, so nothing installed on this machine (models,
+/// add-ons) changes the run.
+pub fn run_with_data(data: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(bin()).args(args).env("XDG_DATA_HOME", data).output().unwrap()
+}
+
+/// An argument of [`run_with_data`]: strings and paths alike.
+pub fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gpen-studio"))
 }

@@ -48,7 +48,8 @@ impl Backbone {
     }
 
     /// Which body a state dict holds, from its first-stage keys.
-    fn infer(keys: &BTreeMap<String, Tensor>) -> Option<Backbone> {
+    /// The body a state dict's keys (tensors or shapes) describe.
+    pub fn infer<V>(keys: &BTreeMap<String, V>) -> Option<Backbone> {
         let has = |prefix: &str| keys.keys().any(|k| k.starts_with(prefix));
         if has("body.layer1.") {
             Some(Backbone::ResNet50)
