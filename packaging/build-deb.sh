@@ -9,6 +9,8 @@
 #   lib/nvidia/*/lib   the CUDA 13 runtime wheels' libraries, where libtorch's own relative rpaths
 #                      ($ORIGIN/../../nvidia/<part>/lib) look for them
 #   licenses/          the licence files of every bundled wheel
+#   completions/       bash, zsh and fish completions and man/ the man pages (gzipped), generated
+#                      by the binary itself from its clap definitions
 # Libraries are hard-linked when the filesystem allows, so staging costs no disk space.
 # Compression is the system's gzip -1 (`--fast --compress-system`): 89 s for the 3.6 GB staged here
 # (2.4 GB package) on two cores, where cargo-deb's built-in gzip (zopfli) took 49 minutes.
@@ -41,6 +43,14 @@ mkdir -p "$root/lib/torch/lib" "$root/licenses"
 cp "$bin" "$root/gpen-studio"
 strip --strip-debug "$root/gpen-studio"
 patchelf --set-rpath '$ORIGIN/../lib/gpen-studio/torch/lib' "$root/gpen-studio"
+
+# Completions and man pages from the command-line definitions, so they match this binary.
+mkdir -p "$root/completions" "$root/man"
+"$bin" completions bash >"$root/completions/gpen-studio"
+"$bin" completions zsh >"$root/completions/_gpen-studio"
+"$bin" completions fish >"$root/completions/gpen-studio.fish"
+"$bin" man --dir "$root/man"
+gzip -9n "$root"/man/*.1
 
 for lib in "$site"/torch/lib/*.so*; do
   case "$(basename "$lib")" in

@@ -27,4 +27,5 @@ pub mod paths;
 pub mod photo;
 pub mod pipeline;
 pub mod restorer;
+pub mod runtime_versions;
 pub mod sr;

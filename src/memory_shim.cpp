@@ -1,9 +1,14 @@
 // libtorch's caching-allocator statistics for our own process, which tch 0.26 does not bind
 // (tch-rs#896). Uses the device-generic at::accelerator API of libtorch 2.13, so no CUDA headers
 // are needed; without an accelerator every call returns an error string instead of crashing.
+// Also what the loaded libtorch says about itself (src/runtime_versions.rs): its configuration
+// text, the file it was loaded from, and the CUDA and cuDNN versions of its CUDA part.
 #include <ATen/DeviceAccelerator.h>
+#include <ATen/Version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <cstdint>
 #include <cstring>
+#include <dlfcn.h>
 
 extern "C" {
 struct GpenAllocatorStats {
@@ -40,5 +45,32 @@ char* gpen_allocator_empty_cache() {
   } catch (const std::exception& e) {
     return strdup(e.what());
   }
+}
+
+// at::show_config() of the loaded library (its "Build settings" name TORCH_VERSION).
+char* gpen_torch_show_config() {
+  try {
+    return strdup(at::show_config().c_str());
+  } catch (const std::exception& e) {
+    return nullptr;
+  }
+}
+
+// The path of the shared object that defines at::show_config (libtorch_cpu.so), or null.
+char* gpen_torch_library_path() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&at::show_config), &info) == 0 || info.dli_fname == nullptr) {
+    return nullptr;
+  }
+  return strdup(info.dli_fname);
+}
+
+// CUDA runtime version libtorch was built with (13000 = 13.0), cuDNN's compile-time and loaded
+// versions (92000 = 9.20.0); -1 where libtorch has no CUDA part or no cuDNN. None needs a GPU.
+void gpen_torch_cuda_versions(int64_t* cudart, int64_t* cudnn_built, int64_t* cudnn_loaded) {
+  *cudart = *cudnn_built = *cudnn_loaded = -1;
+  try { *cudart = at::detail::getCUDAHooks().versionCUDART(); } catch (const std::exception&) {}
+  try { *cudnn_built = at::detail::getCUDAHooks().versionCuDNN(); } catch (const std::exception&) {}
+  try { *cudnn_loaded = at::detail::getCUDAHooks().versionRuntimeCuDNN(); } catch (const std::exception&) {}
 }
 }

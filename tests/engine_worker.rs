@@ -324,7 +324,7 @@ fn with_upscaling_faces_are_found_on_the_large_photo_and_reported_in_the_input_s
     let events = run_to_end(&rig);
     let s = summary(&events);
     assert_eq!((s.photos_restored, s.faces_restored), (2, 6), "{s}");
-    assert!(events.iter().any(|e| matches!(e, EngineEvent::TilePlan { reason } if reason.contains("whole photo"))));
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::TilePlan { reason, .. } if reason.contains("whole photo"))));
     for e in &events {
         if let EngineEvent::FacesFound { faces, before, .. } = e {
             // The grid detector's faces on the 440 px photo, halved: the input's pixels.

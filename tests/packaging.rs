@@ -117,6 +117,43 @@ fn the_package_puts_files_where_the_installed_binary_looks() {
     }
 }
 
+#[test]
+fn completions_and_man_pages_go_where_shells_and_man_look() {
+    let assets = deb_assets();
+    // The standard places of Debian's bash-completion, zsh, fish and man-db.
+    for (staged, dest) in [
+        ("target/deb-root/completions/gpen-studio", "usr/share/bash-completion/completions/gpen-studio"),
+        ("target/deb-root/completions/_gpen-studio", "usr/share/zsh/vendor-completions/_gpen-studio"),
+        ("target/deb-root/completions/gpen-studio.fish", "usr/share/fish/vendor_completions.d/gpen-studio.fish"),
+        ("target/deb-root/man/*.1.gz", "usr/share/man/man1/"),
+    ] {
+        assert_eq!(dest_of(&assets, staged), dest, "{staged}");
+    }
+    // build-deb.sh stages each of them with the binary's own generators.
+    let script = std::fs::read_to_string(repo_root().join("packaging/build-deb.sh")).unwrap();
+    for line in [
+        r#""$bin" completions bash >"$root/completions/gpen-studio""#,
+        r#""$bin" completions zsh >"$root/completions/_gpen-studio""#,
+        r#""$bin" completions fish >"$root/completions/gpen-studio.fish""#,
+        r#""$bin" man --dir "$root/man""#,
+        r#"gzip -9n "$root"/man/*.1"#,
+    ] {
+        assert!(script.lines().any(|l| l.trim() == line), "build-deb.sh does not run: {line}");
+    }
+    // And what they generate works: bash loads the completion for the command.
+    let script = std::process::Command::new(common::bin()).args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpen-studio");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let loaded = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source '{}' && complete -p gpen-studio", file.display()))
+        .output()
+        .unwrap();
+    assert!(loaded.status.success() && String::from_utf8_lossy(&loaded.stdout).contains("gpen-studio"), "{loaded:?}");
+}
+
 /// `a/b/../c` → `a/c`, without touching the filesystem.
 fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

@@ -228,7 +228,7 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         ..RunConfig::default()
     };
     let config = args.mask_args.apply(args.face_args.apply(config));
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate().map_err(super::exit::usage)?;
     let engine = spawn(config, super::bench_engine::components(&args.network), Box::new(|| {}));
     engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
     engine.send(Command::Start);
@@ -390,9 +390,9 @@ fn median(v: &[f64]) -> f64 {
     if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
 }
 
-fn torch_version() -> String {
-    // Read from the libtorch we were built against (build.rs); torch-sys checks it matches tch.
-    env!("GPEN_LIBTORCH_VERSION").into()
+/// The libtorch loaded now, as it reports itself (not the one the build saw: src/runtime_versions.rs).
+pub(super) fn torch_version() -> &'static str {
+    crate::runtime_versions::libtorch_version()
 }
 
 /// The memory model the planner would use for this network and device: calibrated or estimated.

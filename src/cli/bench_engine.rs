@@ -279,10 +279,15 @@ fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path,
     engine.send(EngineCommand::Enqueue(photos.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
     engine.send(EngineCommand::Start);
     let mut found = 0;
+    let mut plans = super::output::PlanLines::new(super::output::verbosity());
     let summary = loop {
         match engine.events.recv().context("the worker stopped")? {
             EngineEvent::FacesFound { faces, .. } => found += faces.len(),
-            EngineEvent::Recommendation { batch, reason } => eprintln!("batch {batch}: {reason}"),
+            EngineEvent::Recommendation { batch, reason } => {
+                if let Some(line) = plans.batch(batch, &reason) {
+                    eprintln!("{line}");
+                }
+            }
             EngineEvent::ModelError(e) => bail!(e),
             EngineEvent::Finished(s) => break s,
             _ => {}

@@ -53,7 +53,7 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     println!(
         "bench face-path: device {}, libtorch {} ({} intra-op threads), median of {} runs after a warm-up",
         crate::device::device_name(device),
-        env!("GPEN_LIBTORCH_VERSION"),
+        super::bench::torch_version(),
         tch::get_num_threads(),
         args.repeat
     );

@@ -90,7 +90,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         img.width(),
         img.height(),
         args.device,
-        env!("GPEN_LIBTORCH_VERSION"),
+        super::bench::torch_version(),
         tch::get_num_threads(),
         up.bytes_per_input_pixel()
     );

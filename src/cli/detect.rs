@@ -56,7 +56,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let detector: Box<dyn FaceDetector> = match choice.detector_use().map_err(anyhow::Error::msg)? {
         DetectorUse::RetinaFace(path) => {
             let r = RetinaFace::load(&path, device)?.with_threshold(args.face_args.threshold)?;
-            eprintln!("detector: RetinaFace {} ({}), threshold {}", r.backbone().name(), path.display(), r.threshold());
+            super::output::note(format_args!("detector: RetinaFace {} ({}), threshold {}", r.backbone().name(), path.display(), r.threshold()));
             Box::new(r)
         }
         DetectorUse::Mtcnn => {

@@ -7,9 +7,13 @@ mod bench_face_path;
 mod bench_upscale;
 mod bench_photos;
 mod calibrate;
+mod completions;
 mod detect;
+pub mod exit;
 mod generator;
+mod info;
 mod models;
+pub mod output;
 mod parse;
 mod restore;
 mod upscale;
@@ -26,7 +30,7 @@ use std::process::ExitCode;
     about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU)",
     long_about = "Restore faces in old photos with GPEN (libtorch, CUDA or CPU).\n\n\
                   Without a command the desktop window opens, with PHOTOS (files or folders) queued.",
-    args_conflicts_with_subcommands = true
+    after_help = exit::AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,6 +38,12 @@ pub struct Cli {
     /// Photos or folders to queue in the desktop window (when no command is given).
     #[arg(value_name = "PHOTOS")]
     pub photos: Vec<PathBuf>,
+    /// Say more: every batch re-plan, not only the changes.
+    #[arg(long, short = 'v', global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Say less: only errors and the summary.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +69,15 @@ pub enum Command {
     /// List, download, verify and import GPEN weights (the models folder in the data directory).
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// What gpen-studio sees, for a bug report: libtorch, CUDA, cuDNN and driver versions (read
+    /// from what is loaded), devices and their memory, installed models, MTCNN weights,
+    /// calibrations, folders.
+    Info(info::InfoArgs),
+    /// Print a shell completion script (bash, zsh or fish) generated from the command line.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page gpen-studio(1) (roff), generated from the command line.
+    #[command(hide = true)]
+    Man(completions::ManArgs),
 }
 
 /// Options shared by every command that runs GPEN.
@@ -131,8 +150,8 @@ impl NetworkArgs {
     }
 }
 
-/// Parses the command line, runs the command, and maps the outcome to an exit status:
-/// 0 success, 1 some inputs failed or the command could not run, 2 usage errors (from clap).
+/// Parses the command line, runs the command, and maps the outcome to an exit status
+/// ([`exit`]: 0 done, 1 failed, 2 bad usage, 130 cancelled, 141 closed pipe).
 pub fn main() -> ExitCode {
     // A file-size limit (`ulimit -f`) would otherwise kill the whole batch with SIGXFSZ, leaving a
     // temporary file behind; ignored, a write past it fails with EFBIG like a full disk: one
@@ -141,13 +160,16 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    exit::die_on_closed_pipe(true); // --help | head, too
     let cli = Cli::parse();
+    output::set_verbosity(output::Verbosity::from_flags(cli.verbose, cli.quiet));
     let Some(command) = cli.command else {
         // A mistyped command would otherwise open the window with a photo that does not exist.
         if let Some(missing) = cli.photos.iter().find(|p| !p.exists()) {
             eprintln!("error: '{}' is neither a command nor an existing photo or folder (see --help)", missing.display());
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE);
         }
+        exit::die_on_closed_pipe(false);
         return crate::gui::run(cli.photos);
     };
     let result = match command {
@@ -160,12 +182,37 @@ pub fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Models(cmd) => models::run(cmd),
+        Command::Info(args) => info::run(args),
+        Command::Completions(args) => completions::run_completions(args),
+        Command::Man(args) => completions::run_man(args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            exit::of_error(&err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbosity_flags_go_before_or_after_the_command() {
+        for args in [&["gpen-studio", "-q", "info"][..], &["gpen-studio", "info", "--quiet"]] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(cli.quiet && matches!(cli.command, Some(Command::Info(_))), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["gpen-studio", "--verbose", "restore", "a.jpg", "-o", "out"]).unwrap();
+        assert!(cli.verbose && matches!(cli.command, Some(Command::Restore(_))));
+        let err = Cli::try_parse_from(["gpen-studio", "-v", "-q", "info"]).unwrap_err();
+        assert_eq!(err.exit_code(), exit::USAGE as i32);
+        // Photos for the window, and a photo before a command is not taken for both.
+        let cli = Cli::try_parse_from(["gpen-studio", "-v", "a.jpg", "b.jpg"]).unwrap();
+        assert!(cli.command.is_none() && cli.photos.len() == 2);
+        let cli = Cli::try_parse_from(["gpen-studio", "a.jpg", "info"]).unwrap();
+        assert!(cli.command.is_none() && cli.photos.len() == 2, "{cli:?}");
     }
 }

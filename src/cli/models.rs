@@ -50,7 +50,13 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             if let Some(partial) = std::fs::metadata(store.part_of(entry)).ok().map(|m| m.len()) {
                 eprintln!("resuming {} from {partial} bytes", entry.file);
             }
-            let path = crate::models::download(entry, &store, &options).map_err(not_installed)?;
+            let path = match super::exit::with_sigpipe_as_error(|| crate::models::download(entry, &store, &options)) {
+                Err(e @ crate::models::ModelError::Cancelled { .. }) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(super::exit::CANCELLED));
+                }
+                other => other.map_err(not_installed)?,
+            };
             println!("{} installed and verified: {}", entry.name, path.display());
             Ok(ExitCode::SUCCESS)
         }

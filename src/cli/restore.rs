@@ -8,7 +8,6 @@ use crate::inputs::collect_photos;
 use crate::photo::OutputFormat;
 use crate::pipeline::PhotoId;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -126,7 +125,7 @@ impl RestoreArgs {
             ..RunConfig::default()
         };
         let config = self.sr_args.apply(self.mask_args.apply(self.face_args.apply(RunConfig { upscale: self.upscale, task: self.task, ..config })));
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate().map_err(super::exit::usage)?;
         Ok(config)
     }
 }
@@ -252,7 +251,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     let _ = ctrlc::set_handler(move || {
         if interrupted.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
+            std::process::exit(super::exit::CANCELLED.into());
         }
         eprintln!("\ncancelling after the current batch (Ctrl-C again to quit at once)");
         let _ = commands.send(Command::Cancel);
@@ -262,66 +261,51 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     engine.send(Command::Start);
 
     let unit = if config.aligned { "crops" } else { "photos" };
-    let progress = ProgressBar::new(inputs.len() as u64).with_style(
-        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}}  {{elapsed}} elapsed, ETA {{eta}}")).expect("template"),
-    );
+    // Plans when they change, progress as a bar or plain lines, -q/-v (src/cli/output.rs).
+    let mut out = super::output::RunOutput::stderr(inputs.len(), unit);
     let workers = workers_line(&config);
-    eprintln!("{face_path}");
+    out.info(&face_path);
     let mut model_error = None;
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
         match event {
             EngineEvent::ModelLoaded { config: c, device, precision } => {
-                progress.suspend(|| eprintln!("{} {unit}; {c} on {device} ({precision}); {workers}", inputs.len()));
+                out.info(&format!("{} {unit}; {c} on {device} ({precision}); {workers}", inputs.len()));
             }
-            EngineEvent::Recommendation { batch, reason } => {
-                progress.suspend(|| eprintln!("batch {batch}: {reason}"));
-            }
-            EngineEvent::TilePlan { reason } => {
-                progress.suspend(|| eprintln!("upscale: {reason}"));
-            }
-            EngineEvent::Progress(p) => {
-                progress.set_length(p.photos_total as u64);
-                progress.set_position(p.photos_done as u64);
-                progress.set_message(format!("{} of {} faces, {:.2} faces/s", p.faces_done, p.faces_total, p.faces_per_second));
-            }
+            EngineEvent::Recommendation { batch, reason } => out.batch_plan(batch, &reason),
+            EngineEvent::TilePlan { tile, reason } => out.tile_plan(tile, &reason),
+            EngineEvent::Progress(p) => out.progress(&p),
             EngineEvent::PhotoFailed { id, error } => {
                 let path = &names[id as usize];
-                progress.suspend(|| eprintln!("error: {}: {}", path.display(), without_path(&error, path)));
+                out.error(&format!("error: {}: {}", path.display(), without_path(&error, path)));
             }
             EngineEvent::PhotoWithoutFaces { id, .. } => {
-                progress.suspend(|| eprintln!("note: {}: no faces found; written unchanged", names[id as usize].display()));
+                out.info(&format!("note: {}: no faces found; written unchanged", names[id as usize].display()));
             }
-            EngineEvent::OomRecovered { from, to } => {
-                progress.suspend(|| eprintln!("out of memory with {from} faces; retrying with {to}"));
-            }
+            EngineEvent::OomRecovered { from, to } => out.info(&format!("out of memory with {from} faces; retrying with {to}")),
             EngineEvent::CpuFallback { id, face } => {
-                progress.suspend(|| {
-                    eprintln!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display())
-                });
+                out.info(&format!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display()));
             }
             EngineEvent::MaskFallback { id, face, error } => {
-                progress.suspend(|| {
-                    eprintln!("warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle", names[id as usize].display())
-                });
+                out.info(&format!("warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle", names[id as usize].display()));
             }
             EngineEvent::ModelError(e) => model_error = Some(e),
             EngineEvent::Finished(summary) => break summary,
             _ => {}
         }
     };
-    progress.finish_and_clear();
+    out.finish();
     engine.shutdown();
     if let Some(e) = model_error {
         anyhow::bail!(e);
     }
-    eprintln!("{summary}");
+    out.summary(&summary.to_string());
     let t = summary.times;
     let total = t.total().as_secs_f64().max(1e-9);
     let split: Vec<String> =
         t.named().iter().map(|(n, d)| format!("{n} {:.1} s ({:.0} %)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total)).collect();
-    eprintln!("time: {}", split.join(", "));
-    Ok(if summary.any_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    out.info(&format!("time: {}", split.join(", ")));
+    Ok(super::exit::of_run(summary.photos_failed > 0 || summary.faces_failed > 0, summary.photos_cancelled > 0))
 }
 
 /// `--dry-run`: what a run would do now, from the model file's shapes and a fresh memory reading;

@@ -45,7 +45,7 @@ pub struct UpscaleArgs {
 
 pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let config = args.sr_args.apply(RunConfig { upscale: Some(args.scale), ..RunConfig::default() });
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate().map_err(super::exit::usage)?;
     let path = config.sr_use().map_err(anyhow::Error::msg)?.expect("upscale is set");
     let inputs = crate::inputs::collect_photos(&args.inputs, args.recursive);
     if inputs.is_empty() {
@@ -57,7 +57,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights", path.display(), up.scale(), args.scale, up.scale());
     }
     let c = up.config();
-    eprintln!("{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}", inputs.len(), up.scale(), c.num_feat, c.num_block, path.display(), crate::device::device_name(device));
+    super::output::note(format_args!("{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}", inputs.len(), up.scale(), c.num_feat, c.num_block, path.display(), crate::device::device_name(device)));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     crate::paths::remove_stale_partials(&args.output);
     let outputs = crate::inputs::plan_outputs(&inputs, &args.output, args.format.extension());
@@ -96,7 +96,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(what) => {
                 done += 1;
-                eprintln!("{}: {what} in {:.1} s", input.display(), t.elapsed().as_secs_f64());
+                super::output::note(format_args!("{}: {what} in {:.1} s", input.display(), t.elapsed().as_secs_f64()));
             }
             Err(e) => {
                 failed += 1;
@@ -105,5 +105,5 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!("photos upscaled {done}, already done {kept}, failed {failed}");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(super::exit::of_run(failed > 0, false))
 }

@@ -61,7 +61,7 @@ pub trait MemoryProbe: Send {
 // NVML
 
 /// NVML is loaded (dlopen of libnvidia-ml) and initialised once per process; symbol loading is slow.
-fn nvml() -> Result<&'static nvml_wrapper::Nvml, String> {
+pub fn nvml() -> Result<&'static nvml_wrapper::Nvml, String> {
     static NVML: OnceLock<Result<nvml_wrapper::Nvml, String>> = OnceLock::new();
     NVML.get_or_init(|| nvml_wrapper::Nvml::init().map_err(|e| format!("no NVIDIA GPU (NVML not available: {e})")))
         .as_ref()

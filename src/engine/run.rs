@@ -203,7 +203,7 @@ impl Worker {
                     let (tiles, reason) = plan.tiles(&config, w, h, &rec, model, stages.workers().0.max(1));
                     if reason != last_tiles {
                         last_tiles = reason.clone();
-                        self.emit(EngineEvent::TilePlan { reason });
+                        self.emit(EngineEvent::TilePlan { tile: tiles.as_ref().map(|t| t.size), reason });
                     }
                     tiles
                 }

@@ -60,8 +60,9 @@ pub struct Progress {
 pub enum EngineEvent {
     Memory(MemorySample),
     Recommendation { batch: usize, reason: String },
-    /// The SR tiles planned for the photos now being dispatched, and why (with `--upscale`).
-    TilePlan { reason: String },
+    /// The SR tiles planned for the photos now being dispatched, and why (with `--upscale`):
+    /// `tile` is the tile side, `None` for whole photos.
+    TilePlan { tile: Option<u32>, reason: String },
     ModelLoaded { config: GpenConfig, device: String, precision: Precision },
     ModelError(String),
     Queued { id: PhotoId, path: PathBuf },

@@ -514,7 +514,7 @@ impl AppState {
                 });
                 self.memory.latest = Some(sample);
             }
-            EngineEvent::TilePlan { reason } => self.memory.tiles = Some(displayable(&reason)),
+            EngineEvent::TilePlan { reason, .. } => self.memory.tiles = Some(displayable(&reason)),
             EngineEvent::Recommendation { batch, reason } => {
                 self.memory.recommendation = Some((batch, displayable(&reason)));
                 if let Some(last) = self.memory.latest.clone() {
