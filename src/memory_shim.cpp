@@ -65,12 +65,12 @@ char* gpen_torch_library_path() {
   return strdup(info.dli_fname);
 }
 
-// CUDA runtime version libtorch was built with (13000 = 13.0), cuDNN's compile-time and loaded
-// versions (92000 = 9.20.0); -1 where libtorch has no CUDA part or no cuDNN. None needs a GPU.
-void gpen_torch_cuda_versions(int64_t* cudart, int64_t* cudnn_built, int64_t* cudnn_loaded) {
-  *cudart = *cudnn_built = *cudnn_loaded = -1;
+// The CUDA runtime (13000 = 13.0) and cuDNN (92000 = 9.20.0) libtorch was built with; -1 where
+// libtorch has no CUDA part or no cuDNN. Neither needs a GPU. (The loaded libraries' own versions
+// are asked of them directly: src/runtime_versions.rs.)
+void gpen_torch_cuda_versions(int64_t* cudart, int64_t* cudnn_built) {
+  *cudart = *cudnn_built = -1;
   try { *cudart = at::detail::getCUDAHooks().versionCUDART(); } catch (const std::exception&) {}
   try { *cudnn_built = at::detail::getCUDAHooks().versionCuDNN(); } catch (const std::exception&) {}
-  try { *cudnn_loaded = at::detail::getCUDAHooks().versionRuntimeCuDNN(); } catch (const std::exception&) {}
 }
 }

@@ -5,8 +5,9 @@
 //! - libtorch: `TORCH_VERSION` in the build settings of the loaded library's own `at::show_config()`,
 //!   and the file it was loaded from (`dladdr`), with the wheel's `version.py` (or a libtorch
 //!   archive's `build-version`) found beside it;
-//! - CUDA and cuDNN: as libtorch's CUDA part reports them (the CUDA runtime it was built with,
-//!   cuDNN built with and loaded), and the CUDA runtime library loaded in the process;
+//! - CUDA and cuDNN: the versions libtorch's CUDA part reports it was built with, and the ones the
+//!   CUDA runtime and cuDNN libraries loaded in this process report (`cudaRuntimeGetVersion`,
+//!   `cudnnGetVersion`, the call behind PyTorch's `torch.backends.cudnn.version()`);
 //! - the NVIDIA driver: from NVML, or why there is none.
 
 use serde::Serialize;
@@ -17,7 +18,7 @@ use std::sync::OnceLock;
 unsafe extern "C" {
     fn gpen_torch_show_config() -> *mut c_char;
     fn gpen_torch_library_path() -> *mut c_char;
-    fn gpen_torch_cuda_versions(cudart: *mut i64, cudnn_built: *mut i64, cudnn_loaded: *mut i64);
+    fn gpen_torch_cuda_versions(cudart: *mut i64, cudnn_built: *mut i64);
 }
 
 /// The libtorch this build was linked against (build.rs), to show beside the loaded one.
@@ -49,7 +50,7 @@ pub struct Cuda {
 pub struct Cudnn {
     /// The cuDNN libtorch was compiled against ("9.20.0").
     pub built_with: Option<String>,
-    /// The cuDNN library loaded (`cudnnGetVersion`, as libtorch reports it).
+    /// The cuDNN library loaded (`cudnnGetVersion`).
     pub loaded: Option<String>,
 }
 
@@ -137,28 +138,38 @@ pub fn cudnn_version(v: i64) -> Option<String> {
     Some(format!("{major}.{}.{}", rest / 100, rest % 100))
 }
 
-/// The CUDA runtime loaded in this process, if any (libtorch's CUDA part loads it).
+/// A symbol of the libraries already loaded (libtorch's CUDA part links the CUDA runtime and cuDNN).
+fn loaded_symbol(name: &std::ffi::CStr) -> Option<*mut libc::c_void> {
+    // SAFETY: dlsym only looks the name up among the loaded libraries.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!sym.is_null()).then_some(sym)
+}
+
+/// The CUDA runtime loaded in this process, if any.
 fn loaded_cuda_runtime() -> Option<String> {
     type GetVersion = unsafe extern "C" fn(*mut libc::c_int) -> libc::c_int;
-    // SAFETY: looks the symbol up among the libraries already loaded; it has this C signature.
-    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"cudaRuntimeGetVersion".as_ptr()) };
-    if sym.is_null() {
-        return None;
-    }
-    let get: GetVersion = unsafe { std::mem::transmute::<*mut libc::c_void, GetVersion>(sym) };
+    // SAFETY: cudaRuntimeGetVersion has this C signature, writes one int and needs no driver.
+    let get: GetVersion = unsafe { std::mem::transmute::<*mut libc::c_void, GetVersion>(loaded_symbol(c"cudaRuntimeGetVersion")?) };
     let mut v: libc::c_int = 0;
-    // SAFETY: cudaRuntimeGetVersion writes one int; it needs no driver or device.
     (unsafe { get(&mut v) } == 0).then(|| cuda_version(v as i64)).flatten()
 }
 
+/// The cuDNN loaded in this process, if any.
+fn loaded_cudnn() -> Option<String> {
+    type GetVersion = unsafe extern "C" fn() -> libc::size_t;
+    // SAFETY: cudnnGetVersion has this C signature and needs no GPU.
+    let get: GetVersion = unsafe { std::mem::transmute::<*mut libc::c_void, GetVersion>(loaded_symbol(c"cudnnGetVersion")?) };
+    cudnn_version(unsafe { get() } as i64)
+}
+
 pub fn cuda_and_cudnn() -> (Cuda, Cudnn) {
-    let (mut cudart, mut built, mut loaded) = (-1i64, -1i64, -1i64);
-    // SAFETY: the shim writes three integers and catches libtorch's exceptions.
-    unsafe { gpen_torch_cuda_versions(&mut cudart, &mut built, &mut loaded) };
+    let (mut cudart, mut built) = (-1i64, -1i64);
+    // SAFETY: the shim writes two integers and catches libtorch's exceptions.
+    unsafe { gpen_torch_cuda_versions(&mut cudart, &mut built) };
     let devices = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
     (
         Cuda { libtorch_built_with: cuda_version(cudart), runtime_loaded: loaded_cuda_runtime(), devices },
-        Cudnn { built_with: cudnn_version(built), loaded: cudnn_version(loaded) },
+        Cudnn { built_with: cudnn_version(built), loaded: loaded_cudnn() },
     )
 }
 

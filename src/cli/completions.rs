@@ -1,7 +1,7 @@
 //! Shell completions and the man page, generated from the clap definitions so they never drift
 //! from the options; packaging/build-deb.sh writes them into the package.
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -21,7 +21,7 @@ pub struct CompletionsArgs {
 
 /// The completion script for `shell`.
 pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut cmd = super::Cli::command();
+    let mut cmd = super::command();
     let mut out = Vec::new();
     let name = cmd.get_name().to_string();
     match shell {
@@ -43,7 +43,7 @@ pub struct ManArgs {
 /// The man page gpen-studio(1), roff.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
+    clap_mangen::Man::new(super::command()).render(&mut out)?;
     Ok(out)
 }
 
@@ -56,7 +56,7 @@ pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
     match args.dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
-            clap_mangen::generate_to(super::Cli::command(), &dir)?;
+            clap_mangen::generate_to(super::command(), &dir)?;
         }
         None => std::io::stdout().lock().write_all(&man_page()?)?,
     }
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn completions_and_the_man_page_know_every_command() {
-        let names: Vec<String> = super::super::Cli::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
+        let names: Vec<String> = super::super::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
         assert!(names.iter().any(|n| n == "restore") && names.iter().any(|n| n == "info"), "{names:?}");
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let script = String::from_utf8(completions(shell)).unwrap();
@@ -91,6 +91,7 @@ mod tests {
             let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
             assert!(text.contains(".TH "), "{page}");
         }
-        assert!(std::fs::read_to_string(dir.path().join("gpen-studio-restore.1")).unwrap().contains("memory\\-ratio"));
+        let restore = std::fs::read_to_string(dir.path().join("gpen-studio-restore.1")).unwrap();
+        assert!(restore.contains("memory\\-ratio") && restore.contains("130"), "options and exit statuses");
     }
 }

@@ -26,6 +26,10 @@ Exit status (every command):
 
 -v/--verbose prints every batch re-plan; -q/--quiet prints only errors and the summary.";
 
+/// The footer of each command's `--help`.
+pub const SHORT_HELP: &str = "Exit status: 0 done, 1 some failed, 2 bad usage, 130 cancelled, 141 output closed \
+                              (gpen-studio --help explains)";
+
 /// A usage mistake found after parsing (a command, file or value that makes no sense): status 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);

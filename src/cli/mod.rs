@@ -19,7 +19,7 @@ mod restore;
 mod upscale;
 
 use crate::device::{DeviceChoice, Precision};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,6 +78,15 @@ pub enum Command {
     /// Print the man page gpen-studio(1) (roff), generated from the command line.
     #[command(hide = true)]
     Man(completions::ManArgs),
+}
+
+/// The command line as parsed, completed and documented: [`Cli`] with the exit statuses under
+/// every command's `--help` and man page too, not only the top one.
+pub fn command() -> clap::Command {
+    fn with_footer(cmd: clap::Command) -> clap::Command {
+        cmd.mut_subcommands(|sub| with_footer(sub.after_help(exit::SHORT_HELP)))
+    }
+    with_footer(Cli::command())
 }
 
 /// Options shared by every command that runs GPEN.
@@ -161,7 +170,7 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     exit::die_on_closed_pipe(true); // --help | head, too
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     output::set_verbosity(output::Verbosity::from_flags(cli.verbose, cli.quiet));
     let Some(command) = cli.command else {
         // A mistyped command would otherwise open the window with a photo that does not exist.
