@@ -16,6 +16,7 @@ use gpen_studio::engine::worker::{Command, Components, EngineEvent, Preview, spa
 use gpen_studio::gui::Studio;
 use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::helpers::Helpers;
+use gpen_studio::gui::face_tool::ToolStatus;
 use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
 use gpen_studio::model::GpenConfig;
 use gpen_studio::models::{Catalogue, ModelEntry};
@@ -663,4 +664,165 @@ fn between_runs_the_panel_shows_the_sr_tiles_the_selected_photo_would_get() {
     harness.run_steps(3);
     let tiles = harness.state().state.memory.live_tiles.clone().unwrap();
     assert!(tiles.starts_with("scan.png: whole photo"), "{tiles}");
+}
+
+/// A photo with one face at known landmarks (what the detection preview leaves on a row), in a
+/// window whose catalogue names the face tools' checkpoints (`installed`: copies of the golden
+/// generator under their names; else downloadable from `url`).
+fn face_tool_window(dir: &Path, installed: bool, url: &str) -> (Harness<'static, Studio>, Script, PathBuf, ModelSource) {
+    let entries = ["GPEN-Colorization-1024", "GPEN-Inpainting-1024"]
+        .map(|name| ModelEntry::downloadable(name, &format!("{name}.pth"), url, GOLDEN, "face tool checkpoint (test copy)"));
+    let source = ModelSource::new(dir.join("models"), Catalogue::new(entries.to_vec()));
+    if installed {
+        for e in &entries {
+            std::fs::create_dir_all(dir.join("models")).unwrap();
+            std::fs::copy(common::golden_weights(), source.store.path_of(e)).unwrap();
+        }
+    }
+    let photo = dir.join("grandma.png");
+    write_png(&photo, 200, 200);
+    let mut s = settings(dir, common::golden_weights());
+    s.run.device = gpen_studio::device::DeviceChoice::Cpu;
+    let (mut harness, script) = window_over(AppState::with_model_source(s, source.clone()));
+    drop_paths(&mut harness, std::slice::from_ref(&photo));
+    {
+        let row = &mut harness.state_mut().state.rows[0];
+        row.faces = vec![tool_face()];
+        row.faces_known = true;
+        row.before = Some(preview(100, 100));
+        row.revision += 1;
+    }
+    harness.run_steps(2);
+    (harness, script, photo, source)
+}
+
+fn tool_face() -> Face {
+    Face { bbox: [60.0, 60.0, 140.0, 150.0], score: 0.99, landmarks: [[80.0, 90.0], [120.0, 90.0], [100.0, 112.0], [84.0, 132.0], [116.0, 132.0]] }
+}
+
+fn tool_status(harness: &Harness<'static, Studio>) -> ToolStatus {
+    harness.state().state.face_tool.as_ref().expect("the face tool is open").status.clone()
+}
+
+fn step_until_tool(harness: &mut Harness<'static, Studio>, limit: Duration, done: impl Fn(&ToolStatus) -> bool) {
+    let deadline = Instant::now() + limit;
+    harness.run_steps(2);
+    while !done(&tool_status(harness)) {
+        assert!(Instant::now() < deadline, "timed out; the face tool is {:?}", tool_status(harness));
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.run_steps(4);
+}
+
+#[test]
+fn a_face_brushed_in_the_window_is_inpainted_as_restore_aligned_inpaints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, _script, photo, _source) = face_tool_window(dir.path(), true, "http://127.0.0.1:9/unused");
+    harness.get_by_label("Inpaint…").click();
+    step_until_tool(&mut harness, Duration::from_secs(30), |s| *s == ToolStatus::Ready);
+    harness.get_by_label("Inpaint face 1 of grandma.png");
+    harness.get_by_label_contains("0.0 % of the face marked");
+    assert!(harness.get_by_label("Inpaint").accesskit_node().is_disabled(), "nothing brushed: nothing to fill in");
+    harness.state_mut().state.face_tool.as_mut().unwrap().brush_radius = 4.0;
+    // A stroke across the middle of the face, a quarter to three quarters of its width.
+    let area = harness.get_by_label("Face to brush").rect();
+    let at = |fx: f32| egui::pos2(area.left() + fx * area.width(), area.center().y);
+    let button = |pos, pressed| egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: Default::default() };
+    for event in [egui::Event::PointerMoved(at(0.25)), button(at(0.25), true)] {
+        harness.input_mut().events.push(event);
+    }
+    harness.step();
+    for fx in [0.4, 0.6, 0.75] {
+        harness.input_mut().events.push(egui::Event::PointerMoved(at(fx)));
+        harness.step();
+    }
+    harness.input_mut().events.push(button(at(0.75), false));
+    harness.run_steps(2);
+    {
+        let mask = harness.state().state.face_tool.as_ref().unwrap().mask.clone().unwrap();
+        assert_eq!(mask.dimensions(), (64, 64));
+        for x in [17, 32, 46] {
+            assert_eq!(mask.get_pixel(x, 32)[0], 255, "brushed at x {x}");
+        }
+        assert_eq!(mask.get_pixel(10, 32)[0], 0, "before the stroke");
+        assert_eq!(mask.get_pixel(32, 40)[0], 0, "beyond the brush");
+    }
+    harness.get_by_label_contains("% of the face marked");
+    harness.get_by_label("Inpaint").click();
+    step_until_tool(&mut harness, Duration::from_secs(120), |s| matches!(s, ToolStatus::Done | ToolStatus::Failed(_)));
+    assert_eq!(tool_status(&harness), ToolStatus::Done);
+    harness.get_by_label_contains("Saved to");
+
+    let tools = dir.path().join("out/face-tools");
+    let (crop, mask) = {
+        let tool = harness.state().state.face_tool.as_ref().unwrap();
+        (tool.crop.clone().unwrap(), tool.mask.clone().unwrap())
+    };
+    // The face as a run aligns it, at the model's size.
+    let pixels = common::rgb(&photo);
+    let aligned = gpen_studio::align::align_face(&pixels, &tool_face().landmarks, 64, tch::Device::Cpu).unwrap();
+    assert_eq!(crop, aligned.crop);
+    assert_eq!(common::rgb(&tools.join("grandma_face01.png")), crop);
+    assert_eq!(image::open(tools.join("grandma_face01_mask.png")).unwrap().to_luma8(), mask, "the strokes are the mask");
+    let result = common::rgb(&tools.join("inpaint/grandma_face01.png"));
+    assert_eq!(harness.state().state.face_tool.as_ref().unwrap().result.as_ref().unwrap().1, result);
+
+    // The same face marked white where brushed (GPEN's inpainting input), through the CLI.
+    let mut marked = crop.clone();
+    for (p, m) in marked.pixels_mut().zip(mask.pixels()) {
+        if m[0] > 127 {
+            *p = image::Rgb([255, 255, 255]);
+        }
+    }
+    let cli = dir.path().join("cli");
+    std::fs::create_dir_all(&cli).unwrap();
+    marked.save(cli.join("grandma_face01.png")).unwrap();
+    let weights = dir.path().join("models/GPEN-Inpainting-1024.pth");
+    let out = common::run_with_data(
+        dir.path(),
+        &[common::os("restore"), common::os("--device"), common::os("cpu"), common::os("--aligned"), common::os("--task"), common::os("inpaint"),
+          common::os("--weights"), weights.as_os_str(), cli.join("grandma_face01.png").as_os_str(), common::os("-o"), cli.join("out").as_os_str()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(common::rgb(&cli.join("out/grandma_face01.png")), result, "the window's inpainting is restore --aligned --task inpaint");
+    // ... and the strokes matter: the unmarked face gives another result.
+    crop.save(cli.join("unmarked.png")).unwrap();
+    let plain = common::run_with_data(
+        dir.path(),
+        &[common::os("restore"), common::os("--device"), common::os("cpu"), common::os("--aligned"), common::os("--task"), common::os("inpaint"),
+          common::os("--weights"), weights.as_os_str(), cli.join("unmarked.png").as_os_str(), common::os("-o"), cli.join("out").as_os_str()],
+    );
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    assert_ne!(common::rgb(&cli.join("out/unmarked.png")), result);
+    assert_eq!(harness.state().state.settings.run.weights, common::golden_weights(), "the restoring model stays selected");
+}
+
+#[test]
+fn colorizing_a_face_offers_the_missing_checkpoint_then_colorizes_without_touching_the_model() {
+    let server = serve(golden_bytes(), vec![Behaviour::Serve]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, _photo, source) = face_tool_window(dir.path(), false, &server.url);
+    script.sent();
+    harness.get_by_label("Colorize").click();
+    // A window takes a frame to size itself before it shows.
+    harness.run_steps(4);
+    assert_eq!(tool_status(&harness), ToolStatus::NeedsModel);
+    harness.get_by_label_contains("GPEN-Colorization-1024 is not installed");
+    harness.get_by_label("Download GPEN-Colorization-1024").click();
+    // Installed, then aligned and colorized at once (colorizing needs nothing from the user).
+    step_until_tool(&mut harness, Duration::from_secs(120), |s| matches!(s, ToolStatus::Done | ToolStatus::Failed(_)));
+    assert_eq!(tool_status(&harness), ToolStatus::Done);
+    let colorizer = source.store.path_of(source.catalogue.find("GPEN-Colorization-1024").unwrap());
+    assert_eq!(std::fs::read(&colorizer).unwrap(), golden_bytes());
+    let result = dir.path().join("out/face-tools/colorize/grandma_face01.png");
+    assert_eq!(common::rgb(&result).dimensions(), (64, 64));
+    assert!(!dir.path().join("out/face-tools/grandma_face01_mask.png").exists(), "colorizing takes no mask");
+    assert_eq!(harness.state().state.settings.run.weights, common::golden_weights(), "the restoring model stays selected");
+    assert!(set_models(&script.sent()).iter().all(|w| *w == common::golden_weights()), "the engine was never told to load the colorizer");
+    harness.get_by_label("Colorize again");
+    // Closing the window's tool leaves the photo as it was.
+    harness.state_mut().state.face_tool = None;
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("Colorize face 1").is_none());
 }

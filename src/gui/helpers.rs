@@ -42,6 +42,10 @@ pub enum HelperResult {
     /// Bytes of the model download so far, and its size when the server said it.
     DownloadProgress { bytes: u64, total: Option<u64> },
     DownloadFinished(DownloadOutcome),
+    /// A face aligned for the face tool.
+    FaceCrop { key: u64, face: usize, result: Result<image::RgbImage, String> },
+    /// The face tool's result: its file and pixels.
+    FaceResult { key: u64, face: usize, result: Result<(PathBuf, image::RgbImage), String> },
 }
 
 enum DetectJob {
@@ -170,6 +174,30 @@ impl Helpers {
 
     pub fn model_info(&self, path: PathBuf) {
         let _ = self.detect.send(DetectJob::ModelInfo(path));
+    }
+
+    /// Aligns face `face_index` of `photo` for the face tool, at the size of `weights`' model.
+    pub fn face_crop(&self, key: u64, face_index: usize, photo: PathBuf, face: Face, weights: PathBuf) -> std::io::Result<()> {
+        self.on_thread("gui-face-crop", move || HelperResult::FaceCrop {
+            key,
+            face: face_index,
+            result: super::face_job::align_crop(&photo, &face, &weights),
+        })
+    }
+
+    /// Runs the face tool's job (an engine run of its own, for one aligned face).
+    pub fn face_job(&self, key: u64, job: super::face_job::FaceJob) -> std::io::Result<()> {
+        self.on_thread("gui-face-job", move || HelperResult::FaceResult { key, face: job.face_index, result: super::face_job::run(&job) })
+    }
+
+    fn on_thread(&self, name: &str, work: impl FnOnce() -> HelperResult + Send + 'static) -> std::io::Result<()> {
+        let tx = self.results_tx.clone();
+        let wake = self.wake.clone();
+        std::thread::Builder::new().name(name.into()).spawn(move || {
+            let _ = tx.send(work());
+            wake();
+        })?;
+        Ok(())
     }
 
     /// Opens a file dialog on its own thread (dialogs block until the user answers).

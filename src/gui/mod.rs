@@ -6,6 +6,8 @@
 //! [`state`] holds everything shown (testable without a window), [`panels`] draw it.
 
 pub mod download;
+pub mod face_job;
+pub mod face_tool;
 pub mod helpers;
 pub mod panels;
 pub mod state;
@@ -157,6 +159,27 @@ impl Studio {
                 }
                 HelperResult::DownloadProgress { bytes, total } => self.state.download.progress(bytes, total),
                 HelperResult::DownloadFinished(outcome) => self.download_finished(outcome),
+                HelperResult::FaceCrop { key, face, result } => {
+                    let Some(tool) = self.state.face_tool.as_mut().filter(|t| (t.key, t.face_index) == (key, face)) else { continue };
+                    match result {
+                        Ok(crop) => {
+                            tool.set_crop(crop);
+                            // Colorizing needs nothing more from the user.
+                            if tool.task == crate::models::Task::Colorize {
+                                self.run_face_tool();
+                            }
+                        }
+                        Err(e) => tool.status = face_tool::ToolStatus::Failed(format!("cannot align the face: {e}")),
+                    }
+                }
+                HelperResult::FaceResult { key, face, result } => {
+                    let Some(tool) = self.state.face_tool.as_mut().filter(|t| (t.key, t.face_index) == (key, face)) else { continue };
+                    tool.finished(result);
+                    if let Some((path, _)) = &tool.result {
+                        let line = format!("face {} {}d: {}", face + 1, tool.task, path.display());
+                        self.state.note(line);
+                    }
+                }
             }
         }
     }
@@ -203,7 +226,13 @@ impl Studio {
             DownloadOutcome::Installed { name, path } => {
                 self.state.note(format!("{name} installed and verified: {}", path.display()));
                 let addon = self.state.download.source.catalogue.find(&name).is_ok_and(|e| e.is_addon());
-                if addon {
+                let for_face_tool = self.state.face_tool.as_ref().is_some_and(|t| t.model_name == name);
+                if for_face_tool {
+                    // The face tool's checkpoint, never the restoring model.
+                    if self.state.face_tool.as_mut().is_some_and(|t| t.model_installed()) {
+                        self.start_face_crop();
+                    }
+                } else if addon {
                     // `auto` picks the add-on up from the next run on.
                     self.model_changed();
                 } else if !self.state.weights_exist {
@@ -218,6 +247,35 @@ impl Studio {
                 self.state.note(format!("model download cancelled; {} MB kept to resume", download::mb(kept)));
             }
             DownloadOutcome::Failed(message) => self.state.note(format!("model download failed: {message}")),
+        }
+    }
+
+    /// Opens the face tool on a face of a photo; it aligns the face at once when the task's
+    /// checkpoint is installed, and offers its download when not.
+    fn open_face_tool(&mut self, key: u64, index: usize, task: crate::models::Task) {
+        let Some(row) = self.state.row(key) else { return };
+        let (Some(face), Some(name)) = (row.faces.get(index).copied(), face_tool::model_for(task)) else { return };
+        let source = &self.state.download.source;
+        let Ok(entry) = source.catalogue.find(name) else { return };
+        let weights = source.store.path_of(entry);
+        self.state.face_tool = Some(face_tool::FaceTool::new(key, index, face, row.path.clone(), task, name.into(), weights));
+        self.textures.forget_slots(key, &[textures::Slot::FaceTool, textures::Slot::FaceResult]);
+        self.start_face_crop();
+    }
+
+    fn start_face_crop(&mut self) {
+        let Some(tool) = self.state.face_tool.as_mut().filter(|t| t.status == face_tool::ToolStatus::Aligning) else { return };
+        if let Err(e) = self.helpers.face_crop(tool.key, tool.face_index, tool.photo.clone(), tool.face, tool.weights.clone()) {
+            tool.status = face_tool::ToolStatus::Failed(format!("cannot start aligning: {e}"));
+        }
+    }
+
+    fn run_face_tool(&mut self) {
+        let Some(tool) = self.state.face_tool.as_mut() else { return };
+        let Some(job) = tool.job(&self.state.settings.run) else { return };
+        tool.status = face_tool::ToolStatus::Running;
+        if let Err(e) = self.helpers.face_job(tool.key, job) {
+            tool.status = face_tool::ToolStatus::Failed(format!("cannot start the run: {e}"));
         }
     }
 
@@ -297,6 +355,9 @@ impl Studio {
             Action::SettingsChanged => self.send(self.state.configure_command()),
             Action::DownloadModel => self.start_download(),
             Action::CancelDownload => self.state.download.cancel(),
+            Action::OpenFaceTool(key, index, task) => self.open_face_tool(key, index, task),
+            Action::RunFaceTool => self.run_face_tool(),
+            Action::CloseFaceTool => self.state.face_tool = None,
         }
     }
 
@@ -351,6 +412,10 @@ impl Studio {
             let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
             panels::compare::compare_panel(ui, &mut state.compare, row, editable, &mut self.textures, &mut actions);
         });
+        if let Some(tool) = state.face_tool.as_mut() {
+            let download = state.download.running().map(|r| (r.name.clone(), r.text()));
+            panels::face_tool::face_tool_window(ui.ctx(), tool, download, &mut self.textures, &mut actions);
+        }
         if self.state.drop_hover {
             drop_overlay(ui);
         }

@@ -228,6 +228,11 @@ pub enum Action {
     /// Download an optional add-on (RetinaFace, ParseNet) by catalogue name.
     DownloadAddon(String),
     CancelDownload,
+    /// Open the face tool on face `usize` of photo `u64`: colorize or inpaint it.
+    OpenFaceTool(u64, usize, crate::models::Task),
+    /// Run the open face tool (inpaint what was brushed, or colorize again).
+    RunFaceTool,
+    CloseFaceTool,
 }
 
 /// The whole state of the window.
@@ -257,6 +262,8 @@ pub struct AppState {
     pub walks_pending: usize,
     /// Messages for the status line, newest last.
     pub log: Vec<String>,
+    /// One face being colorized or inpainted, in a window of its own.
+    pub face_tool: Option<crate::gui::face_tool::FaceTool>,
 }
 
 impl AppState {
@@ -332,6 +339,7 @@ impl AppState {
             drop_hover: false,
             walks_pending: 0,
             log: Vec::new(),
+            face_tool: None,
         }
     }
 

@@ -9,6 +9,9 @@ pub enum Slot {
     Thumbnail,
     Before,
     After,
+    /// The face tool's aligned face (with the brushed mask over it) and its result.
+    FaceTool,
+    FaceResult,
 }
 
 /// Textures by photo key and slot; a texture is uploaded again when its revision changes.
@@ -46,6 +49,11 @@ impl Textures {
     /// Frees the textures of a removed photo.
     pub fn forget(&mut self, key: u64) {
         self.map.retain(|(k, _), _| *k != key);
+    }
+
+    /// Frees some textures of a photo (the face tool's, when it opens on another face).
+    pub fn forget_slots(&mut self, key: u64, slots: &[Slot]) {
+        self.map.retain(|(k, s), _| *k != key || !slots.contains(s));
     }
 
     /// Keeps the textures of the photos `keep` accepts.

@@ -1,10 +1,12 @@
 //! The compare view (centre): the selected photo before and after, side by side with synchronized
 //! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops, each
-//! with a switch that leaves the face out of the run (its outline then shows it off).
+//! with a switch that leaves the face out of the run (its outline then shows it off) and the face
+//! tools (colorize, inpaint).
 
 use crate::engine::worker::Preview;
 use crate::gui::state::{Action, CompareView, PhotoStatus, Row};
 use crate::gui::textures::{Slot, Textures};
+use crate::models::Task;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2, pos2, vec2};
 
 const FACE_STRIP_HEIGHT: f32 = 84.0;
@@ -208,13 +210,24 @@ fn face_strip(
     egui::ScrollArea::horizontal().id_salt("face-strip").max_height(FACE_STRIP_HEIGHT + 26.0).show(ui, |ui| {
         ui.horizontal(|ui| {
             for (i, face) in row.faces.iter().enumerate().take(64) {
-                let mut on = !row.faces_off.contains(&i);
-                let switch = ui
-                    .add_enabled(editable, egui::Checkbox::new(&mut on, format!("Face {}", i + 1)))
-                    .on_hover_text("Restore this face (switched off, it is left as it is; before a run)");
-                if switch.changed() {
-                    actions.push(Action::ToggleFace(row.key, i));
-                }
+                ui.vertical(|ui| {
+                    let mut on = !row.faces_off.contains(&i);
+                    let switch = ui
+                        .add_enabled(editable, egui::Checkbox::new(&mut on, format!("Face {}", i + 1)))
+                        .on_hover_text("Restore this face (switched off, it is left as it is; before a run)");
+                    if switch.changed() {
+                        actions.push(Action::ToggleFace(row.key, i));
+                    }
+                    ui.horizontal(|ui| {
+                        let mut tool = |ui: &mut Ui, label: &str, task: Task, hover: &str| {
+                            if ui.add_enabled(editable, egui::Button::new(label).small()).on_hover_text(hover).clicked() {
+                                actions.push(Action::OpenFaceTool(row.key, i, task));
+                            }
+                        };
+                        tool(ui, "Colorize", Task::Colorize, "Colorize this face with GPEN-Colorization (saved in the output folder's face-tools)");
+                        tool(ui, "Inpaint…", Task::Inpaint, "Brush over a damaged part of this face and let GPEN-Inpainting fill it in");
+                    });
+                });
                 let side = FACE_STRIP_HEIGHT - 4.0;
                 let (rect, _) = ui.allocate_exact_size(vec2(side * 2.0 + 14.0, side), Sense::hover());
                 let b = Rect::from_min_size(rect.min, Vec2::splat(side));

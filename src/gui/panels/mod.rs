@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod controls;
+pub mod face_tool;
 pub mod memory;
 pub mod queue;
 pub mod settings;

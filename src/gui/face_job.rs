@@ -1,0 +1,110 @@
+//! The work behind the face tools (colorize or inpaint one face of a photo), done on a helper
+//! thread: the face is aligned as a run aligns it, written beside the outputs, and handed to a
+//! short engine run in aligned mode with the task's checkpoint — the same path as
+//! `restore --aligned --task colorize|inpaint`, so the window adds no second way of running GPEN.
+
+use crate::config::RunConfig;
+use crate::detect::Face;
+use crate::engine::worker::{Command, Components, EngineEvent, spawn};
+use crate::models::Task;
+use crate::photo::{OutputFormat, ReadLimits, read_photo};
+use image::{GrayImage, RgbImage};
+use std::path::{Path, PathBuf};
+
+/// Where the face tools keep their crops, masks and results: a folder of the output folder.
+pub const FACE_TOOLS_DIR: &str = "face-tools";
+
+/// One face to colorize or inpaint.
+#[derive(Debug, Clone)]
+pub struct FaceJob {
+    pub photo: PathBuf,
+    pub face_index: usize,
+    pub crop: RgbImage,
+    /// White where the face is to be filled in (inpainting only).
+    pub mask: Option<GrayImage>,
+    /// The user's settings; the job takes device, precision and output folder from them.
+    pub settings: RunConfig,
+    pub task: Task,
+    pub weights: PathBuf,
+}
+
+/// The face as a run aligns it, at the size of the task's model (read from its tensor shapes).
+pub fn align_crop(photo: &Path, face: &Face, weights: &Path) -> Result<RgbImage, String> {
+    let shapes = crate::checkpoint::read_shapes(weights).map_err(|e| e.to_string())?;
+    let size = crate::checkpoint::infer_config(&shapes)?.size;
+    let pixels = read_photo(photo, &ReadLimits::default()).map_err(|e| e.to_string())?.pixels;
+    let aligned = crate::align::align_face(&pixels, &face.landmarks, size as u32, tch::Device::Cpu).map_err(|e| e.to_string())?;
+    Ok(aligned.crop)
+}
+
+/// `<photo stem>_faceNN`: the crop's file stem (and so its result's).
+pub fn crop_stem(photo: &Path, face_index: usize) -> String {
+    let stem = photo.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
+    format!("{stem}_face{:02}", face_index + 1)
+}
+
+/// Writes the crop (and the inpainting mask as `<crop>_mask.png`, which the aligned mode reads)
+/// into `<output>/face-tools/`, runs the task on it and returns the result's path and pixels
+/// (`<output>/face-tools/<task>/<crop>.png`).
+pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), String> {
+    let dir = job.settings.out_dir.join(FACE_TOOLS_DIR);
+    let stem = crop_stem(&job.photo, job.face_index);
+    let crop_path = dir.join(format!("{stem}.png"));
+    let mask_path = dir.join(format!("{stem}_mask.png"));
+    let write = |path: &Path, image: &RgbImage| {
+        crate::photo::write_photo(path, image, OutputFormat::Png, &Default::default()).map_err(|e| e.to_string())
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write(&crop_path, &job.crop)?;
+    match &job.mask {
+        Some(mask) => {
+            let rgb = image::DynamicImage::ImageLuma8(mask.clone()).to_rgb8();
+            write(&mask_path, &rgb)?;
+        }
+        // A mask left from an earlier inpainting of this face must not mark this run's crop.
+        None => {
+            let _ = std::fs::remove_file(&mask_path);
+        }
+    }
+    let config = RunConfig {
+        weights: job.weights.clone(),
+        out_dir: dir.join(job.task.to_string()),
+        format: OutputFormat::Png,
+        aligned: true,
+        task: Some(job.task),
+        overwrite: true,
+        save_faces: false,
+        upscale: None,
+        given_faces: None,
+        preview_side: 0,
+        ..job.settings.clone()
+    };
+    config.check_task()?;
+    let output = run_engine(config, crop_path)?;
+    let pixels = image::open(&output).map_err(|e| format!("cannot read the result {}: {e}", output.display()))?.to_rgb8();
+    Ok((output, pixels))
+}
+
+/// One aligned crop through the engine; its output path, or the engine's reason.
+fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, String> {
+    let engine = spawn(config, Components::real(), Box::new(|| {}));
+    engine.send(Command::Enqueue(vec![(0, crop)]));
+    engine.send(Command::Start);
+    let mut result = Err("the run ended without a result".to_string());
+    loop {
+        match engine.events.recv() {
+            Ok(EngineEvent::PhotoDone { output, .. }) => result = Ok(output),
+            Ok(EngineEvent::PhotoFailed { error, .. }) => result = Err(error),
+            Ok(EngineEvent::FaceFailed { error, .. }) => result = Err(error),
+            Ok(EngineEvent::ModelError(error)) => result = Err(error),
+            Ok(EngineEvent::Finished(_)) => break,
+            Ok(_) => {}
+            Err(_) => {
+                result = result.and(Err("the engine stopped unexpectedly".into()));
+                break;
+            }
+        }
+    }
+    engine.shutdown();
+    result
+}
