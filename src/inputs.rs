@@ -27,8 +27,9 @@ pub fn find_photos(inputs: &[PathBuf], recursive: bool, out_dir: Option<&Path>) 
 /// Gives each photo its output path `OUTDIR/<key>.<ext>` (see [`Photo::key`]). Keys are unique
 /// within a run planned by [`walk::walk`]; photos queued one by one (the window's queue) could
 /// still share one, and the later then gets `<key>-2`, so no result replaces another. The
-/// first time a folder of results is named in a run, the temporary files that killed writers
-/// left there are removed (outputs go to many folders when they mirror the input tree).
+/// first time a folder of results is named in a run, it is created, and the temporary files that
+/// killed writers left there are removed (outputs go to many folders when they mirror the input
+/// tree). A folder that cannot be created shows as that photo's write error.
 #[derive(Debug, Clone)]
 pub struct OutputNamer {
     dir: PathBuf,
@@ -55,6 +56,7 @@ impl OutputNamer {
         if let Some(parent) = output.parent()
             && self.cleaned.insert(parent.to_path_buf())
         {
+            let _ = std::fs::create_dir_all(parent);
             crate::paths::remove_stale_partials(parent);
         }
         output

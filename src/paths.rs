@@ -58,10 +58,8 @@ pub fn missing_weights_help(path: &Path) -> String {
 
 /// Produces `path` through a temporary file in the same folder and a rename, so a crash never
 /// leaves a half-written output under the final name. `write` fills the temporary path it is given.
-/// The folder is created when missing (outputs mirror the input tree).
 pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(partial_name(&name));
     let result = write(&tmp)

@@ -55,6 +55,9 @@ pub fn write(file: &Path, header: &str, paths: &[PathBuf]) -> std::io::Result<()
     for p in paths {
         text += &format!("{}\n", p.display());
     }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     crate::paths::write_atomically(file, |tmp| std::fs::write(tmp, &text))
 }
 

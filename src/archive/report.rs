@@ -326,6 +326,9 @@ impl ReportWriter {
         let t = Instant::now();
         self.report.updated_unix = unix_now();
         let text = serde_json::to_string_pretty(&self.report).map_err(std::io::Error::other)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         crate::paths::write_atomically(&self.path, |tmp| std::fs::write(tmp, &text))?;
         self.last_write = Some(Instant::now());
         self.write_cost = t.elapsed();

@@ -72,6 +72,9 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         }
         let t = Instant::now();
         let result = (|| -> Result<String, String> {
+            if let Some(dir) = output.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
             let photo = crate::photo::read_photo(input, &config.read_limits()).map_err(|e| e.to_string())?;
             let (w, h) = photo.pixels.dimensions();
             let (tiles, why) = match config.tile {
