@@ -11,6 +11,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{By, NodeT, Queryable};
 use gpen_studio::detect::Face;
 use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
+use gpen_studio::archive::Photo;
 use gpen_studio::config::RunConfig;
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, Preview, spawn};
 use gpen_studio::gui::Studio;
@@ -91,7 +92,13 @@ fn drop_paths(harness: &mut Harness<'static, Studio>, paths: &[PathBuf]) {
 
 /// The engine commands' Enqueue lists, as paths.
 fn enqueued(sent: &[Command]) -> Vec<Vec<PathBuf>> {
-    sent.iter().filter_map(|c| if let Command::Enqueue(p) = c { Some(p.iter().map(|(_, p)| p.clone()).collect()) } else { None }).collect()
+    sent.iter()
+        .filter_map(|c| match c {
+            Command::Enqueue(p) => Some(p.iter().map(|(_, p)| p.clone()).collect()),
+            Command::EnqueuePhotos(p) => Some(p.iter().map(|(_, p)| p.path.clone()).collect()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn queued_paths(harness: &Harness<'static, Studio>) -> Vec<PathBuf> {
@@ -107,7 +114,7 @@ fn one_queued_photo(dir: &Path, weights: PathBuf) -> (Harness<'static, Studio>, 
     let (mut harness, script) = window(settings(dir, weights));
     drop_paths(&mut harness, std::slice::from_ref(&photo));
     let sent = script.sent();
-    assert!(sent.contains(&Command::Enqueue(vec![(ID, photo.clone())])), "the row's id goes to the engine: {sent:?}");
+    assert!(sent.contains(&Command::EnqueuePhotos(vec![(ID, Photo::direct(photo.clone()))])), "the row's id goes to the engine: {sent:?}");
     script.events.send(EngineEvent::Queued { id: ID, path: photo.clone() }).unwrap();
     harness.run_steps(2);
     (harness, script, photo)
@@ -825,4 +832,24 @@ fn colorizing_a_face_offers_the_missing_checkpoint_then_colorizes_without_touchi
     harness.state_mut().state.face_tool = None;
     harness.run_steps(2);
     assert!(harness.query_by_label_contains("Colorize face 1").is_none());
+}
+
+#[test]
+fn a_dropped_folder_names_results_as_the_command_line_does_and_skips_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    write_png(&album.join("a/x.png"), 16, 12);
+    write_png(&album.join("b/x.png"), 16, 12);
+    write_png(&album.join("out/a/x.png"), 16, 12); // results of an earlier run
+    let mut s = settings(dir.path(), some_weights(dir.path()));
+    s.run.out_dir = album.join("out");
+    let (mut harness, script) = window(s);
+    drop_paths(&mut harness, std::slice::from_ref(&album));
+    let sent = script.sent();
+    let keys: Vec<PathBuf> = sent
+        .iter()
+        .filter_map(|c| if let Command::EnqueuePhotos(p) = c { Some(p.iter().map(|(_, p)| p.output(Path::new("o"), "png"))) } else { None })
+        .flatten()
+        .collect();
+    assert_eq!(keys, [PathBuf::from("o/a/x.png"), "o/b/x.png".into()], "{sent:?}");
 }

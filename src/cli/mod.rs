@@ -1,6 +1,7 @@
 //! The headless commands. Each subcommand lives in its own file; this one only parses and dispatches.
 
 mod align;
+mod archive_args;
 mod bench;
 mod bench_engine;
 mod bench_face_path;
@@ -15,6 +16,7 @@ mod info;
 mod models;
 pub mod output;
 mod parse;
+mod report;
 mod restore;
 mod upscale;
 
@@ -69,6 +71,9 @@ pub enum Command {
     /// List, download, verify and import GPEN weights (the models folder in the data directory).
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Work with `restore --report` files: merge the reports of shards.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// What gpen-studio sees, for a bug report: libtorch, CUDA, cuDNN and driver versions (read
     /// from what is loaded), devices and their memory, installed models, MTCNN weights,
     /// calibrations, folders.
@@ -191,6 +196,7 @@ pub fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Models(cmd) => models::run(cmd),
+        Command::Report(cmd) => report::run(cmd),
         Command::Info(args) => info::run(args),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(args),
