@@ -267,7 +267,8 @@ fn slurm_conf(dir: &Path, host: &str) -> String {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
     let total_kb: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
     let memory_mb = total_kb / 1024 * 9 / 10;
-    let (ctld_port, slurmd_port) = (free_port(), free_port());
+    let ctld_port = free_port();
+    let slurmd_port = std::iter::repeat_with(free_port).find(|&p| p != ctld_port).unwrap();
     let p = |sub: &str| dir.join(sub).display().to_string();
     format!(
         "ClusterName=gpentest
