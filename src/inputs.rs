@@ -1,5 +1,7 @@
-//! Turning what the user named (files, folders) into the list of photos to process.
+//! Turning what the user named (files, folders) into the list of photos to process. The walk
+//! itself, and how each photo's output is named, are in [`crate::archive::walk`].
 
+use crate::archive::walk::{self, Photo, Source};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -10,71 +12,58 @@ pub fn is_image_name(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Files as given; folders become their image files in name order (with `recursive`, also those of
-/// sub-folders). A file reached twice is listed once.
+/// Files as given; folders become their image files (with `recursive`, also those of sub-folders),
+/// shortest paths first. A file reached twice is listed once. See [`walk::walk`].
 pub fn collect_photos(inputs: &[PathBuf], recursive: bool) -> Vec<PathBuf> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for input in inputs {
-        let mut files = Vec::new();
-        if input.is_dir() {
-            walk(input, recursive, &mut files);
-        } else {
-            files.push(input.clone());
-        }
-        files.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
-        out.extend(files);
-    }
-    out
+    find_photos(inputs, recursive, None).photos.into_iter().map(|p| p.path).collect()
 }
 
-fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            if recursive {
-                walk(&p, recursive, out);
-            }
-        } else if is_image_name(&p) {
-            out.push(p);
-        }
-    }
+/// The photos of `inputs` with their output keys, never taking anything inside `out_dir`.
+pub fn find_photos(inputs: &[PathBuf], recursive: bool, out_dir: Option<&Path>) -> walk::Walk {
+    let sources: Vec<Source> = inputs.iter().cloned().map(Source::given).collect();
+    walk::walk(&sources, recursive, out_dir)
 }
 
-/// Gives each input its output name `OUTDIR/<stem>.<ext>`, unique within a run when two inputs
-/// share a stem (`a.jpg`, `a.png` become `a.png` and `a-2.png`). Deterministic for the same inputs
-/// in the same order, so a rerun maps every input to the same output and can skip finished ones.
+/// Gives each photo its output path `OUTDIR/<key>.<ext>` (see [`Photo::key`]). Keys are unique
+/// within a run planned by [`walk::walk`]; photos queued one by one (the window's queue) could
+/// still share one, and the later then gets `<key>-2`, so no result replaces another. The
+/// first time a folder of results is named in a run, the temporary files that killed writers
+/// left there are removed (outputs go to many folders when they mirror the input tree).
 #[derive(Debug, Clone)]
 pub struct OutputNamer {
     dir: PathBuf,
     extension: String,
-    used: HashSet<String>,
+    used: HashSet<PathBuf>,
+    cleaned: HashSet<PathBuf>,
 }
 
 impl OutputNamer {
     pub fn new(dir: &Path, extension: &str) -> Self {
-        OutputNamer { dir: dir.into(), extension: extension.into(), used: HashSet::new() }
+        OutputNamer { dir: dir.into(), extension: extension.into(), used: HashSet::new(), cleaned: HashSet::new() }
     }
 
-    pub fn name(&mut self, input: &Path) -> PathBuf {
-        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
-        let ext = &self.extension;
-        let mut name = format!("{stem}.{ext}");
+    pub fn name(&mut self, photo: &Photo) -> PathBuf {
+        let mut key = photo.key.clone();
         let mut n = 2;
-        while !self.used.insert(name.clone()) {
-            name = format!("{stem}-{n}.{ext}");
+        while !self.used.insert(key.clone()) {
+            let mut name = photo.key.as_os_str().to_owned();
+            name.push(format!("-{n}"));
+            key = PathBuf::from(name);
             n += 1;
         }
-        self.dir.join(name)
+        let output = walk::output_path(&self.dir, &key, &self.extension);
+        if let Some(parent) = output.parent()
+            && self.cleaned.insert(parent.to_path_buf())
+        {
+            crate::paths::remove_stale_partials(parent);
+        }
+        output
     }
 }
 
-/// [`OutputNamer`] over a whole list.
-pub fn plan_outputs(inputs: &[PathBuf], outdir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut namer = OutputNamer::new(outdir, extension);
-    inputs.iter().map(|i| namer.name(i)).collect()
+/// The output of each photo, as a run names them.
+pub fn plan_outputs(photos: &[Photo], outdir: &Path, extension: &str) -> Vec<PathBuf> {
+    photos.iter().map(|p| p.output(outdir, extension)).collect()
 }
 
 #[cfg(test)]
@@ -82,22 +71,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn folders_expand_sorted_recursive_on_request_without_duplicates() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        std::fs::create_dir(root.join("sub")).unwrap();
-        for f in ["b.jpg", "a.PNG", "notes.txt", "sub/c.webp"] {
-            std::fs::write(root.join(f), b"x").unwrap();
-        }
-        let flat = collect_photos(&[root.to_path_buf(), root.join("b.jpg")], false);
-        assert_eq!(flat, [root.join("a.PNG"), root.join("b.jpg")]);
-        let deep = collect_photos(&[root.to_path_buf()], true);
-        assert_eq!(deep, [root.join("a.PNG"), root.join("b.jpg"), root.join("sub/c.webp")]);
-    }
-
-    #[test]
-    fn output_names_are_unique_and_stable() {
-        let out = plan_outputs(&["x/a.jpg".into(), "y/a.png".into(), "b.tif".into()], Path::new("o"), "png");
-        assert_eq!(out, [PathBuf::from("o/a.png"), "o/a-2.png".into(), "o/b.png".into()]);
+    fn photos_queued_one_by_one_never_share_an_output() {
+        let mut namer = OutputNamer::new(Path::new("o"), "png");
+        let names: Vec<PathBuf> = ["x/a.jpg", "y/a.png", "b.tif"].iter().map(|p| namer.name(&Photo::direct(p.into()))).collect();
+        assert_eq!(names, [PathBuf::from("o/a.png"), "o/a-2.png".into(), "o/b.png".into()]);
     }
 }

@@ -7,6 +7,7 @@
 //! commands, [`gui`] the desktop window on top of the [`engine`].
 
 pub mod align;
+pub mod archive;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

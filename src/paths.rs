@@ -58,11 +58,12 @@ pub fn missing_weights_help(path: &Path) -> String {
 
 /// Produces `path` through a temporary file in the same folder and a rename, so a crash never
 /// leaves a half-written output under the final name. `write` fills the temporary path it is given.
+/// The folder is created when missing (outputs mirror the input tree).
 pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // Keep the extension last: encoders that pick the format from the name still see it.
-    let tmp = dir.join(format!(".{}.part-{name}", std::process::id()));
+    let tmp = dir.join(partial_name(&name));
     let result = write(&tmp)
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
@@ -73,17 +74,70 @@ pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&P
     result
 }
 
-/// Removes the temporary files that [`write_atomically`] left in `dir` when its process was killed
-/// (`.<pid>.part-<name>` of a process that no longer runs). Returns how many were removed.
+/// The temporary name of `name` while this process writes it: `.<host>.<pid>.part-<name>`. Host
+/// and pid make it unique among all writers of a shared (network) folder; the extension stays
+/// last, so encoders that pick the format from the name still see it.
+pub fn partial_name(name: &str) -> String {
+    format!(".{}.{}.part-{name}", host_name(), std::process::id())
+}
+
+/// Who wrote a temporary file, from its name (`None`: not one of ours). Names without a host
+/// (`.<pid>.part-<name>`, written by older versions) count as this host's.
+fn partial_owner(name: &str) -> Option<(Option<String>, u32)> {
+    let (owner, _) = name.strip_prefix('.')?.split_once(".part-")?;
+    match owner.rsplit_once('.') {
+        Some((host, pid)) => Some((Some(host.to_string()), pid.parse().ok()?)),
+        None => Some((None, owner.parse().ok()?)),
+    }
+}
+
+/// True for the temporary files of [`write_atomically`] (never taken as photos).
+pub fn is_partial_name(name: &str) -> bool {
+    partial_owner(name).is_some()
+}
+
+/// This machine's host name (`gethostname`), with the characters a file name cannot hold
+/// replaced; "localhost" if it cannot be read.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or fails.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    let name = if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
+    let name: String = name.chars().map(|c| if c == '/' || c.is_control() { '_' } else { c }).collect();
+    if name.is_empty() { "localhost".into() } else { name }
+}
+
+/// A temporary file of another host is removed only when it has not changed for this long: no
+/// single output takes a day to write, and a clock skew of hours between machines stays safe.
+pub const FOREIGN_PARTIAL_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the temporary files that [`write_atomically`] left in `dir` when its writer was killed.
+/// Of this host, a file is removed when its process no longer runs (`/proc` tells). Of another
+/// host, whose processes this machine cannot see, only when unchanged for [`FOREIGN_PARTIAL_AGE`]:
+/// a live writer on another machine of a shared folder is never disturbed. Returns how many were
+/// removed.
 pub fn remove_stale_partials(dir: &Path) -> usize {
+    remove_stale_partials_as(dir, &host_name(), std::time::SystemTime::now())
+}
+
+/// [`remove_stale_partials`] as host `host` at time `now` (tests play other machines with it).
+pub fn remove_stale_partials_as(dir: &Path, host: &str, now: std::time::SystemTime) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((pid, _)) = name.strip_prefix('.').and_then(|n| n.split_once(".part-")) else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+        let Some((owner, pid)) = partial_owner(&name) else { continue };
+        let stale = match owner {
+            Some(h) if h != host => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= FOREIGN_PARTIAL_AGE),
+            _ => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+        };
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
@@ -105,15 +159,43 @@ mod tests {
     #[test]
     fn stale_partials_of_dead_processes_are_removed() {
         let dir = tempfile::tempdir().unwrap();
+        let host = host_name();
         // pid 4194304 is above Linux's pid_max, so never alive; our own pid is.
-        let dead = dir.path().join(".4194304.part-photo.png");
-        let ours = dir.path().join(format!(".{}.part-other.png", std::process::id()));
+        let dead = dir.path().join(format!(".{host}.4194304.part-photo.png"));
+        let legacy_dead = dir.path().join(".4194304.part-old.png");
+        let ours = dir.path().join(partial_name("other.png"));
         let result = dir.path().join("photo.png");
-        for p in [&dead, &ours, &result] {
+        for p in [&dead, &legacy_dead, &ours, &result] {
             std::fs::write(p, b"x").unwrap();
         }
-        assert_eq!(remove_stale_partials(dir.path()), 1);
-        assert!(!dead.exists() && ours.exists() && result.exists());
+        assert_eq!(remove_stale_partials(dir.path()), 2);
+        assert!(!dead.exists() && !legacy_dead.exists() && ours.exists() && result.exists());
+    }
+
+    #[test]
+    fn another_hosts_partial_is_left_alone_until_it_is_a_day_old() {
+        let dir = tempfile::tempdir().unwrap();
+        // A writer on another machine of a shared folder: its pid means nothing here (4194304 is
+        // dead on this machine, but may well run there).
+        let foreign = dir.path().join(".node-17.cluster.4194304.part-photo.png");
+        std::fs::write(&foreign, b"x").unwrap();
+        let now = std::time::SystemTime::now();
+        assert_eq!(remove_stale_partials_as(dir.path(), "this-host", now), 0);
+        assert_eq!(remove_stale_partials_as(dir.path(), "this-host", now + FOREIGN_PARTIAL_AGE / 2), 0);
+        assert!(foreign.exists(), "a live writer on another host keeps its file");
+        // The same name seen by its own host, whose pid 4194304 is dead: removed.
+        assert_eq!(remove_stale_partials_as(dir.path(), "node-17.cluster", now), 1);
+        std::fs::write(&foreign, b"x").unwrap();
+        let later = std::time::SystemTime::now() + FOREIGN_PARTIAL_AGE + std::time::Duration::from_secs(1);
+        assert_eq!(remove_stale_partials_as(dir.path(), "this-host", later), 1, "abandoned for a day");
+    }
+
+    #[test]
+    fn partial_names_carry_host_and_pid() {
+        let name = partial_name("a.b.png");
+        assert!(name.ends_with(".part-a.b.png") && name.starts_with(&format!(".{}.", host_name())), "{name}");
+        assert_eq!(partial_owner(&name), Some((Some(host_name()), std::process::id())));
+        assert!(!is_partial_name("photo.png") && !is_partial_name(".hidden.png"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{By, NodeT, Queryable};
 use gpen_studio::detect::Face;
 use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
+use gpen_studio::archive::Photo;
 use gpen_studio::config::RunConfig;
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, Preview, spawn};
 use gpen_studio::gui::Studio;
@@ -90,7 +91,13 @@ fn drop_paths(harness: &mut Harness<'static, Studio>, paths: &[PathBuf]) {
 
 /// The engine commands' Enqueue lists, as paths.
 fn enqueued(sent: &[Command]) -> Vec<Vec<PathBuf>> {
-    sent.iter().filter_map(|c| if let Command::Enqueue(p) = c { Some(p.iter().map(|(_, p)| p.clone()).collect()) } else { None }).collect()
+    sent.iter()
+        .filter_map(|c| match c {
+            Command::Enqueue(p) => Some(p.iter().map(|(_, p)| p.clone()).collect()),
+            Command::EnqueuePhotos(p) => Some(p.iter().map(|(_, p)| p.path.clone()).collect()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn queued_paths(harness: &Harness<'static, Studio>) -> Vec<PathBuf> {
@@ -106,7 +113,7 @@ fn one_queued_photo(dir: &Path, weights: PathBuf) -> (Harness<'static, Studio>, 
     let (mut harness, script) = window(settings(dir, weights));
     drop_paths(&mut harness, std::slice::from_ref(&photo));
     let sent = script.sent();
-    assert!(sent.contains(&Command::Enqueue(vec![(ID, photo.clone())])), "the row's id goes to the engine: {sent:?}");
+    assert!(sent.contains(&Command::EnqueuePhotos(vec![(ID, Photo::direct(photo.clone()))])), "the row's id goes to the engine: {sent:?}");
     script.events.send(EngineEvent::Queued { id: ID, path: photo.clone() }).unwrap();
     harness.run_steps(2);
     (harness, script, photo)

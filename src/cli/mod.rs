@@ -1,6 +1,7 @@
 //! The headless commands. Each subcommand lives in its own file; this one only parses and dispatches.
 
 mod align;
+mod archive_args;
 mod bench;
 mod bench_engine;
 mod bench_face_path;
@@ -11,6 +12,7 @@ mod detect;
 mod generator;
 mod models;
 mod parse;
+mod report;
 mod restore;
 mod upscale;
 
@@ -59,6 +61,9 @@ pub enum Command {
     /// List, download, verify and import GPEN weights (the models folder in the data directory).
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Work with `restore --report` files: merge the reports of shards.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Options shared by every command that runs GPEN.
@@ -160,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Models(cmd) => models::run(cmd),
+        Command::Report(cmd) => report::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,6 @@
 use super::ModelArgs;
 use crate::config::{self, RunConfig, Workers};
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
-use crate::inputs::collect_photos;
 use crate::photo::OutputFormat;
 use crate::pipeline::PhotoId;
 use clap::Args;
@@ -16,8 +15,8 @@ use std::process::ExitCode;
 pub struct RestoreArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Photos, or folders of photos.
-    #[arg(required = true, value_name = "INPUT")]
+    /// Photos, or folders of photos (results mirror the folders: in/a/x.jpg → OUTDIR/a/x.png).
+    #[arg(required_unless_present = "from_list", value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Also take photos from sub-folders of the folders given.
     #[arg(long, short = 'r')]
@@ -26,7 +25,8 @@ pub struct RestoreArgs {
     /// written as PNG.
     #[arg(long)]
     pub aligned: bool,
-    /// Output folder (created if missing); inputs are never modified.
+    /// Output folder (created if missing); inputs are never modified, and nothing inside it is
+    /// ever taken as input.
     #[arg(long, short = 'o', value_name = "OUTDIR")]
     pub output: PathBuf,
     /// Faces per GPEN call, instead of the size planned from free memory (still halved
@@ -93,6 +93,8 @@ pub struct RestoreArgs {
     /// its arithmetic), and restore nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub archive: super::archive_args::ArchiveArgs,
 }
 
 impl RestoreArgs {
@@ -231,10 +233,15 @@ pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let inputs = collect_photos(&args.inputs, args.recursive);
-    if inputs.is_empty() {
+    let selection = args.archive.select(&args.inputs, args.recursive, &args.output)?;
+    for note in &selection.notes {
+        eprintln!("{note}");
+    }
+    if selection.found == 0 {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
     }
+    let photos = selection.photos;
+    let inputs: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
     let config = args.config()?;
     if !config.weights.exists() {
         anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
@@ -243,7 +250,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let device = args.model.device()?; // applies --threads, checks the device before the worker starts
     let face_path = face_path_line(&config)?;
     if args.dry_run {
-        return dry_run(&config, &inputs, device);
+        return dry_run(&config, &photos, device);
+    }
+    let mut report = args.archive.start_report(&selection.shard, &photos, &config)?;
+    if photos.is_empty() {
+        return Ok(super::archive_args::nothing_to_do(report));
     }
     let engine = spawn(config.clone(), Components::real(), Box::new(|| {}));
     // Ctrl-C cancels like the window's Cancel button: the batch in flight finishes, photos in
@@ -258,7 +269,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         let _ = commands.send(Command::Cancel);
     });
     let names: Vec<PathBuf> = inputs.clone();
-    engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as PhotoId, p)).collect()));
+    engine.send(Command::EnqueuePhotos(photos.iter().cloned().enumerate().map(|(i, p)| (i as PhotoId, p)).collect()));
     engine.send(Command::Start);
 
     let unit = if config.aligned { "crops" } else { "photos" };
@@ -270,6 +281,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let mut model_error = None;
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
+        if let Some(r) = report.as_mut() {
+            r.on_event(&event);
+        }
         match event {
             EngineEvent::ModelLoaded { config: c, device, precision } => {
                 progress.suspend(|| eprintln!("{} {unit}; {c} on {device} ({precision}); {workers}", inputs.len()));
@@ -316,6 +330,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(e);
     }
     eprintln!("{summary}");
+    args.archive.check_report(&report)?;
     let t = summary.times;
     let total = t.total().as_secs_f64().max(1e-9);
     let split: Vec<String> =
@@ -326,9 +341,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 /// `--dry-run`: what a run would do now, from the model file's shapes and a fresh memory reading;
 /// nothing is loaded onto the device and nothing is written.
-fn dry_run(config: &RunConfig, inputs: &[PathBuf], device: tch::Device) -> anyhow::Result<ExitCode> {
+fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::Device) -> anyhow::Result<ExitCode> {
     use crate::engine::{memory, memory_model::ModelSource, plan, planner::format_bytes};
-    let outputs = crate::inputs::plan_outputs(inputs, &config.out_dir, config.output_format().extension());
+    let outputs = crate::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
+    let inputs: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
+    let inputs = inputs.as_slice();
     let done = outputs.iter().filter(|o| o.exists()).count();
     let unit = if config.aligned { "aligned crops" } else { "photos" };
     println!("{} {unit} found", inputs.len());

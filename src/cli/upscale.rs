@@ -47,7 +47,8 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let config = args.sr_args.apply(RunConfig { upscale: Some(args.scale), ..RunConfig::default() });
     config.validate().map_err(anyhow::Error::msg)?;
     let path = config.sr_use().map_err(anyhow::Error::msg)?.expect("upscale is set");
-    let inputs = crate::inputs::collect_photos(&args.inputs, args.recursive);
+    let found = crate::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
+    let inputs: Vec<std::path::PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
     if inputs.is_empty() {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
     }
@@ -60,7 +61,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     eprintln!("{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}", inputs.len(), up.scale(), c.num_feat, c.num_block, path.display(), crate::device::device_name(device));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     crate::paths::remove_stale_partials(&args.output);
-    let outputs = crate::inputs::plan_outputs(&inputs, &args.output, args.format.extension());
+    let outputs = crate::inputs::plan_outputs(&found.photos, &args.output, args.format.extension());
     let mut probe = crate::engine::memory::probe_for(device);
     let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&c, &crate::engine::memory::device_label(device));
     let (mut done, mut kept, mut failed) = (0, 0, 0);

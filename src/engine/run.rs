@@ -190,7 +190,8 @@ impl Worker {
             }
             let queued = gpu.queued_faces();
             let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
-            let next_size = self.queue.front().map(|(id, path)| {
+            let next_size = self.queue.front().map(|(id, photo)| {
+                let path = &photo.path;
                 let dims = match next_dims {
                     Some((cached, d)) if cached == *id => d,
                     _ => photo_dims(path).unwrap_or((0, 0)),
@@ -276,13 +277,13 @@ impl Worker {
 
     /// Admits the queue's first photo: charges it and hands it to read + detect + align.
     fn dispatch(&mut self, stages: &mut Stages, books: &mut Books, namer: &mut OutputNamer, charge: Charge, tiles: Option<crate::sr::Tiles>) {
-        let Some((id, input)) = self.queue.pop_front() else { return };
+        let Some((id, photo)) = self.queue.pop_front() else { return };
         books.budget.take(charge.detecting);
         books.flights.insert(id, InFlight { charge, charged: charge.detecting });
         books.front_out += 1;
         self.emit(EngineEvent::PhotoStarted { id });
-        let output = namer.name(&input);
-        stages.prepare(PhotoJob { id, input, output, tiles });
+        let output = namer.name(&photo);
+        stages.prepare(PhotoJob { id, input: photo.path, output, tiles });
     }
 
     fn restore_batch(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, sizer: &mut RunSizer) {

@@ -8,6 +8,7 @@
 
 use super::memory::{MemoryMonitor, MemoryProbe, MemorySample};
 use super::memory_model::{self, CalibrationStore, MemoryModel, ModelSource};
+use crate::archive::Photo;
 use crate::config::RunConfig;
 use crate::detect::{Face, FaceDetector, WholeImage};
 use crate::device::{Precision, device_name};
@@ -29,8 +30,12 @@ pub use crate::pipeline::stages::{Preview, preview};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Add photos to the queue under the caller's ids (files; folders are expanded by the caller).
-    /// An id already queued is ignored.
+    /// An id already queued is ignored. Each result goes to the top of the output folder under
+    /// the photo's own stem ([`Photo::direct`]).
     Enqueue(Vec<(PhotoId, PathBuf)>),
+    /// The same for photos found in folders: each result goes to its [`Photo::key`] under the
+    /// output folder (the input tree mirrored).
+    EnqueuePhotos(Vec<(PhotoId, Photo)>),
     /// Take queued photos (by id) off the queue; photos already in flight are not affected.
     Remove(Vec<PhotoId>),
     /// Restore the queued photos (and any enqueued while running).
@@ -245,7 +250,7 @@ pub(super) struct Worker {
     pub(super) commands: Receiver<Command>,
     events: Sender<EngineEvent>,
     wake: Box<dyn Fn() + Send>,
-    pub(super) queue: VecDeque<(PhotoId, PathBuf)>,
+    pub(super) queue: VecDeque<(PhotoId, Photo)>,
     queued: HashSet<PhotoId>,
     pub(super) loaded: Option<Loaded>,
     pub(super) monitor: Option<MemoryMonitor>,
@@ -303,13 +308,9 @@ impl Worker {
     fn apply(&mut self, command: Command) -> Flow {
         match command {
             Command::Enqueue(photos) => {
-                for (id, path) in photos {
-                    if self.queued.insert(id) {
-                        self.queue.push_back((id, path.clone()));
-                        self.emit(EngineEvent::Queued { id, path });
-                    }
-                }
+                self.enqueue(photos.into_iter().map(|(id, path)| (id, Photo::direct(path))).collect());
             }
+            Command::EnqueuePhotos(photos) => self.enqueue(photos),
             Command::Remove(ids) => {
                 let ids: HashSet<PhotoId> = ids.into_iter().collect();
                 self.queue.retain(|(id, _)| !ids.contains(id));
@@ -376,6 +377,16 @@ impl Worker {
                         return stop;
                     }
                 },
+            }
+        }
+    }
+
+    fn enqueue(&mut self, photos: Vec<(PhotoId, Photo)>) {
+        for (id, photo) in photos {
+            if self.queued.insert(id) {
+                let path = photo.path.clone();
+                self.queue.push_back((id, photo));
+                self.emit(EngineEvent::Queued { id, path });
             }
         }
     }

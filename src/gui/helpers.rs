@@ -37,8 +37,9 @@ pub enum HelperResult {
     /// The model file's description and configuration (from its tensor shapes).
     ModelInfo { path: PathBuf, result: Result<(String, crate::model::GpenConfig), String> },
     Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
-    /// The photos a drop or a picked folder named, walked: (path, canonical path) in order.
-    Collected(Vec<(PathBuf, PathBuf)>),
+    /// The photos a drop or a picked folder named, walked (each with its output key, as the
+    /// command line names results): (photo, canonical path) in order.
+    Collected(Vec<(crate::archive::Photo, PathBuf)>),
     /// Bytes of the model download so far, and its size when the server said it.
     DownloadProgress { bytes: u64, total: Option<u64> },
     DownloadFinished(DownloadOutcome),
@@ -59,7 +60,7 @@ pub struct Helpers {
     pub results: Receiver<HelperResult>,
     thumbs: Sender<(u64, PathBuf)>,
     detect: Sender<DetectJob>,
-    walks: Sender<(Vec<PathBuf>, bool)>,
+    walks: Sender<(Vec<PathBuf>, bool, PathBuf)>,
     detection_enabled: bool,
     wake: Wake,
     pub dialog_open: bool,
@@ -71,7 +72,7 @@ impl Helpers {
         let (results_tx, results) = crossbeam_channel::unbounded();
         let (thumbs, thumb_jobs) = crossbeam_channel::unbounded::<(u64, PathBuf)>();
         let (detect, detect_jobs) = crossbeam_channel::unbounded::<DetectJob>();
-        let (walks, walk_jobs) = crossbeam_channel::unbounded::<(Vec<PathBuf>, bool)>();
+        let (walks, walk_jobs) = crossbeam_channel::unbounded::<(Vec<PathBuf>, bool, PathBuf)>();
         {
             // Walking a dropped folder (and resolving every path) can take seconds on a slow disk
             // or a network share; one thread keeps the drops in the order they were made.
@@ -80,11 +81,13 @@ impl Helpers {
             std::thread::Builder::new()
                 .name("gui-walk".into())
                 .spawn(move || {
-                    for (paths, recursive) in walk_jobs {
-                        let found = crate::inputs::collect_photos(&paths, recursive)
+                    for (paths, recursive, out_dir) in walk_jobs {
+                        // The output folder is never taken as input (a drop of the folder that holds it).
+                        let found = crate::inputs::find_photos(&paths, recursive, Some(&out_dir))
+                            .photos
                             .into_iter()
                             .map(|p| {
-                                let canonical = p.canonicalize().unwrap_or_else(|_| p.clone());
+                                let canonical = p.path.canonicalize().unwrap_or_else(|_| p.path.clone());
                                 (p, canonical)
                             })
                             .collect();
@@ -154,9 +157,10 @@ impl Helpers {
         Helpers { results_tx, results, thumbs, detect, walks, detection_enabled: detection, wake, dialog_open: false }
     }
 
-    /// Walks files and folders for photos off the UI thread (answered by `Collected`).
-    pub fn collect(&self, paths: Vec<PathBuf>, recursive: bool) {
-        let _ = self.walks.send((paths, recursive));
+    /// Walks files and folders for photos off the UI thread (answered by `Collected`), skipping
+    /// the output folder `out_dir`.
+    pub fn collect(&self, paths: Vec<PathBuf>, recursive: bool, out_dir: PathBuf) {
+        let _ = self.walks.send((paths, recursive, out_dir));
     }
 
     pub fn thumbnail(&self, key: u64, path: PathBuf) {

@@ -95,7 +95,7 @@ impl Studio {
     pub fn add_paths(&mut self, paths: &[PathBuf]) {
         if !paths.is_empty() {
             self.state.walks_pending += 1;
-            self.helpers.collect(paths.to_vec(), self.state.settings.recursive);
+            self.helpers.collect(paths.to_vec(), self.state.settings.recursive, self.state.settings.run.out_dir.clone());
         }
     }
 
@@ -152,7 +152,7 @@ impl Studio {
                     self.state.walks_pending = self.state.walks_pending.saturating_sub(1);
                     let added = self.state.add_collected(found);
                     if !added.is_empty() {
-                        self.send(Command::Enqueue(added));
+                        self.send(Command::EnqueuePhotos(added));
                     }
                 }
                 HelperResult::DownloadProgress { bytes, total } => self.state.download.progress(bytes, total),
@@ -285,7 +285,7 @@ impl Studio {
             Action::Start => {
                 let again = self.state.requeue_for_start();
                 if !again.is_empty() {
-                    self.send(Command::Enqueue(again));
+                    self.send(Command::EnqueuePhotos(again));
                 }
                 self.send(self.state.configure_command());
                 self.send(Command::Start);

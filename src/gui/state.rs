@@ -56,6 +56,8 @@ pub struct Row {
     /// The photo's id, from the queue to the engine's events (stable across runs).
     pub key: PhotoId,
     pub path: PathBuf,
+    /// The photo as the walk found it: where its result goes (the same naming as the command line).
+    pub photo: crate::archive::Photo,
     pub name: String,
     /// Handed to the engine's queue and not ended since.
     pub in_engine: bool,
@@ -349,9 +351,10 @@ impl AppState {
 
     /// Adds the photos a folder walk found (path, canonical path) that are not queued yet;
     /// returns the new ones with their ids, which the caller hands to the engine.
-    pub fn add_collected(&mut self, found: Vec<(PathBuf, PathBuf)>) -> Vec<(PhotoId, PathBuf)> {
+    pub fn add_collected(&mut self, found: Vec<(crate::archive::Photo, PathBuf)>) -> Vec<(PhotoId, crate::archive::Photo)> {
         let mut added = Vec::new();
-        for (path, canonical) in found {
+        for (photo, canonical) in found {
+            let path = photo.path.clone();
             if !crate::inputs::is_image_name(&path) || !self.known.insert(canonical) {
                 continue;
             }
@@ -361,6 +364,7 @@ impl AppState {
             self.rows.push(Row {
                 key,
                 path: path.clone(),
+                photo: photo.clone(),
                 name,
                 in_engine: true,
                 status: PhotoStatus::Queued,
@@ -376,7 +380,7 @@ impl AppState {
                 thumbnail_requested: false,
                 preview_requested: false,
             });
-            added.push((key, path));
+            added.push((key, photo));
         }
         if self.selected.is_none() {
             self.selected = self.rows.first().map(|r| r.key);
@@ -414,13 +418,13 @@ impl AppState {
     }
 
     /// Photos that a new run must hand to the engine again (cancelled ones); marks them queued.
-    pub fn requeue_for_start(&mut self) -> Vec<(PhotoId, PathBuf)> {
+    pub fn requeue_for_start(&mut self) -> Vec<(PhotoId, crate::archive::Photo)> {
         let mut photos = Vec::new();
         for row in &mut self.rows {
             if row.status == PhotoStatus::Cancelled || (row.status == PhotoStatus::Queued && !row.in_engine) {
                 row.status = PhotoStatus::Queued;
                 row.in_engine = true;
-                photos.push((row.key, row.path.clone()));
+                photos.push((row.key, row.photo.clone()));
             }
         }
         photos

@@ -1,0 +1,53 @@
+//! `report merge`: the reports of a sharded run (and of reruns) folded into totals, and the
+//! photos that failed written as a manifest for `restore --from-list`.
+
+use crate::archive::{manifest, report};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Fold the reports of shards (and of their reruns) together: totals per outcome and of faces;
+    /// the exit status is 1 when any photo's latest outcome is a failure.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Report files written by `restore --report`.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the photos that failed to this file, one absolute path a line, for
+    /// `restore --from-list FILE --list-root ROOT` (the root is named in its first line).
+    #[arg(long, value_name = "OUT.txt")]
+    pub failed_list: Option<PathBuf>,
+}
+
+pub fn run(cmd: ReportCommand) -> anyhow::Result<ExitCode> {
+    let ReportCommand::Merge(args) = cmd;
+    let reports = args.reports.iter().map(|p| report::read(p)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let merged = report::merge(&reports);
+    let t = &merged.totals;
+    println!("{} reports ({} of runs that did not finish)", merged.reports, merged.unfinished);
+    println!("photos {}: restored {}, no faces {}, already done {}, failed {}, not reported {}", t.photos, t.restored, t.no_faces, t.already_done, t.failed, t.pending);
+    println!("faces restored {}, failed {}", t.faces_restored, t.faces_failed);
+    for p in merged.failed() {
+        println!("failed: {}: {}", p.input.display(), p.reason.as_deref().unwrap_or("(no reason recorded)"));
+    }
+    if let Some(file) = &args.failed_list {
+        let failed: Vec<PathBuf> = merged.failed().map(|p| p.input.clone()).collect();
+        let header = match merged.failed_root() {
+            Some(root) => format!(
+                "{} failed photos; rerun with: gpen-studio restore --from-list {} --list-root {} -o OUTDIR\n(the same root keeps their results where the first run put them)",
+                failed.len(),
+                file.display(),
+                root.display()
+            ),
+            None => format!("{} failed photos (from several input folders: their results go to the top of the output folder)", failed.len()),
+        };
+        manifest::write(file, &header, &failed).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        println!("{} failed photos listed in {}", failed.len(), file.display());
+    }
+    Ok(if t.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
