@@ -5,7 +5,7 @@
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
 # Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
 # uses. Only missing packages are installed (dpkg -s).
-# The default set also holds Slurm and MUNGE (slurm-wlm, munge): tests/cluster_slurm.rs starts its own
+# The default set also holds Slurm and MUNGE (slurm-wlm, munge): tests/cluster_slurm/ starts its own
 # single-node cluster on loopback from the programs alone, so the packages' own daemons are never
 # started (a policy-rc.d refuses them while apt installs) and no system configuration is needed.
 set -euo pipefail
@@ -30,7 +30,7 @@ else
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }
-  for pkg in slurmctld slurmd slurm-client munge; do
+  for pkg in slurm-wlm munge; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 fi

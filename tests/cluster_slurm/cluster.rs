@@ -1,10 +1,11 @@
 //! A private single-node Slurm cluster for one test: its own MUNGE key and socket, slurmctld and
-//! slurmd in the foreground on loopback ports nobody else uses, all state in a temporary folder.
+//! slurmd in the foreground on free ports, talking over loopback, all state in a temporary folder.
 //! Dropping it cancels its jobs and stops every process it started, even when the test panicked.
 //!
-//! Needs root (slurmd starts jobs as their user) and Debian's slurmctld, slurmd, slurm-client and
-//! munge (packaging/install-system-deps.sh installs them); nothing of the system's Slurm or MUNGE
-//! configuration is read or touched.
+//! Needs root (slurmd starts jobs as their user) and Debian's slurm-wlm and munge
+//! (packaging/install-system-deps.sh installs them); nothing of the system's Slurm or MUNGE
+//! configuration is read or touched. The daemons listen on all interfaces (Slurm 22.05 has no bind
+//! address) but are reached on 127.0.0.1, and answer only requests signed with the private key.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -239,7 +240,7 @@ fn require_root_and_programs() {
         .collect();
     assert!(
         missing.is_empty(),
-        "Slurm or MUNGE missing ({}): install Debian's slurmctld, slurmd, slurm-client and munge with packaging/install-system-deps.sh (run by `make test`)",
+        "Slurm or MUNGE missing ({}): install Debian's slurm-wlm and munge with packaging/install-system-deps.sh (run by `make test`)",
         missing.join(", ")
     );
 }
@@ -250,8 +251,10 @@ fn quiet(conf: &Path, program: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The short host name: slurmctld only runs where it matches SlurmctldHost.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    name.trim().split('.').next().unwrap().to_string()
 }
 
 /// A port free on loopback right now (the kernel's choice), so that parallel runs and any real

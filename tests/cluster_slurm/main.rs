@@ -287,6 +287,11 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
         outputs.len()
     );
     eprintln!("shard {k} killed after {} of {} photos", finished.len(), outputs.len());
+    // The killed task's report is still whole JSON, and claims no photo it did not write.
+    let report_path = resumed.join(format!("reports/shard-{k}.json"));
+    for e in read_report(&report_path, &archive, &resumed) {
+        assert!(finished.contains_key(&resumed.join(&e.output)), "the killed task's report lists {e:?}, which it never wrote");
+    }
 
     let again = submit(&cluster, work, &archive, &resumed, &k.to_string(), Some(SHARDS));
     let tasks = wait_all(&cluster, work, again);
@@ -301,7 +306,7 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
         let m = std::fs::metadata(path).unwrap();
         assert_eq!((m.ino(), m.mtime(), m.mtime_nsec()), *stat, "{} was written again", path.display());
     }
-    let report = read_report(&resumed.join(format!("reports/shard-{k}.json")), &archive, &resumed);
+    let report = read_report(&report_path, &archive, &resumed);
     let outcome_of: BTreeMap<PathBuf, String> = report.iter().map(|e| (resumed.join(&e.output), e.outcome.clone())).collect();
     assert_eq!(outcome_of.keys().collect::<Vec<_>>(), { let mut o: Vec<&PathBuf> = outputs.iter().collect(); o.sort(); o }, "the report lists shard {k}'s photos");
     for (path, outcome) in &outcome_of {
