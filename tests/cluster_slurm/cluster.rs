@@ -24,7 +24,10 @@ pub struct Cluster {
 /// One array task as `scontrol show job` reports it once the job has left the queue.
 #[derive(Debug, Clone)]
 pub struct Task {
+    /// The array task's index.
     pub id: u32,
+    /// Its own job id (SLURM_JOB_ID inside it).
+    pub job_id: u32,
     pub state: String,
     pub exit_code: String,
 }
@@ -165,6 +168,7 @@ impl Cluster {
                 };
                 Task {
                     id: field("ArrayTaskId").parse().unwrap_or_else(|_| panic!("not one array task: {line}")),
+                    job_id: field("JobId").parse().unwrap_or_else(|_| panic!("no job id in {line}")),
                     state: field("JobState"),
                     exit_code: field("ExitCode"),
                 }

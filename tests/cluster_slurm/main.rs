@@ -170,6 +170,19 @@ fn read_report(path: &Path, archive: &Path, out: &Path) -> Vec<Entry> {
         .collect()
 }
 
+/// The report the recipe has task `task` of shard `k` write.
+fn report_path(out: &Path, k: u32, task: &Task) -> PathBuf {
+    out.join(format!("reports/shard-{k}-job{}.json", task.job_id))
+}
+
+/// `report merge REPORTS --failed-list FILE`, which must succeed (no photo failed); what it printed.
+fn merge_reports(reports: &[PathBuf], failed_list: &Path) -> String {
+    let merged = Command::new(bin()).args(["report", "merge"]).args(reports).arg("--failed-list").arg(failed_list).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&merged.stdout), String::from_utf8_lossy(&merged.stderr));
+    assert!(merged.status.success(), "report merge {reports:?}:\n{text}");
+    text
+}
+
 fn assert_all_completed(tasks: &[Task], ids: &[u32], cluster: &Cluster, work: &Path, job: u32) {
     let seen: Vec<u32> = tasks.iter().map(|t| t.id).collect();
     let ok = seen == ids && tasks.iter().all(|t| t.state == "COMPLETED" && t.exit_code == "0:0");
@@ -181,6 +194,9 @@ fn restore_single_process(archive: &Path, out: &Path, work: &Path) -> std::proce
         .args(["restore", "--device", "cpu", "--recursive", "--weights"])
         .arg(golden_weights())
         .args(RESTORE_ARGS.split(' '))
+        // One thread, as the tasks get from the recipe (--threads $SLURM_CPUS_PER_TASK): the
+        // same arithmetic, and three processes on a small machine do not fight over its cores.
+        .args(["--threads", "1"])
         .arg(archive)
         .arg("-o")
         .arg(out)
@@ -224,7 +240,7 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
     let mut shard_of: BTreeMap<PathBuf, u32> = BTreeMap::new();
     let mut entries: BTreeMap<u32, Vec<Entry>> = BTreeMap::new();
     for k in 1..=SHARDS {
-        let report = read_report(&out.join(format!("reports/shard-{k}.json")), &archive, &out);
+        let report = read_report(&report_path(&out, k, &tasks[k as usize - 1]), &archive, &out);
         for e in &report {
             assert!(["restored", "no_faces"].contains(&e.outcome.as_str()), "shard {k}: {e:?} on a first run");
             assert!(expected.contains_key(&e.output), "shard {k}: {e:?} names an output nobody wrote");
@@ -241,12 +257,7 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
 
     // The merged reports count every photo, and list no failed one.
     let failed_list = work.join("failed.txt");
-    let mut merge: Vec<PathBuf> = (1..=SHARDS).map(|k| out.join(format!("reports/shard-{k}.json"))).collect();
-    merge.insert(0, "merge".into());
-    merge.insert(0, "report".into());
-    let merged = Command::new(bin()).args(&merge).arg("--failed-list").arg(&failed_list).output().unwrap();
-    let merged_text = format!("{}{}", String::from_utf8_lossy(&merged.stdout), String::from_utf8_lossy(&merged.stderr));
-    assert!(merged.status.success(), "{merged_text}");
+    let merged_text = merge_reports(&tasks.iter().map(|t| report_path(&out, t.id, t)).collect::<Vec<_>>(), &failed_list);
     let restored = entries.values().flatten().filter(|e| e.outcome == "restored").count();
     assert_eq!(restored, inputs.len() - 1);
     for want in [format!("photos {}", inputs.len()), format!("restored {restored}"), "already done 0".to_string(), "failed 0".to_string()] {
@@ -288,8 +299,8 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
     );
     eprintln!("shard {k} killed after {} of {} photos", finished.len(), outputs.len());
     // The killed task's report is still whole JSON, and claims no photo it did not write.
-    let report_path = resumed.join(format!("reports/shard-{k}.json"));
-    for e in read_report(&report_path, &archive, &resumed) {
+    let killed_report = report_path(&resumed, k, &killed[0]);
+    for e in read_report(&killed_report, &archive, &resumed) {
         assert!(finished.contains_key(&resumed.join(&e.output)), "the killed task's report lists {e:?}, which it never wrote");
     }
 
@@ -306,12 +317,19 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
         let m = std::fs::metadata(path).unwrap();
         assert_eq!((m.ino(), m.mtime(), m.mtime_nsec()), *stat, "{} was written again", path.display());
     }
-    let report = read_report(&report_path, &archive, &resumed);
+    let rerun_report = report_path(&resumed, k, &tasks[0]);
+    assert_ne!(rerun_report, killed_report, "each attempt keeps its own report");
+    let report = read_report(&rerun_report, &archive, &resumed);
     let outcome_of: BTreeMap<PathBuf, String> = report.iter().map(|e| (resumed.join(&e.output), e.outcome.clone())).collect();
     assert_eq!(outcome_of.keys().collect::<Vec<_>>(), { let mut o: Vec<&PathBuf> = outputs.iter().collect(); o.sort(); o }, "the report lists shard {k}'s photos");
     for (path, outcome) in &outcome_of {
         let want = if finished.contains_key(path) { "already_done" } else { &shard.iter().find(|e| resumed.join(&e.output) == *path).unwrap().outcome };
         assert_eq!(outcome, want, "{}", path.display());
+    }
+    // Both attempts together: each photo of the shard once, whichever attempt restored it.
+    let merged_text = merge_reports(&[killed_report, rerun_report], &work.join("failed-resumed.txt"));
+    for want in [format!("photos {}:", shard.len()), "failed 0".to_string()] {
+        assert!(merged_text.contains(&want), "report merge of both attempts does not say {want:?}:\n{merged_text}");
     }
     eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
 }
