@@ -82,6 +82,9 @@ fn the_indexed_job_gives_each_pod_one_shard_of_the_shared_archive() {
     let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("gpen-studio refuses the recipe's command line {argv:?}:\n{e}"));
     let Some(Command::Restore(restore)) = cli.command else { panic!("not a restore command: {argv:?}") };
     assert!(restore.recursive, "the archive's sub-folders are walked");
+    // libtorch's threads are the CPUs the pod asks for, not every core of the node.
+    let cpus = text(&container["resources"]["requests"]["cpu"], "requests.cpu").parse::<i32>().expect("requests.cpu in whole CPUs");
+    assert_eq!(restore.model.threads, Some(cpus), "--threads must equal requests.cpu");
     let report = flag(&argv, "--report");
     // One report per pod, a retry's beside the failed pod's: $(POD_NAME) expands from the env.
     assert!(report.contains("$(POD_NAME)"), "one report per pod: {report}");
