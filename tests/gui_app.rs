@@ -671,3 +671,23 @@ fn between_runs_the_panel_shows_the_sr_tiles_the_selected_photo_would_get() {
     let tiles = harness.state().state.memory.live_tiles.clone().unwrap();
     assert!(tiles.starts_with("scan.png: whole photo"), "{tiles}");
 }
+
+#[test]
+fn a_dropped_folder_names_results_as_the_command_line_does_and_skips_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    write_png(&album.join("a/x.png"), 16, 12);
+    write_png(&album.join("b/x.png"), 16, 12);
+    write_png(&album.join("out/a/x.png"), 16, 12); // results of an earlier run
+    let mut s = settings(dir.path(), some_weights(dir.path()));
+    s.run.out_dir = album.join("out");
+    let (mut harness, script) = window(s);
+    drop_paths(&mut harness, std::slice::from_ref(&album));
+    let sent = script.sent();
+    let keys: Vec<PathBuf> = sent
+        .iter()
+        .filter_map(|c| if let Command::EnqueuePhotos(p) = c { Some(p.iter().map(|(_, p)| p.output(Path::new("o"), "png"))) } else { None })
+        .flatten()
+        .collect();
+    assert_eq!(keys, [PathBuf::from("o/a/x.png"), "o/b/x.png".into()], "{sent:?}");
+}

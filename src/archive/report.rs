@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often a running report is rewritten at most (each photo's end triggers it).
+/// How often a running report is rewritten at most (each photo's end triggers it). A report so
+/// large that writing it takes longer than a 20th of this waits 20 times its writing time
+/// instead, so rewriting the report of a huge shard never costs more than 5 % of the run.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What a report file holds (the schema is in the README, "Large archives").
@@ -191,6 +193,8 @@ pub struct ReportWriter {
     pending: HashMap<PhotoId, Pending>,
     started: Instant,
     last_write: Option<Instant>,
+    /// How long the last write took.
+    write_cost: Duration,
     write_error: Option<String>,
 }
 
@@ -226,7 +230,7 @@ impl ReportWriter {
             totals: Totals { photos: photos.len(), pending: photos.len(), ..Totals::default() },
         };
         let photos = photos.iter().cloned().zip(outputs.iter().map(|o| absolute(o))).collect();
-        let mut w = ReportWriter { path: path.into(), report, photos, pending: HashMap::new(), started: Instant::now(), last_write: None, write_error: None };
+        let mut w = ReportWriter { path: path.into(), report, photos, pending: HashMap::new(), started: Instant::now(), last_write: None, write_cost: Duration::ZERO, write_error: None };
         w.write()?;
         Ok(w)
     }
@@ -270,7 +274,8 @@ impl ReportWriter {
             }
             _ => {}
         }
-        if ended && self.last_write.is_none_or(|t| t.elapsed() >= WRITE_INTERVAL) {
+        let wait = WRITE_INTERVAL.max(self.write_cost * 20);
+        if ended && self.last_write.is_none_or(|t| t.elapsed() >= wait) {
             self.try_write();
         }
     }
@@ -318,10 +323,12 @@ impl ReportWriter {
 
     /// Writes the report now (atomically).
     pub fn write(&mut self) -> std::io::Result<()> {
+        let t = Instant::now();
         self.report.updated_unix = unix_now();
         let text = serde_json::to_string_pretty(&self.report).map_err(std::io::Error::other)?;
         crate::paths::write_atomically(&self.path, |tmp| std::fs::write(tmp, &text))?;
         self.last_write = Some(Instant::now());
+        self.write_cost = t.elapsed();
         self.write_error = None;
         Ok(())
     }

@@ -66,6 +66,15 @@ impl ArchiveArgs {
             }
             sources.extend(entries);
         }
+        if let Ok(out) = out_dir.canonicalize()
+            && let Some(s) = sources.iter().find(|s| s.path.canonicalize().is_ok_and(|p| p.starts_with(&out)))
+        {
+            anyhow::bail!(
+                "{} is inside the output folder {}: the result would replace the input; choose another output folder",
+                s.path.display(),
+                out_dir.display()
+            );
+        }
         let found = walk::walk(&sources, recursive, Some(out_dir));
         let total = found.photos.len();
         let mut notes: Vec<String> = found.notes.into_iter().map(|n| format!("note: {n}")).collect();
