@@ -5,6 +5,9 @@
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
 # Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
 # uses. Only missing packages are installed (dpkg -s).
+# The default set also holds Slurm and MUNGE (slurm-wlm, munge): tests/cluster_slurm/ starts its own
+# single-node cluster on loopback from the programs alone, so the packages' own daemons are never
+# started (a policy-rc.d refuses them while apt installs) and no system configuration is needed.
 set -euo pipefail
 
 missing=()
@@ -27,6 +30,9 @@ else
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }
+  for pkg in slurm-wlm munge; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -35,5 +41,14 @@ fi
 echo "installing system packages: ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# Installing must not leave daemons running (munged, slurmctld with the packages' defaults): unless
+# the system already has a policy-rc.d (containers usually do), one that refuses every start is put
+# in place for the install and removed afterwards.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# gpen-studio set-up: no service starts while packages install\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
