@@ -234,7 +234,7 @@ pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let selection = args.archive.select(&args.inputs, args.recursive, &args.output)?;
     for note in &selection.notes {
-        eprintln!("{note}");
+        super::output::note(note);
     }
     if selection.found == 0 {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
