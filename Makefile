@@ -14,12 +14,12 @@ LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
 MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
 ARGS ?=
 
-.PHONY: run test setup system-deps gui-deps package-deps build deb deb-check bench clean-setup
+.PHONY: run test setup system-deps gui-deps test-deps package-deps build deb deb-check bench clean-setup
 
 run: setup gui-deps
 	cargo run --release -- $(ARGS)
 
-test: setup
+test: setup test-deps
 	cargo test --release
 	$(MAKE) deb-check
 
@@ -33,6 +33,10 @@ system-deps:
 
 gui-deps:
 	@packaging/install-system-deps.sh --gui
+
+# Slurm and MUNGE for the cluster test (tests/cluster_slurm), only for `make test`.
+test-deps:
+	@packaging/install-system-deps.sh --test
 
 package-deps:
 	@packaging/install-system-deps.sh --package

@@ -5,8 +5,8 @@
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
 # Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
 # uses. Only missing packages are installed (dpkg -s).
-# The default set also holds Slurm and MUNGE (slurm-wlm, munge): tests/cluster_slurm/ starts its own
-# single-node cluster on loopback from the programs alone, so the packages' own daemons are never
+# With --test, Slurm and MUNGE (slurm-wlm, munge) for `make test` only: tests/cluster_slurm/ starts its
+# own single-node cluster on loopback from the programs alone, so the packages' own daemons are never
 # started (a policy-rc.d refuses them while apt installs) and no system configuration is needed.
 set -euo pipefail
 
@@ -14,6 +14,10 @@ missing=()
 if [ "${1:-}" = "--package" ]; then
   # `make deb`: rewriting the binary's rpath, stripping it, checking the .desktop file.
   for pkg in patchelf binutils desktop-file-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+elif [ "${1:-}" = "--test" ]; then
+  for pkg in slurm-wlm munge; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 elif [ "${1:-}" = "--gui" ]; then
@@ -30,9 +34,6 @@ else
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }
-  for pkg in slurm-wlm munge; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -3,7 +3,7 @@
 //! Dropping it cancels its jobs and stops every process it started, even when the test panicked.
 //!
 //! Needs root (slurmd starts jobs as their user) and Debian's slurm-wlm and munge
-//! (packaging/install-system-deps.sh installs them); nothing of the system's Slurm or MUNGE
+//! (`packaging/install-system-deps.sh --test` installs them); nothing of the system's Slurm or MUNGE
 //! configuration is read or touched. The daemons listen on all interfaces (Slurm 22.05 has no bind
 //! address) but are reached on 127.0.0.1, and answer only requests signed with the private key.
 
@@ -244,7 +244,7 @@ fn require_root_and_programs() {
         .collect();
     assert!(
         missing.is_empty(),
-        "Slurm or MUNGE missing ({}): install Debian's slurm-wlm and munge with packaging/install-system-deps.sh (run by `make test`)",
+        "Slurm or MUNGE missing ({}): install Debian's slurm-wlm and munge with packaging/install-system-deps.sh --test (run by `make test`)",
         missing.join(", ")
     );
 }
