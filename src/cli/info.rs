@@ -118,8 +118,7 @@ pub fn gather() -> Info {
         .unwrap_or_default();
     let calibration = CalibrationStore::load(&CalibrationStore::default_path());
     let mtcnn_folder = crate::detect::mtcnn::default_models_dir();
-    let mut searched: Vec<PathBuf> = std::env::var_os("GPEN_MTCNN_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).into_iter().collect();
-    searched.extend(crate::detect::mtcnn::models_dir_candidates(std::env::current_exe().ok().as_deref(), &crate::paths::data_dir()));
+    let (searched, _) = crate::detect::mtcnn::search_path();
     Info {
         gpen_studio: env!("CARGO_PKG_VERSION").into(),
         versions,

@@ -34,16 +34,25 @@ pub const WEIGHT_FILES: [&str; 3] = ["pnet.pt", "rnet.pt", "onet.pt"];
 /// message should name: the repository's `models/mtcnn` in a build tree (`make` fills it), else the
 /// user's data directory.
 pub fn default_models_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GPEN_MTCNN_DIR").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
+    let (dirs, from_env) = search_path();
+    if from_env {
+        return dirs.into_iter().next().expect("the variable's folder");
     }
-    let exe = std::env::current_exe().ok();
-    let candidates = models_dir_candidates(exe.as_deref(), &crate::paths::data_dir());
-    if let Some(found) = candidates.iter().find(|d| has_weights(d)) {
-        return found.clone();
+    if let Some(found) = dirs.into_iter().find(|d| has_weights(d)) {
+        return found;
     }
     let repo = build_tree_models_dir();
     if repo.parent().is_some_and(Path::is_dir) { repo } else { crate::paths::data_dir().join("mtcnn") }
+}
+
+/// The folders [`default_models_dir`] looks in, in order, and whether they are `$GPEN_MTCNN_DIR`
+/// alone (which, when set, is the only one).
+pub fn search_path() -> (Vec<PathBuf>, bool) {
+    if let Some(dir) = std::env::var_os("GPEN_MTCNN_DIR").filter(|v| !v.is_empty()) {
+        return (vec![PathBuf::from(dir)], true);
+    }
+    let exe = std::env::current_exe().ok();
+    (models_dir_candidates(exe.as_deref(), &crate::paths::data_dir()), false)
 }
 
 /// The folders tried, in order: the one an installed package puts beside its binary
