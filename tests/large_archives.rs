@@ -261,10 +261,13 @@ fn a_list_a_report_a_merge_and_a_rerun_of_the_failed_photos() {
 
 #[test]
 fn a_killed_run_leaves_a_usable_report_and_its_rerun_finishes_the_rest() {
+    const PHOTOS: usize = 96;
     let d = tempfile::tempdir().unwrap();
     let input = d.path().join("in");
-    for i in 0..24 {
-        face_photo(&input.join(format!("p{i:02}.png")));
+    // Enough photos that the run outlasts the report's 2 s between rewrites on a fast machine, so
+    // it is killed with photos reported and photos still to do.
+    for i in 0..PHOTOS {
+        face_photo(&input.join(format!("p{i:03}.png")));
     }
     let (out, killed_path) = (d.path().join("out"), d.path().join("killed.json"));
     let mut child = restore(&[os(&input), os("-o"), os(&out), os("--report"), os(&killed_path)])
@@ -286,7 +289,7 @@ fn a_killed_run_leaves_a_usable_report_and_its_rerun_finishes_the_rest() {
     child.wait().unwrap();
     let killed = read_report(&killed_path);
     assert!(!killed.finished && killed.totals.pending > 0, "{:?}", killed.totals);
-    assert_eq!(killed.totals.photos, 24);
+    assert_eq!(killed.totals.photos, PHOTOS);
     let restored_before = written_by(&killed);
     assert!(restored_before.iter().all(|o| o.exists()));
 
@@ -302,9 +305,9 @@ fn a_killed_run_leaves_a_usable_report_and_its_rerun_finishes_the_rest() {
     // last write, at most WRITE_INTERVAL before the kill) are "already done" for the rerun.
     let merged = report::merge(&[killed, rerun]);
     let t = &merged.totals;
-    assert_eq!((t.photos, t.restored + t.already_done, t.failed, t.pending), (24, 24, 0, 0), "{t:?}");
-    assert!(t.restored >= restored_before.len() && merged.photos.len() == 24, "{t:?}");
-    assert_eq!(tree(&out).len(), 24, "no temporary file left: {:?}", names(&tree(&out)));
+    assert_eq!((t.photos, t.restored + t.already_done, t.failed, t.pending), (PHOTOS, PHOTOS, 0, 0), "{t:?}");
+    assert!(t.restored >= restored_before.len() && merged.photos.len() == PHOTOS, "{t:?}");
+    assert_eq!(tree(&out).len(), PHOTOS, "no temporary file left: {:?}", names(&tree(&out)));
 }
 
 #[test]
