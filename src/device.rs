@@ -139,13 +139,15 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_gpu_is_a_clear_error_not_a_crash() {
+    fn cuda_resolves_where_there_is_a_gpu_and_is_a_clear_error_where_there_is_none() {
         if tch::Cuda::is_available() {
-            return; // only meaningful on a machine without CUDA
+            assert_eq!(DeviceChoice::Cuda(0).resolve(), Ok(Device::Cuda(0)));
+            assert_eq!(DeviceChoice::Auto.resolve(), Ok(Device::Cuda(0)));
+        } else {
+            let err = DeviceChoice::Cuda(0).resolve().unwrap_err();
+            assert!(err.contains("no CUDA device"), "{err}");
+            assert_eq!(DeviceChoice::Auto.resolve(), Ok(Device::Cpu));
         }
-        let err = DeviceChoice::Cuda(0).resolve().unwrap_err();
-        assert!(err.contains("no CUDA device"), "{err}");
-        assert_eq!(DeviceChoice::Auto.resolve(), Ok(Device::Cpu));
     }
 
     #[test]

@@ -119,11 +119,9 @@ fn aligned_crops_of_the_first_three_faces_match_the_reference() {
 }
 
 #[test]
+#[ignore = "needs a CUDA device: run with --ignored on a GPU machine (packaging/gpu-check.sh does)"]
 fn aligned_crops_on_cuda_equal_the_cpu_ones() {
-    if !tch::Cuda::is_available() {
-        eprintln!("no CUDA device; skipped");
-        return;
-    }
+    assert!(tch::Cuda::is_available(), "this test compares CPU and CUDA crops: it needs a CUDA device");
     let golden = golden_alignment();
     let faces: Vec<Landmarks> = golden["faces"].as_array().unwrap().iter().map(|f| points(&f["landmarks"])).collect();
     let photo = solvay();

@@ -283,9 +283,11 @@ fn start_requeues_nothing_twice_and_sends_start() {
     assert!(harness.state().state.run.running);
 }
 
-/// Frame time with 1,000 queued photos (thumbnails loaded): printed for docs/BENCHMARKS.md.
+/// 1,000 queued photos: every one is listed, the rows on screen get their thumbnails from the helper
+/// thread (uploaded as textures), and the rows off screen are not decoded. The frame time with such a
+/// queue is `gpen-studio bench gui` (docs/BENCHMARKS.md), not a test.
 #[test]
-fn a_thousand_queued_photos_draw_quickly() {
+fn a_thousand_queued_photos_are_listed_and_only_the_rows_on_screen_get_thumbnails() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("many");
     for i in 0..1000 {
@@ -294,24 +296,28 @@ fn a_thousand_queued_photos_draw_quickly() {
     let (mut harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
     drop_paths(&mut harness, &[folder]);
     assert_eq!(harness.state().state.rows.len(), 1000);
-    // Let the visible thumbnails arrive.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.state().textures.len() < 10 && Instant::now() < deadline {
+    let pending = |h: &Harness<'static, Studio>| {
+        let rows = &h.state().state.rows;
+        !rows.iter().any(|r| r.thumbnail_requested) || rows.iter().any(|r| r.thumbnail_requested && r.thumbnail.is_none())
+    };
+    // A guard against hanging forever, not a speed check.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while pending(&harness) {
+        assert!(Instant::now() < deadline, "the visible thumbnails never arrived");
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut times = Vec::new();
-    for _ in 0..120 {
-        let t = Instant::now();
-        harness.step();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+    harness.run_steps(2);
+    let rows = &harness.state().state.rows;
+    let with_thumbnail: Vec<&image::RgbImage> = rows.iter().filter_map(|r| r.thumbnail.as_ref()).collect();
+    assert!(with_thumbnail.len() >= 10, "only {} rows on screen have a thumbnail", with_thumbnail.len());
+    assert!(with_thumbnail.len() < 200, "{} thumbnails: rows off screen were decoded too", with_thumbnail.len());
+    assert!(rows[999].thumbnail.is_none() && !rows[999].thumbnail_requested, "the last row is off screen");
+    for t in &with_thumbnail {
+        // 96×72 fitted into the thumbnail side: the longer side is the side, the shape kept.
+        assert_eq!((t.width(), t.height()), (gpen_studio::gui::helpers::THUMBNAIL_SIDE, gpen_studio::gui::helpers::THUMBNAIL_SIDE * 72 / 96));
     }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = times[times.len() / 2];
-    let p95 = times[times.len() * 95 / 100];
-    // Speed is measured and recorded (docs/BENCHMARKS.md), not asserted: a shared machine's timings
-    // make a threshold either flaky or meaningless.
-    println!("frame time with 1000 queued photos: median {median:.2} ms, p95 {p95:.2} ms ({} frames)", times.len());
+    assert!(harness.state().textures.len() >= with_thumbnail.len(), "the thumbnails were uploaded as textures");
 }
 
 /// The real worker with the small golden model restores a real photo; the window shows it done.
@@ -528,9 +534,8 @@ fn closing_the_window_during_a_download_does_not_hang() {
     let (mut harness, _script, source, entry) = download_window(dir.path(), &server.url);
     harness.get_by_label("Download GPEN-Test-64").click();
     step_until(&mut harness, Duration::from_secs(30), bytes_arrived);
-    let t = Instant::now();
     drop(harness);
-    assert!(t.elapsed() < Duration::from_secs(5), "closing took {:?}", t.elapsed());
+    // Closing did not wait for the download to finish: the .part is still short of the whole file.
     let part = source.store.part_of(&entry);
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept > 0 && kept < body.len() as u64, "the .part stays to resume: {kept}");
@@ -600,8 +605,9 @@ fn switching_a_face_off_sends_the_kept_faces_to_the_engine_and_the_outline_shows
 fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
     let dir = tempfile::tempdir().unwrap();
     let (harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
-    harness.get_by_label_contains("Faces found with");
-    harness.get_by_label_contains("Pasted with the");
+    // Nothing installed beside the generator: the built-in detector and the rectangle, named in full.
+    harness.get_by_label("Faces found with MTCNN");
+    harness.get_by_label("Pasted with the feathered rectangle (no face parser installed)");
     harness.get_by_label("RetinaFace-R50");
     harness.get_by_label("ParseNet-latest");
     harness.get_by_label("realesrnet_x2");

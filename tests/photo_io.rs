@@ -6,7 +6,6 @@
 mod common;
 use common::corpus::*;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use gpen_studio::photo::{OutputFormat, PhotoError, PhotoMeta, ReadLimits, read_photo, write_photo};
 use image::metadata::Orientation;
@@ -318,12 +317,12 @@ mod photo_hostile_files {
         let c = Corpus::new();
         let path = c.file("locked.png", &encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Png));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
-        if std::fs::File::open(&path).is_ok() {
-            eprintln!("skipped: file permissions are not enforced for this user (root?)");
-        } else {
-            let err = read(&path).unwrap_err();
-            assert!(matches!(err, PhotoError::PermissionDenied { .. }), "{err:?}");
-        }
+        // As root, on a thread without root's permission override.
+        let err = common::caps::without_permission_override(move || {
+            assert!(std::fs::File::open(&path).is_err(), "mode 000 must be unreadable here");
+            read(&path).unwrap_err()
+        });
+        assert!(matches!(err, PhotoError::PermissionDenied { .. }), "{err:?}");
     }
 
     #[test]
@@ -413,28 +412,23 @@ mod photo_hostile_files {
     }
 
     #[test]
-    fn decompression_bomb_is_refused_from_the_header_fast() {
+    fn decompression_bomb_is_refused_from_the_header() {
         let c = Corpus::new();
         let path = c.file("bomb.png", &png_bomb(60000, 60000));
-        let start = Instant::now();
         let err = read(&path).unwrap_err();
-        let took = start.elapsed();
         match &err {
             PhotoError::TooLarge { width: 60000, height: 60000, limit: 100_000_000, .. } => {}
             other => panic!("want TooLarge, got {other:?}"),
         }
         let msg = err.to_string();
         assert!(msg.contains("3600.0 megapixels") && msg.contains("100.0 megapixels") && msg.contains("max_pixels"), "{msg}");
-        assert!(took < Duration::from_millis(500), "refused in {took:?}");
 
         // The same from a JPEG whose SOF claims 65000x65000.
         let mut bomb = jpeg(&quadrants());
         let sof = find_marker(&bomb, 0xC0);
         bomb[sof + 5..sof + 9].copy_from_slice(&[0xFD, 0xE8, 0xFD, 0xE8]);
-        let start = Instant::now();
         let err = read(&c.file("bomb.jpg", &bomb)).unwrap_err();
         assert!(matches!(err, PhotoError::TooLarge { width: 65000, height: 65000, .. }), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(500));
 
         // Raising the limit is how a user accepts a huge file; the memory bound still applies.
         let limits = ReadLimits { max_pixels: u64::MAX, ..ReadLimits::default() };
@@ -502,13 +496,19 @@ mod photo_write {
     #[test]
     fn writing_without_metadata_works_and_jpeg_quality_is_clamped() {
         let c = Corpus::new();
+        let mut bytes = std::collections::BTreeMap::new();
         for quality in [0, 1, 100, 255] {
             let path = c.path().join(format!("q{quality}.jpg"));
             write_photo(&path, &quadrants(), OutputFormat::Jpeg { quality }, &PhotoMeta::default()).unwrap();
             let back = read(&path).unwrap();
             assert!(back.exif.is_none() && back.icc.is_none());
             assert_eq!(back.pixels.dimensions(), (64, 32));
+            bytes.insert(quality, std::fs::read(&path).unwrap());
         }
+        // The quality reaches the encoder, and out-of-range values write what the nearest bound writes.
+        assert_ne!(bytes[&1], bytes[&100], "quality 1 and 100 give the same file");
+        assert_eq!(bytes[&0], bytes[&1], "quality 0 is written as 1");
+        assert_eq!(bytes[&255], bytes[&100], "quality 255 is written as 100");
     }
 
     #[test]
@@ -536,17 +536,15 @@ mod photo_write {
         let dir = c.path().join("ro");
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-        // Root (as in CI containers) writes anyway: then there is nothing to check.
-        let probe = dir.join("probe");
-        if std::fs::write(&probe, b"").is_ok() {
-            std::fs::remove_file(&probe).unwrap();
-            eprintln!("skipped: folder permissions are not enforced for this user (root?)");
-        } else {
-            let err = write_photo(&dir.join("out.png"), &quadrants(), OutputFormat::Png, &PhotoMeta::default()).unwrap_err();
-            assert!(matches!(err, PhotoError::Write { .. }), "{err:?}");
-            assert!(err.to_string().contains("ermission denied"), "{err}");
-            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left behind");
-        }
+        // As root, on a thread without root's permission override.
+        let target = dir.clone();
+        let err = common::caps::without_permission_override(move || {
+            assert!(std::fs::write(target.join("probe"), b"").is_err(), "a 0555 folder must be read-only here");
+            write_photo(&target.join("out.png"), &quadrants(), OutputFormat::Png, &PhotoMeta::default()).unwrap_err()
+        });
+        assert!(matches!(err, PhotoError::Write { .. }), "{err:?}");
+        assert!(err.to_string().contains("ermission denied"), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left behind");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 

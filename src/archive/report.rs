@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often a running report is rewritten at most (each photo's end triggers it). A report so
-/// large that writing it takes longer than a 20th of this waits 20 times its writing time
-/// instead, so rewriting the report of a huge shard never costs more than 5 % of the run.
+/// How often a running report is rewritten at most by default (each photo's end triggers it;
+/// `--report-every` sets another interval). A report so large that writing it takes longer than
+/// a 20th of the interval waits 20 times its writing time instead, so rewriting the report of a
+/// huge shard never costs more than 5 % of the run.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What a report file holds (the schema is in the README, "Large archives").
@@ -193,6 +194,8 @@ pub struct ReportWriter {
     pending: HashMap<PhotoId, Pending>,
     started: Instant,
     last_write: Option<Instant>,
+    /// The shortest time between two rewrites while the run goes on.
+    interval: Duration,
     /// How long the last write took.
     write_cost: Duration,
     write_error: Option<String>,
@@ -230,7 +233,7 @@ impl ReportWriter {
             totals: Totals { photos: photos.len(), pending: photos.len(), ..Totals::default() },
         };
         let photos = photos.iter().cloned().zip(outputs.iter().map(|o| absolute(o))).collect();
-        let mut w = ReportWriter { path: path.into(), report, photos, pending: HashMap::new(), started: Instant::now(), last_write: None, write_cost: Duration::ZERO, write_error: None };
+        let mut w = ReportWriter { path: path.into(), report, photos, pending: HashMap::new(), started: Instant::now(), last_write: None, interval: WRITE_INTERVAL, write_cost: Duration::ZERO, write_error: None };
         w.write()?;
         Ok(w)
     }
@@ -239,8 +242,16 @@ impl ReportWriter {
         &self.report
     }
 
+    /// Rewrites the report at most every `interval` while the run goes on (zero: after every
+    /// photo whose end finds the last write older than 20 times its writing time).
+    pub fn rewritten_every(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
     /// Folds an engine event into the report; rewrites the file when a photo ended and the last
-    /// write is older than [`WRITE_INTERVAL`], and always when the run finished.
+    /// write is older than the interval ([`WRITE_INTERVAL`] unless set), and always when the run
+    /// finished.
     pub fn on_event(&mut self, event: &EngineEvent) {
         let mut ended = false;
         match event {
@@ -274,7 +285,7 @@ impl ReportWriter {
             }
             _ => {}
         }
-        let wait = WRITE_INTERVAL.max(self.write_cost * 20);
+        let wait = self.interval.max(self.write_cost * 20);
         if ended && self.last_write.is_none_or(|t| t.elapsed() >= wait) {
             self.try_write();
         }

@@ -32,6 +32,14 @@ pub struct ArchiveArgs {
     /// its checksum, the device, the planner's decisions, stage times), rewritten as the run goes.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// With --report: rewrite it at most every SECONDS while the run goes on (0: after every
+    /// photo, unless the report is so large that this would cost more than 5 % of the run).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::archive::report::WRITE_INTERVAL.as_secs_f64(), requires = "report", value_parser = seconds)]
+    pub report_every: f64,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| format!("{s:?} is not a number of seconds (0 or more)"))
 }
 
 /// The photos a run takes.
@@ -97,7 +105,7 @@ impl ArchiveArgs {
         let outputs = crate::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
         let info = RunInfo { shard: shard.clone(), out_dir: &config.out_dir, weights: &config.weights };
         let writer = ReportWriter::create(path, photos, &outputs, info).map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
-        Ok(Some(writer))
+        Ok(Some(writer.rewritten_every(std::time::Duration::from_secs_f64(self.report_every))))
     }
 
     /// A run whose report could not be written at the end fails (a shard's report is its record).

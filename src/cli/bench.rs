@@ -30,6 +30,9 @@ pub enum BenchCommand {
     /// Background super-resolution by tile size (MP/s, peak memory, difference from untiled), and
     /// fixed against planned tiles on an emulated small device.
     Upscale(super::bench_upscale::UpscaleBenchArgs),
+    /// The window's frame time with a long queue (default 1,000 photos), drawn headless: median,
+    /// 95th percentile and worst frame.
+    Gui(super::bench_gui::GuiBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +106,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Engine(args) => super::bench_engine::run(args),
         BenchCommand::FacePath(args) => super::bench_face_path::run(args),
         BenchCommand::Upscale(args) => super::bench_upscale::run(args),
+        BenchCommand::Gui(args) => super::bench_gui::run(args),
     }
 }
 

@@ -5,6 +5,7 @@ mod archive_args;
 mod bench;
 mod bench_engine;
 mod bench_face_path;
+mod bench_gui;
 mod bench_upscale;
 mod bench_photos;
 mod calibrate;

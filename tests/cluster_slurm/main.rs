@@ -284,6 +284,10 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The first output is the event that proves the task is under way with photos left. Freeze it
+    // at once, before scancel's round trip through the controller: what it has not written now
+    // stays unwritten. scancel then ends it (Slurm sends SIGCONT and SIGTERM, which ends it).
+    assert_eq!(freeze_restores_writing_into(&resumed), 1, "shard {k}'s gpen-studio is not running\n{}", logs_text(&cluster, work, first));
     cluster.run("scancel", &[OsStr::new(&first.to_string())]);
     let killed = wait_all(&cluster, work, first);
     assert!(killed.len() == 1 && killed[0].state == "CANCELLED", "{killed:?}\n{}", logs_text(&cluster, work, first));
@@ -332,4 +336,23 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
         assert!(merged_text.contains(&want), "report merge of both attempts does not say {want:?}:\n{merged_text}");
     }
     eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Stops (SIGSTOP) every `gpen-studio restore` whose command line names `out` (its `-o`), and says
+/// how many it stopped.
+fn freeze_restores_writing_into(out: &Path) -> usize {
+    let out = out.as_os_str().as_encoded_bytes();
+    let mut frozen = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_restore = args.first().is_some_and(|a| a.ends_with(b"gpen-studio")) && args.contains(&&b"restore"[..]);
+        if is_restore && args.contains(&out) {
+            // SAFETY: sends SIGSTOP to a process of this test's own cluster job.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
+            frozen += 1;
+        }
+    }
+    frozen
 }

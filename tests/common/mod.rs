@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod caps;
 pub mod corpus;
 pub mod fakes;
 pub mod server;
