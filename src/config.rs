@@ -342,7 +342,12 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         if !MEMORY_RATIO.contains(&self.memory_ratio) {
-            problems.push(format!("memory ratio must be between {:.2} and {:.2}, got {}", MEMORY_RATIO.start(), MEMORY_RATIO.end(), self.memory_ratio));
+            problems.push(format!(
+                "memory ratio must be between {:.2} and {:.2}, got {}",
+                MEMORY_RATIO.start(),
+                MEMORY_RATIO.end(),
+                self.memory_ratio
+            ));
         }
         if !STRENGTH.contains(&self.strength) {
             problems.push(format!("strength must be between 0 and 1, got {}", self.strength));
@@ -359,7 +364,12 @@ impl RunConfig {
             problems.push(format!("min face must be between {} and {} px, got {}", MIN_FACE.start(), MIN_FACE.end(), self.min_face));
         }
         if !MAX_MEGAPIXELS.contains(&self.max_megapixels) {
-            problems.push(format!("max megapixels must be between {} and {}, got {}", MAX_MEGAPIXELS.start(), MAX_MEGAPIXELS.end(), self.max_megapixels));
+            problems.push(format!(
+                "max megapixels must be between {} and {}, got {}",
+                MAX_MEGAPIXELS.start(),
+                MAX_MEGAPIXELS.end(),
+                self.max_megapixels
+            ));
         }
         if let Workers::Fixed(n) = self.workers.clone() {
             if !WORKERS.contains(&n) {
@@ -452,7 +462,11 @@ impl RunConfig {
     pub fn sr_use(&self) -> Result<Option<PathBuf>, String> {
         let Some(scale) = self.upscale else { return Ok(None) };
         let path = self.sr_weights.clone().unwrap_or_else(|| crate::paths::model_file(&sr_file(scale)));
-        if path.is_file() { Ok(Some(path)) } else { Err(crate::paths::missing_addon_help("RealESRNet (background SR)", "--sr-weights", &path)) }
+        if path.is_file() {
+            Ok(Some(path))
+        } else {
+            Err(crate::paths::missing_addon_help("RealESRNet (background SR)", "--sr-weights", &path))
+        }
     }
 
     /// The detector this configuration runs with: `auto` takes RetinaFace when its weights exist.
@@ -564,11 +578,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let retina = dir.path().join("r.pth");
         let parser = dir.path().join("p.pth");
-        let missing = RunConfig {
-            detector_weights: Some(retina.clone()),
-            parser_weights: Some(parser.clone()),
-            ..RunConfig::default()
-        };
+        let missing = RunConfig { detector_weights: Some(retina.clone()), parser_weights: Some(parser.clone()), ..RunConfig::default() };
         assert_eq!(missing.detector_use(), Ok(DetectorUse::Mtcnn));
         assert_eq!(missing.mask_use(), Ok(MaskUse::Rectangle));
         let asked = RunConfig { detector: DetectorChoice::RetinaFace, mask: MaskChoice::Parser, ..missing.clone() };

@@ -88,8 +88,7 @@ fn alignment_inverse_maps_the_template_back_onto_the_landmarks() {
     for (i, face) in golden["faces"].as_array().unwrap().iter().enumerate() {
         let landmarks = points(&face["landmarks"]);
         let (tfm, tfm_inv) = align::face_transform(&landmarks, 512).unwrap();
-        let eye_distance =
-            f64::from(landmarks[1][0] - landmarks[0][0]).hypot(f64::from(landmarks[1][1] - landmarks[0][1]));
+        let eye_distance = f64::from(landmarks[1][0] - landmarks[0][0]).hypot(f64::from(landmarks[1][1] - landmarks[0][1]));
         for (l, t) in landmarks.iter().zip(template) {
             let l = [f64::from(l[0]), f64::from(l[1])];
             // Exact round trip through the crop...
@@ -106,12 +105,10 @@ fn alignment_inverse_maps_the_template_back_onto_the_landmarks() {
 #[test]
 fn aligned_crops_of_the_first_three_faces_match_the_reference() {
     let reference = golden_alignment();
-    let faces: Vec<Landmarks> =
-        reference["faces"].as_array().unwrap()[..3].iter().map(|f| points(&f["landmarks"])).collect();
+    let faces: Vec<Landmarks> = reference["faces"].as_array().unwrap()[..3].iter().map(|f| points(&f["landmarks"])).collect();
     let crops = align::align_faces(&solvay(), &faces, 512, Device::Cpu).unwrap();
     for (i, face) in crops.iter().enumerate() {
-        let want =
-            image::open(golden().join(format!("align/solvay_1927_face{i:02}_aligned512.png"))).unwrap().to_rgb8();
+        let want = image::open(golden().join(format!("align/solvay_1927_face{i:02}_aligned512.png"))).unwrap().to_rgb8();
         let diff = mean_abs_diff_per_channel(&face.crop, &want);
         eprintln!("face {i:02}: mean abs difference per channel (R, G, B) = {diff:.3?}");
         assert!(diff.iter().all(|d| *d <= 2.0), "face {i:02}: {diff:?}");
@@ -151,8 +148,7 @@ fn align_command_writes_every_crop_and_the_transforms() {
     let run = run_align(out.path(), &["--landmarks", detections.to_str().unwrap()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("alignment.json")).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("alignment.json")).unwrap()).unwrap();
     let faces = report["faces"].as_array().unwrap();
     assert_eq!(faces.len(), 29);
     assert_eq!(report["template"], report["template_512"]);
@@ -175,8 +171,7 @@ fn align_command_detects_the_faces_itself_without_landmarks() {
     let out = tempfile::tempdir().unwrap();
     let run = run_align(out.path(), &[]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("alignment.json")).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("alignment.json")).unwrap()).unwrap();
     let faces = report["faces"].as_array().unwrap();
     assert_eq!(faces.len(), 29);
     // MTCNN finds the reference's landmarks (in the reference's order), so the faces land where the

@@ -102,10 +102,7 @@ fn safetensors_load() {
 fn a_missing_key_is_named_with_its_shape() {
     let err = load("missing_key.pth").unwrap_err();
     let CheckpointError::Mismatch { problems, .. } = &err else { panic!("{err}") };
-    assert_eq!(
-        problems,
-        &[KeyProblem::Missing { key: "generator.convs.3.conv.modulation.bias".into(), expected: vec![128] }]
-    );
+    assert_eq!(problems, &[KeyProblem::Missing { key: "generator.convs.3.conv.modulation.bias".into(), expected: vec![128] }]);
     assert!(err.to_string().contains("missing key `generator.convs.3.conv.modulation.bias` (expected shape [128])"), "{err}");
 }
 

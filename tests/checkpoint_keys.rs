@@ -37,11 +37,7 @@ fn released_configurations_register_exactly_the_official_keys() {
 #[test]
 fn parameter_count_agrees_with_the_key_tables() {
     for (name, config) in RELEASED {
-        let params: i64 = table(name)
-            .iter()
-            .filter(|(k, _)| !k.ends_with(".kernel"))
-            .map(|(_, s)| s.iter().product::<i64>())
-            .sum();
+        let params: i64 = table(name).iter().filter(|(k, _)| !k.ends_with(".kernel")).map(|(_, s)| s.iter().product::<i64>()).sum();
         assert_eq!(config.parameter_count(), params, "{name}");
     }
 }

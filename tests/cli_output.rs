@@ -104,8 +104,10 @@ fn plan_lines(events: &[EngineEvent], verbosity: Verbosity) -> Vec<String> {
 #[test]
 fn free_memory_that_wobbles_under_a_steady_batch_prints_one_plan_line() {
     let events = run_events(12);
-    let plans: Vec<(usize, &String)> =
-        events.iter().filter_map(|e| if let EngineEvent::Recommendation { batch, reason } = e { Some((*batch, reason)) } else { None }).collect();
+    let plans: Vec<(usize, &String)> = events
+        .iter()
+        .filter_map(|e| if let EngineEvent::Recommendation { batch, reason } = e { Some((*batch, reason)) } else { None })
+        .collect();
     // The premise: the engine re-planned several times, each with new arithmetic, same size.
     assert!(plans.len() >= 3, "the wobble must reach the planner: {plans:?}");
     assert!(plans.iter().all(|(b, _)| *b == 4), "{plans:?}");

@@ -53,11 +53,12 @@ fn detect_into_a_closed_pipe_ends_quietly() {
 fn bench_into_a_closed_pipe_ends_quietly_and_names_the_loaded_libtorch() {
     let data = tempfile::tempdir().unwrap();
     let w = golden_weights();
-    let args: Vec<&std::ffi::OsStr> = ["bench", "generator", "--device", "cpu", "--batch", "1,2,4,1,2,4,1,2,4", "--repeat", "3", "--weights"]
-        .map(std::ffi::OsStr::new)
-        .into_iter()
-        .chain([w.as_os_str()])
-        .collect();
+    let args: Vec<&std::ffi::OsStr> =
+        ["bench", "generator", "--device", "cpu", "--batch", "1,2,4,1,2,4,1,2,4", "--repeat", "3", "--weights"]
+            .map(std::ffi::OsStr::new)
+            .into_iter()
+            .chain([w.as_os_str()])
+            .collect();
     let (first, status, stderr) = head_1(data.path(), &args);
     assert!(first.starts_with("bench generator: GPEN 64"), "{first}");
     let version = gpen_studio::runtime_versions::libtorch_version();
@@ -113,7 +114,10 @@ fn info_json_names_the_loaded_libtorch_as_the_library_reports_it() {
     assert_eq!(info["folders"]["data"].as_str().map(std::path::PathBuf::from), Some(data.path().join("gpen-studio")));
     assert_eq!(info["models"]["folder"].as_str().map(std::path::PathBuf::from), Some(data.path().join("gpen-studio/models")));
     assert_eq!(info["models"]["installed"].as_array().map(Vec::len), Some(0));
-    assert_eq!(info["calibrations"]["file"].as_str().map(std::path::PathBuf::from), Some(config.path().join("gpen-studio/calibrations.json")));
+    assert_eq!(
+        info["calibrations"]["file"].as_str().map(std::path::PathBuf::from),
+        Some(config.path().join("gpen-studio/calibrations.json"))
+    );
     assert!(info["mtcnn"]["found"].as_bool().unwrap(), "{}", info["mtcnn"]);
     // Without a GPU the CUDA device count is 0 and the driver says why; with one, both are there.
     let devices = info["versions"]["cuda"]["devices"].as_u64().unwrap();
@@ -139,13 +143,25 @@ fn exit_statuses_are_the_ones_help_documents() {
     let p = photo();
     let unknown = status(&[std::ffi::OsStr::new("restore"), std::ffi::OsStr::new("--no-such-flag")]);
     assert_eq!(unknown.status.code(), Some(2));
-    let bad_value = status(&["restore", "--upscale", "3", "-o"].map(std::ffi::OsStr::new).into_iter().chain([out.as_os_str(), p.as_os_str()]).collect::<Vec<_>>());
+    let bad_value = status(
+        &["restore", "--upscale", "3", "-o"]
+            .map(std::ffi::OsStr::new)
+            .into_iter()
+            .chain([out.as_os_str(), p.as_os_str()])
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(bad_value.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad_value.stderr));
     assert!(String::from_utf8_lossy(&bad_value.stderr).contains("upscale must be one of 1, 2, 4"));
     // A photo that fails: 1.
     let broken = data.path().join("broken.jpg");
     std::fs::write(&broken, b"not a jpeg").unwrap();
-    let failed = status(&["detect", "--device", "cpu", "--detector", "mtcnn"].map(std::ffi::OsStr::new).into_iter().chain([broken.as_os_str()]).collect::<Vec<_>>());
+    let failed = status(
+        &["detect", "--device", "cpu", "--detector", "mtcnn"]
+            .map(std::ffi::OsStr::new)
+            .into_iter()
+            .chain([broken.as_os_str()])
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(failed.status.code(), Some(1));
 }
 

@@ -18,9 +18,7 @@ fn write_inputs(dir: &Path) -> Vec<RgbImage> {
     for (i, c) in crops.iter().enumerate() {
         c.save(dir.join(format!("face{i}.png"))).unwrap();
     }
-    image::imageops::resize(&crops[0], 80, 80, image::imageops::FilterType::Triangle)
-        .save(dir.join("large.jpg"))
-        .unwrap();
+    image::imageops::resize(&crops[0], 80, 80, image::imageops::FilterType::Triangle).save(dir.join("large.jpg")).unwrap();
     std::fs::write(dir.join("broken.png"), b"this is not a png").unwrap();
     crops
 }

@@ -3,9 +3,9 @@
 
 mod common;
 use common::*;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::io::{BufRead, BufReader};
 
 fn restore_cmd(input: &Path, out: &Path) -> Command {
     let mut c = Command::new(bin());
@@ -40,8 +40,7 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let finished: Vec<String> =
-        snapshot(out.path()).into_iter().map(|(n, _)| n).filter(|n| !n.starts_with('.')).collect();
+    let finished: Vec<String> = snapshot(out.path()).into_iter().map(|(n, _)| n).filter(|n| !n.starts_with('.')).collect();
     assert!(!finished.is_empty() && finished.len() < 8, "killed mid-run: {finished:?}");
 
     let rerun = restore_cmd(input.path(), out.path()).output().unwrap();

@@ -7,8 +7,8 @@ use gpen_studio::engine::memory_model::{self, CalibrationStore, MemoryModel, Mod
 use gpen_studio::engine::planner::{format_bytes, recommend};
 use gpen_studio::gpen::Gpen;
 use gpen_studio::model::GpenConfig;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const GIB: u64 = 1 << 30;
@@ -72,20 +72,29 @@ mod engine_planner {
         // 1.0 × 0.8 − 0.4 = 0.4 GiB: less than one face of 0.61 GiB.
         assert_eq!(by_the_rule(1.0, 0.8, 0.4, 0.61, 16), 1);
         assert_eq!(r.batch, 1);
-        assert_eq!(r.reason, format!("1.0 GiB free × 0.80 − 0.4 GiB fixed = {:.1} GiB ÷ 0.61 GiB per face = 0 → 1 (minimum)", 1.0 * 0.8 - 0.4));
+        assert_eq!(
+            r.reason,
+            format!("1.0 GiB free × 0.80 − 0.4 GiB fixed = {:.1} GiB ÷ 0.61 GiB per face = 0 → 1 (minimum)", 1.0 * 0.8 - 0.4)
+        );
 
         let r = recommend(gib(40.0), 0.5, &model(0.0, 0.5), 16);
         // 40 × 0.5 = 20 GiB = 40 faces of 0.5 GiB, more than the 16 allowed.
         assert_eq!(r.batch, by_the_rule(40.0, 0.5, 0.0, 0.5, 16));
         assert_eq!(r.batch, 16);
-        assert_eq!(r.reason, format!("40.0 GiB free × 0.50 − 0.0 GiB fixed = 20.0 GiB ÷ 0.50 GiB per face = {} → 16 (max batch)", 40.0 * 0.5 / 0.5));
+        assert_eq!(
+            r.reason,
+            format!("40.0 GiB free × 0.50 − 0.0 GiB fixed = 20.0 GiB ÷ 0.50 GiB per face = {} → 16 (max batch)", 40.0 * 0.5 / 0.5)
+        );
 
         let r = recommend(gib(0.5), 0.8, &model(0.5, 0.61), 16);
         assert_eq!(r.batch, 1);
         // 512 MiB × 0.8 = 409.6 MiB, shown rounded: below the 512 MiB fixed part.
         assert_eq!(
             r.reason,
-            format!("512 MiB free × 0.80 = {:.0} MiB: budget below the model's fixed memory (512 MiB); running 1 face at a time", 512.0 * 0.8)
+            format!(
+                "512 MiB free × 0.80 = {:.0} MiB: budget below the model's fixed memory (512 MiB); running 1 face at a time",
+                512.0 * 0.8
+            )
         );
 
         // Exactly on the boundary: 10 × 0.8 − 2 = 6 GiB = 4 faces of 1.5 GiB.
@@ -289,8 +298,7 @@ mod engine_probes {
         // The child: same binary, only this test, RLIMIT_AS set between fork and exec. libtorch maps a
         // lot of address space at load; leave room for it above what the process has mapped now.
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let vm_kib: u64 =
-            status.lines().find(|l| l.starts_with("VmSize:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let vm_kib: u64 = status.lines().find(|l| l.starts_with("VmSize:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
         // Under a harder limit already (ulimit -v), the child inherits that one instead.
         let limit = match memory::address_space_limit() {
             Some(l) if l < vm_kib * 1024 + 4 * GIB => l,

@@ -5,13 +5,13 @@
 //! GPU is restored on the CPU, and photos complete as soon as their faces are back.
 
 mod common;
+use common::fakes::GridDetector;
 use common::*;
 use crossbeam_channel::{Receiver, Sender};
-use common::fakes::GridDetector;
+use gpen_studio::config::{RunConfig, Workers};
 use gpen_studio::detect::FaceDetector;
 use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
-use gpen_studio::config::{RunConfig, Workers};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
 use gpen_studio::error::RunError;
 use gpen_studio::restorer::FaceRestorer;
@@ -175,7 +175,8 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             Ok(with_upscaler.then(|| Box::new(Doubler) as Box<dyn gpen_studio::pipeline::upscale::PhotoUpscaler + Send>))
         }),
         masker: Box::new(move |_, _, _| {
-            Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::pipeline::mask::FaceMasker>))
+            Ok(with_parser
+                .then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::pipeline::mask::FaceMasker>))
         }),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
@@ -467,7 +468,8 @@ fn every_photo_ends_once_with_a_broken_detector_an_oom_and_a_failed_write_in_one
     }
     assert_eq!((s.photos_restored, s.photos_failed, s.faces_restored, s.faces_failed), (6, 2, 18, 0), "{s}");
     assert!(s.oom_events >= 1, "{s}");
-    let errors: Vec<&String> = events.iter().filter_map(|e| if let EngineEvent::PhotoFailed { error, .. } = e { Some(error) } else { None }).collect();
+    let errors: Vec<&String> =
+        events.iter().filter_map(|e| if let EngineEvent::PhotoFailed { error, .. } = e { Some(error) } else { None }).collect();
     assert!(errors.iter().any(|e| e.contains("face detection failed")), "{errors:?}");
     let mut written = outputs(rig.out.path());
     written.retain(|n| n != "photo05.png");

@@ -17,13 +17,24 @@ fn astronaut() -> PathBuf {
     common::repo_root().join("../shared/photos/astronaut.png")
 }
 
-
 #[test]
 fn detect_with_retinaface_reports_the_true_scores_and_the_authors_faces() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(
         tmp.path(),
-        &[os("detect"), os("--device"), os("cpu"), os("--detector"), os("retinaface"), os("--detector-weights"), r50().as_os_str(), os("--threshold"), os("0.6"), os("--json"), astronaut().as_os_str()],
+        &[
+            os("detect"),
+            os("--device"),
+            os("cpu"),
+            os("--detector"),
+            os("retinaface"),
+            os("--detector-weights"),
+            r50().as_os_str(),
+            os("--threshold"),
+            os("0.6"),
+            os("--json"),
+            astronaut().as_os_str(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -50,18 +61,47 @@ fn restore_names_the_detector_and_mask_it_used_and_asks_for_missing_add_ons() {
     let restored = tmp.path().join("out");
     let out = run(
         tmp.path(),
-        &[os("restore"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--detector"), os("retinaface"), os("--detector-weights"), r50().as_os_str(), os("--threshold"), os("0.6"), astronaut().as_os_str(), os("-o"), restored.as_os_str()],
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--detector"),
+            os("retinaface"),
+            os("--detector-weights"),
+            r50().as_os_str(),
+            os("--threshold"),
+            os("0.6"),
+            astronaut().as_os_str(),
+            os("-o"),
+            restored.as_os_str(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("faces: RetinaFace (") && stderr.contains("paste mask: feathered rectangle (no face parser installed)"), "{stderr}");
+    assert!(
+        stderr.contains("faces: RetinaFace (") && stderr.contains("paste mask: feathered rectangle (no face parser installed)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("faces restored 10, failed 0"), "the ten golden detections at 0.6: {stderr}");
     assert!(restored.join("astronaut.png").is_file());
 
     // Asked for by name but not installed: an error that says how to get it, and nothing runs.
     let out = run(
         tmp.path(),
-        &[os("restore"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--mask"), os("parser"), astronaut().as_os_str(), os("-o"), tmp.path().join("out2").as_os_str()],
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--mask"),
+            os("parser"),
+            astronaut().as_os_str(),
+            os("-o"),
+            tmp.path().join("out2").as_os_str(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -75,7 +115,16 @@ fn parse_writes_the_face_mask_the_labels_and_the_paste_mask() {
     let face = golden().join("align/solvay_1927_face00_aligned512.png");
     let out = run(
         tmp.path(),
-        &[os("parse"), os("--device"), os("cpu"), os("--parser-weights"), golden().join("parsenet/weights.pth").as_os_str(), face.as_os_str(), os("-o"), tmp.path().as_os_str()],
+        &[
+            os("parse"),
+            os("--device"),
+            os("cpu"),
+            os("--parser-weights"),
+            golden().join("parsenet/weights.pth").as_os_str(),
+            face.as_os_str(),
+            os("-o"),
+            tmp.path().as_os_str(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -118,7 +167,17 @@ fn imported_add_ons_are_verified_recorded_and_used_by_auto() {
     // `auto` now finds faces with it (the dry run says so, and loads nothing).
     let out = run(
         data,
-        &[os("restore"), os("--dry-run"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), astronaut().as_os_str(), os("-o"), tmp.path().join("out").as_os_str()],
+        &[
+            os("restore"),
+            os("--dry-run"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            astronaut().as_os_str(),
+            os("-o"),
+            tmp.path().join("out").as_os_str(),
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -9,15 +9,15 @@ use crossbeam_channel::{Receiver, Sender};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{By, NodeT, Queryable};
-use gpen_studio::detect::Face;
-use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
 use gpen_studio::archive::Photo;
 use gpen_studio::config::RunConfig;
+use gpen_studio::detect::Face;
+use gpen_studio::engine::memory::{CPU_DEVICE_NAME, MemorySample};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, Preview, spawn};
 use gpen_studio::gui::Studio;
 use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
-use gpen_studio::gui::helpers::Helpers;
 use gpen_studio::gui::face_tool::ToolStatus;
+use gpen_studio::gui::helpers::Helpers;
 use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
 use gpen_studio::model::GpenConfig;
 use gpen_studio::models::{Catalogue, ModelEntry};
@@ -228,7 +228,10 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
     harness.run_steps(2);
     assert!(harness.get_all_by_label("restoring").count() >= 1);
     harness.get_by_label_contains("1 faces detected");
-    script.events.send(EngineEvent::PhotoDone { id: ID, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) }).unwrap();
+    script
+        .events
+        .send(EngineEvent::PhotoDone { id: ID, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) })
+        .unwrap();
     harness.run_steps(2);
     harness.get_by_label_contains("After 40×30");
     assert_eq!(harness.state().state.rows[0].status, PhotoStatus::Done);
@@ -315,7 +318,10 @@ fn a_thousand_queued_photos_are_listed_and_only_the_rows_on_screen_get_thumbnail
     assert!(rows[999].thumbnail.is_none() && !rows[999].thumbnail_requested, "the last row is off screen");
     for t in &with_thumbnail {
         // 96×72 fitted into the thumbnail side: the longer side is the side, the shape kept.
-        assert_eq!((t.width(), t.height()), (gpen_studio::gui::helpers::THUMBNAIL_SIDE, gpen_studio::gui::helpers::THUMBNAIL_SIDE * 72 / 96));
+        assert_eq!(
+            (t.width(), t.height()),
+            (gpen_studio::gui::helpers::THUMBNAIL_SIDE, gpen_studio::gui::helpers::THUMBNAIL_SIDE * 72 / 96)
+        );
     }
     assert!(harness.state().textures.len() >= with_thumbnail.len(), "the thumbnails were uploaded as textures");
 }
@@ -710,7 +716,11 @@ fn face_tool_window(dir: &Path, installed: bool, url: &str) -> (Harness<'static,
 }
 
 fn tool_face() -> Face {
-    Face { bbox: [60.0, 60.0, 140.0, 150.0], score: 0.99, landmarks: [[80.0, 90.0], [120.0, 90.0], [100.0, 112.0], [84.0, 132.0], [116.0, 132.0]] }
+    Face {
+        bbox: [60.0, 60.0, 140.0, 150.0],
+        score: 0.99,
+        landmarks: [[80.0, 90.0], [120.0, 90.0], [100.0, 112.0], [84.0, 132.0], [116.0, 132.0]],
+    }
 }
 
 fn tool_status(harness: &Harness<'static, Studio>) -> ToolStatus {
@@ -741,7 +751,8 @@ fn a_face_brushed_in_the_window_is_inpainted_as_restore_aligned_inpaints_it() {
     // A stroke across the middle of the face, a quarter to three quarters of its width.
     let area = harness.get_by_label("Face to brush").rect();
     let at = |fx: f32| egui::pos2(area.left() + fx * area.width(), area.center().y);
-    let button = |pos, pressed| egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: Default::default() };
+    let button =
+        |pos, pressed| egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: Default::default() };
     for event in [egui::Event::PointerMoved(at(0.25)), button(at(0.25), true)] {
         harness.input_mut().events.push(event);
     }
@@ -794,8 +805,19 @@ fn a_face_brushed_in_the_window_is_inpainted_as_restore_aligned_inpaints_it() {
     let weights = dir.path().join("models/GPEN-Inpainting-1024.pth");
     let out = common::run_with_data(
         dir.path(),
-        &[common::os("restore"), common::os("--device"), common::os("cpu"), common::os("--aligned"), common::os("--task"), common::os("inpaint"),
-          common::os("--weights"), weights.as_os_str(), cli.join("grandma_face01.png").as_os_str(), common::os("-o"), cli.join("out").as_os_str()],
+        &[
+            common::os("restore"),
+            common::os("--device"),
+            common::os("cpu"),
+            common::os("--aligned"),
+            common::os("--task"),
+            common::os("inpaint"),
+            common::os("--weights"),
+            weights.as_os_str(),
+            cli.join("grandma_face01.png").as_os_str(),
+            common::os("-o"),
+            cli.join("out").as_os_str(),
+        ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(common::rgb(&cli.join("out/grandma_face01.png")), result, "the window's inpainting is restore --aligned --task inpaint");
@@ -803,8 +825,19 @@ fn a_face_brushed_in_the_window_is_inpainted_as_restore_aligned_inpaints_it() {
     crop.save(cli.join("unmarked.png")).unwrap();
     let plain = common::run_with_data(
         dir.path(),
-        &[common::os("restore"), common::os("--device"), common::os("cpu"), common::os("--aligned"), common::os("--task"), common::os("inpaint"),
-          common::os("--weights"), weights.as_os_str(), cli.join("unmarked.png").as_os_str(), common::os("-o"), cli.join("out").as_os_str()],
+        &[
+            common::os("restore"),
+            common::os("--device"),
+            common::os("cpu"),
+            common::os("--aligned"),
+            common::os("--task"),
+            common::os("inpaint"),
+            common::os("--weights"),
+            weights.as_os_str(),
+            cli.join("unmarked.png").as_os_str(),
+            common::os("-o"),
+            cli.join("out").as_os_str(),
+        ],
     );
     assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
     assert_ne!(common::rgb(&cli.join("out/unmarked.png")), result);

@@ -73,7 +73,11 @@ fn the_indexed_job_gives_each_pod_one_shard_of_the_shared_archive() {
 
     // The shard count the pods are told is the number of indexes the Job creates.
     let count = env(container, "GPEN_STUDIO_SHARD_COUNT").expect("GPEN_STUDIO_SHARD_COUNT in the container's env");
-    assert_eq!(text(&count["value"], "GPEN_STUDIO_SHARD_COUNT").parse::<u64>().ok(), Some(completions), "GPEN_STUDIO_SHARD_COUNT must equal completions");
+    assert_eq!(
+        text(&count["value"], "GPEN_STUDIO_SHARD_COUNT").parse::<u64>().ok(),
+        Some(completions),
+        "GPEN_STUDIO_SHARD_COUNT must equal completions"
+    );
 
     // The command line is one the real parser accepts, and shards by the completion index.
     let argv = argv(container);
@@ -99,7 +103,8 @@ fn the_indexed_job_gives_each_pod_one_shard_of_the_shared_archive() {
     let volumes = pod["volumes"].as_sequence().expect("volumes");
     let volume = volumes.iter().find(|v| v["persistentVolumeClaim"]["claimName"].as_str() == Some(claim)).expect("a volume from the claim");
     let volume_name = text(&volume["name"], "the volume's name");
-    let mounts: Vec<&Value> = container["volumeMounts"].as_sequence().expect("volumeMounts").iter().filter(|m| m["name"].as_str() == Some(volume_name)).collect();
+    let mounts: Vec<&Value> =
+        container["volumeMounts"].as_sequence().expect("volumeMounts").iter().filter(|m| m["name"].as_str() == Some(volume_name)).collect();
     assert_eq!(mounts.len(), 1, "the shared volume is mounted once");
     assert_ne!(mounts[0]["readOnly"].as_bool(), Some(true), "outputs and reports are written to it");
     let mount = PathBuf::from(text(&mounts[0]["mountPath"], "mountPath"));
@@ -111,7 +116,12 @@ fn the_indexed_job_gives_each_pod_one_shard_of_the_shared_archive() {
         .chain([("output", restore.output.as_path()), ("report", Path::new(report)), ("weights", weights.as_path())])
         .collect();
     for (what, path) in paths {
-        assert!(path.is_absolute() && path.starts_with(&mount), "the {what} {} is not on the shared volume at {}", path.display(), mount.display());
+        assert!(
+            path.is_absolute() && path.starts_with(&mount),
+            "the {what} {} is not on the shared volume at {}",
+            path.display(),
+            mount.display()
+        );
     }
     assert!(!restore.inputs.iter().any(|i| restore.output.starts_with(i)), "the output folder lies beside the archive, not inside it");
 }

@@ -21,7 +21,8 @@ fn restore(args: &[&std::ffi::OsStr]) -> Command {
     let mut c = Command::new(bin());
     c.args(["restore", "--device", "cpu", "--batch", "4", "--workers", "1", "--weights"]).arg(golden_weights()).args(args);
     c.env("XDG_DATA_HOME", std::env::temp_dir().join("gpen-studio-tests-no-data-folder"));
-    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "GPEN_STUDIO_SHARD_COUNT"] {
+    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "GPEN_STUDIO_SHARD_COUNT"]
+    {
         c.env_remove(var);
     }
     c
@@ -157,7 +158,8 @@ fn shards_cover_every_photo_once_equal_one_run_and_stay_put_when_photos_are_adde
     }
     let again: Vec<Report> = (1..=3).map(|k| shard_run(k, "again")).collect();
     for (k, (old, new)) in first.iter().zip(&again).enumerate() {
-        let mut done: Vec<PathBuf> = new.photos.iter().filter(|p| p.outcome == PhotoOutcome::AlreadyDone).map(|p| p.output.clone()).collect();
+        let mut done: Vec<PathBuf> =
+            new.photos.iter().filter(|p| p.outcome == PhotoOutcome::AlreadyDone).map(|p| p.output.clone()).collect();
         let mut wrote = written_by(old);
         done.sort();
         wrote.sort();
@@ -178,12 +180,19 @@ fn shard_auto_reads_the_cluster_and_says_so_or_names_the_variables() {
     }
     let out = d.path().join("out");
     let dry = [os(&input), os("-o"), os(&out), os("--shard"), os("auto"), os("--dry-run")];
-    let o = restore(&dry).envs([("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "6"), ("SLURM_ARRAY_TASK_COUNT", "3")]).output().unwrap();
+    let o = restore(&dry)
+        .envs([("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "6"), ("SLURM_ARRAY_TASK_COUNT", "3")])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("shard 2/3 (Slurm job array: SLURM_ARRAY_TASK_ID=7"), "{}", stderr(&o));
     let o = restore(&[&dry[..], &[os("--shard-count"), os("4")]].concat()).env("JOB_COMPLETION_INDEX", "3").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("shard 4/4 (Kubernetes Indexed Job: JOB_COMPLETION_INDEX=3, 4 shards from --shard-count)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard 4/4 (Kubernetes Indexed Job: JOB_COMPLETION_INDEX=3, 4 shards from --shard-count)"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&dry);
     assert_eq!(o.status.code(), Some(1));
     for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "GPEN_STUDIO_SHARD_COUNT"] {
@@ -248,9 +257,12 @@ fn a_list_a_report_a_merge_and_a_rerun_of_the_failed_photos() {
     // The damaged scan is replaced by a good one; the failed list, with the root it names,
     // puts its result where the first run would have.
     std::fs::remove_file(root.join("1930s/damaged.jpg")).unwrap();
-    image::DynamicImage::ImageRgb8(RgbImage::from_pixel(40, 30, image::Rgb([9, 99, 199]))).save_with_format(root.join("1930s/damaged.jpg"), image::ImageFormat::Jpeg).unwrap();
+    image::DynamicImage::ImageRgb8(RgbImage::from_pixel(40, 30, image::Rgb([9, 99, 199])))
+        .save_with_format(root.join("1930s/damaged.jpg"), image::ImageFormat::Jpeg)
+        .unwrap();
     let rerun_report = d.path().join("reports/rerun.json");
-    let o = run(&[os("--from-list"), os(&failed_list), os("--list-root"), os(&root), os("-o"), os(&out), os("--report"), os(&rerun_report)]);
+    let o =
+        run(&[os("--from-list"), os(&failed_list), os("--list-root"), os(&root), os("-o"), os(&out), os("--report"), os(&rerun_report)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(names(&tree(&out)), ["1920s/family.png", "1930s/damaged.png", "1930s/street.png"]);
     let m = Command::new(bin()).args(["report", "merge"]).arg(&report_path).arg(&rerun_report).output().unwrap();

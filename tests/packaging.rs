@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 fn desktop_entry() -> Vec<(String, String)> {
     let path = repo_root().join("packaging").join(format!("{APP_ID}.desktop"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
 fn field(entry: &[(String, String)], key: &str) -> String {
@@ -35,8 +32,7 @@ fn the_desktop_file_names_the_window_and_every_format_we_read() {
     assert_eq!(exec.split_whitespace().next(), Some(env!("CARGO_PKG_NAME")), "{exec}");
     assert!(exec.ends_with("%F"), "files opened with the app must reach it: {exec}");
 
-    let declared: BTreeSet<String> =
-        field(&entry, "MimeType").split(';').filter(|m| !m.is_empty()).map(str::to_string).collect();
+    let declared: BTreeSet<String> = field(&entry, "MimeType").split(';').filter(|m| !m.is_empty()).map(str::to_string).collect();
     let read: BTreeSet<String> = IMAGE_EXTENSIONS
         .iter()
         .map(|ext| image::ImageFormat::from_extension(ext).unwrap_or_else(|| panic!("{ext}")).to_mime_type().to_string())
@@ -78,10 +74,7 @@ fn deb_assets() -> Vec<(String, String)> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let assets = meta["packages"][0]["metadata"]["deb"]["assets"].as_array().expect("deb assets").clone();
-    assets
-        .iter()
-        .map(|a| (a[0].as_str().unwrap().to_string(), a[1].as_str().unwrap().to_string()))
-        .collect()
+    assets.iter().map(|a| (a[0].as_str().unwrap().to_string(), a[1].as_str().unwrap().to_string())).collect()
 }
 
 fn dest_of(assets: &[(String, String)], source: &str) -> String {

@@ -18,7 +18,6 @@ fn load() -> FaceParser {
     FaceParser::load(&dir().join("weights.pth"), Device::Cpu).expect("golden parser loads")
 }
 
-
 fn gray(path: &Path) -> image::GrayImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_luma8()
 }
@@ -125,11 +124,17 @@ fn u8_resize_matches_cv2_on_the_upscaled_inputs() {
         let max = *diffs.iter().max().unwrap();
         let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
         let equal = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
-        println!("{name}: {}x{} -> {}x{}: max {max}, mean {mean:.5}, equal {:.4} %", src.width(), src.height(), want.width(), want.height(), 100.0 * equal);
+        println!(
+            "{name}: {}x{} -> {}x{}: max {max}, mean {mean:.5}, equal {:.4} %",
+            src.width(),
+            src.height(),
+            want.width(),
+            want.height(),
+            100.0 * equal
+        );
         assert!(max <= 1 && mean <= 0.01 && equal >= 0.998, "{name}: max {max}, mean {mean}, equal {equal}");
     }
 }
-
 
 #[test]
 fn released_configuration_registers_the_official_keys() {
@@ -144,7 +149,8 @@ fn released_configuration_registers_the_official_keys() {
     for (k, s) in &want {
         assert_eq!(&got[k], s, "{k}");
     }
-    let params: i64 = got.iter().filter(|(k, _)| k.ends_with(".weight") || k.ends_with(".bias")).map(|(_, s)| s.iter().product::<i64>()).sum();
+    let params: i64 =
+        got.iter().filter(|(k, _)| k.ends_with(".weight") || k.ends_with(".bias")).map(|(_, s)| s.iter().product::<i64>()).sum();
     assert!((params as f64 / 1e6 - 21.30).abs() < 0.01, "{params} parameters");
 }
 

@@ -255,13 +255,8 @@ mod photo_pixel_formats {
     }
 
     /// CMYK patches (ink amounts, 255 = full ink) and the RGB they print as (naive conversion).
-    const CMYK_PATCHES: [([u8; 4], [u8; 3]); 5] = [
-        ([0, 0, 0, 0], WHITE),
-        ([0, 255, 255, 0], RED),
-        ([255, 0, 255, 0], GREEN),
-        ([255, 255, 0, 0], BLUE),
-        ([0, 0, 0, 255], [0, 0, 0]),
-    ];
+    const CMYK_PATCHES: [([u8; 4], [u8; 3]); 5] =
+        [([0, 0, 0, 0], WHITE), ([0, 255, 255, 0], RED), ([255, 0, 255, 0], GREEN), ([255, 255, 0, 0], BLUE), ([0, 0, 0, 255], [0, 0, 0])];
 
     fn cmyk_jpeg(color: jpeg_encoder::ColorType) -> Vec<u8> {
         // Five 16-px-wide patches; jpeg-encoder stores CMYK inverted with an Adobe APP14 marker,
@@ -547,7 +542,6 @@ mod photo_write {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left behind");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-
 }
 
 /// The project's shared test photos.

@@ -29,7 +29,6 @@ fn parser_weights() -> PathBuf {
     golden().join("parsenet/weights.pth")
 }
 
-
 /// The faces the golden injected for the no-SR run, in its order, as our `Face`s.
 fn golden_faces(case: &str) -> (Vec<Face>, Vec<Affine2>) {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(pipeline().join(format!("{case}-faces.json"))).unwrap()).unwrap();

@@ -113,7 +113,6 @@ fn names(out: &Path) -> Vec<String> {
     snapshot(out).into_iter().map(|(n, _)| n).collect()
 }
 
-
 fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
     let mse = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.as_raw().len() as f64;

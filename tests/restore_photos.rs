@@ -38,7 +38,13 @@ impl FaceRestorer for Identity {
 
 /// Runs `inputs` through the engine with the identity restorer, `batch` faces a call, and
 /// `detector` (MTCNN when `None`); returns the events and the batch sizes the restorer saw.
-fn run_identity(inputs: &[PathBuf], out: &Path, batch: usize, workers: Workers, detector: Option<fn() -> Box<dyn FaceDetector + Send>>) -> (Vec<EngineEvent>, Vec<usize>) {
+fn run_identity(
+    inputs: &[PathBuf],
+    out: &Path,
+    batch: usize,
+    workers: Workers,
+    detector: Option<fn() -> Box<dyn FaceDetector + Send>>,
+) -> (Vec<EngineEvent>, Vec<usize>) {
     let batches = Arc::new(Mutex::new(Vec::new()));
     let seen = batches.clone();
     let config = RunConfig {
@@ -55,7 +61,9 @@ fn run_identity(inputs: &[PathBuf], out: &Path, batch: usize, workers: Workers, 
         fallback: Box::new(|_, _| None),
         detector: Box::new(move |_, device| match detector {
             Some(make) => Ok(make()),
-            None => Mtcnn::load(&default_models_dir(), device).map(|m| Box::new(m) as Box<dyn FaceDetector + Send>).map_err(|e| e.to_string()),
+            None => {
+                Mtcnn::load(&default_models_dir(), device).map(|m| Box::new(m) as Box<dyn FaceDetector + Send>).map_err(|e| e.to_string())
+            }
         }),
         ..Components::real()
     };
@@ -89,7 +97,6 @@ fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
-
 #[test]
 fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
     let out = tempfile::tempdir().unwrap();
@@ -97,7 +104,8 @@ fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
     let (events, batches) = run_identity(std::slice::from_ref(&input), out.path(), 8, Workers::Fixed(1), None);
     let s = summary(&events);
     assert_eq!(s.faces_restored, 29, "{s}");
-    let done: Vec<&PathBuf> = events.iter().filter_map(|e| if let EngineEvent::PhotoDone { output, .. } = e { Some(output) } else { None }).collect();
+    let done: Vec<&PathBuf> =
+        events.iter().filter_map(|e| if let EngineEvent::PhotoDone { output, .. } = e { Some(output) } else { None }).collect();
     assert_eq!(done, [&out.path().join("solvay_1927.png")]);
     // 29 faces in batches of 8: 8, 8, 8, 5.
     assert_eq!(batches, [8, 8, 8, 5]);

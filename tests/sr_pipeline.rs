@@ -21,8 +21,6 @@ fn x2() -> PathBuf {
     golden().join("rrdbnet/x2.pth")
 }
 
-
-
 /// (mean, max, share of values over 1 level, share differing) of two images of one size.
 fn diff(a: &RgbImage, b: &RgbImage) -> (f64, u8, f64, f64) {
     assert_eq!(a.dimensions(), b.dimensions());
@@ -51,7 +49,30 @@ fn restore_with_sr_in_the_authors_sizes_equals_their_photo() {
         let input = pipeline().join(format!("{case}-input.png"));
         let result = run(
             tmp.path(),
-            &[os("restore"), os("--device"), os("cpu"), os("--workers"), os("1"), os("--save-faces"), os("--weights"), golden_weights().as_os_str(), os("--mask"), os("parser"), os("--parser-weights"), golden().join("parsenet/weights.pth").as_os_str(), os("--upscale"), os("2"), os("--sr-weights"), x2().as_os_str(), os("--gpen-exact"), os("--faces"), faces_file.as_os_str(), input.as_os_str(), os("-o"), out.as_os_str()],
+            &[
+                os("restore"),
+                os("--device"),
+                os("cpu"),
+                os("--workers"),
+                os("1"),
+                os("--save-faces"),
+                os("--weights"),
+                golden_weights().as_os_str(),
+                os("--mask"),
+                os("parser"),
+                os("--parser-weights"),
+                golden().join("parsenet/weights.pth").as_os_str(),
+                os("--upscale"),
+                os("2"),
+                os("--sr-weights"),
+                x2().as_os_str(),
+                os("--gpen-exact"),
+                os("--faces"),
+                faces_file.as_os_str(),
+                input.as_os_str(),
+                os("-o"),
+                out.as_os_str(),
+            ],
         );
         let stderr = String::from_utf8_lossy(&result.stderr);
         assert!(result.status.success(), "{stderr}");
@@ -89,14 +110,43 @@ fn the_background_is_their_sr_output_and_our_default_is_exactly_twice_the_size()
     let solvay = pipeline().join("solvay-input.png");
     let result = run(
         tmp.path(),
-        &[os("restore"), os("--device"), os("cpu"), os("--detector"), os("mtcnn"), os("--weights"), golden_weights().as_os_str(), os("--upscale"), os("2"), os("--sr-weights"), x2().as_os_str(), solvay.as_os_str(), os("-o"), out.as_os_str()],
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--detector"),
+            os("mtcnn"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--upscale"),
+            os("2"),
+            os("--sr-weights"),
+            x2().as_os_str(),
+            solvay.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ],
     );
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     assert_eq!(rgb(&out.join("solvay-input.png")).dimensions(), (802, 406));
     // The dry run shows the SR plan with its arithmetic, and restores nothing.
     let dry = run(
         tmp.path(),
-        &[os("restore"), os("--dry-run"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--upscale"), os("2"), os("--sr-weights"), x2().as_os_str(), solvay.as_os_str(), os("-o"), tmp.path().join("never").as_os_str()],
+        &[
+            os("restore"),
+            os("--dry-run"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--upscale"),
+            os("2"),
+            os("--sr-weights"),
+            x2().as_os_str(),
+            solvay.as_os_str(),
+            os("-o"),
+            tmp.path().join("never").as_os_str(),
+        ],
     );
     let stdout = String::from_utf8_lossy(&dry.stdout);
     assert!(dry.status.success() && stdout.contains("upscale ×2: whole photo:") && stdout.contains("first photo, 401x203"), "{stdout}");
@@ -147,7 +197,21 @@ fn the_upscale_command_meets_the_tiled_golden_and_plans_tiles_otherwise() {
     let fixed = tmp.path().join("fixed");
     let result = run(
         tmp.path(),
-        &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), os("--tile"), os("24"), os("--tile-pad"), os("10"), os("--gpen-exact"), input.as_os_str(), os("-o"), fixed.as_os_str()],
+        &[
+            os("upscale"),
+            os("--device"),
+            os("cpu"),
+            os("--sr-weights"),
+            x2().as_os_str(),
+            os("--tile"),
+            os("24"),
+            os("--tile-pad"),
+            os("10"),
+            os("--gpen-exact"),
+            input.as_os_str(),
+            os("-o"),
+            fixed.as_os_str(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
@@ -156,13 +220,31 @@ fn the_upscale_command_meets_the_tiled_golden_and_plans_tiles_otherwise() {
     assert!(max <= 1 && differing <= 0.005, "max {max}, {:.3} % differ", differing * 100.0);
 
     let planned = tmp.path().join("planned");
-    let result = run(tmp.path(), &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), input.as_os_str(), os("-o"), planned.as_os_str()]);
+    let result = run(
+        tmp.path(),
+        &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), input.as_os_str(), os("-o"), planned.as_os_str()],
+    );
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success() && stderr.contains("101x71 -> 202x142, whole photo:"), "{stderr}");
-    let again = run(tmp.path(), &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), input.as_os_str(), os("-o"), planned.as_os_str()]);
+    let again = run(
+        tmp.path(),
+        &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), input.as_os_str(), os("-o"), planned.as_os_str()],
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("photos upscaled 0, already done 1, failed 0"));
     // A ×4 file asked to do ×2 says so.
-    let wrong = run(tmp.path(), &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), golden().join("rrdbnet/x4.pth").as_os_str(), input.as_os_str(), os("-o"), tmp.path().join("w").as_os_str()]);
+    let wrong = run(
+        tmp.path(),
+        &[
+            os("upscale"),
+            os("--device"),
+            os("cpu"),
+            os("--sr-weights"),
+            golden().join("rrdbnet/x4.pth").as_os_str(),
+            input.as_os_str(),
+            os("-o"),
+            tmp.path().join("w").as_os_str(),
+        ],
+    );
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("upscales ×4, not ×2"), "{}", String::from_utf8_lossy(&wrong.stderr));
 }
@@ -174,7 +256,19 @@ fn a_colorization_checkpoint_refuses_to_restore_and_colorizes_aligned_faces() {
     let colorizer = tmp.path().join("GPEN-Colorization-64.pth");
     std::fs::copy(golden_weights(), &colorizer).unwrap();
     let photo = pipeline().join("astronaut-input.png");
-    let refused = run(tmp.path(), &[os("restore"), os("--device"), os("cpu"), os("--weights"), colorizer.as_os_str(), photo.as_os_str(), os("-o"), tmp.path().join("r").as_os_str()]);
+    let refused = run(
+        tmp.path(),
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            colorizer.as_os_str(),
+            photo.as_os_str(),
+            os("-o"),
+            tmp.path().join("r").as_os_str(),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is a colorize model; it cannot restore"), "{stderr}");
@@ -182,9 +276,31 @@ fn a_colorization_checkpoint_refuses_to_restore_and_colorizes_aligned_faces() {
 
     // An aligned face of another size than the model's: colours from the model, luminance kept.
     let face = tmp.path().join("face.png");
-    image::imageops::resize(&rgb(&golden().join("align/solvay_1927_face00_aligned512.png")), 100, 100, image::imageops::FilterType::Triangle).save(&face).unwrap();
+    image::imageops::resize(
+        &rgb(&golden().join("align/solvay_1927_face00_aligned512.png")),
+        100,
+        100,
+        image::imageops::FilterType::Triangle,
+    )
+    .save(&face)
+    .unwrap();
     let out = tmp.path().join("c");
-    let done = run(tmp.path(), &[os("restore"), os("--device"), os("cpu"), os("--aligned"), os("--task"), os("colorize"), os("--weights"), colorizer.as_os_str(), face.as_os_str(), os("-o"), out.as_os_str()]);
+    let done = run(
+        tmp.path(),
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--aligned"),
+            os("--task"),
+            os("colorize"),
+            os("--weights"),
+            colorizer.as_os_str(),
+            face.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ],
+    );
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     let (input, result) = (rgb(&face), rgb(&out.join("face.png")));
     assert_eq!(result.dimensions(), (100, 100));
@@ -200,13 +316,36 @@ fn a_colorization_checkpoint_refuses_to_restore_and_colorizes_aligned_faces() {
     assert!(unclipped.len() > 1000, "most pixels are not clipped: {}", unclipped.len());
     let worst = unclipped.iter().copied().fold(0f32, f32::max);
     assert!(worst <= 3.0, "the input's luminance is kept: {worst}");
-    assert_ne!(rgb(&out.join("face.png")), image::imageops::resize(&input, 100, 100, image::imageops::FilterType::Triangle), "colours changed");
+    assert_ne!(
+        rgb(&out.join("face.png")),
+        image::imageops::resize(&input, 100, 100, image::imageops::FilterType::Triangle),
+        "colours changed"
+    );
     // A restorer asked to colorize refuses too.
     let restorer = tmp.path().join("GPEN-BFR-64.pth");
     std::fs::copy(golden_weights(), &restorer).unwrap();
-    let wrong = run(tmp.path(), &[os("restore"), os("--device"), os("cpu"), os("--aligned"), os("--task"), os("colorize"), os("--weights"), restorer.as_os_str(), face.as_os_str(), os("-o"), tmp.path().join("x").as_os_str()]);
+    let wrong = run(
+        tmp.path(),
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--aligned"),
+            os("--task"),
+            os("colorize"),
+            os("--weights"),
+            restorer.as_os_str(),
+            face.as_os_str(),
+            os("-o"),
+            tmp.path().join("x").as_os_str(),
+        ],
+    );
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("is a restore model; it cannot colorize"), "{}", String::from_utf8_lossy(&wrong.stderr));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("is a restore model; it cannot colorize"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
 }
 
 #[test]
@@ -216,7 +355,17 @@ fn calibrate_measures_the_upscaler_and_tile_plans_use_it() {
     let store = config_home.join("gpen-studio/calibrations.json");
     let cal = run(
         tmp.path(),
-        &[os("calibrate"), os("--device"), os("cpu"), os("--weights"), golden_weights().as_os_str(), os("--sr-weights"), x2().as_os_str(), os("--store"), store.as_os_str()],
+        &[
+            os("calibrate"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--sr-weights"),
+            x2().as_os_str(),
+            os("--store"),
+            store.as_os_str(),
+        ],
     );
     let stdout = String::from_utf8_lossy(&cal.stdout);
     assert!(cal.status.success(), "{}", String::from_utf8_lossy(&cal.stderr));

@@ -18,8 +18,6 @@ fn load(name: &str) -> Upscaler {
     Upscaler::load(&dir().join(name), Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-
-
 /// The pass criteria for uint8 outputs: same size, max |diff| <= 1 level, <= 0.5 % of values differ.
 fn assert_close_u8(what: &str, got: &RgbImage, want: &RgbImage) {
     assert_eq!(got.dimensions(), want.dimensions(), "{what}: size");
@@ -194,7 +192,10 @@ fn wrong_files_are_clear_errors() {
     let path = tmp.path().join("params.safetensors");
     Tensor::write_safetensors(&named, &path).unwrap();
     let x = read_npy(&dir().join("x2-input_padded.npy"));
-    assert_eq!(max_abs_diff(&Upscaler::load(&path, Device::Cpu).unwrap().forward_raw(&x).unwrap(), &load("x2.pth").forward_raw(&x).unwrap()), 0.0);
+    assert_eq!(
+        max_abs_diff(&Upscaler::load(&path, Device::Cpu).unwrap().forward_raw(&x).unwrap(), &load("x2.pth").forward_raw(&x).unwrap()),
+        0.0
+    );
 
     // Inputs the network cannot take are errors, not panics.
     let up = load("x2.pth");
@@ -267,4 +268,3 @@ fn measure_rss_growth() {
     // An upper bound, and not a loose one (measured: 1.09-1.13 on the CPU).
     assert!(ratios.iter().all(|r| (1.0..1.3).contains(r)), "estimate / measured = {ratios:?}");
 }
-

@@ -47,30 +47,18 @@ pub struct AlignedFace {
 /// The photo -> crop transform for one face: its landmarks onto the `size` template.
 pub fn face_transform(landmarks: &Landmarks, size: u32) -> Result<(Affine2, Affine2), AlignError> {
     let tfm = similarity_from_points(landmarks, &reference_template(size));
-    let tfm_inv = tfm
-        .inverse()
-        .ok_or_else(|| AlignError::Degenerate(format!("landmarks {landmarks:?} give no invertible transform")))?;
+    let tfm_inv = tfm.inverse().ok_or_else(|| AlignError::Degenerate(format!("landmarks {landmarks:?} give no invertible transform")))?;
     Ok((tfm, tfm_inv))
 }
 
 /// Aligns one face into a `size` x `size` crop, warping on `device`.
-pub fn align_face(
-    image: &RgbImage,
-    landmarks: &Landmarks,
-    size: u32,
-    device: Device,
-) -> Result<AlignedFace, AlignError> {
+pub fn align_face(image: &RgbImage, landmarks: &Landmarks, size: u32, device: Device) -> Result<AlignedFace, AlignError> {
     let mut faces = align_faces(image, std::slice::from_ref(landmarks), size, device)?;
     Ok(faces.pop().expect("one face in, one out"))
 }
 
 /// Aligns every face of a photo: the photo goes to `device` once and all crops come from one warp.
-pub fn align_faces(
-    image: &RgbImage,
-    faces: &[Landmarks],
-    size: u32,
-    device: Device,
-) -> Result<Vec<AlignedFace>, AlignError> {
+pub fn align_faces(image: &RgbImage, faces: &[Landmarks], size: u32, device: Device) -> Result<Vec<AlignedFace>, AlignError> {
     if faces.is_empty() {
         return Ok(Vec::new());
     }

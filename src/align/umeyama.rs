@@ -55,19 +55,13 @@ mod tests {
     }
 
     fn sum_sq_residual(t: &Affine2, src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> f64 {
-        map(t, src)
-            .iter()
-            .zip(dst)
-            .map(|(p, q)| (f64::from(p[0] - q[0])).powi(2) + (f64::from(p[1] - q[1])).powi(2))
-            .sum()
+        map(t, src).iter().zip(dst).map(|(p, q)| (f64::from(p[0] - q[0])).powi(2) + (f64::from(p[1] - q[1])).powi(2)).sum()
     }
 
     #[test]
     fn recovers_a_known_similarity() {
         let (scale, theta, tx, ty) = (3.7f64, 0.4f64, -120.5, 42.25);
-        let truth = Affine2 {
-            m: [[scale * theta.cos(), -scale * theta.sin(), tx], [scale * theta.sin(), scale * theta.cos(), ty]],
-        };
+        let truth = Affine2 { m: [[scale * theta.cos(), -scale * theta.sin(), tx], [scale * theta.sin(), scale * theta.cos(), ty]] };
         let got = similarity_from_points(&PTS, &map(&truth, &PTS));
         for (g, w) in got.m.iter().flatten().zip(truth.m.iter().flatten()) {
             assert!((g - w).abs() < 1e-4, "{:?} vs {:?}", got.m, truth.m);
@@ -86,8 +80,7 @@ mod tests {
         // with the least-squares scale and translation for each angle.
         let best_at = |theta: f64| sum_sq_residual(&rotation_scale_fit(theta, &PTS, &dst), &PTS, &dst);
         let ours = sum_sq_residual(&t, &PTS, &dst);
-        let brute =
-            (0..36000).map(|k| best_at(k as f64 * std::f64::consts::TAU / 36000.0)).fold(f64::INFINITY, f64::min);
+        let brute = (0..36000).map(|k| best_at(k as f64 * std::f64::consts::TAU / 36000.0)).fold(f64::INFINITY, f64::min);
         assert!(ours <= brute + 1e-3, "ours {ours} vs brute force {brute}");
     }
 

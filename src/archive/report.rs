@@ -233,7 +233,17 @@ impl ReportWriter {
             totals: Totals { photos: photos.len(), pending: photos.len(), ..Totals::default() },
         };
         let photos = photos.iter().cloned().zip(outputs.iter().map(|o| absolute(o))).collect();
-        let mut w = ReportWriter { path: path.into(), report, photos, pending: HashMap::new(), started: Instant::now(), last_write: None, interval: WRITE_INTERVAL, write_cost: Duration::ZERO, write_error: None };
+        let mut w = ReportWriter {
+            path: path.into(),
+            report,
+            photos,
+            pending: HashMap::new(),
+            started: Instant::now(),
+            last_write: None,
+            interval: WRITE_INTERVAL,
+            write_cost: Duration::ZERO,
+            write_error: None,
+        };
         w.write()?;
         Ok(w)
     }
@@ -265,12 +275,15 @@ impl ReportWriter {
                 self.report.planner.push(PlannerDecision { batch: *batch, reason: reason.clone(), at_seconds });
             }
             EngineEvent::FacesFound { id, faces, .. } => {
-                let records = faces.iter().map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None }).collect();
+                let records =
+                    faces.iter().map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None }).collect();
                 self.pending.entry(*id).or_default().faces = records;
             }
             EngineEvent::FaceFailed { id, face, error } => self.face(*id, *face, Some(FaceResult::Failed), error.clone()),
             EngineEvent::CpuFallback { id, face } => self.face(*id, *face, None, "did not fit the GPU alone; restored on the CPU".into()),
-            EngineEvent::MaskFallback { id, face, error } => self.face(*id, *face, None, format!("no parsing mask ({error}); pasted with the rectangle")),
+            EngineEvent::MaskFallback { id, face, error } => {
+                self.face(*id, *face, None, format!("no parsing mask ({error}); pasted with the rectangle"))
+            }
             EngineEvent::PhotoDone { id, .. } => ended = self.end(*id, PhotoOutcome::Restored, None),
             EngineEvent::PhotoWithoutFaces { id, .. } => ended = self.end(*id, PhotoOutcome::NoFaces, None),
             EngineEvent::PhotoSkipped { id, .. } => ended = self.end(*id, PhotoOutcome::AlreadyDone, None),
@@ -312,7 +325,14 @@ impl ReportWriter {
             PhotoOutcome::NoFaces | PhotoOutcome::AlreadyDone => faces.clear(),
             PhotoOutcome::Restored => {}
         }
-        self.report.photos.push(PhotoRecord { input: absolute(&photo.path), rel: photo.rel.clone(), output: output.clone(), outcome, reason, faces });
+        self.report.photos.push(PhotoRecord {
+            input: absolute(&photo.path),
+            rel: photo.rel.clone(),
+            output: output.clone(),
+            outcome,
+            reason,
+            faces,
+        });
         self.report.totals = Totals::of(&self.report.photos, self.photos.len());
         true
     }
@@ -432,7 +452,14 @@ mod tests {
     use super::*;
 
     fn record(output: &str, outcome: PhotoOutcome) -> PhotoRecord {
-        PhotoRecord { input: PathBuf::from("/in").join(output), rel: output.into(), output: PathBuf::from("/out").join(output), outcome, reason: None, faces: vec![] }
+        PhotoRecord {
+            input: PathBuf::from("/in").join(output),
+            rel: output.into(),
+            output: PathBuf::from("/out").join(output),
+            outcome,
+            reason: None,
+            faces: vec![],
+        }
     }
 
     fn report(started: f64, shard: &str, planned: usize, photos: Vec<PhotoRecord>) -> Report {
@@ -463,7 +490,12 @@ mod tests {
         // Shard 1 was killed after two photos (one failed); its rerun found the first done,
         // restored the failed one and the rest. Shard 2 ran once.
         let killed = Report { finished: false, ..report(1.0, "1/2", 4, vec![record("a.png", Restored), record("b.png", Failed)]) };
-        let rerun = report(5.0, "1/2", 4, vec![record("a.png", AlreadyDone), record("b.png", Restored), record("c.png", NoFaces), record("d.png", Failed)]);
+        let rerun = report(
+            5.0,
+            "1/2",
+            4,
+            vec![record("a.png", AlreadyDone), record("b.png", Restored), record("c.png", NoFaces), record("d.png", Failed)],
+        );
         let other = report(2.0, "2/2", 2, vec![record("e.png", Restored), record("f.png", AlreadyDone)]);
         // The order of the files on the command line does not matter.
         let m = merge(&[rerun, other, killed]);

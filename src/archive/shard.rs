@@ -83,8 +83,10 @@ pub fn from_env(env: impl Fn(&str) -> Option<String>, count: Option<u32>) -> Res
         }
     };
     if let Some(id) = num(SLURM_VARS[0])? {
-        let min = num(SLURM_VARS[1])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[1]))?;
-        let n = num(SLURM_VARS[2])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[2]))?;
+        let min =
+            num(SLURM_VARS[1])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[1]))?;
+        let n =
+            num(SLURM_VARS[2])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[2]))?;
         if id < min {
             return Err(format!("{}={id} is below {}={min}", SLURM_VARS[0], SLURM_VARS[1]));
         }
@@ -108,7 +110,11 @@ pub fn from_env(env: impl Fn(&str) -> Option<String>, count: Option<u32>) -> Res
             Some(c) => (c as u64, "--shard-count".to_string()),
             None => match num(COUNT_VAR)? {
                 Some(n) => (n, COUNT_VAR.to_string()),
-                None => return Err(format!("{K8S_INDEX} is set (a Kubernetes Indexed Job) but the number of shards is not: pass --shard-count N (the Job's completions) or set {COUNT_VAR}")),
+                None => {
+                    return Err(format!(
+                        "{K8S_INDEX} is set (a Kubernetes Indexed Job) but the number of shards is not: pass --shard-count N (the Job's completions) or set {COUNT_VAR}"
+                    ));
+                }
             },
         };
         let shard = Shard::new(index as u32 + 1, n as u32).map_err(|e| format!("{K8S_INDEX}={index} with {n} shards from {from}: {e}"))?;
@@ -162,17 +168,21 @@ mod tests {
 
     #[test]
     fn auto_reads_slurm_arrays() {
-        let (s, from) = from_env(env(&[("SLURM_ARRAY_TASK_ID", "12"), ("SLURM_ARRAY_TASK_MIN", "10"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None).unwrap();
+        let (s, from) =
+            from_env(env(&[("SLURM_ARRAY_TASK_ID", "12"), ("SLURM_ARRAY_TASK_MIN", "10"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None).unwrap();
         assert_eq!(s, Shard { index: 3, count: 3 });
         assert!(from.contains("Slurm") && from.contains("SLURM_ARRAY_TASK_ID=12"), "{from}");
         // A stepped array (--array=0-8:4 gives ids 0, 4, 8 and count 3) cannot be numbered.
-        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None).unwrap_err();
+        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None)
+            .unwrap_err();
         assert!(e.contains("contiguous"), "{e}");
         let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "1")]), None).unwrap_err();
         assert!(e.contains("SLURM_ARRAY_TASK_MIN"), "{e}");
-        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None).unwrap_err();
+        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None)
+            .unwrap_err();
         assert!(e.contains("not a whole number"), "{e}");
-        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "0"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), Some(4)).unwrap_err();
+        let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "0"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), Some(4))
+            .unwrap_err();
         assert!(e.contains("contradicts"), "{e}");
     }
 

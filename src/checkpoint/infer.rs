@@ -28,11 +28,7 @@ pub fn infer_config(shapes: &Shapes) -> Result<GpenConfig, String> {
 
     let style = shape("generator.style.1.weight")?;
     let style_dim = style[0];
-    let n_mlp = shapes
-        .keys()
-        .filter_map(|k| k.strip_prefix("generator.style.")?.split('.').next()?.parse::<i64>().ok())
-        .max()
-        .unwrap_or(0);
+    let n_mlp = shapes.keys().filter_map(|k| k.strip_prefix("generator.style.")?.split('.').next()?.parse::<i64>().ok()).max().unwrap_or(0);
 
     let channel_multiplier = if size >= 64 {
         // convs.{2(i-3)} is the upsampling conv into 2^i px; 64 px is i = 6.

@@ -68,10 +68,7 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, CheckpointErro
     let is_zip = head.starts_with(b"PK\x03\x04");
     let is_pickle = head[0] == 0x80; // pickle protocol marker: legacy (pre-1.6) torch.save files
     if !is_zip && !is_pickle {
-        return Err(CheckpointError::unreadable(
-            path,
-            "not a PyTorch checkpoint (.pth/.pt) or a .safetensors file (unknown header)",
-        ));
+        return Err(CheckpointError::unreadable(path, "not a PyTorch checkpoint (.pth/.pt) or a .safetensors file (unknown header)"));
     }
     read_pickle_checkpoint(path)
 }

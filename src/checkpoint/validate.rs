@@ -13,11 +13,7 @@ pub fn expected_shapes(vs: &nn::VarStore) -> Shapes {
 /// kernels are constants the network recomputes, so a file may leave them out.
 pub fn validate_against(path: &Path, config: &GpenConfig, expected: &Shapes, found: &Shapes) -> Result<(), CheckpointError> {
     let problems = key_problems(expected, found, |key| key.ends_with(".kernel"));
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(CheckpointError::Mismatch { path: path.into(), config: config.to_string(), problems })
-    }
+    if problems.is_empty() { Ok(()) } else { Err(CheckpointError::Mismatch { path: path.into(), config: config.to_string(), problems }) }
 }
 
 /// Every key of `expected` missing from `found` (unless `may_be_absent` says it may be) or there

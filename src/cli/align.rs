@@ -44,8 +44,8 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
             detector.detect(&photo)?.into_iter().map(|f| f.landmarks).collect()
         }
     };
-    let aligned = align::align_faces(&photo, &faces, args.size, device)
-        .with_context(|| format!("aligning the faces of {}", args.image.display()))?;
+    let aligned =
+        align::align_faces(&photo, &faces, args.size, device).with_context(|| format!("aligning the faces of {}", args.image.display()))?;
 
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
     for (i, face) in aligned.iter().enumerate() {
@@ -55,14 +55,11 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
     }
     let report = alignment_json(&args.image, args.size, &faces, &aligned);
     let path = args.out_dir.join("alignment.json");
-    crate::paths::write_atomically(&path, |tmp| {
-        std::fs::write(tmp, serde_json::to_string_pretty(&report).expect("plain JSON"))
-    })
-    .with_context(|| format!("writing {}", path.display()))?;
+    crate::paths::write_atomically(&path, |tmp| std::fs::write(tmp, serde_json::to_string_pretty(&report).expect("plain JSON")))
+        .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("aligned {} face(s) of {} into {}", aligned.len(), args.image.display(), args.out_dir.display());
     Ok(ExitCode::SUCCESS)
 }
-
 
 /// The landmarks of `image`'s faces, in file order.
 fn read_landmarks(file: &Path, image: &Path) -> anyhow::Result<Vec<Landmarks>> {
@@ -96,11 +93,8 @@ fn alignment_json(image: &Path, size: u32, landmarks: &[Landmarks], faces: &[Ali
     root.insert("size".into(), json!(size));
     root.insert("template".into(), template.clone());
     root.insert(format!("template_{size}"), template);
-    let faces: Vec<Value> = landmarks
-        .iter()
-        .zip(faces)
-        .map(|(l, f)| json!({ "landmarks": l, "tfm": f.tfm.m, "tfm_inv": f.tfm_inv.m }))
-        .collect();
+    let faces: Vec<Value> =
+        landmarks.iter().zip(faces).map(|(l, f)| json!({ "landmarks": l, "tfm": f.tfm.m, "tfm_inv": f.tfm_inv.m })).collect();
     root.insert("faces".into(), Value::Array(faces));
     Value::Object(root)
 }

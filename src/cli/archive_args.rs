@@ -3,9 +3,9 @@
 
 use crate::archive::report::{ReportWriter, RunInfo};
 use crate::archive::shard::{self, Shard, ShardArg};
+use crate::archive::{Photo, Source, manifest, walk};
 use crate::config::RunConfig;
 use crate::engine::worker::EngineEvent;
-use crate::archive::{Photo, Source, manifest, walk};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -100,11 +100,17 @@ impl ArchiveArgs {
 
 impl ArchiveArgs {
     /// With `--report`: the report of a run of `photos` (photo id = index), written once now.
-    pub fn start_report(&self, shard: &Option<(Shard, String)>, photos: &[Photo], config: &RunConfig) -> anyhow::Result<Option<ReportWriter>> {
+    pub fn start_report(
+        &self,
+        shard: &Option<(Shard, String)>,
+        photos: &[Photo],
+        config: &RunConfig,
+    ) -> anyhow::Result<Option<ReportWriter>> {
         let Some(path) = &self.report else { return Ok(None) };
         let outputs = crate::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
         let info = RunInfo { shard: shard.clone(), out_dir: &config.out_dir, weights: &config.weights };
-        let writer = ReportWriter::create(path, photos, &outputs, info).map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
+        let writer = ReportWriter::create(path, photos, &outputs, info)
+            .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
         Ok(Some(writer.rewritten_every(std::time::Duration::from_secs_f64(self.report_every))))
     }
 

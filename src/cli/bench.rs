@@ -126,7 +126,8 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
     if inputs.is_empty() {
         anyhow::bail!("no photos: give --photos PATH... or --synthetic N");
     }
-    let megapixels: Vec<f64> = inputs.iter().filter_map(|p| image::image_dimensions(p).ok()).map(|(w, h)| w as f64 * h as f64 / 1e6).collect();
+    let megapixels: Vec<f64> =
+        inputs.iter().filter_map(|p| image::image_dimensions(p).ok()).map(|(w, h)| w as f64 * h as f64 / 1e6).collect();
     let (mp_min, mp_max) = megapixels.iter().fold((f64::MAX, 0.0f64), |(a, b), &m| (a.min(m), b.max(m)));
     let device = args.network.model.device()?;
     println!(
@@ -154,7 +155,22 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
     }
     println!(
         "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>6} {:>7} | {:>9}",
-        "workers", "faces", "wall s", "photo/s", "faces/s", "CPU %", "peak RSS", "budget", "decode", "detect", "align", "GPEN", "mask", "paste", "encode", "GPU idle"
+        "workers",
+        "faces",
+        "wall s",
+        "photo/s",
+        "faces/s",
+        "CPU %",
+        "peak RSS",
+        "budget",
+        "decode",
+        "detect",
+        "align",
+        "GPEN",
+        "mask",
+        "paste",
+        "encode",
+        "GPU idle"
     );
     let mut medians = Vec::new();
     for (i, runs) in rows.iter().enumerate() {

@@ -8,10 +8,10 @@
 //! through the system-RAM probe.
 
 use super::NetworkArgs;
+use crate::config::{RunConfig, Sizer};
 use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::format_bytes;
-use crate::config::{RunConfig, Sizer};
 use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
 use crate::gpen::Gpen;
 use crate::photo::ReadLimits;
@@ -95,7 +95,12 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
     println!(
         "bench engine: {} photos, {faces} faces; {}; device {}; memory limit {}",
         photos.len(),
-        args.network.config.as_deref().map(|c| format!("{c} random weights")).unwrap_or_else(|| args.network.model.weights_path().display().to_string()),
+        args.network.config.as_deref().map(|c| format!("{c} random weights")).unwrap_or_else(|| args
+            .network
+            .model
+            .weights_path()
+            .display()
+            .to_string()),
         args.network.model.device,
         args.memory_limit.map(format_bytes).unwrap_or_else(|| "none".into()),
     );
@@ -240,7 +245,14 @@ pub fn components(network: &NetworkArgs) -> Components {
 }
 
 /// The product's engine with `sizer` choosing the batches: (faces found, restored, OOM events).
-fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path, ratio: f64, sizer: Sizer) -> anyhow::Result<(usize, usize, usize)> {
+fn run_engine(
+    gpen: Gpen,
+    network: &NetworkArgs,
+    photos: &[PathBuf],
+    out: &Path,
+    ratio: f64,
+    sizer: Sizer,
+) -> anyhow::Result<(usize, usize, usize)> {
     let device = gpen.device;
     let label = crate::engine::memory::device_label(device);
     let config = gpen.config();
@@ -251,7 +263,9 @@ fn run_engine(gpen: Gpen, network: &NetworkArgs, photos: &[PathBuf], out: &Path,
     // The model loaded (and warmed up) before the limit is what the engine uses.
     let gpen = Mutex::new(Some(gpen));
     let components = Components {
-        restorer: Box::new(move |_, _| gpen.lock().unwrap().take().map(|g| Box::new(g) as Box<dyn FaceRestorer>).ok_or("loaded once".into())),
+        restorer: Box::new(move |_, _| {
+            gpen.lock().unwrap().take().map(|g| Box::new(g) as Box<dyn FaceRestorer>).ok_or("loaded once".into())
+        }),
         fallback: Box::new(|_, _| None),
         memory_model: Box::new(move |_, _, _| model.clone()),
         calibrate: Box::new(|_, _, _| Err("not in the benchmark".into())),
@@ -312,7 +326,12 @@ pub(super) fn limit_address_space(extra: u64) -> anyhow::Result<()> {
     if unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) } != 0 {
         bail!("setrlimit(RLIMIT_AS) failed: {}", std::io::Error::last_os_error());
     }
-    eprintln!("emulated device: address space capped at {} (current {} + {})", format_bytes(limit), format_bytes(vm_kib * 1024), format_bytes(extra));
+    eprintln!(
+        "emulated device: address space capped at {} (current {} + {})",
+        format_bytes(limit),
+        format_bytes(vm_kib * 1024),
+        format_bytes(extra)
+    );
     Ok(())
 }
 

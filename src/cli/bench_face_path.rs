@@ -60,7 +60,12 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     let photos: Vec<(String, RgbImage)> = args
         .photos
         .iter()
-        .map(|p| Ok((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), super::detect::open_rgb(p).map_err(anyhow::Error::msg)?)))
+        .map(|p| {
+            Ok((
+                p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                super::detect::open_rgb(p).map_err(anyhow::Error::msg)?,
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     let mut detectors: Vec<(String, Box<dyn FaceDetector>)> =
         vec![("MTCNN".into(), Box::new(Mtcnn::load(&mtcnn::default_models_dir(), device)?))];
@@ -84,14 +89,18 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     let what = if args.parser_weights.is_some() { "from the file" } else { "released shapes, placeholder weights" };
     println!("\nmask per face, {p} px faces (ParseNet {p} px, {what})");
     println!("{:<40} {:>6} {:>12}", "step", "batch", "ms per face");
-    let face = photos.first().map(|(_, img)| image::imageops::resize(img, p, p, image::imageops::FilterType::Triangle)).unwrap_or_else(|| RgbImage::new(p, p));
+    let face = photos
+        .first()
+        .map(|(_, img)| image::imageops::resize(img, p, p, image::imageops::FilterType::Triangle))
+        .unwrap_or_else(|| RgbImage::new(p, p));
     for &n in &args.batch {
         let faces = vec![face.clone(); n.max(1)];
         let (s, _) = timed(args.repeat, || Ok(parser.parse(&faces)?))?;
         println!("{:<40} {:>6} {:>12.1}", "ParseNet forward + argmax", n, s * 1e3 / n.max(1) as f64);
     }
     let parsed = parser.parse(std::slice::from_ref(&face))?.remove(0);
-    let (s, _) = timed(args.repeat, || Ok(mask::mask_postprocess(&mask::mask_to_unit(&parsed), p as usize, p as usize, mask::MASK_BORDER)))?;
+    let (s, _) =
+        timed(args.repeat, || Ok(mask::mask_postprocess(&mask::mask_to_unit(&parsed), p as usize, p as usize, mask::MASK_BORDER)))?;
     println!("{:<40} {:>6} {:>12.1}", "mask_postprocess (border, 2 blurs)", 1, s * 1e3);
     let (s, _) = timed(args.repeat, || Ok(crate::paste::crop_mask(p)))?;
     println!("{:<40} {:>6} {:>12.1}", "feathered rectangle (once per run)", 1, s * 1e3);

@@ -115,7 +115,10 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         let (max, share) = match &untiled {
             Some(u) => {
                 let d: Vec<u8> = u.as_raw().iter().zip(out.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
-                (d.iter().copied().max().unwrap_or(0).to_string(), format!("{:.3} %", 100.0 * d.iter().filter(|&&v| v > 0).count() as f64 / d.len() as f64))
+                (
+                    d.iter().copied().max().unwrap_or(0).to_string(),
+                    format!("{:.3} %", 100.0 * d.iter().filter(|&&v| v > 0).count() as f64 / d.len() as f64),
+                )
             }
             None => ("-".into(), "-".into()),
         };
@@ -195,7 +198,14 @@ fn run_child(args: &UpscaleBenchArgs, strategy: &str) -> anyhow::Result<ExitCode
         (r.map_err(|e| e.to_string()), format!("fixed, no retry ({})", if t == 0 { "whole".into() } else { format!("{t} px") }))
     } else if strategy == "planned" {
         let available = crate::engine::memory::probe_for(tch::Device::Cpu).sample().map(|s| s.available()).unwrap_or(0);
-        let plan = upscale::plan_tiles(img.width(), img.height(), (available as f64 * 0.8) as u64, up.bytes_per_input_pixel(), TILE_PAD, up.multiple());
+        let plan = upscale::plan_tiles(
+            img.width(),
+            img.height(),
+            (available as f64 * 0.8) as u64,
+            up.bytes_per_input_pixel(),
+            TILE_PAD,
+            up.multiple(),
+        );
         (upscale::upscale_with_retry(&up, &img, plan.tiles, false), plan.reason)
     } else {
         bail!("unknown strategy '{strategy}': fixed:N or planned");

@@ -110,7 +110,15 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for e in store.sr_entries() {
-        println!("  {:<28} {:<14} {:<6} {:>10} {:>10}  {}", e.device, format!("sr {}", e.config), "fp32", "-", format!("{} B/px", e.per_input_pixel), e.when);
+        println!(
+            "  {:<28} {:<14} {:<6} {:>10} {:>10}  {}",
+            e.device,
+            format!("sr {}", e.config),
+            "fp32",
+            "-",
+            format!("{} B/px", e.per_input_pixel),
+            e.when
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -69,7 +69,8 @@ mod tests {
 
     #[test]
     fn completions_and_the_man_page_know_every_command() {
-        let names: Vec<String> = super::super::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
+        let names: Vec<String> =
+            super::super::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
         assert!(names.iter().any(|n| n == "restore") && names.iter().any(|n| n == "info"), "{names:?}");
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let script = String::from_utf8(completions(shell)).unwrap();

@@ -48,15 +48,17 @@ struct ImageFaces {
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let options = DetectOptions { min_face_size: args.min_face, thresholds: args.thresholds, ..DetectOptions::default() };
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let choice = RunConfig {
-        detector: args.face_args.detector,
-        detector_weights: args.face_args.detector_weights.clone(),
-        ..RunConfig::default()
-    };
+    let choice =
+        RunConfig { detector: args.face_args.detector, detector_weights: args.face_args.detector_weights.clone(), ..RunConfig::default() };
     let detector: Box<dyn FaceDetector> = match choice.detector_use().map_err(anyhow::Error::msg)? {
         DetectorUse::RetinaFace(path) => {
             let r = RetinaFace::load(&path, device)?.with_threshold(args.face_args.threshold)?;
-            super::output::note(format_args!("detector: RetinaFace {} ({}), threshold {}", r.backbone().name(), path.display(), r.threshold()));
+            super::output::note(format_args!(
+                "detector: RetinaFace {} ({}), threshold {}",
+                r.backbone().name(),
+                path.display(),
+                r.threshold()
+            ));
             Box::new(r)
         }
         DetectorUse::Mtcnn => {
@@ -134,10 +136,8 @@ pub fn open_rgb(path: &Path) -> Result<RgbImage, String> {
 }
 
 fn parse_thresholds(s: &str) -> Result<[f32; 3], String> {
-    let values: Vec<f32> = s
-        .split(',')
-        .map(|v| v.trim().parse::<f32>().map_err(|_| format!("'{v}' is not a number")))
-        .collect::<Result<_, _>>()?;
+    let values: Vec<f32> =
+        s.split(',').map(|v| v.trim().parse::<f32>().map_err(|_| format!("'{v}' is not a number"))).collect::<Result<_, _>>()?;
     let values: [f32; 3] = values.try_into().map_err(|_| format!("expected three comma-separated thresholds, got '{s}'"))?;
     if values.iter().any(|t| !(0.0..=1.0).contains(t)) {
         return Err(format!("thresholds are probabilities in [0, 1], got '{s}'"));

@@ -22,9 +22,7 @@ pub fn run(args: GeneratorArgs) -> anyhow::Result<ExitCode> {
     let x = Tensor::read_npy(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let x = x.f_to_kind(Kind::Float)?;
     let y = gpen.forward(&x).with_context(|| format!("running {} on {:?}", gpen.config(), x.size()))?;
-    crate::paths::write_atomically(&args.output, |tmp| y.write_npy(tmp))
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    crate::paths::write_atomically(&args.output, |tmp| y.write_npy(tmp)).with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("{} -> {} {:?}", args.input.display(), args.output.display(), y.size());
     Ok(ExitCode::SUCCESS)
 }
-

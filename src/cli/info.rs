@@ -137,9 +137,9 @@ pub fn gather() -> Info {
 }
 
 fn cpu_device() -> DeviceInfo {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string())));
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
+        t.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+    });
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let name = format!("{}, {cores} cores, libtorch uses {} threads", model.unwrap_or_else(|| "CPU".into()), tch::get_num_threads());
     match SystemRamProbe::new().sample() {
@@ -250,7 +250,16 @@ fn write_text(out: &mut impl Write, info: &Info) -> std::io::Result<()> {
         writeln!(out, "  none (`gpen-studio calibrate` measures them; until then the planner estimates)")?;
     }
     for e in &c.faces {
-        writeln!(out, "  {} {} {}: {} fixed + {} per face ({})", e.device, e.config, e.precision, format_bytes(e.fixed), format_bytes(e.per_face), e.when)?;
+        writeln!(
+            out,
+            "  {} {} {}: {} fixed + {} per face ({})",
+            e.device,
+            e.config,
+            e.precision,
+            format_bytes(e.fixed),
+            format_bytes(e.per_face),
+            e.when
+        )?;
     }
     for e in &c.upscalers {
         writeln!(out, "  {} SR {}: {} B per input pixel ({})", e.device, e.config, e.per_input_pixel, e.when)?;

@@ -6,8 +6,8 @@ mod bench;
 mod bench_engine;
 mod bench_face_path;
 mod bench_gui;
-mod bench_upscale;
 mod bench_photos;
+mod bench_upscale;
 mod calibrate;
 mod completions;
 mod detect;
@@ -158,9 +158,8 @@ impl NetworkArgs {
             return self.model.load();
         }
         let name = self.config.as_deref().unwrap_or("bfr-512");
-        let config = crate::model::GpenConfig::named(name).ok_or_else(|| {
-            anyhow::anyhow!("unknown configuration '{name}'; known: {}", crate::model::GpenConfig::NAMES.join(", "))
-        })?;
+        let config = crate::model::GpenConfig::named(name)
+            .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", crate::model::GpenConfig::NAMES.join(", ")))?;
         crate::gpen::Gpen::random(config, self.model.device()?, self.model.precision, 0).map_err(anyhow::Error::msg)
     }
 }

@@ -128,7 +128,6 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-
 /// Says that a refused file left nothing behind.
 fn not_installed(err: crate::models::ModelError) -> anyhow::Error {
     if err.is_wrong_content() && !matches!(err, crate::models::ModelError::WebPage { .. }) {

@@ -48,8 +48,12 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             let p = parser.size();
             let soft = mask::mask_postprocess(&mask::mask_to_unit(&face_mask), p as usize, p as usize, mask::MASK_BORDER);
             let soft = crate::imgproc::resize_linear_f32(&soft, p, p, face.width(), face.height());
-            let paste = GrayImage::from_raw(face.width(), face.height(), soft.iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect())
-                .expect("sized buffer");
+            let paste = GrayImage::from_raw(
+                face.width(),
+                face.height(),
+                soft.iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect(),
+            )
+            .expect("sized buffer");
             let stem = face_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "face".into());
             for (suffix, img) in [("mask", &face_mask), ("labels", &labels), ("paste", &paste)] {
                 let out = args.out_dir.join(format!("{stem}_{suffix}.png"));
@@ -63,6 +67,12 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             failed += 1;
         }
     }
-    eprintln!("parsed {} of {} face(s) with ParseNet {} px into {}", args.faces.len() - failed, args.faces.len(), parser.size(), args.out_dir.display());
+    eprintln!(
+        "parsed {} of {} face(s) with ParseNet {} px into {}",
+        args.faces.len() - failed,
+        args.faces.len(),
+        parser.size(),
+        args.out_dir.display()
+    );
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

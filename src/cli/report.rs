@@ -30,7 +30,10 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<ExitCode> {
     let merged = report::merge(&reports);
     let t = &merged.totals;
     println!("{} reports ({} of runs that did not finish)", merged.reports, merged.unfinished);
-    println!("photos {}: restored {}, no faces {}, already done {}, failed {}, not reported {}", t.photos, t.restored, t.no_faces, t.already_done, t.failed, t.pending);
+    println!(
+        "photos {}: restored {}, no faces {}, already done {}, failed {}, not reported {}",
+        t.photos, t.restored, t.no_faces, t.already_done, t.failed, t.pending
+    );
     println!("faces restored {}, failed {}", t.faces_restored, t.faces_failed);
     for p in merged.failed() {
         println!("failed: {}: {}", p.input.display(), p.reason.as_deref().unwrap_or("(no reason recorded)"));
@@ -44,7 +47,9 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<ExitCode> {
                 file.display(),
                 root.display()
             ),
-            None => format!("{} failed photos (from several input folders: their results go to the top of the output folder)", failed.len()),
+            None => {
+                format!("{} failed photos (from several input folders: their results go to the top of the output folder)", failed.len())
+            }
         };
         manifest::write(file, &header, &failed).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
         println!("{} failed photos listed in {}", failed.len(), file.display());

@@ -126,7 +126,8 @@ impl RestoreArgs {
             preview_side: 0, // the terminal shows no images
             ..RunConfig::default()
         };
-        let config = self.sr_args.apply(self.mask_args.apply(self.face_args.apply(RunConfig { upscale: self.upscale, task: self.task, ..config })));
+        let config =
+            self.sr_args.apply(self.mask_args.apply(self.face_args.apply(RunConfig { upscale: self.upscale, task: self.task, ..config })));
         config.validate().map_err(super::exit::usage)?;
         Ok(config)
     }
@@ -151,12 +152,7 @@ pub struct FaceArgs {
 impl FaceArgs {
     /// `config` with these choices.
     pub fn apply(&self, config: RunConfig) -> RunConfig {
-        RunConfig {
-            detector: self.detector,
-            detector_weights: self.detector_weights.clone(),
-            detect_threshold: self.threshold,
-            ..config
-        }
+        RunConfig { detector: self.detector, detector_weights: self.detector_weights.clone(), detect_threshold: self.threshold, ..config }
     }
 }
 
@@ -301,7 +297,10 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 out.info(&format!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display()));
             }
             EngineEvent::MaskFallback { id, face, error } => {
-                out.info(&format!("warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle", names[id as usize].display()));
+                out.info(&format!(
+                    "warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle",
+                    names[id as usize].display()
+                ));
             }
             EngineEvent::ModelError(e) => model_error = Some(e),
             EngineEvent::Finished(summary) => break summary,
@@ -344,7 +343,12 @@ fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::De
     let label = memory::device_label(device);
     let sample = memory::probe_for(device).sample();
     match &sample {
-        Ok(s) => println!("device: {} {label}, {} total, {} free", crate::device::device_name(device), format_bytes(s.total), format_bytes(s.free)),
+        Ok(s) => println!(
+            "device: {} {label}, {} total, {} free",
+            crate::device::device_name(device),
+            format_bytes(s.total),
+            format_bytes(s.free)
+        ),
         Err(e) => println!("device: {} {label} (no memory reading: {e})", crate::device::device_name(device)),
     }
     let model = plan::memory_model_for(&gpen, config.precision, &label);
@@ -372,7 +376,12 @@ fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::De
 }
 
 /// The SR tiles the first photo would get now (the engine plans each photo as it starts it).
-fn tile_plan_line(config: &RunConfig, inputs: &[PathBuf], rec: &crate::engine::planner::Recommendation, model: &crate::engine::memory_model::MemoryModel) -> Option<String> {
+fn tile_plan_line(
+    config: &RunConfig,
+    inputs: &[PathBuf],
+    rec: &crate::engine::planner::Recommendation,
+    model: &crate::engine::memory_model::MemoryModel,
+) -> Option<String> {
     let path = config.sr_use().ok()??;
     let sr = crate::sr::read_config(&path).ok()?;
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;

@@ -55,10 +55,24 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
     let up = crate::sr::Upscaler::load(&path, device)?;
     if up.scale() != args.scale {
-        anyhow::bail!("{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights", path.display(), up.scale(), args.scale, up.scale());
+        anyhow::bail!(
+            "{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights",
+            path.display(),
+            up.scale(),
+            args.scale,
+            up.scale()
+        );
     }
     let c = up.config();
-    super::output::note(format_args!("{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}", inputs.len(), up.scale(), c.num_feat, c.num_block, path.display(), crate::device::device_name(device)));
+    super::output::note(format_args!(
+        "{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}",
+        inputs.len(),
+        up.scale(),
+        c.num_feat,
+        c.num_block,
+        path.display(),
+        crate::device::device_name(device)
+    ));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     crate::paths::remove_stale_partials(&args.output);
     let outputs = crate::inputs::plan_outputs(&found.photos, &args.output, args.format.extension());

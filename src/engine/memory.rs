@@ -146,9 +146,8 @@ impl MemoryProbe for SystemRamProbe {
     fn sample(&mut self) -> Result<MemorySample, String> {
         let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("reading /proc/meminfo: {e}"))?;
         let mem_total = kib_field(&meminfo, "MemTotal:").ok_or("/proc/meminfo has no MemTotal")?;
-        let mem_available = kib_field(&meminfo, "MemAvailable:")
-            .or_else(|| kib_field(&meminfo, "MemFree:"))
-            .ok_or("/proc/meminfo has no MemAvailable")?;
+        let mem_available =
+            kib_field(&meminfo, "MemAvailable:").or_else(|| kib_field(&meminfo, "MemFree:")).ok_or("/proc/meminfo has no MemAvailable")?;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let vm_size = kib_field(&status, "VmSize:").unwrap_or(0);
         let (total, free) = apply_address_space_limit(mem_total, mem_available, address_space_limit(), vm_size);

@@ -49,11 +49,7 @@ pub fn recommend_available(free: u64, held: u64, ratio: f64, model: &MemoryModel
     let head = if held == 0 {
         format!("{} free × {ratio:.2}", gib(free as f64, 1))
     } else {
-        format!(
-            "({} free + {} held by gpen-studio) × {ratio:.2}",
-            gib(free as f64, 1),
-            gib(held as f64, 1)
-        )
+        format!("({} free + {} held by gpen-studio) × {ratio:.2}", gib(free as f64, 1), gib(held as f64, 1))
     };
     if budget_f < model.fixed as f64 {
         return Recommendation {
@@ -91,11 +87,7 @@ pub fn recommend_available(free: u64, held: u64, ratio: f64, model: &MemoryModel
 /// amount of a sentence about less than 1 GiB) is shown by [`format_bytes`] ("12 MiB").
 fn amount(bytes: f64, decimals: usize, in_gib: bool) -> String {
     let bytes = bytes.max(0.0);
-    if in_gib && (bytes == 0.0 || bytes >= 0.05 * GIB) {
-        format!("{:.*} GiB", decimals, bytes / GIB)
-    } else {
-        format_bytes(bytes as u64)
-    }
+    if in_gib && (bytes == 0.0 || bytes >= 0.05 * GIB) { format!("{:.*} GiB", decimals, bytes / GIB) } else { format_bytes(bytes as u64) }
 }
 
 /// A size for people: "7.1 GiB", "612 MiB", "12 KiB", "512 B" (binary units).

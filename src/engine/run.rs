@@ -20,11 +20,11 @@ use super::memory_model::{DetectionModel, MemoryModel};
 use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::config::{RunConfig, Sizer};
-use crate::pipeline::stages::FrontTools;
 use crate::inputs::OutputNamer;
 use crate::pipeline::budget::{self, Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
 use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
+use crate::pipeline::stages::FrontTools;
 use crate::pipeline::stages::{Front, PhotoJob, StageContext};
 use crate::pipeline::{BatchSizer, NoRetry, Outcome, PhotoId, Preview, Summary};
 use std::collections::HashMap;
@@ -276,7 +276,14 @@ impl Worker {
     }
 
     /// Admits the queue's first photo: charges it and hands it to read + detect + align.
-    fn dispatch(&mut self, stages: &mut Stages, books: &mut Books, namer: &mut OutputNamer, charge: Charge, tiles: Option<crate::sr::Tiles>) {
+    fn dispatch(
+        &mut self,
+        stages: &mut Stages,
+        books: &mut Books,
+        namer: &mut OutputNamer,
+        charge: Charge,
+        tiles: Option<crate::sr::Tiles>,
+    ) {
         let Some((id, photo)) = self.queue.pop_front() else { return };
         books.budget.take(charge.detecting);
         books.flights.insert(id, InFlight { charge, charged: charge.detecting });
@@ -387,7 +394,12 @@ impl Worker {
     fn recommend(&mut self, sizer: &mut RunSizer, model: &MemoryModel, device: Device) -> Recommendation {
         if let RunSizer::Fixed(NoRetry(n)) = sizer {
             let n = *n;
-            return Recommendation { batch: n, free: 0, budget: 0, reason: format!("fixed at {n} faces, no retry on out-of-memory (benchmark)") };
+            return Recommendation {
+                batch: n,
+                free: 0,
+                budget: 0,
+                reason: format!("fixed at {n} faces, no retry on out-of-memory (benchmark)"),
+            };
         }
         let max_age = self.config.monitor_interval;
         let available = self.monitor.as_ref().and_then(|m| {
@@ -418,10 +430,22 @@ struct SrPlan {
 impl SrPlan {
     /// The tiles for a `w` x `h` photo: the user's, or the largest that fits in what the batch
     /// leaves of the budget, shared by the `sharers` workers that may upscale at once.
-    fn tiles(&self, config: &RunConfig, w: u32, h: u32, rec: &Recommendation, model: &MemoryModel, sharers: usize) -> (Option<crate::sr::Tiles>, String) {
+    fn tiles(
+        &self,
+        config: &RunConfig,
+        w: u32,
+        h: u32,
+        rec: &Recommendation,
+        model: &MemoryModel,
+        sharers: usize,
+    ) -> (Option<crate::sr::Tiles>, String) {
         if let Some(t) = config.tile {
             let tiles = (t > 0).then_some(crate::sr::Tiles { size: t, pad: config.tile_pad });
-            let what = if t > 0 { format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad) } else { "whole photos (tile 0 by the user)".into() };
+            let what = if t > 0 {
+                format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad)
+            } else {
+                "whole photos (tile 0 by the user)".into()
+            };
             return (tiles, what);
         }
         let left = rec.budget.saturating_sub(model.bytes(rec.batch));

@@ -64,26 +64,75 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Memory(MemorySample),
-    Recommendation { batch: usize, reason: String },
+    Recommendation {
+        batch: usize,
+        reason: String,
+    },
     /// The SR tiles planned for the photos now being dispatched, and why (with `--upscale`):
     /// `tile` is the tile side, `None` for whole photos.
-    TilePlan { tile: Option<u32>, reason: String },
-    ModelLoaded { config: GpenConfig, device: String, precision: Precision },
+    TilePlan {
+        tile: Option<u32>,
+        reason: String,
+    },
+    ModelLoaded {
+        config: GpenConfig,
+        device: String,
+        precision: Precision,
+    },
     ModelError(String),
-    Queued { id: PhotoId, path: PathBuf },
-    PhotoStarted { id: PhotoId },
+    Queued {
+        id: PhotoId,
+        path: PathBuf,
+    },
+    PhotoStarted {
+        id: PhotoId,
+    },
     /// `before` is absent when previews are off (`preview_side` 0).
-    FacesFound { id: PhotoId, faces: Vec<Face>, before: Option<Preview> },
-    PhotoDone { id: PhotoId, output: PathBuf, faces: usize, after: Option<Preview> },
-    PhotoWithoutFaces { id: PhotoId, output: PathBuf },
-    PhotoSkipped { id: PhotoId, output: PathBuf },
-    PhotoFailed { id: PhotoId, error: String },
-    PhotoCancelled { id: PhotoId },
-    FaceFailed { id: PhotoId, face: usize, error: String },
-    OomRecovered { from: usize, to: usize },
-    CpuFallback { id: PhotoId, face: usize },
+    FacesFound {
+        id: PhotoId,
+        faces: Vec<Face>,
+        before: Option<Preview>,
+    },
+    PhotoDone {
+        id: PhotoId,
+        output: PathBuf,
+        faces: usize,
+        after: Option<Preview>,
+    },
+    PhotoWithoutFaces {
+        id: PhotoId,
+        output: PathBuf,
+    },
+    PhotoSkipped {
+        id: PhotoId,
+        output: PathBuf,
+    },
+    PhotoFailed {
+        id: PhotoId,
+        error: String,
+    },
+    PhotoCancelled {
+        id: PhotoId,
+    },
+    FaceFailed {
+        id: PhotoId,
+        face: usize,
+        error: String,
+    },
+    OomRecovered {
+        from: usize,
+        to: usize,
+    },
+    CpuFallback {
+        id: PhotoId,
+        face: usize,
+    },
     /// The face parser failed for this face; it was pasted with the feathered rectangle.
-    MaskFallback { id: PhotoId, face: usize, error: String },
+    MaskFallback {
+        id: PhotoId,
+        face: usize,
+        error: String,
+    },
     Progress(Progress),
     Calibrated(MemoryModel),
     Paused,
@@ -261,7 +310,13 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    fn new(config: RunConfig, components: Components, commands: Receiver<Command>, events: Sender<EngineEvent>, wake: Box<dyn Fn() + Send>) -> Self {
+    fn new(
+        config: RunConfig,
+        components: Components,
+        commands: Receiver<Command>,
+        events: Sender<EngineEvent>,
+        wake: Box<dyn Fn() + Send>,
+    ) -> Self {
         Worker {
             config,
             components,

@@ -32,27 +32,54 @@ pub enum DialogPurpose {
 
 #[derive(Debug)]
 pub enum HelperResult {
-    Thumbnail { key: u64, image: Option<image::RgbImage> },
-    Detected { key: u64, result: Result<(Vec<Face>, Preview), String> },
+    Thumbnail {
+        key: u64,
+        image: Option<image::RgbImage>,
+    },
+    Detected {
+        key: u64,
+        result: Result<(Vec<Face>, Preview), String>,
+    },
     /// The model file's description and configuration (from its tensor shapes).
-    ModelInfo { path: PathBuf, result: Result<(String, crate::model::GpenConfig), String> },
-    Picked { purpose: DialogPurpose, paths: Vec<PathBuf> },
+    ModelInfo {
+        path: PathBuf,
+        result: Result<(String, crate::model::GpenConfig), String>,
+    },
+    Picked {
+        purpose: DialogPurpose,
+        paths: Vec<PathBuf>,
+    },
     /// The photos a drop or a picked folder named, walked (each with its output key, as the
     /// command line names results): (photo, canonical path) in order.
     Collected(Vec<(crate::archive::Photo, PathBuf)>),
     /// Bytes of the model download so far, and its size when the server said it.
-    DownloadProgress { bytes: u64, total: Option<u64> },
+    DownloadProgress {
+        bytes: u64,
+        total: Option<u64>,
+    },
     DownloadFinished(DownloadOutcome),
     /// A face aligned for the face tool.
-    FaceCrop { key: u64, face: usize, result: Result<image::RgbImage, String> },
+    FaceCrop {
+        key: u64,
+        face: usize,
+        result: Result<image::RgbImage, String>,
+    },
     /// The face tool's result: its file and pixels.
-    FaceResult { key: u64, face: usize, result: Result<(PathBuf, image::RgbImage), String> },
+    FaceResult {
+        key: u64,
+        face: usize,
+        result: Result<(PathBuf, image::RgbImage), String>,
+    },
 }
 
 enum DetectJob {
     /// With the settings the preview must detect with (the run's detector, so the faces a user
     /// switches off are the faces the run would restore).
-    Detect { key: u64, path: PathBuf, config: Box<crate::config::RunConfig> },
+    Detect {
+        key: u64,
+        path: PathBuf,
+        config: Box<crate::config::RunConfig>,
+    },
     ModelInfo(PathBuf),
 }
 
@@ -237,12 +264,7 @@ impl Helpers {
     /// hashing it), reporting progress at most every [`DOWNLOAD_REPORT_INTERVAL`] and then the
     /// outcome. Not on the engine worker: a download waits on the network for minutes, and the
     /// worker must stay free for the GPU work and the window's commands.
-    pub fn download(
-        &self,
-        entry: ModelEntry,
-        store: ModelStore,
-        cancel: Arc<AtomicBool>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub fn download(&self, entry: ModelEntry, store: ModelStore, cancel: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
         let tx = self.results_tx.clone();
         let wake = self.wake.clone();
         std::thread::Builder::new().name("gui-download".into()).spawn(move || {
@@ -260,11 +282,8 @@ impl Helpers {
                     progress_wake();
                 }
             };
-            let options = DownloadOptions {
-                progress: Progress::Callback(Box::new(report)),
-                cancel: Some(cancel),
-                ..DownloadOptions::default()
-            };
+            let options =
+                DownloadOptions { progress: Progress::Callback(Box::new(report)), cancel: Some(cancel), ..DownloadOptions::default() };
             let outcome = match crate::models::download(&entry, &store, &options) {
                 Ok(path) => DownloadOutcome::Installed { name: entry.name.clone(), path },
                 Err(ModelError::Cancelled { got, .. }) => DownloadOutcome::Cancelled { kept: got },

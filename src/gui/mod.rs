@@ -431,7 +431,13 @@ fn drop_overlay(ui: &Ui) {
     let rect = ctx.content_rect();
     painter.rect_filled(rect, 0.0, Color32::from_black_alpha(160));
     painter.rect_stroke(rect.shrink(6.0), 8.0, egui::Stroke::new(3.0, Color32::from_rgb(90, 170, 255)), egui::StrokeKind::Inside);
-    painter.text(rect.center(), egui::Align2::CENTER_CENTER, "Drop photos or folders to queue them", egui::FontId::proportional(28.0), Color32::WHITE);
+    painter.text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        "Drop photos or folders to queue them",
+        egui::FontId::proportional(28.0),
+        Color32::WHITE,
+    );
 }
 
 impl Drop for Studio {
@@ -469,9 +475,7 @@ impl eframe::App for StudioApp {
 fn cuda_devices() -> Vec<String> {
     let count = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
     (0..count)
-        .map(|i| {
-            crate::engine::memory::NvmlProbe::new(i).map(|p| p.name().to_string()).unwrap_or_else(|_| format!("CUDA device {i}"))
-        })
+        .map(|i| crate::engine::memory::NvmlProbe::new(i).map(|p| p.name().to_string()).unwrap_or_else(|_| format!("CUDA device {i}")))
         .collect()
 }
 

@@ -2,13 +2,13 @@
 //! selection, the settings (persisted), the memory history and the run's progress. Engine events
 //! are folded in by [`AppState::apply`]; the panels read it and push [`Action`]s.
 
-use crate::detect::Face;
 use crate::config::RunConfig;
+use crate::detect::Face;
 use crate::engine::memory::MemorySample;
 use crate::engine::worker::{Command, EngineEvent, Preview, Progress};
-use crate::pipeline::PhotoId;
 use crate::gui::download::{DownloadState, ModelDownload, ModelSource};
 use crate::photo::OutputFormat;
+use crate::pipeline::PhotoId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -127,7 +127,6 @@ impl UiSettings {
             FormatChoice::Webp => OutputFormat::Webp,
         };
     }
-
 }
 
 /// One point of the memory history.
@@ -500,7 +499,8 @@ impl AppState {
         let (per_pixel, multiple) = self.memory.live_sr.as_ref()?.1?;
         let row = self.selected.and_then(|k| self.rows.iter().find(|r| r.key == k))?;
         let preview = row.before.as_ref()?;
-        let (w, h) = ((preview.image.width() as f32 / preview.scale).round() as u32, (preview.image.height() as f32 / preview.scale).round() as u32);
+        let (w, h) =
+            ((preview.image.width() as f32 / preview.scale).round() as u32, (preview.image.height() as f32 / preview.scale).round() as u32);
         let model = &self.memory.live_model.as_ref()?.1;
         let workers = run.workers.count().max(1) as u64;
         let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / workers;
@@ -632,8 +632,7 @@ impl AppState {
             }
             EngineEvent::Progress(p) => self.run.progress = p,
             EngineEvent::Calibrated(model) => {
-                self.memory.calibrated =
-                    Some(format!("calibrated: {} fixed + {} per face", gib(model.fixed), gib(model.per_face)));
+                self.memory.calibrated = Some(format!("calibrated: {} fixed + {} per face", gib(model.fixed), gib(model.per_face)));
             }
             EngineEvent::Paused => self.run.paused = true,
             EngineEvent::Resumed => self.run.paused = false,

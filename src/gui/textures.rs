@@ -31,11 +31,8 @@ impl Textures {
         let fitted;
         let image = if image.width() > max || image.height() > max {
             let s = max as f32 / image.width().max(image.height()) as f32;
-            fitted = image::imageops::thumbnail(
-                image,
-                ((image.width() as f32 * s) as u32).max(1),
-                ((image.height() as f32 * s) as u32).max(1),
-            );
+            fitted =
+                image::imageops::thumbnail(image, ((image.width() as f32 * s) as u32).max(1), ((image.height() as f32 * s) as u32).max(1));
             &fitted
         } else {
             image

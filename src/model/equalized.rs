@@ -26,11 +26,7 @@ impl EqualLinear {
         let x = x.f_to_kind(Kind::Float)?;
         let weight = self.weight.f_mul_scalar(self.scale)?;
         let bias = self.bias.f_mul_scalar(self.lr_mul)?;
-        if self.activate {
-            ops::fused_leaky_relu(x.f_linear(&weight, None::<Tensor>)?, &bias)
-        } else {
-            x.f_linear(&weight, Some(&bias))
-        }
+        if self.activate { ops::fused_leaky_relu(x.f_linear(&weight, None::<Tensor>)?, &bias) } else { x.f_linear(&weight, Some(&bias)) }
     }
 }
 

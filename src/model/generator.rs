@@ -22,9 +22,7 @@ impl Generator {
     pub fn new(p: nn::Path, config: &GpenConfig) -> Self {
         let sd = config.style_dim;
         let style_path = &p / "style";
-        let style = (1..=config.n_mlp)
-            .map(|i| EqualLinear::new(&style_path / i, sd, sd, LR_MLP, 0.0, true))
-            .collect();
+        let style = (1..=config.n_mlp).map(|i| EqualLinear::new(&style_path / i, sd, sd, LR_MLP, 0.0, true)).collect();
         let c4 = config.channels(4);
         let input = (&p / "input").var("input", &[1, c4, 4, 4], nn::Init::Randn { mean: 0.0, stdev: 1.0 });
         let conv1 = StyledConv::new(&p / "conv1", c4, c4, sd, false);

@@ -204,9 +204,21 @@ impl Catalogue {
                 "optional: GPEN's own face detector; faces are found as the authors' pipeline finds them \
                  (without it: MTCNN)",
             ),
-            addon("realesrnet_x1", ModelKind::Upscaler { scale: 1 }, "optional: GPEN's RealESRNet at ×1 (cleans the background, keeps its size); restore --upscale 1"),
-            addon("realesrnet_x2", ModelKind::Upscaler { scale: 2 }, "optional: GPEN's RealESRNet ×2 background upscaler (the authors' default); restore --upscale 2"),
-            addon("realesrnet_x4", ModelKind::Upscaler { scale: 4 }, "optional: GPEN's RealESRNet ×4 background upscaler; restore --upscale 4"),
+            addon(
+                "realesrnet_x1",
+                ModelKind::Upscaler { scale: 1 },
+                "optional: GPEN's RealESRNet at ×1 (cleans the background, keeps its size); restore --upscale 1",
+            ),
+            addon(
+                "realesrnet_x2",
+                ModelKind::Upscaler { scale: 2 },
+                "optional: GPEN's RealESRNet ×2 background upscaler (the authors' default); restore --upscale 2",
+            ),
+            addon(
+                "realesrnet_x4",
+                ModelKind::Upscaler { scale: 4 },
+                "optional: GPEN's RealESRNet ×4 background upscaler; restore --upscale 4",
+            ),
             ModelEntry::addon(
                 "RealESRGAN_x4plus",
                 "RealESRGAN_x4plus.pth",
@@ -225,10 +237,10 @@ impl Catalogue {
 
     /// The entry `query` names, or an error listing the known names.
     pub fn find(&self, query: &str) -> Result<&ModelEntry, super::ModelError> {
-        self.entries.iter().find(|e| e.matches(query)).ok_or_else(|| super::ModelError::UnknownModel {
-            name: query.into(),
-            known: self.names().join(", "),
-        })
+        self.entries
+            .iter()
+            .find(|e| e.matches(query))
+            .ok_or_else(|| super::ModelError::UnknownModel { name: query.into(), known: self.names().join(", ") })
     }
 
     /// The entry whose file name is `file`.

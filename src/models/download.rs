@@ -145,11 +145,9 @@ fn fetch(agent: &ureq::Agent, url: &str, part: &Path, dest: &Path, options: &Dow
     let bar = match &options.progress {
         Progress::Bar => {
             let bar = indicatif::ProgressBar::new(total.unwrap_or(0)).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
             );
             bar.set_message(dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             bar.set_position(got);
@@ -169,13 +167,8 @@ fn fetch(agent: &ureq::Agent, url: &str, part: &Path, dest: &Path, options: &Dow
 
     let mut reader = response.into_body().into_reader();
     let mut buf = vec![0u8; CHUNK];
-    let interrupted = |got: u64, reason: String| ModelError::Interrupted {
-        url: url.into(),
-        got,
-        expected: total,
-        reason,
-        part: part.into(),
-    };
+    let interrupted =
+        |got: u64, reason: String| ModelError::Interrupted { url: url.into(), got, expected: total, reason, part: part.into() };
     loop {
         if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             let _ = file.sync_all();

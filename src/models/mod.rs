@@ -114,9 +114,8 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     let state = checkpoint::read_state_dict(path).map_err(|cause| ModelError::Invalid { cause })?;
     let shapes = state.shapes();
     drop(state);
-    let found = checkpoint::infer_config(&shapes).map_err(|reason| ModelError::Invalid {
-        cause: CheckpointError::NotGpen { path: path.into(), reason },
-    })?;
+    let found = checkpoint::infer_config(&shapes)
+        .map_err(|reason| ModelError::Invalid { cause: CheckpointError::NotGpen { path: path.into(), reason } })?;
     let config = match expected {
         Some((name, want)) if want != found => {
             return Err(ModelError::WrongConfig {
@@ -167,9 +166,9 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
         let up = crate::sr::Upscaler::load(path, tch::Device::Cpu).map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })?;
         let c = up.config();
         match want {
-            Some(w) if w != up.scale() => Err(ModelError::InvalidAddon {
-                reason: format!("{} upscales ×{}, not ×{w}", path.display(), up.scale()),
-            }),
+            Some(w) if w != up.scale() => {
+                Err(ModelError::InvalidAddon { reason: format!("{} upscales ×{}, not ×{w}", path.display(), up.scale()) })
+            }
             _ => Ok(Validated {
                 kind: ModelKind::Upscaler { scale: up.scale() },
                 description: format!("RRDBNet ×{} ({} features, {} blocks)", up.scale(), c.num_feat, c.num_block),

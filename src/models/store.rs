@@ -98,8 +98,9 @@ impl ModelStore {
     pub fn checksums(&self) -> Result<Checksums, ModelError> {
         let path = self.checksums_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| ModelError::Other(format!("{} is damaged ({e}); delete it and run `gpen-studio models verify`", path.display()))),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                ModelError::Other(format!("{} is damaged ({e}); delete it and run `gpen-studio models verify`", path.display()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checksums::new()),
             Err(error) => Err(ModelError::Io { path, error }),
         }
@@ -158,8 +159,7 @@ impl ModelStore {
     /// The files `models verify` checks by default: installed catalogue files, and any other file
     /// with a recorded checksum.
     pub fn installed_files(&self, catalogue: &Catalogue) -> Result<Vec<PathBuf>, ModelError> {
-        let mut files: Vec<PathBuf> =
-            catalogue.entries.iter().map(|e| self.path_of(e)).filter(|p| p.is_file()).collect();
+        let mut files: Vec<PathBuf> = catalogue.entries.iter().map(|e| self.path_of(e)).filter(|p| p.is_file()).collect();
         for file in self.checksums()?.keys() {
             let path = self.dir.join(file);
             if !files.contains(&path) {

@@ -107,7 +107,8 @@ pub struct ResidualBlock {
 
 impl ResidualBlock {
     pub fn new(p: nn::Path, c_in: i64, c_out: i64, scale: Scale) -> Self {
-        let shortcut = (scale != Scale::None || c_in != c_out).then(|| ConvLayer::new(&p / "shortcut_func", c_in, c_out, scale, false, false));
+        let shortcut =
+            (scale != Scale::None || c_in != c_out).then(|| ConvLayer::new(&p / "shortcut_func", c_in, c_out, scale, false, false));
         let (s1, s2) = match scale {
             Scale::Down => (Scale::None, Scale::Down),
             Scale::Up => (Scale::Up, Scale::None),

@@ -91,8 +91,7 @@ impl FaceParser {
         let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
         let size = match size {
             Some(s) => s,
-            None => known_size(&config)
-                .ok_or(ParseError::UnknownSize { path: path.into(), config })?,
+            None => known_size(&config).ok_or(ParseError::UnknownSize { path: path.into(), config })?,
         };
         let mut parser = Self::with_config(config, size, device)?;
         // `num_batches_tracked` is a training counter; a file without it loads all the same.
@@ -157,10 +156,7 @@ impl FaceParser {
         })?;
         let flat = Vec::<u8>::try_from(&labels.f_view([-1])?).map_err(ParseError::from)?;
         let plane = (self.size * self.size) as usize;
-        Ok(flat
-            .chunks_exact(plane)
-            .map(|c| GrayImage::from_raw(self.size, self.size, c.to_vec()).expect("plane of size x size"))
-            .collect())
+        Ok(flat.chunks_exact(plane).map(|c| GrayImage::from_raw(self.size, self.size, c.to_vec()).expect("plane of size x size")).collect())
     }
 
     /// `FaceParse.img2tensor(cv2.resize(face, (S, S)))` for each face, on the CPU: OpenCV's 8-bit
@@ -174,7 +170,8 @@ impl FaceParser {
         let s = self.size as usize;
         let mut data = vec![0f32; faces.len() * 3 * s * s];
         for (face, out) in faces.iter().zip(data.chunks_exact_mut(3 * s * s)) {
-            let img = if face.dimensions() == (self.size, self.size) { face.clone() } else { resize_linear_rgb(face, self.size, self.size) };
+            let img =
+                if face.dimensions() == (self.size, self.size) { face.clone() } else { resize_linear_rgb(face, self.size, self.size) };
             for (i, px) in img.pixels().enumerate() {
                 for c in 0..3 {
                     out[c * s * s + i] = lut[px.0[c] as usize];
@@ -258,16 +255,12 @@ pub fn peak_activation_bytes(config: &ParseNetConfig, size: u32) -> u64 {
 /// layers as the official range, see [`ParseNetConfig::effective`]). The strict key check that
 /// follows verifies every other shape.
 pub fn infer_config(shapes: &Shapes) -> Result<ParseNetConfig, String> {
-    let stem = shapes
-        .get("encoder.0.conv2d.weight")
-        .ok_or("no `encoder.0.conv2d.weight` (not a ParseNet state dict)")?;
+    let stem = shapes.get("encoder.0.conv2d.weight").ok_or("no `encoder.0.conv2d.weight` (not a ParseNet state dict)")?;
     let [base_ch, 3, 3, 3] = stem.as_slice() else {
         return Err(format!("`encoder.0.conv2d.weight` has shape {stem:?}, expected [base_ch, 3, 3, 3]"));
     };
-    let parsing_ch = shapes
-        .get("out_mask_conv.conv2d.weight")
-        .and_then(|s| s.first().copied())
-        .ok_or("no `out_mask_conv.conv2d.weight`")?;
+    let parsing_ch =
+        shapes.get("out_mask_conv.conv2d.weight").and_then(|s| s.first().copied()).ok_or("no `out_mask_conv.conv2d.weight`")?;
     // Blocks numbered from `first` on, as long as they exist (the encoder's 0 is the stem).
     let count = |prefix: &str, first: u32| -> u32 {
         (first..).take_while(|i| shapes.contains_key(&format!("{prefix}.{i}.conv1.conv2d.weight"))).count() as u32

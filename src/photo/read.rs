@@ -71,9 +71,7 @@ pub fn read_photo(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError>
         return Err(PhotoError::Empty { path: path.into() });
     }
     let file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
-    let reader = ImageReader::new(BufReader::new(file))
-        .with_guessed_format()
-        .map_err(|e| PhotoError::from_io(path, e))?;
+    let reader = ImageReader::new(BufReader::new(file)).with_guessed_format().map_err(|e| PhotoError::from_io(path, e))?;
     let format = reader.format().ok_or_else(|| PhotoError::NotAnImage { path: path.into() })?;
     if !READABLE.contains(&format) {
         let format = format!("{format:?}").to_uppercase();
@@ -82,12 +80,7 @@ pub fn read_photo(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError>
     guarded(path, format, || decode(path, format, reader, limits))?
 }
 
-fn decode(
-    path: &Path,
-    format: ImageFormat,
-    mut reader: ImageReader<BufReader<File>>,
-    limits: &ReadLimits,
-) -> Result<Photo, PhotoError> {
+fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<File>>, limits: &ReadLimits) -> Result<Photo, PhotoError> {
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_alloc = Some(limits.max_alloc_bytes);
     reader.limits(decoder_limits);

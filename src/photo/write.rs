@@ -16,7 +16,9 @@ use super::error::PhotoError;
 pub enum OutputFormat {
     Png,
     /// `quality` 1–100 (values outside are clamped).
-    Jpeg { quality: u8 },
+    Jpeg {
+        quality: u8,
+    },
     /// Lossless only (the image crate has no lossy WebP encoder): expect files larger than JPEG.
     Webp,
 }
@@ -78,9 +80,7 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
         let mut out = BufWriter::new(File::create(tmp).map_err(|e| e.to_string())?);
         match format {
             OutputFormat::Png => encode(PngEncoder::new(&mut out), pixels, icc, exif)?,
-            OutputFormat::Jpeg { quality } => {
-                encode(JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)), pixels, icc, exif)?
-            }
+            OutputFormat::Jpeg { quality } => encode(JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)), pixels, icc, exif)?,
             OutputFormat::Webp => encode(WebPEncoder::new_lossless(&mut out), pixels, icc, exif)?,
         }
         out.flush().map_err(|e| e.to_string())
@@ -88,12 +88,7 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
     .map_err(|e| PhotoError::Write { path: path.into(), detail: e.to_string() })
 }
 
-fn encode(
-    mut encoder: impl ImageEncoder,
-    pixels: &RgbImage,
-    icc: Option<Vec<u8>>,
-    exif: Option<Vec<u8>>,
-) -> Result<(), String> {
+fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), String> {
     // All three encoders accept both; an unsupported one would only cost the metadata.
     if let Some(icc) = icc {
         let _ = encoder.set_icc_profile(icc);

@@ -21,12 +21,26 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum GpuEvent<'a> {
     /// A batch ran out of memory and is retried with fewer faces.
-    OomRecovered { from: usize, to: usize },
+    OomRecovered {
+        from: usize,
+        to: usize,
+    },
     /// A face that ran out of memory alone on the GPU was restored on the CPU instead.
-    CpuFallback { id: PhotoId, face: usize },
-    FaceFailed { id: PhotoId, face: usize, error: &'a str },
+    CpuFallback {
+        id: PhotoId,
+        face: usize,
+    },
+    FaceFailed {
+        id: PhotoId,
+        face: usize,
+        error: &'a str,
+    },
     /// The parser could not make this face's mask; it is pasted with the feathered rectangle.
-    MaskFallback { id: PhotoId, face: usize, error: &'a str },
+    MaskFallback {
+        id: PhotoId,
+        face: usize,
+        error: &'a str,
+    },
 }
 
 /// A restored face and, with a parser, its paste mask at the crop size.
@@ -215,9 +229,7 @@ impl<'a> GpuStage<'a> {
                     masker.release_cache();
                     self.oom_events += 1;
                 }
-                ok.iter()
-                    .map(|f| masker.masks(std::slice::from_ref(f)).map(|mut m| m.remove(0)).map_err(|e| e.to_string()))
-                    .collect()
+                ok.iter().map(|f| masker.masks(std::slice::from_ref(f)).map(|mut m| m.remove(0)).map_err(|e| e.to_string())).collect()
             }
         };
         let mut masks = masks.into_iter();

@@ -24,13 +24,23 @@ pub use stages::Preview;
 /// How one photo ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Restored { output: std::path::PathBuf, faces: usize },
+    Restored {
+        output: std::path::PathBuf,
+        faces: usize,
+    },
     /// No face found: the photo is written unchanged (re-encoded, metadata kept).
-    NoFaces { output: std::path::PathBuf },
+    NoFaces {
+        output: std::path::PathBuf,
+    },
     /// The result exists from an earlier run and `overwrite` is off.
-    AlreadyDone { output: std::path::PathBuf },
+    AlreadyDone {
+        output: std::path::PathBuf,
+    },
     /// Nothing was written for this photo; a rerun tries it again.
-    Failed { error: String, faces_failed: usize },
+    Failed {
+        error: String,
+        faces_failed: usize,
+    },
     /// The run was cancelled before this photo was finished; nothing was written for it.
     Cancelled,
 }

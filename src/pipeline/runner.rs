@@ -35,7 +35,10 @@ impl Stages<'_> {
                 let copy = job.clone();
                 let sent = s.jobs.as_ref().expect("open until dropped").send(job).is_ok();
                 let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| FrontReport {
-                    front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&"the detection thread stopped"), faces_failed: 0 }),
+                    front: stages::Front::Done(
+                        copy,
+                        super::Outcome::Failed { error: internal_error(&"the detection thread stopped"), faces_failed: 0 },
+                    ),
                     found: None,
                     times: Default::default(),
                 });

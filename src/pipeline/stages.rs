@@ -267,8 +267,7 @@ fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
 pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, ctx: &StageContext) -> BackReport {
     let mut times = StageTimes::default();
     let id = prepared.job.id;
-    let errors: Vec<String> =
-        restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("face {i}: {e}"))).collect();
+    let errors: Vec<String> = restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("face {i}: {e}"))).collect();
     if !errors.is_empty() {
         let error = format!("{} of {} faces could not be restored ({})", errors.len(), restored.len(), errors.join("; "));
         let outcome = Outcome::Failed { error, faces_failed: errors.len() };
@@ -301,9 +300,8 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
     let t = Instant::now();
     // Aligned crops carry no metadata worth keeping: the result is a new face image.
     let meta = if ctx.aligned { PhotoMeta::default() } else { prepared.photo.meta() };
-    let written = write(output, &result, &meta, ctx.format).and_then(|()| {
-        if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) }
-    });
+    let written = write(output, &result, &meta, ctx.format)
+        .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) });
     times.encode += t.elapsed();
     match written {
         Ok(()) => {

@@ -129,7 +129,10 @@ mod tests {
             assert!(hits.iter().all(|&n| n == 1), "{w}x{h} size {size} pad {pad}");
         }
         // One tile larger than the image is the whole image.
-        assert_eq!(Tiles { size: 64, pad: 10 }.grid(10, 8), vec![Tile { core: Rect { x: 0, y: 0, w: 10, h: 8 }, context: Rect { x: 0, y: 0, w: 10, h: 8 } }]);
+        assert_eq!(
+            Tiles { size: 64, pad: 10 }.grid(10, 8),
+            vec![Tile { core: Rect { x: 0, y: 0, w: 10, h: 8 }, context: Rect { x: 0, y: 0, w: 10, h: 8 } }]
+        );
         assert!(Tiles { size: 0, pad: 10 }.grid(10, 8).is_empty());
     }
 

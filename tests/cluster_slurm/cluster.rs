@@ -102,7 +102,8 @@ impl Cluster {
     fn wait_for(&mut self, what: &str, ready: impl Fn(&Path) -> bool) {
         let start = Instant::now();
         while !ready(&self.conf) {
-            let exited = self.daemons.iter_mut().find_map(|(name, child)| child.try_wait().ok().flatten().map(|s| format!("{name} exited ({s})")));
+            let exited =
+                self.daemons.iter_mut().find_map(|(name, child)| child.try_wait().ok().flatten().map(|s| format!("{name} exited ({s})")));
             if let Some(exited) = exited {
                 panic!("{exited} while waiting for {what}\n{}", self.logs_of(&[]));
             }
@@ -121,12 +122,7 @@ impl Cluster {
     /// Runs a client command that must succeed; its stdout.
     pub fn run(&self, program: &str, args: &[&OsStr]) -> String {
         let out = self.command(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.logs_of(&[])
-        );
+        assert!(out.status.success(), "{program} {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.logs_of(&[]));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -235,12 +231,20 @@ impl Drop for Cluster {
 
 fn require_root_and_programs() {
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
-    assert_eq!(uid, 0, "this test starts its own Slurm cluster and must run as root (slurmd starts jobs as their user); run it as root, as CI does");
+    assert_eq!(
+        uid, 0,
+        "this test starts its own Slurm cluster and must run as root (slurmd starts jobs as their user); run it as root, as CI does"
+    );
     let missing: Vec<&str> = DAEMONS
         .iter()
         .copied()
         .filter(|p| !Path::new(p).exists())
-        .chain(CLIENTS.iter().copied().filter(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().map_or(true, |o| !o.status.success())))
+        .chain(
+            CLIENTS
+                .iter()
+                .copied()
+                .filter(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().map_or(true, |o| !o.status.success())),
+        )
         .collect();
     assert!(
         missing.is_empty(),
@@ -272,7 +276,8 @@ fn free_port() -> u16 {
 fn slurm_conf(dir: &Path, host: &str) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let total_kb: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+    let total_kb: u64 =
+        meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
     let memory_mb = total_kb / 1024 * 9 / 10;
     let ctld_port = free_port();
     let slurmd_port = std::iter::repeat_with(free_port).find(|&p| p != ctld_port).unwrap();

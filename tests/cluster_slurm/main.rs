@@ -4,9 +4,9 @@
 //! merged reports counting every photo; then a task killed mid-run and submitted again finishes
 //! its shard without touching the photos it had finished.
 
+mod cluster;
 #[path = "../common/mod.rs"]
 mod common;
-mod cluster;
 
 use cluster::{Cluster, Task};
 use common::*;
@@ -32,12 +32,18 @@ fn photos() -> PathBuf {
 fn build_archive(root: &Path) -> Vec<PathBuf> {
     let solvay = DynamicImage::ImageRgb8(rgb(&photos().join("solvay_1927.png")));
     // The authors' 2656×1136 result at half size: detection on the full one would take most of the test's time.
-    let group = DynamicImage::ImageRgb8(rgb(&photos().join("solvay_1927_official_gpen_result.jpg"))).resize(1328, 568, image::imageops::FilterType::Triangle);
+    let group = DynamicImage::ImageRgb8(rgb(&photos().join("solvay_1927_official_gpen_result.jpg"))).resize(
+        1328,
+        568,
+        image::imageops::FilterType::Triangle,
+    );
     let astronaut = DynamicImage::ImageRgb8(rgb(&photos().join("astronaut.png")));
-    let darker = |img: &DynamicImage| DynamicImage::ImageRgb8(RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let p = img.as_rgb8().unwrap().get_pixel(x, y);
-        image::Rgb(p.0.map(|c| (c as u32 * 4 / 5) as u8))
-    }));
+    let darker = |img: &DynamicImage| {
+        DynamicImage::ImageRgb8(RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            let p = img.as_rgb8().unwrap().get_pixel(x, y);
+            image::Rgb(p.0.map(|c| (c as u32 * 4 / 5) as u8))
+        }))
+    };
     let sky = DynamicImage::ImageRgb8(RgbImage::from_fn(200, 150, |x, y| image::Rgb([(x + y) as u8, 110, 210])));
     let photos: Vec<(&str, DynamicImage)> = vec![
         ("1927/solvay.png", solvay.clone()),
@@ -263,7 +269,12 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
     for want in [format!("photos {}", inputs.len()), format!("restored {restored}"), "already done 0".to_string(), "failed 0".to_string()] {
         assert!(merged_text.contains(&want), "report merge does not say {want:?}:\n{merged_text}");
     }
-    let listed: Vec<String> = std::fs::read_to_string(&failed_list).unwrap().lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+    let listed: Vec<String> = std::fs::read_to_string(&failed_list)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
     assert!(listed.is_empty(), "no failed photo to rerun: {listed:?}");
 
     // The shard with the most photos, alone into a fresh folder, killed once its first photo is
@@ -291,10 +302,8 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
     cluster.run("scancel", &[OsStr::new(&first.to_string())]);
     let killed = wait_all(&cluster, work, first);
     assert!(killed.len() == 1 && killed[0].state == "CANCELLED", "{killed:?}\n{}", logs_text(&cluster, work, first));
-    let finished: BTreeMap<PathBuf, (u64, i64, i64)> = outputs
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok().map(|m| (p.clone(), (m.ino(), m.mtime(), m.mtime_nsec()))))
-        .collect();
+    let finished: BTreeMap<PathBuf, (u64, i64, i64)> =
+        outputs.iter().filter_map(|p| std::fs::metadata(p).ok().map(|m| (p.clone(), (m.ino(), m.mtime(), m.mtime_nsec())))).collect();
     assert!(
         !finished.is_empty() && finished.len() < outputs.len(),
         "the kill came after {} of {} photos: the shard must be stopped in the middle",
@@ -325,9 +334,21 @@ fn the_slurm_array_recipe_restores_each_photo_once_and_a_killed_task_resumes() {
     assert_ne!(rerun_report, killed_report, "each attempt keeps its own report");
     let report = read_report(&rerun_report, &archive, &resumed);
     let outcome_of: BTreeMap<PathBuf, String> = report.iter().map(|e| (resumed.join(&e.output), e.outcome.clone())).collect();
-    assert_eq!(outcome_of.keys().collect::<Vec<_>>(), { let mut o: Vec<&PathBuf> = outputs.iter().collect(); o.sort(); o }, "the report lists shard {k}'s photos");
+    assert_eq!(
+        outcome_of.keys().collect::<Vec<_>>(),
+        {
+            let mut o: Vec<&PathBuf> = outputs.iter().collect();
+            o.sort();
+            o
+        },
+        "the report lists shard {k}'s photos"
+    );
     for (path, outcome) in &outcome_of {
-        let want = if finished.contains_key(path) { "already_done" } else { &shard.iter().find(|e| resumed.join(&e.output) == *path).unwrap().outcome };
+        let want = if finished.contains_key(path) {
+            "already_done"
+        } else {
+            &shard.iter().find(|e| resumed.join(&e.output) == *path).unwrap().outcome
+        };
         assert_eq!(outcome, want, "{}", path.display());
     }
     // Both attempts together: each photo of the shard once, whichever attempt restored it.

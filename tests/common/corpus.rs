@@ -64,13 +64,13 @@ pub fn stored_for(orientation: u16, upright: &RgbImage) -> RgbImage {
     use image::imageops::{flip_horizontal, flip_vertical, rotate90, rotate180, rotate270};
     match orientation {
         1 => upright.clone(),
-        2 => flip_horizontal(upright),                // 0th row top, 0th column right
-        3 => rotate180(upright),                      // bottom, right
-        4 => flip_vertical(upright),                  // bottom, left
-        5 => flip_horizontal(&rotate90(upright)),     // 0th row = left side, 0th column = top (transpose)
-        6 => rotate270(upright),                      // 0th row = right side: shown after a 90° clockwise turn
-        7 => flip_horizontal(&rotate270(upright)),    // 0th row = right side, 0th column = bottom (transverse)
-        8 => rotate90(upright),                       // 0th row = left side: shown after a 90° counter-clockwise turn
+        2 => flip_horizontal(upright),             // 0th row top, 0th column right
+        3 => rotate180(upright),                   // bottom, right
+        4 => flip_vertical(upright),               // bottom, left
+        5 => flip_horizontal(&rotate90(upright)),  // 0th row = left side, 0th column = top (transpose)
+        6 => rotate270(upright),                   // 0th row = right side: shown after a 90° clockwise turn
+        7 => flip_horizontal(&rotate270(upright)), // 0th row = right side, 0th column = bottom (transverse)
+        8 => rotate90(upright),                    // 0th row = left side: shown after a 90° counter-clockwise turn
         _ => unreachable!(),
     }
 }

@@ -30,13 +30,7 @@ pub fn golden_weights() -> PathBuf {
 pub fn run_torch_python(script: &str, args: &[&Path]) {
     let site = repo_root().join(".libtorch/site");
     assert!(site.join("torch").is_dir(), "PyTorch not installed at {}; run `make setup`", site.display());
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .env("PYTHONPATH", &site)
-        .output()
-        .expect("python3 runs");
+    let out = Command::new("python3").arg("-c").arg(script).args(args).env("PYTHONPATH", &site).output().expect("python3 runs");
     assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -89,9 +89,8 @@ fn handle(mut stream: TcpStream, body: &[u8], behaviour: Behaviour, seen: &Mutex
         (Behaviour::Typed(t), _) => ("200 OK", String::new(), body, len, t),
         _ => ("200 OK", String::new(), body, len, "application/octet-stream"),
     };
-    let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {announced}\r\n{extra}Connection: close\r\n\r\n"
-    );
+    let header =
+        format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {announced}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(header.as_bytes())?;
     match behaviour {
         Behaviour::Slow { chunk, pause } => {

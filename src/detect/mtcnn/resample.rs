@@ -13,11 +13,7 @@ pub struct Planar {
 
 impl Planar {
     pub fn from_rgb(image: &image::RgbImage) -> Self {
-        Planar {
-            width: image.width() as usize,
-            height: image.height() as usize,
-            data: image.as_raw().iter().map(|&v| v as f32).collect(),
-        }
+        Planar { width: image.width() as usize, height: image.height() as usize, data: image.as_raw().iter().map(|&v| v as f32).collect() }
     }
 }
 

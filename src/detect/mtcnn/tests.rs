@@ -37,9 +37,7 @@ fn weights_load_with_their_stored_strides() {
     let w = &found["conv1.weight"];
     assert_close(&w.get(0).get(0), &[-0.081647, 0.835915, 1.246497, -0.015041, 0.237985, -1.345264, 0.124574, -0.410818, -0.580772]);
     // Position-weighted checksum: a loader that ignores the strides permutes the elements.
-    let weighted = |t: &Tensor| {
-        to_vec(t).unwrap().iter().enumerate().map(|(i, &v)| v as f64 * ((i % 97) + 1) as f64).sum::<f64>()
-    };
+    let weighted = |t: &Tensor| to_vec(t).unwrap().iter().enumerate().map(|(i, &v)| v as f64 * ((i % 97) + 1) as f64).sum::<f64>();
     assert!((weighted(w) - 396.389735).abs() < 1e-4);
     let found: BTreeMap<String, Tensor> = checkpoint::read_tensors(&default_models_dir().join("onet.pt")).unwrap().into_iter().collect();
     assert!((weighted(&found["dense5.weight"]) - -7059.265937).abs() < 1e-3);

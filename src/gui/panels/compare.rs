@@ -113,7 +113,13 @@ pub fn compare_panel(
                 Some((tex, p)) => draw_image(ui, rect, rect, view, tex, p, faces, off),
                 None => placeholder(ui, rect, if label == "before" { "loading preview…" } else { "not restored yet" }),
             }
-            ui.painter().text(rect.left_top() + vec2(6.0, 4.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(14.0), Color32::WHITE);
+            ui.painter().text(
+                rect.left_top() + vec2(6.0, 4.0),
+                egui::Align2::LEFT_TOP,
+                label,
+                egui::FontId::proportional(14.0),
+                Color32::WHITE,
+            );
         }
     }
     if strip && let Some((btex, bp)) = &before {
@@ -224,7 +230,12 @@ fn face_strip(
                                 actions.push(Action::OpenFaceTool(row.key, i, task));
                             }
                         };
-                        tool(ui, "Colorize", Task::Colorize, "Colorize this face with GPEN-Colorization (saved in the output folder's face-tools)");
+                        tool(
+                            ui,
+                            "Colorize",
+                            Task::Colorize,
+                            "Colorize this face with GPEN-Colorization (saved in the output folder's face-tools)",
+                        );
                         tool(ui, "Inpaint…", Task::Inpaint, "Brush over a damaged part of this face and let GPEN-Inpainting fill it in");
                     });
                 });
@@ -233,14 +244,26 @@ fn face_strip(
                 let b = Rect::from_min_size(rect.min, Vec2::splat(side));
                 let a = Rect::from_min_size(rect.min + vec2(side + 14.0, 0.0), Vec2::splat(side));
                 crop(ui, b, btex, bp, face.bbox);
-                ui.painter().text(pos2(b.right() + 7.0, b.center().y), egui::Align2::CENTER_CENTER, ">", egui::FontId::proportional(12.0), Color32::GRAY);
+                ui.painter().text(
+                    pos2(b.right() + 7.0, b.center().y),
+                    egui::Align2::CENTER_CENTER,
+                    ">",
+                    egui::FontId::proportional(12.0),
+                    Color32::GRAY,
+                );
                 match after {
                     Some((atex, ap)) => crop(ui, a, atex, ap, face.bbox),
                     None => {
                         ui.painter().rect_filled(a, 2.0, Color32::from_gray(30));
                     }
                 }
-                ui.painter().text(b.left_top() + vec2(2.0, 1.0), egui::Align2::LEFT_TOP, format!("{}", i + 1), egui::FontId::proportional(11.0), Color32::WHITE);
+                ui.painter().text(
+                    b.left_top() + vec2(2.0, 1.0),
+                    egui::Align2::LEFT_TOP,
+                    format!("{}", i + 1),
+                    egui::FontId::proportional(11.0),
+                    Color32::WHITE,
+                );
                 ui.add_space(6.0);
             }
         });

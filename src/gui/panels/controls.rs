@@ -22,7 +22,11 @@ pub fn run_controls(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
         } else if ui.add_enabled(run.running, egui::Button::new("Pause")).clicked() {
             actions.push(Action::Engine(Command::Pause));
         }
-        if ui.add_enabled(run.running, egui::Button::new("Cancel")).on_hover_text("Stop after the current step; nothing partial is written").clicked() {
+        if ui
+            .add_enabled(run.running, egui::Button::new("Cancel"))
+            .on_hover_text("Stop after the current step; nothing partial is written")
+            .clicked()
+        {
             actions.push(Action::Engine(Command::Cancel));
         }
         ui.separator();

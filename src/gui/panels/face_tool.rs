@@ -32,7 +32,14 @@ pub fn face_tool_window(
     }
 }
 
-fn body(ui: &mut Ui, tool: &mut FaceTool, download: Option<(String, String)>, textures: &mut Textures, actions: &mut Vec<Action>, verb: &str) {
+fn body(
+    ui: &mut Ui,
+    tool: &mut FaceTool,
+    download: Option<(String, String)>,
+    textures: &mut Textures,
+    actions: &mut Vec<Action>,
+    verb: &str,
+) {
     if tool.status == ToolStatus::NeedsModel {
         ui.label(format!("{} is not installed; the face tool needs GPEN's {} checkpoint.", tool.model_name, tool.task));
         match download {

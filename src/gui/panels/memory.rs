@@ -19,7 +19,8 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: 
         }
         Some(s) => {
             if s.cpu_mode {
-                ui.label(RichText::new("CPU mode").strong()).on_hover_text("No NVIDIA GPU in use: faces are restored on the CPU, the budget is system RAM");
+                ui.label(RichText::new("CPU mode").strong())
+                    .on_hover_text("No NVIDIA GPU in use: faces are restored on the CPU, the budget is system RAM");
                 ui.label(format!("System RAM, {} total", gib(s.total)));
             } else {
                 ui.label(RichText::new(&s.device).strong());
@@ -58,7 +59,8 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: 
         }
     }
     let mut ratio = settings.run.memory_ratio;
-    let slider = ui.add(egui::Slider::new(&mut ratio, crate::config::MEMORY_RATIO).text("Memory ratio").fixed_decimals(2))
+    let slider = ui
+        .add(egui::Slider::new(&mut ratio, crate::config::MEMORY_RATIO).text("Memory ratio").fixed_decimals(2))
         .on_hover_text("Share of the free memory that batches may use");
     if slider.changed() {
         settings.run.memory_ratio = ratio;
@@ -68,7 +70,9 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: 
         let mut fixed = settings.run.batch_override.is_some();
         let mut batch = settings.run.batch_override.unwrap_or(memory.recommendation.as_ref().map(|r| r.0).unwrap_or(4));
         let toggled = ui.checkbox(&mut fixed, "Fixed batch").changed();
-        let dragged = ui.add_enabled(fixed, egui::DragValue::new(&mut batch).range(1..=crate::config::MAX_BATCH_OVERRIDE_UI).suffix(" faces")).changed();
+        let dragged = ui
+            .add_enabled(fixed, egui::DragValue::new(&mut batch).range(1..=crate::config::MAX_BATCH_OVERRIDE_UI).suffix(" faces"))
+            .changed();
         if toggled || dragged {
             settings.run.batch_override = fixed.then_some(batch);
             actions.push(Action::SettingsChanged);

@@ -24,7 +24,11 @@ pub fn queue_panel(ui: &mut Ui, state: &mut AppState, textures: &mut Textures, a
         if ui.button("Add folder…").clicked() {
             actions.push(Action::PickFolder);
         }
-        if ui.add_enabled(!state.rows.is_empty(), egui::Button::new("Clear")).on_hover_text("Remove every photo that is not being processed").clicked() {
+        if ui
+            .add_enabled(!state.rows.is_empty(), egui::Button::new("Clear"))
+            .on_hover_text("Remove every photo that is not being processed")
+            .clicked()
+        {
             actions.push(Action::Clear);
         }
         if ui.button("Open output folder").on_hover_text(state.settings.run.out_dir.display().to_string()).clicked() {
@@ -70,7 +74,11 @@ pub fn queue_panel(ui: &mut Ui, state: &mut AppState, textures: &mut Textures, a
                     }
                     ui.vertical(|ui| {
                         let name = if selected { RichText::new(&row.name).strong() } else { RichText::new(&row.name) };
-                        if ui.add(egui::Button::selectable(selected, name).truncate()).on_hover_text(row.path.display().to_string()).clicked() {
+                        if ui
+                            .add(egui::Button::selectable(selected, name).truncate())
+                            .on_hover_text(row.path.display().to_string())
+                            .clicked()
+                        {
                             actions.push(Action::Select(row.key));
                         }
                         ui.horizontal(|ui| {

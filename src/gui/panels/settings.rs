@@ -45,7 +45,8 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
     if model_changed {
         actions.push(Action::ModelChanged);
     }
-    let strength = ui.add(egui::Slider::new(&mut s.strength, 0.0..=1.0).text("Strength"))
+    let strength = ui
+        .add(egui::Slider::new(&mut s.strength, 0.0..=1.0).text("Strength"))
         .on_hover_text("Blend of the restored face over the original (1 = fully restored)");
     if strength.changed() {
         actions.push(Action::SettingsChanged);
