@@ -1,8 +1,9 @@
 # gpen-studio: the two commands of the README.
 #   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments; none opens
 #               the desktop window, whose runtime libraries are installed first when missing)
-#   make test   set everything up, build, run the whole test suite, then build the .deb and check it
-#               installed (packaging/check-deb.sh: dpkg into a private root, run the installed binary)
+#   make test   set everything up, check formatting and clippy (make lint), build, run the whole test
+#               suite, then build the .deb and check it installed (packaging/check-deb.sh: dpkg into
+#               a private root, run the installed binary)
 #   make deb    only build target/debian/gpen-studio_<version>-1_amd64.deb
 # Set-up is idempotent: system packages, libtorch 2.13.0 from PyPI into .libtorch/ (git-ignored),
 # and the MTCNN weights from the facenet-pytorch 2.6.0 wheel into models/mtcnn/.
@@ -14,14 +15,20 @@ LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
 MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
 ARGS ?=
 
-.PHONY: run test setup system-deps gui-deps test-deps package-deps build deb deb-check bench clean-setup
+.PHONY: run test lint setup system-deps gui-deps test-deps package-deps build deb deb-check bench clean-setup
 
 run: setup gui-deps
 	cargo run --release -- $(ARGS)
 
-test: setup test-deps
+test: setup test-deps lint
 	cargo test --release
 	$(MAKE) deb-check
+
+# The code's habits, checked before the tests: formatting (rustfmt.toml) and clippy with every lint
+# an error (a lint allowed at its spot says why). Both come with rustup's default profile.
+lint: setup
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
 
 build: setup
 	cargo build --release

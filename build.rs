@@ -4,7 +4,7 @@
 //! to dependents (tch-rs#907, #980), so every binary of ours needs these arguments itself.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/memory_shim.cpp");
+    println!("cargo:rerun-if-changed=src/sys/memory_shim.cpp");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys reports where libtorch is");
     compile_memory_shim(std::path::Path::new(&lib));
     println!("cargo:rustc-env=GPEN_LIBTORCH_VERSION={}", libtorch_version(std::path::Path::new(&lib)));
@@ -27,21 +27,21 @@ fn main() {
 fn libtorch_version(lib: &std::path::Path) -> String {
     let root = lib.parent().expect("libtorch lib dir has a parent");
     println!("cargo:rerun-if-changed={}", root.join("version.py").display());
-    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
-        if let Some(v) = text.lines().find_map(|l| l.strip_prefix("__version__ = ")) {
-            return v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
-        }
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py"))
+        && let Some(v) = text.lines().find_map(|l| l.strip_prefix("__version__ = "))
+    {
+        return v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
     }
     std::fs::read_to_string(root.join("build-version")).map(|v| v.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
-/// The allocator-statistics shim (src/memory_shim.cpp) against libtorch's headers, with the flags
+/// The allocator-statistics shim (src/sys/memory_shim.cpp) against libtorch's headers, with the flags
 /// torch-sys uses for its own glue.
 fn compile_memory_shim(lib: &std::path::Path) {
     let root = lib.parent().expect("libtorch lib dir has a parent");
     cc::Build::new()
         .cpp(true)
-        .file("src/memory_shim.cpp")
+        .file("src/sys/memory_shim.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag_if_supported("-std=c++17")

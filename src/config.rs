@@ -2,7 +2,9 @@
 //! window (which persists it) and the benchmarks, validated once, and handed to the engine whole.
 //! Every limit is defined here, so the CLI's parsers, the window's sliders and the worker agree.
 
+pub use crate::detect::DetectorUse;
 use crate::device::{DeviceChoice, Precision};
+pub use crate::error::ConfigError;
 use crate::photo::{OutputFormat, ReadLimits};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
@@ -52,15 +54,15 @@ impl Workers {
 }
 
 impl std::str::FromStr for Workers {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("auto") {
             return Ok(Workers::Auto);
         }
         match s.parse::<usize>() {
             Ok(n) if WORKERS.contains(&n) => Ok(Workers::Fixed(n)),
-            _ => Err(format!("workers must be auto or a number {}-{}, got '{s}'", WORKERS.start(), WORKERS.end())),
+            _ => Err(ConfigError::BadValue(format!("workers must be auto or a number {}-{}, got '{s}'", WORKERS.start(), WORKERS.end()))),
         }
     }
 }
@@ -112,11 +114,11 @@ pub enum MaskChoice {
 macro_rules! choice_text {
     ($t:ty, $what:literal, $($variant:ident = $name:literal),+) => {
         impl std::str::FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = ConfigError;
+            fn from_str(s: &str) -> Result<Self, ConfigError> {
                 match s.trim().to_ascii_lowercase().as_str() {
                     $($name => Ok(<$t>::$variant),)+
-                    other => Err(format!(concat!("unknown ", $what, " '{}'; one of: {}"), other, [$($name),+].join(", "))),
+                    other => Err(ConfigError::BadValue(format!(concat!("unknown ", $what, " '{}'; one of: {}"), other, [$($name),+].join(", ")))),
                 }
             }
         }
@@ -129,13 +131,6 @@ macro_rules! choice_text {
 }
 choice_text!(DetectorChoice, "detector", Auto = "auto", RetinaFace = "retinaface", Mtcnn = "mtcnn");
 choice_text!(MaskChoice, "mask", Auto = "auto", Parser = "parser", Rectangle = "rectangle");
-
-/// The detector a run uses, after `auto` looked at what is installed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DetectorUse {
-    RetinaFace(PathBuf),
-    Mtcnn,
-}
 
 /// The paste mask a run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +145,6 @@ impl MaskUse {
         match self {
             MaskUse::Parser(p) => format!("face-parsing mask (ParseNet, {})", p.display()),
             MaskUse::Rectangle => "feathered rectangle (no face parser installed)".into(),
-        }
-    }
-}
-
-impl DetectorUse {
-    pub fn describe(&self) -> String {
-        match self {
-            DetectorUse::RetinaFace(p) => format!("RetinaFace ({})", p.display()),
-            DetectorUse::Mtcnn => "MTCNN".into(),
         }
     }
 }
@@ -197,22 +183,24 @@ impl GivenFaces {
 
     /// Reads the `detect --json` layout: `{ "<file name or path>": { "faces": [ {box, score,
     /// landmarks}, ... ], ... }, ... }`.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read faces file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("faces file {}: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::FacesFile(format!("cannot read faces file {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| ConfigError::FacesFile(format!("faces file {}: {e}", path.display())))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
         #[derive(Deserialize)]
         struct Entry {
             faces: Vec<crate::detect::Face>,
         }
-        let entries: std::collections::BTreeMap<String, Entry> = serde_json::from_str(text)
-            .map_err(|e| format!("{e} (expected the layout `detect --json` writes: {{\"photo.jpg\": {{\"faces\": [...]}}}})"))?;
+        let entries: std::collections::BTreeMap<String, Entry> = serde_json::from_str(text).map_err(|e| {
+            ConfigError::FacesFile(format!("{e} (expected the layout `detect --json` writes: {{\"photo.jpg\": {{\"faces\": [...]}}}})"))
+        })?;
         let mut given = GivenFaces::default();
         for (key, entry) in entries {
             if let Some(bad) = entry.faces.iter().position(|f| !f.landmarks.iter().flatten().chain(&f.bbox).all(|v| v.is_finite())) {
-                return Err(format!("{key}: face {bad} has a coordinate that is not a number"));
+                return Err(ConfigError::FacesFile(format!("{key}: face {bad} has a coordinate that is not a number")));
             }
             given.insert(key, entry.faces);
         }
@@ -275,7 +263,7 @@ pub struct RunConfig {
     pub given_faces: Option<Arc<GivenFaces>>,
     /// What to do with each face (`--task`): restore (default), or with `--aligned` crops colorize,
     /// inpaint or seg2face — each only with a checkpoint trained for it.
-    pub task: Option<crate::models::Task>,
+    pub task: Option<crate::weights::Task>,
     /// Upscale the photo first by this factor (GPEN's `--use_sr --sr_scale`); faces are then found
     /// on and pasted into the upscaled photo. `None`: the photo keeps its size.
     pub upscale: Option<u32>,
@@ -339,7 +327,7 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Every value inside its limits; the error names each one that is not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         if !MEMORY_RATIO.contains(&self.memory_ratio) {
             problems.push(format!(
@@ -371,20 +359,20 @@ impl RunConfig {
                 self.max_megapixels
             ));
         }
-        if let Workers::Fixed(n) = self.workers.clone() {
-            if !WORKERS.contains(&n) {
-                problems.push(format!("workers must be between {} and {}, got {n}", WORKERS.start(), WORKERS.end()));
-            }
+        if let Workers::Fixed(n) = self.workers
+            && !WORKERS.contains(&n)
+        {
+            problems.push(format!("workers must be between {} and {}, got {n}", WORKERS.start(), WORKERS.end()));
         }
-        if let OutputFormat::Jpeg { quality } = self.format {
-            if !(1..=100).contains(&quality) {
-                problems.push(format!("JPEG quality must be between 1 and 100, got {quality}"));
-            }
+        if let OutputFormat::Jpeg { quality } = self.format
+            && !(1..=100).contains(&quality)
+        {
+            problems.push(format!("JPEG quality must be between 1 and 100, got {quality}"));
         }
         if let Some(s) = self.upscale.filter(|s| !UPSCALE_FACTORS.contains(s)) {
             problems.push(format!("upscale must be one of 1, 2, 4 (GPEN's RealESRNet scales), got {s}"));
         }
-        if let Some(t) = self.task.filter(|t| *t != crate::models::Task::Restore && !self.aligned) {
+        if let Some(t) = self.task.filter(|t| *t != crate::weights::Task::Restore && !self.aligned) {
             problems.push(format!("--task {t} works on aligned face crops only (add --aligned)"));
         }
         if self.upscale.is_some() && self.aligned {
@@ -402,7 +390,7 @@ impl RunConfig {
         if let Sizer::FixedNoRetry(0) = self.sizer {
             problems.push("a fixed batch needs at least 1 face".into());
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::OutOfLimits(problems)) }
     }
 
     pub fn read_limits(&self) -> ReadLimits {
@@ -431,59 +419,67 @@ impl RunConfig {
     }
 
     /// What this run does with each face (`--task`; restoring by default).
-    pub fn run_task(&self) -> crate::models::Task {
+    pub fn run_task(&self) -> crate::weights::Task {
         self.task.unwrap_or_default()
     }
 
     /// What the generator was trained for: what GPEN's file name says (its colorization, inpainting
     /// and seg2face files have a restorer's shapes, so the shapes cannot tell), else, for a name
     /// that says nothing, the task the user asked for.
-    pub fn model_task(&self) -> crate::models::Task {
+    pub fn model_task(&self) -> crate::weights::Task {
         let name = self.weights.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        crate::models::Task::of_name(&name).unwrap_or(self.run_task())
+        crate::weights::Task::of_name(&name).unwrap_or(self.run_task())
     }
 
     /// A checkpoint never runs as a task it was not trained for.
-    pub fn check_task(&self) -> Result<(), String> {
+    pub fn check_task(&self) -> Result<(), ConfigError> {
         let (model, run) = (self.model_task(), self.run_task());
         if model == run {
             return Ok(());
         }
-        Err(format!(
+        Err(ConfigError::WrongTask(format!(
             "{} is a {model} model; it cannot {run} (it would run as something it was not trained for). \
              Use a {run} model{}",
             self.weights.display(),
-            if model == crate::models::Task::Restore { String::new() } else { format!(", or --task {model} with --aligned crops") }
-        ))
+            if model == crate::weights::Task::Restore { String::new() } else { format!(", or --task {model} with --aligned crops") }
+        )))
     }
 
     /// The SR weights this configuration upscales with, if it upscales; an error that says how to
     /// get them when they are missing.
-    pub fn sr_use(&self) -> Result<Option<PathBuf>, String> {
+    pub fn sr_use(&self) -> Result<Option<PathBuf>, ConfigError> {
         let Some(scale) = self.upscale else { return Ok(None) };
         let path = self.sr_weights.clone().unwrap_or_else(|| crate::paths::model_file(&sr_file(scale)));
         if path.is_file() {
             Ok(Some(path))
         } else {
-            Err(crate::paths::missing_addon_help("RealESRNet (background SR)", "--sr-weights", &path))
+            Err(ConfigError::MissingFile(crate::paths::missing_addon_help("RealESRNet (background SR)", "--sr-weights", &path)))
         }
     }
 
     /// The detector this configuration runs with: `auto` takes RetinaFace when its weights exist.
     /// Asking for RetinaFace without its weights is an error that says how to get them.
-    pub fn detector_use(&self) -> Result<DetectorUse, String> {
+    pub fn detector_use(&self) -> Result<DetectorUse, ConfigError> {
         let path = self.detector_weights.clone().unwrap_or_else(|| crate::paths::model_file(RETINAFACE_FILE));
         match self.detector {
             DetectorChoice::Mtcnn => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto if !path.is_file() => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto => Ok(DetectorUse::RetinaFace(path)),
             DetectorChoice::RetinaFace if path.is_file() => Ok(DetectorUse::RetinaFace(path)),
-            DetectorChoice::RetinaFace => Err(crate::paths::missing_addon_help("RetinaFace", "--detector-weights", &path)),
+            DetectorChoice::RetinaFace => {
+                Err(ConfigError::MissingFile(crate::paths::missing_addon_help("RetinaFace", "--detector-weights", &path)))
+            }
         }
     }
 
+    /// The detector this configuration runs with, loaded on `device` (the one place a detector is
+    /// built from the settings: the engine's workers and the window's preview call it).
+    pub fn detector(&self, device: tch::Device) -> Result<Box<dyn crate::detect::FaceDetector + Send>, crate::error::SetupError> {
+        crate::detect::detector_for(&self.detector_use()?, self.detect_threshold, self.min_face, device)
+    }
+
     /// The paste mask this configuration runs with (aligned crops are not pasted: rectangle).
-    pub fn mask_use(&self) -> Result<MaskUse, String> {
+    pub fn mask_use(&self) -> Result<MaskUse, ConfigError> {
         let path = self.parser_weights.clone().unwrap_or_else(|| crate::paths::model_file(PARSENET_FILE));
         match self.mask {
             _ if self.aligned => Ok(MaskUse::Rectangle),
@@ -491,38 +487,42 @@ impl RunConfig {
             MaskChoice::Auto if !path.is_file() => Ok(MaskUse::Rectangle),
             MaskChoice::Auto => Ok(MaskUse::Parser(path)),
             MaskChoice::Parser if path.is_file() => Ok(MaskUse::Parser(path)),
-            MaskChoice::Parser => Err(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path)),
+            MaskChoice::Parser => Err(ConfigError::MissingFile(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path))),
         }
     }
 }
 
 /// Parses a memory ratio for the command line, with the limits above.
-pub fn parse_memory_ratio(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+pub fn parse_memory_ratio(s: &str) -> Result<f64, ConfigError> {
+    let v: f64 = s.parse().map_err(|_| ConfigError::BadValue(format!("'{s}' is not a number")))?;
     if MEMORY_RATIO.contains(&v) {
         Ok(v)
     } else {
-        Err(format!("memory ratio must be between {:.2} and {:.2}, got {v}", MEMORY_RATIO.start(), MEMORY_RATIO.end()))
+        Err(ConfigError::BadValue(format!(
+            "memory ratio must be between {:.2} and {:.2}, got {v}",
+            MEMORY_RATIO.start(),
+            MEMORY_RATIO.end()
+        )))
     }
 }
 
 /// Parses a strength for the command line.
-pub fn parse_strength(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if STRENGTH.contains(&v) { Ok(v) } else { Err(format!("strength must be between 0 and 1, got {v}")) }
+pub fn parse_strength(s: &str) -> Result<f32, ConfigError> {
+    let v: f32 = s.parse().map_err(|_| ConfigError::BadValue(format!("'{s}' is not a number")))?;
+    if STRENGTH.contains(&v) { Ok(v) } else { Err(ConfigError::BadValue(format!("strength must be between 0 and 1, got {v}"))) }
 }
 
 /// Parses a size such as `3GiB`, `1500MiB` or `512` (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
     let t = s.trim();
     let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let n: f64 = number.trim().parse().map_err(|_| format!("bad size '{s}': expected e.g. 3GiB or 1500MiB"))?;
+    let n: f64 = number.trim().parse().map_err(|_| ConfigError::BadValue(format!("bad size '{s}': expected e.g. 3GiB or 1500MiB")))?;
     let scale = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" | "kb" => 1024.0,
         "m" | "mib" | "mb" => 1024.0 * 1024.0,
         "g" | "gib" | "gb" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown unit '{other}' in '{s}'")),
+        other => return Err(ConfigError::BadValue(format!("unknown unit '{other}' in '{s}'"))),
     };
     Ok((n * scale) as u64)
 }
@@ -536,7 +536,7 @@ mod tests {
         assert_eq!(RunConfig::default().validate(), Ok(()));
         let bad = RunConfig { memory_ratio: 0.05, strength: 2.0, workers: Workers::Fixed(0), ..RunConfig::default() };
         let e = bad.validate().unwrap_err();
-        assert!(e.contains("memory ratio") && e.contains("strength") && e.contains("workers"), "{e}");
+        assert!(e.to_string().contains("memory ratio") && e.to_string().contains("strength") && e.to_string().contains("workers"), "{e}");
     }
 
     #[test]
@@ -568,9 +568,9 @@ mod tests {
         assert_eq!(given.get(Path::new("/archive/b.png")).map(|f| f.len()), Some(0), "no faces is an answer too");
         assert_eq!(given.get(Path::new("c.jpg")), None, "not listed: detected as usual");
         let err = GivenFaces::parse(r#"[{"box": [1, 2, 3, 4]}]"#).unwrap_err();
-        assert!(err.contains("detect --json"), "{err}");
+        assert!(err.to_string().contains("detect --json"), "{err}");
         let err = GivenFaces::parse(r#"{"a.jpg": {"faces": [{"box": [1, 2, 3, 4], "score": 1}]}}"#).unwrap_err();
-        assert!(err.contains("landmarks"), "{err}");
+        assert!(err.to_string().contains("landmarks"), "{err}");
     }
 
     #[test]
@@ -582,8 +582,8 @@ mod tests {
         assert_eq!(missing.detector_use(), Ok(DetectorUse::Mtcnn));
         assert_eq!(missing.mask_use(), Ok(MaskUse::Rectangle));
         let asked = RunConfig { detector: DetectorChoice::RetinaFace, mask: MaskChoice::Parser, ..missing.clone() };
-        assert!(asked.detector_use().unwrap_err().contains("models download r"));
-        assert!(asked.mask_use().unwrap_err().contains("--parser-weights"));
+        assert!(asked.detector_use().unwrap_err().to_string().contains("models download r"));
+        assert!(asked.mask_use().unwrap_err().to_string().contains("--parser-weights"));
         std::fs::write(&retina, b"x").unwrap();
         std::fs::write(&parser, b"x").unwrap();
         assert_eq!(missing.detector_use(), Ok(DetectorUse::RetinaFace(retina.clone())));
@@ -593,7 +593,7 @@ mod tests {
         // Aligned crops are not pasted.
         assert_eq!(RunConfig { aligned: true, ..missing }.mask_use(), Ok(MaskUse::Rectangle));
         assert_eq!("RetinaFace".parse::<DetectorChoice>(), Ok(DetectorChoice::RetinaFace));
-        assert!("yolo".parse::<DetectorChoice>().unwrap_err().contains("auto, retinaface, mtcnn"));
+        assert!("yolo".parse::<DetectorChoice>().unwrap_err().to_string().contains("auto, retinaface, mtcnn"));
     }
 
     #[test]

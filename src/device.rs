@@ -1,5 +1,7 @@
 //! Which device and numeric precision the networks run with.
 
+use crate::error::ConfigError;
+pub use crate::error::DeviceError;
 use std::fmt;
 use std::str::FromStr;
 use tch::{Device, Kind};
@@ -16,7 +18,7 @@ pub enum DeviceChoice {
 
 impl DeviceChoice {
     /// Resolves to a concrete device, failing with a clear message for a GPU that is not there.
-    pub fn resolve(self) -> Result<Device, String> {
+    pub fn resolve(self) -> Result<Device, DeviceError> {
         match self {
             DeviceChoice::Auto => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
             DeviceChoice::Cpu => Ok(Device::Cpu),
@@ -25,12 +27,9 @@ impl DeviceChoice {
                 if i < count {
                     Ok(Device::Cuda(i))
                 } else if count == 0 {
-                    Err(format!(
-                        "cuda:{i} was requested but libtorch sees no CUDA device (needs an NVIDIA GPU of the \
-                         Turing generation or newer with driver R580+); use --device cpu or auto"
-                    ))
+                    Err(DeviceError::NoCuda { index: i })
                 } else {
-                    Err(format!("cuda:{i} was requested but only {count} CUDA device(s) exist (cuda:0..cuda:{})", count - 1))
+                    Err(DeviceError::NoSuchCuda { index: i, count })
                 }
             }
         }
@@ -38,15 +37,15 @@ impl DeviceChoice {
 }
 
 impl FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(DeviceChoice::Auto),
             "cpu" => Ok(DeviceChoice::Cpu),
             "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
             other => match other.strip_prefix("cuda:") {
-                Some(n) => n.parse().map(DeviceChoice::Cuda).map_err(|_| format!("bad CUDA index in '{s}'")),
-                None => Err(format!("unknown device '{s}': expected auto, cpu, cuda or cuda:N")),
+                Some(n) => n.parse().map(DeviceChoice::Cuda).map_err(|_| ConfigError::BadValue(format!("bad CUDA index in '{s}'"))),
+                None => Err(ConfigError::BadValue(format!("unknown device '{s}': expected auto, cpu, cuda or cuda:N"))),
             },
         }
     }
@@ -93,22 +92,22 @@ impl Precision {
 
     /// fp16 convolutions need CUDA. bf16 also runs on the CPU (where it is slower than fp32 on most
     /// processors, but lets the reduced-precision path be checked without a GPU).
-    pub fn check_device(self, device: Device) -> Result<(), String> {
+    pub fn check_device(self, device: Device) -> Result<(), DeviceError> {
         if self == Precision::Fp16 && device == Device::Cpu {
-            return Err("fp16 runs on CUDA devices only; use fp32 (or bf16) on the CPU".into());
+            return Err(DeviceError::Fp16OnCpu);
         }
         Ok(())
     }
 }
 
 impl FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "fp32" | "f32" | "float32" => Ok(Precision::Fp32),
             "fp16" | "f16" | "half" | "float16" => Ok(Precision::Fp16),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            _ => Err(format!("unknown precision '{s}': expected fp32, fp16 or bf16")),
+            _ => Err(ConfigError::BadValue(format!("unknown precision '{s}': expected fp32, fp16 or bf16"))),
         }
     }
 }
@@ -145,7 +144,7 @@ mod tests {
             assert_eq!(DeviceChoice::Auto.resolve(), Ok(Device::Cuda(0)));
         } else {
             let err = DeviceChoice::Cuda(0).resolve().unwrap_err();
-            assert!(err.contains("no CUDA device"), "{err}");
+            assert!(err.to_string().contains("no CUDA device"), "{err}");
             assert_eq!(DeviceChoice::Auto.resolve(), Ok(Device::Cpu));
         }
     }

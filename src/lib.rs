@@ -1,32 +1,28 @@
 //! gpen-studio: restore faces in old photos with GPEN through libtorch.
 //!
-//! The path of a photo: read ([`photo`]) -> [`detect`] -> [`align`] -> restore ([`gpen`], [`model`])
-//! -> [`paste`] (its mask from the face parser, [`parse`]; the background optionally upscaled by
-//! [`sr`]) -> write ([`photo`]), with [`imgproc`] reproducing OpenCV's resampling, [`checkpoint`]
-//! loading the official weights, [`models`] fetching and verifying them, [`cli`] the headless
-//! commands, [`gui`] the desktop window on top of the [`engine`].
+//! One folder per role on a photo's path: read ([`photo`]) → [`detect`] → [`align`] → [`restore`]
+//! (the GPEN generator) → paste ([`pipeline::paste`], through the [`mask`] of each face) → write
+//! ([`photo`]), the background optionally upscaled by [`upscale`]. Beside them: the [`engine`] (memory,
+//! batch sizing, the worker) running the [`pipeline`]'s stages, [`archive`] (walks, output names,
+//! shards, reports), [`weights`] (the catalogue, the store, checkpoint reading), [`imgproc`]
+//! (OpenCV's resampling), [`sys`] (every FFI call), [`config`] (the one run configuration), and on top
+//! [`cli`] (the headless commands) and [`gui`] (the desktop window).
 
 pub mod align;
 pub mod archive;
-pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod device;
 pub mod engine;
 pub mod error;
-pub mod gpen;
 pub mod gui;
 pub mod imgproc;
-pub mod inputs;
-pub mod memory;
-pub mod model;
-pub mod models;
-pub mod parse;
-pub mod paste;
+pub mod mask;
 pub mod paths;
 pub mod photo;
 pub mod pipeline;
-pub mod restorer;
-pub mod runtime_versions;
-pub mod sr;
+pub mod restore;
+pub mod sys;
+pub mod upscale;
+pub mod weights;

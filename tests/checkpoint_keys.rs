@@ -3,8 +3,8 @@
 
 mod common;
 use common::*;
-use gpen_studio::checkpoint::{expected_shapes, infer_config};
-use gpen_studio::model::{FullGenerator, GpenConfig};
+use gpen_studio::restore::network::{FullGenerator, GpenConfig};
+use gpen_studio::weights::checkpoint::{expected_shapes, infer_config};
 use tch::{Device, nn};
 
 const RELEASED: [(&str, GpenConfig); 4] = [
@@ -53,8 +53,8 @@ fn configuration_is_inferred_from_shapes_alone() {
 fn inference_refuses_a_table_that_is_not_gpen() {
     let mut t = table("512-cm2-n1");
     t.retain(|k, _| !k.starts_with("ecd"));
-    assert!(infer_config(&t).unwrap_err().contains("encoder"));
+    assert!(infer_config(&t).unwrap_err().to_string().contains("encoder"));
     let mut t = table("512-cm2-n1");
     t.remove("generator.input.input");
-    assert!(infer_config(&t).unwrap_err().contains("generator.input.input"));
+    assert!(infer_config(&t).unwrap_err().to_string().contains("generator.input.input"));
 }

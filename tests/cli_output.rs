@@ -12,7 +12,7 @@ use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, spawn};
 use gpen_studio::error::RunError;
-use gpen_studio::restorer::FaceRestorer;
+use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +26,7 @@ struct WobblingProbe {
 }
 
 impl MemoryProbe for WobblingProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
+    fn sample(&mut self) -> Result<MemorySample, gpen_studio::engine::memory::ProbeError> {
         self.n += 1;
         let free = 22 * GIB + 400 * MIB + (self.n * 7919 % 7) * 10 * MIB;
         Ok(MemorySample::new("Wobbling GPU".into(), false, 24 * GIB, free, 0, Some(0)))
@@ -97,8 +97,8 @@ fn plan_lines(events: &[EngineEvent], verbosity: Verbosity) -> Vec<String> {
             out.batch_plan(*batch, reason);
         }
     }
-    let v = lines.lock().unwrap().clone();
-    v
+
+    lines.lock().unwrap().clone()
 }
 
 #[test]

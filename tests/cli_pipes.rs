@@ -61,7 +61,7 @@ fn bench_into_a_closed_pipe_ends_quietly_and_names_the_loaded_libtorch() {
             .collect();
     let (first, status, stderr) = head_1(data.path(), &args);
     assert!(first.starts_with("bench generator: GPEN 64"), "{first}");
-    let version = gpen_studio::runtime_versions::libtorch_version();
+    let version = gpen_studio::sys::runtime_versions::libtorch_version();
     assert_ne!(version, "unknown");
     assert!(first.trim_end().ends_with(&format!("libtorch {version}")), "{first}");
     assert_ended_by_sigpipe(status, &stderr, "bench generator | head -1");

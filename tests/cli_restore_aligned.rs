@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use gpen_studio::device::Precision;
-use gpen_studio::gpen::{Gpen, tensor_to_faces};
+use gpen_studio::restore::gpen::{Gpen, tensor_to_faces};
 use image::RgbImage;
 use std::path::Path;
 use std::process::Command;
@@ -95,7 +95,7 @@ fn missing_weights_explain_where_to_get_them() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "a missing weights file is bad usage: {stderr}");
     assert!(stderr.contains("not found") && stderr.contains("GPEN-BFR-512.pth"), "{stderr}");
 }

@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use gpen_studio::checkpoint;
 use gpen_studio::detect::retinaface::{self, Backbone, RetinaFace};
 use gpen_studio::detect::{DetectError, FaceDetector};
+use gpen_studio::weights::checkpoint;
 use image::RgbImage;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -279,7 +279,7 @@ fn odd_inputs_are_errors_or_empty_not_panics() {
 #[test]
 #[ignore = "measures the process RSS; run alone with --ignored --test-threads=1"]
 fn detection_memory_per_pixel_is_an_upper_bound() {
-    use gpen_studio::memory::{process_rss, reset_peak_rss};
+    use gpen_studio::sys::memory::{process_rss, reset_peak_rss};
     // SAFETY: mallopt only changes the allocator's policy for later allocations.
     assert_eq!(unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) }, 1);
     let (w, h) = (1000u32, 750u32);

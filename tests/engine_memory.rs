@@ -5,8 +5,8 @@ use gpen_studio::device::Precision;
 use gpen_studio::engine::memory::{self, MemoryMonitor, MemoryProbe, MemorySample, NvmlProbe, SystemRamProbe};
 use gpen_studio::engine::memory_model::{self, CalibrationStore, MemoryModel, ModelSource};
 use gpen_studio::engine::planner::{format_bytes, recommend};
-use gpen_studio::gpen::Gpen;
-use gpen_studio::model::GpenConfig;
+use gpen_studio::restore::gpen::Gpen;
+use gpen_studio::restore::network::GpenConfig;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ impl ScriptedProbe {
 }
 
 impl MemoryProbe for ScriptedProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
+    fn sample(&mut self) -> Result<MemorySample, gpen_studio::engine::memory::ProbeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let free = self.free[self.next.min(self.free.len() - 1)];
         self.next += 1;
@@ -338,7 +338,7 @@ mod engine_probes {
                 let s = p.sample().unwrap();
                 assert!(!s.cpu_mode && s.total > 0 && s.free <= s.total, "{s:?}");
             }
-            Err(e) => assert!(e.contains("no NVIDIA GPU"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("no NVIDIA GPU"), "{e}"),
         }
         if NvmlProbe::new(0).is_err() {
             let m = MemoryMonitor::manual(memory::probe_for(tch::Device::Cuda(0)));

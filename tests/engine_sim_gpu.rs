@@ -53,7 +53,7 @@ fn run_with(gpu: &SimGpu, photos: usize, held: bool) -> Vec<EngineEvent> {
         masker: Box::new(|_, _, _| Ok(None)),
         probe: Box::new(move |_| if held { for_probe.probe() } else { for_probe.probe_free_only() }),
         memory_model: Box::new(|_, _, _| MemoryModel { fixed: WEIGHTS + WORKSPACE, per_face: PER_FACE, source: ModelSource::Analytic }),
-        calibrate: Box::new(|_, _, _| Err("not simulated".into())),
+        calibrate: Box::new(|_, _, _| Err(gpen_studio::error::SetupError::Calibration("not simulated".into()))),
     };
     let engine = spawn(config, components, Box::new(|| {}));
     engine.send(Command::Enqueue(paths.into_iter().enumerate().map(|(i, p)| (i as u64, p)).collect()));

@@ -14,7 +14,7 @@ use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
 use gpen_studio::error::RunError;
-use gpen_studio::restorer::FaceRestorer;
+use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ struct ScriptedProbe {
 }
 
 impl MemoryProbe for ScriptedProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
+    fn sample(&mut self) -> Result<MemorySample, gpen_studio::engine::memory::ProbeError> {
         let free = *self.free.lock().unwrap();
         Ok(MemorySample::new("Scripted GPU".into(), false, 16 * GIB, free, 0, Some(0)))
     }
@@ -65,7 +65,7 @@ struct FakeParser {
     calls: Arc<Mutex<usize>>,
 }
 
-impl gpen_studio::pipeline::mask::FaceMasker for FakeParser {
+impl gpen_studio::mask::FaceMasker for FakeParser {
     fn describe(&self) -> String {
         "fake parser".into()
     }
@@ -75,7 +75,7 @@ impl gpen_studio::pipeline::mask::FaceMasker for FakeParser {
         }
         let mut n = self.calls.lock().unwrap();
         *n += 1;
-        if *n % 3 == 0 {
+        if (*n).is_multiple_of(3) {
             return Err(RunError::Torch("parser broke".into()));
         }
         Ok(vec![vec![0.5; 64 * 64]])
@@ -85,11 +85,11 @@ impl gpen_studio::pipeline::mask::FaceMasker for FakeParser {
 /// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2).
 struct Doubler;
 
-impl gpen_studio::pipeline::upscale::PhotoUpscaler for Doubler {
+impl gpen_studio::upscale::PhotoUpscaler for Doubler {
     fn scale(&self) -> u32 {
         2
     }
-    fn upscale(&self, image: &RgbImage, _: Option<gpen_studio::sr::Tiles>, _: bool) -> Result<RgbImage, RunError> {
+    fn upscale(&self, image: &RgbImage, _: Option<gpen_studio::upscale::Tiles>, _: bool) -> Result<RgbImage, RunError> {
         Ok(image::imageops::resize(image, image.width() * 2, image.height() * 2, image::imageops::FilterType::Nearest))
     }
     fn bytes_per_input_pixel(&self) -> u64 {
@@ -171,12 +171,9 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
         detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
-        upscaler: Box::new(move |_, _| {
-            Ok(with_upscaler.then(|| Box::new(Doubler) as Box<dyn gpen_studio::pipeline::upscale::PhotoUpscaler + Send>))
-        }),
+        upscaler: Box::new(move |_, _| Ok(with_upscaler.then(|| Box::new(Doubler) as Box<dyn gpen_studio::upscale::PhotoUpscaler + Send>))),
         masker: Box::new(move |_, _, _| {
-            Ok(with_parser
-                .then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::pipeline::mask::FaceMasker>))
+            Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::mask::FaceMasker>))
         }),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
@@ -501,4 +498,37 @@ fn a_tiny_ram_budget_keeps_one_photo_in_flight_and_a_large_one_many() {
     assert!(s.peak_photos_in_flight > 1, "{s:?}");
     // 220 x 220 px photos: 22 bytes a pixel kept, plus MTCNN's working memory while detecting.
     assert!(s.peak_charged_bytes >= 2 * 220 * 220 * 22 && s.peak_charged_bytes <= GIB, "{s:?}");
+}
+
+/// A bug in the engine (here: the restorer's loader panics) ends the run with a typed error that
+/// names the panic, and a `Finished`: a front end never waits forever for a dead engine.
+#[test]
+fn a_panic_in_the_engine_ends_the_run_with_a_crash_error() {
+    let out = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    let photo = input.path().join("p.png");
+    image::RgbImage::new(64, 48).save(&photo).unwrap();
+    let components = Components {
+        restorer: Box::new(|_, _| panic!("boom in the loader")),
+        probe: Box::new(|_| Box::new(ScriptedProbe { free: Arc::new(Mutex::new(8 << 30)) }) as Box<dyn MemoryProbe>),
+        ..Components::real()
+    };
+    let settings = RunConfig { out_dir: out.path().into(), ..RunConfig::default() };
+    let engine = spawn(settings, components, Box::new(|| {}));
+    engine.send(Command::Enqueue(vec![(0, photo)]));
+    engine.send(Command::Start);
+    let mut crash = None;
+    loop {
+        match engine.events.recv_timeout(Duration::from_secs(60)).expect("an event, then Finished") {
+            EngineEvent::ModelError(e) => crash = Some(e),
+            EngineEvent::Finished(_) => break,
+            _ => {}
+        }
+    }
+    let crash = crash.expect("a model error before Finished");
+    assert!(matches!(crash, gpen_studio::error::SetupError::Crashed(_)), "{crash:?}");
+    assert!(crash.to_string().contains("boom in the loader"), "{crash}");
+    assert!(!crash.is_usage(), "a crash is not the user's mistake");
+    // The thread is gone: its channel closes after the last event.
+    assert!(engine.events.recv_timeout(Duration::from_secs(60)).is_err());
 }

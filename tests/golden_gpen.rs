@@ -5,8 +5,8 @@
 mod common;
 use common::*;
 use gpen_studio::device::Precision;
-use gpen_studio::gpen::Gpen;
-use gpen_studio::model::GpenConfig;
+use gpen_studio::restore::gpen::Gpen;
+use gpen_studio::restore::network::GpenConfig;
 use tch::Device;
 
 const TOLERANCE: f64 = 1e-4;

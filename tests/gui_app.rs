@@ -19,8 +19,8 @@ use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::face_tool::ToolStatus;
 use gpen_studio::gui::helpers::Helpers;
 use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
-use gpen_studio::model::GpenConfig;
-use gpen_studio::models::{Catalogue, ModelEntry};
+use gpen_studio::restore::network::GpenConfig;
+use gpen_studio::weights::{Catalogue, ModelEntry};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,7 +148,7 @@ fn dropping_files_and_a_folder_queues_the_images_once() {
     let expected = vec![loose.clone(), folder.join("a.png"), folder.join("b.png"), folder.join("nested/c.png")];
     assert_eq!(queued_paths(&harness), expected);
     let sent = script.sent();
-    assert_eq!(enqueued(&sent), [expected.clone()], "{sent:?}");
+    assert_eq!(enqueued(&sent), std::slice::from_ref(&expected), "{sent:?}");
     assert!(!harness.state().state.drop_hover);
     harness.get_by_label_contains("0 of 4 photos");
 
@@ -414,16 +414,16 @@ fn bytes_arrived(harness: &Harness<'static, Studio>) -> bool {
 fn set_models(sent: &[Command]) -> Vec<PathBuf> {
     let mut models: Vec<PathBuf> = Vec::new();
     for c in sent {
-        if let Command::Configure(c) = c {
-            if models.last() != Some(&c.weights) {
-                models.push(c.weights.clone());
-            }
+        if let Command::Configure(c) = c
+            && models.last() != Some(&c.weights)
+        {
+            models.push(c.weights.clone());
         }
     }
     models
 }
 
-fn checksums(source: &ModelSource) -> gpen_studio::models::Checksums {
+fn checksums(source: &ModelSource) -> gpen_studio::weights::Checksums {
     source.store.checksums().unwrap()
 }
 
@@ -463,7 +463,7 @@ fn the_banner_downloads_the_model_with_progress_and_installs_it() {
     assert!(harness.query_by_label("No GPEN model yet").is_none(), "the banner is gone");
     assert_eq!(std::fs::read(&path).unwrap(), body);
     assert!(!source.store.part_of(&entry).exists());
-    let (sha, bytes) = gpen_studio::models::sha256_file(&common::golden_weights()).unwrap();
+    let (sha, bytes) = gpen_studio::weights::sha256_file(&common::golden_weights()).unwrap();
     let record = &checksums(&source)["GPEN-Test-64.pth"];
     assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, Some(GOLDEN)));
     assert_eq!(set_models(&script.sent()), std::slice::from_ref(&path), "the worker loads the new model once");
@@ -629,7 +629,7 @@ fn an_add_on_downloads_from_the_settings_without_touching_the_model() {
         "ParseNet-latest",
         "ParseNet-latest.pth",
         &server.url,
-        gpen_studio::models::ModelKind::FaceParser,
+        gpen_studio::weights::ModelKind::FaceParser,
         "GPEN's face parser (test copy)",
     );
     let source = ModelSource::new(dir.path().join("models"), Catalogue::new(vec![addon.clone()]));
@@ -891,4 +891,24 @@ fn a_dropped_folder_names_results_as_the_command_line_does_and_skips_the_output_
         .flatten()
         .collect();
     assert_eq!(keys, [PathBuf::from("o/a/x.png"), "o/b/x.png".into()], "{sent:?}");
+}
+
+/// The engine's thread dies mid-run (its channel closes with a photo in flight): the window shows
+/// the run stopped and that photo failed with the reason, instead of "running" forever.
+#[test]
+fn a_closed_engine_channel_ends_the_run_as_failed_instead_of_running_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    harness.get_by_label("Start").click();
+    harness.run_steps(2);
+    script.events.send(EngineEvent::PhotoStarted { id: ID }).unwrap();
+    harness.run_steps(2);
+    assert!(harness.state().state.run.running);
+    assert_eq!(harness.state().state.rows[0].status, PhotoStatus::Detecting);
+    drop(script);
+    harness.run_steps(2);
+    let state = &harness.state().state;
+    assert!(!state.run.running, "still shown running after the engine is gone");
+    assert_eq!(state.rows[0].status, PhotoStatus::Failed(gpen_studio::gui::state::ENGINE_GONE.into()));
+    harness.get_by_label(&format!("Model error: {}", gpen_studio::gui::state::ENGINE_GONE));
 }

@@ -221,7 +221,7 @@ fn a_list_a_report_a_merge_and_a_rerun_of_the_failed_photos() {
     assert!(r.finished && r.shard.is_none() && r.tool == "gpen-studio" && r.version == env!("CARGO_PKG_VERSION"));
     assert_eq!(r.device.as_deref(), Some("cpu"));
     assert!(r.model.name.as_deref().is_some_and(|n| n.starts_with("GPEN 64")), "{:?}", r.model.name);
-    let (sha, _) = gpen_studio::models::sha256_file(&golden_weights()).unwrap();
+    let (sha, _) = gpen_studio::weights::sha256_file(&golden_weights()).unwrap();
     assert_eq!((r.model.sha256.as_deref(), r.model.sha256_source.as_deref()), (Some(sha.as_str()), Some("computed")));
     assert!(!r.planner.is_empty() && r.planner[0].batch == 4, "{:?}", r.planner);
     assert!(r.stage_seconds.contains_key("decode") && r.stage_seconds.contains_key("restore"), "{:?}", r.stage_seconds);

@@ -5,8 +5,8 @@
 mod common;
 
 use common::server::{Behaviour, PAGE, serve};
-use gpen_studio::model::GpenConfig;
-use gpen_studio::models::{self, Catalogue, DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
+use gpen_studio::restore::network::GpenConfig;
+use gpen_studio::weights::{self, Catalogue, DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -40,15 +40,15 @@ fn a_full_download_validates_and_lands_with_its_hash_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let store = ModelStore::new(dir.path().join("models"));
     let entry = entry(&server.url, GOLDEN);
-    let path = models::download(&entry, &store, &quiet()).unwrap();
+    let path = weights::download(&entry, &store, &quiet()).unwrap();
     assert_eq!(path, store.dir.join("GPEN-Test-64.pth"));
     assert_eq!(std::fs::read(&path).unwrap(), golden_bytes());
-    let (sha, bytes) = models::sha256_file(&common::golden_weights()).unwrap();
+    let (sha, bytes) = weights::sha256_file(&common::golden_weights()).unwrap();
     let record = &store.checksums().unwrap()["GPEN-Test-64.pth"];
     assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, Some(GOLDEN)));
     assert_eq!(files_in(&store.dir), ["GPEN-Test-64.pth", "checksums.json"], "no .part left");
     // The installed file loads as the generator it is.
-    gpen_studio::checkpoint::load_generator(&path, tch::Device::Cpu).unwrap();
+    gpen_studio::weights::checkpoint::load_generator(&path, tch::Device::Cpu).unwrap();
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn an_interrupted_download_resumes_with_a_range_request() {
     let store = ModelStore::new(dir.path());
     let entry = entry(&server.url, GOLDEN);
 
-    let err = models::download(&entry, &store, &quiet()).unwrap_err();
+    let err = weights::download(&entry, &store, &quiet()).unwrap_err();
     assert!(matches!(err, ModelError::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("run the same command again to resume"), "{err}");
     let part = store.part_of(&entry);
@@ -68,7 +68,7 @@ fn an_interrupted_download_resumes_with_a_range_request() {
     assert!(kept > 0 && kept <= half as u64, "kept {kept} of {half}");
     assert!(!store.path_of(&entry).exists(), "nothing under the final name");
 
-    models::download(&entry, &store, &quiet()).unwrap();
+    weights::download(&entry, &store, &quiet()).unwrap();
     let requests = server.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
     assert!(!requests[0].contains("range:"), "{}", requests[0]);
@@ -86,7 +86,7 @@ fn a_server_that_ignores_the_range_restarts_the_download() {
     let entry = entry(&server.url, GOLDEN);
     // A stale partial of other bytes: appending the full answer to it would corrupt the file.
     std::fs::write(store.part_of(&entry), vec![0xAB; 1000]).unwrap();
-    models::download(&entry, &store, &quiet()).unwrap();
+    weights::download(&entry, &store, &quiet()).unwrap();
     assert!(server.requests.lock().unwrap()[0].contains("range: bytes=1000-"));
     assert_eq!(std::fs::read(store.path_of(&entry)).unwrap(), body);
 }
@@ -106,7 +106,7 @@ fn a_wrong_file_is_rejected_and_nothing_lands() {
     let onet = std::fs::read(common::repo_root().join("models/mtcnn/onet.pt")).unwrap();
     let server = serve(onet, vec![Behaviour::Serve]);
     let e = entry(&server.url, GOLDEN);
-    let err = models::download(&e, &store, &quiet()).unwrap_err();
+    let err = weights::download(&e, &store, &quiet()).unwrap_err();
     assert!(matches!(err, ModelError::Invalid { .. }), "{err}");
     assert!(err.is_wrong_content() && err.to_string().contains("GPEN generator"), "{err}");
     assert_nothing_landed(&store, &e);
@@ -122,14 +122,14 @@ fn a_wrong_file_is_rejected_and_nothing_lands() {
     );
     let server = serve(std::fs::read(&disc).unwrap(), vec![Behaviour::Serve]);
     let e = entry(&server.url, GOLDEN);
-    let err = models::download(&e, &store, &quiet()).unwrap_err();
+    let err = weights::download(&e, &store, &quiet()).unwrap_err();
     assert!(err.to_string().contains("discriminator"), "{err}");
     assert_nothing_landed(&store, &e);
 
     // A good GPEN generator, but not the configuration the catalogue promises.
     let server = serve(golden_bytes(), vec![Behaviour::Serve]);
     let e = entry(&server.url, GpenConfig::BFR_256);
-    let err = models::download(&e, &store, &quiet()).unwrap_err();
+    let err = weights::download(&e, &store, &quiet()).unwrap_err();
     assert!(matches!(err, ModelError::WrongConfig { .. }), "{err}");
     assert!(err.to_string().contains("GPEN 64") && err.to_string().contains("GPEN 256"), "{err}");
     assert_nothing_landed(&store, &e);
@@ -143,7 +143,7 @@ fn a_web_page_is_rejected() {
     for content_type in ["text/html; charset=utf-8", "application/octet-stream"] {
         let server = serve(PAGE.to_vec(), vec![Behaviour::Typed(content_type)]);
         let e = entry(&server.url, GOLDEN);
-        let err = models::download(&e, &store, &quiet()).unwrap_err();
+        let err = weights::download(&e, &store, &quiet()).unwrap_err();
         assert!(matches!(err, ModelError::WebPage { .. }), "{content_type}: {err}");
         assert!(err.to_string().contains("got a web page, not a model"), "{err}");
         assert_nothing_landed(&store, &e);
@@ -158,7 +158,7 @@ fn no_network_gives_the_manual_alternative() {
     let dir = tempfile::tempdir().unwrap();
     let store = ModelStore::new(dir.path());
     let e = entry(&url, GOLDEN);
-    let err = models::download(&e, &store, &quiet()).unwrap_err();
+    let err = weights::download(&e, &store, &quiet()).unwrap_err();
     assert!(matches!(err, ModelError::NoNetwork { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains(&url), "names the URL: {text}");
@@ -170,7 +170,7 @@ fn no_network_gives_the_manual_alternative() {
 fn models_published_only_on_modelscope_explain_the_manual_route() {
     let dir = tempfile::tempdir().unwrap();
     let catalogue = Catalogue::builtin();
-    let err = models::download(catalogue.find("bfr-2048").unwrap(), &ModelStore::new(dir.path()), &quiet()).unwrap_err();
+    let err = weights::download(catalogue.find("bfr-2048").unwrap(), &ModelStore::new(dir.path()), &quiet()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("ModelScope") && text.contains("pytorch_model-2048.pt"), "{text}");
     assert!(text.contains("models import --as GPEN-BFR-2048"), "{text}");
@@ -195,11 +195,11 @@ fn a_download_can_be_cancelled_and_resumed() {
         cancel: Some(cancel),
         timeout: Duration::from_secs(10),
     };
-    let err = models::download(&e, &store, &options).unwrap_err();
+    let err = weights::download(&e, &store, &options).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled { .. }), "{err}");
     let kept = std::fs::metadata(store.part_of(&e)).unwrap().len();
     assert!(kept > 0 && kept < body.len() as u64);
-    models::download(&e, &store, &quiet()).unwrap();
+    weights::download(&e, &store, &quiet()).unwrap();
     assert_eq!(std::fs::read(store.path_of(&e)).unwrap(), body);
 }
 
@@ -210,11 +210,11 @@ fn verify_detects_a_file_changed_after_download() {
     let store = ModelStore::new(dir.path());
     let e = entry(&server.url, GOLDEN);
     let catalogue = Catalogue::new(vec![e.clone()]);
-    let path = models::download(&e, &store, &quiet()).unwrap();
-    assert_eq!(store.installed_files(&catalogue).unwrap(), [path.clone()]);
+    let path = weights::download(&e, &store, &quiet()).unwrap();
+    assert_eq!(store.installed_files(&catalogue).unwrap(), std::slice::from_ref(&path));
     let ok = store.verify(&catalogue, &path).unwrap();
     assert!(ok.had_record);
-    assert_eq!(ok.validated.kind, gpen_studio::models::ModelKind::Generator(GOLDEN));
+    assert_eq!(ok.validated.kind, gpen_studio::weights::ModelKind::Generator(GOLDEN));
 
     // One byte flipped in the middle (tensor data: the file still parses, only the hash tells).
     let mut bytes = std::fs::read(&path).unwrap();
@@ -236,7 +236,7 @@ fn import_accepts_a_good_file_and_rejects_a_bad_one() {
     let (e, dest) = store.import(&catalogue, &common::golden_weights(), None).unwrap();
     assert_eq!(e.name, "GPEN-Test-64");
     assert_eq!(std::fs::read(&dest).unwrap(), golden_bytes());
-    let (sha, _) = models::sha256_file(&dest).unwrap();
+    let (sha, _) = weights::sha256_file(&dest).unwrap();
     assert_eq!(store.checksums().unwrap()["GPEN-Test-64.pth"].sha256, sha);
     assert!(store.verify(&catalogue, &dest).unwrap().had_record);
 

@@ -6,9 +6,9 @@
 mod common;
 
 use common::repo_root;
+use gpen_studio::archive::inputs::IMAGE_EXTENSIONS;
 use gpen_studio::detect::mtcnn::models_dir_candidates;
 use gpen_studio::gui::{APP_ID, window_icon};
-use gpen_studio::inputs::IMAGE_EXTENSIONS;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

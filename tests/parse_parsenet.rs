@@ -5,7 +5,9 @@
 mod common;
 use common::*;
 use gpen_studio::imgproc::{resize_linear_f32, resize_linear_rgb};
-use gpen_studio::parse::{FaceParser, MASK_BORDER, ParseError, ParseNet, ParseNetConfig, bytes_per_face, mask_postprocess, mask_to_unit};
+use gpen_studio::mask::parser::{
+    FaceParser, MASK_BORDER, ParseError, ParseNet, ParseNetConfig, bytes_per_face, mask_postprocess, mask_to_unit,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
@@ -231,10 +233,10 @@ fn measure_rss_growth() {
     let measure = |p: &FaceParser, n: usize| -> u64 {
         let faces = vec![face.clone(); n];
         p.parse(&faces[..1]).unwrap();
-        let before = gpen_studio::memory::process_rss().unwrap().0;
-        assert!(gpen_studio::memory::reset_peak_rss());
+        let before = gpen_studio::sys::memory::process_rss().unwrap().0;
+        assert!(gpen_studio::sys::memory::reset_peak_rss());
         p.parse(&faces).unwrap();
-        gpen_studio::memory::process_rss().unwrap().1 - before
+        gpen_studio::sys::memory::process_rss().unwrap().1 - before
     };
     for n in [1, 4] {
         println!("256 batch {n}: growth {} estimate/face {}", measure(&parser, n), parser.bytes_per_face());

@@ -10,7 +10,7 @@ use gpen_studio::device::DeviceChoice;
 use gpen_studio::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
 use gpen_studio::error::RunError;
 use gpen_studio::pipeline::Summary;
-use gpen_studio::restorer::FaceRestorer;
+use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,9 +61,9 @@ fn run_identity(
         fallback: Box::new(|_, _| None),
         detector: Box::new(move |_, device| match detector {
             Some(make) => Ok(make()),
-            None => {
-                Mtcnn::load(&default_models_dir(), device).map(|m| Box::new(m) as Box<dyn FaceDetector + Send>).map_err(|e| e.to_string())
-            }
+            None => Mtcnn::load(&default_models_dir(), device)
+                .map(|m| Box::new(m) as Box<dyn FaceDetector + Send>)
+                .map_err(|e| gpen_studio::error::SetupError::Load(e.to_string())),
         }),
         ..Components::real()
     };

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{bin, golden, golden_weights, os, rgb, run_with_data as run};
-use gpen_studio::pipeline::upscale::{PhotoUpscaler, upscale_with_retry};
-use gpen_studio::sr::{Tiles, Upscaler};
+use gpen_studio::upscale::{PhotoUpscaler, upscale_with_retry};
+use gpen_studio::upscale::{Tiles, Upscaler};
 use image::RgbImage;
 use std::path::PathBuf;
 use std::process::Command;
@@ -374,7 +374,7 @@ fn calibrate_measures_the_upscaler_and_tile_plans_use_it() {
     assert_eq!(json["sr"][0]["config"], "x2-f16-b2-g8");
     assert!(stdout.contains(&format!("→ {per_pixel} B a pixel of input")), "{stdout}");
     // The analytic estimate is the floor of a calibration.
-    let analytic = gpen_studio::sr::bytes_per_input_pixel(&Upscaler::load(&x2(), Device::Cpu).unwrap().config());
+    let analytic = gpen_studio::upscale::bytes_per_input_pixel(&Upscaler::load(&x2(), Device::Cpu).unwrap().config());
     assert!(per_pixel >= analytic / 2, "{per_pixel} vs analytic {analytic}");
     let dry = Command::new(bin())
         .args(["restore", "--dry-run", "--device", "cpu", "--upscale", "2", "--weights"])

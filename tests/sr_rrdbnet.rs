@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
-use gpen_studio::checkpoint::{CheckpointError, read_tensors};
-use gpen_studio::sr::{RrdbConfig, SrError, Tiles, Upscaler, bytes_per_input_pixel, infer_config, output_size, padded_input};
+use gpen_studio::upscale::{RrdbConfig, SrError, Tiles, Upscaler, bytes_per_input_pixel, infer_config, output_size, padded_input};
+use gpen_studio::weights::checkpoint::{CheckpointError, read_tensors};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -239,7 +239,7 @@ fn test_image(w: u32, h: u32) -> RgbImage {
 #[test]
 #[ignore = "measures this process's RSS; run alone with --ignored --test-threads 1"]
 fn measure_rss_growth() {
-    use gpen_studio::memory::{process_rss, reset_peak_rss};
+    use gpen_studio::sys::memory::{process_rss, reset_peak_rss};
     // SAFETY: mallopt only changes the allocator's policy for later allocations.
     assert_eq!(unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) }, 1);
     let mut ratios = Vec::new();

@@ -9,15 +9,24 @@
 use super::walk::Source;
 use std::path::{Path, PathBuf};
 
+/// A list (`--from-list`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("cannot read the list {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("the list root {} is not a folder", .0.display())]
+    RootNotAFolder(PathBuf),
+}
+
 /// The entries of the list `file`, as walk sources under `root` (default: the list's folder).
-pub fn read(file: &Path, root: Option<&Path>) -> Result<(Vec<Source>, PathBuf), String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read the list {}: {e}", file.display()))?;
+pub fn read(file: &Path, root: Option<&Path>) -> Result<(Vec<Source>, PathBuf), ListError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ListError::Unreadable { path: file.into(), source })?;
     let root = match root {
         Some(r) => r.to_path_buf(),
         None => file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
     if !root.is_dir() {
-        return Err(format!("the list root {} is not a folder", root.display()));
+        return Err(ListError::RootNotAFolder(root));
     }
     Ok((parse(&text, &root), root))
 }

@@ -5,6 +5,7 @@
 //! from what else is in the run, so a rerun, a shard or another machine maps a photo to the same
 //! output and the same shard.
 
+pub mod inputs;
 pub mod manifest;
 pub mod report;
 pub mod shard;

@@ -167,13 +167,13 @@ pub fn model_checksum(weights: &Path) -> (Option<String>, Option<String>) {
     let dir = weights.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = weights.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let bytes = std::fs::metadata(weights).map(|m| m.len()).ok();
-    if let Ok(records) = crate::models::ModelStore::new(dir).checksums()
+    if let Ok(records) = crate::weights::ModelStore::new(dir).checksums()
         && let Some(r) = records.get(&name)
         && Some(r.bytes) == bytes
     {
         return (Some(r.sha256.clone()), Some("models store".into()));
     }
-    match crate::models::sha256_file(weights) {
+    match crate::weights::sha256_file(weights) {
         Ok((hex, _)) => (Some(hex), Some("computed".into())),
         Err(_) => (None, None),
     }
@@ -269,7 +269,7 @@ impl ReportWriter {
                 self.report.model.name = Some(format!("{config}, {precision}"));
                 self.report.device = Some(device.clone());
             }
-            EngineEvent::ModelError(e) => self.report.error = Some(e.clone()),
+            EngineEvent::ModelError(e) => self.report.error = Some(e.to_string()),
             EngineEvent::Recommendation { batch, reason } => {
                 let at_seconds = self.started.elapsed().as_secs_f64();
                 self.report.planner.push(PlannerDecision { batch: *batch, reason: reason.clone(), at_seconds });
@@ -378,10 +378,19 @@ fn stage_key(name: &str) -> String {
     name.split(' ').next().unwrap_or(name).to_string()
 }
 
+/// A report file that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadReportError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a gpen-studio report: {source}", path.display())]
+    NotAReport { path: PathBuf, source: serde_json::Error },
+}
+
 /// Reads a report file.
-pub fn read(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not a gpen-studio report: {e}", path.display()))
+pub fn read(path: &Path) -> Result<Report, ReadReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReadReportError::Unreadable { path: path.into(), source })?;
+    serde_json::from_str(&text).map_err(|source| ReadReportError::NotAReport { path: path.into(), source })
 }
 
 /// Reports folded together: each photo once, with its latest outcome.
@@ -431,7 +440,7 @@ impl Merged {
 
     /// The folder the failed photos were found under (`input` without `rel`), when they share one.
     pub fn failed_root(&self) -> Option<PathBuf> {
-        let mut roots = self.failed().map(|p| root_of(p));
+        let mut roots = self.failed().map(root_of);
         let first = roots.next()??;
         roots.all(|r| r.as_ref() == Some(&first)).then_some(first)
     }

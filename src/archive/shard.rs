@@ -28,13 +28,24 @@ pub enum ShardArg {
     Auto,
 }
 
+/// A shard that cannot be taken: a bad `K/N`, or a cluster's variables that name none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// `--shard` is not `K/N` with 1 <= K <= N, or `auto`.
+    #[error("{0}")]
+    Bad(String),
+    /// `--shard auto` found no usable Slurm array or Kubernetes Indexed Job variables.
+    #[error("{0}")]
+    Environment(String),
+}
+
 impl std::str::FromStr for ShardArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ShardError;
+    fn from_str(s: &str) -> Result<Self, ShardError> {
         if s == "auto" {
             return Ok(ShardArg::Auto);
         }
-        let bad = || format!("'{s}' is not a shard: write K/N (1 <= K <= N, e.g. 2/8) or auto");
+        let bad = || ShardError::Bad(format!("'{s}' is not a shard: write K/N (1 <= K <= N, e.g. 2/8) or auto"));
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count) = (k.trim().parse::<u32>().map_err(|_| bad())?, n.trim().parse::<u32>().map_err(|_| bad())?);
         Shard::new(index, count).map(ShardArg::Fixed)
@@ -42,9 +53,9 @@ impl std::str::FromStr for ShardArg {
 }
 
 impl Shard {
-    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 || index == 0 || index > count {
-            return Err(format!("shard {index}/{count} does not exist: shards are numbered 1 to N (N >= 1)"));
+            return Err(ShardError::Bad(format!("shard {index}/{count} does not exist: shards are numbered 1 to N (N >= 1)")));
         }
         Ok(Shard { index, count })
     }
@@ -75,32 +86,36 @@ pub const COUNT_VAR: &str = "GPEN_STUDIO_SHARD_COUNT";
 /// JOB_COMPLETION_INDEX + 1, N = `count` from `--shard-count`, else GPEN_STUDIO_SHARD_COUNT).
 /// `env` looks a variable up (`std::env::var` in the product). Returns the shard and where it
 /// came from, for the log.
-pub fn from_env(env: impl Fn(&str) -> Option<String>, count: Option<u32>) -> Result<(Shard, String), String> {
-    let num = |name: &str| -> Result<Option<u64>, String> {
+pub fn from_env(env: impl Fn(&str) -> Option<String>, count: Option<u32>) -> Result<(Shard, String), ShardError> {
+    let num = |name: &str| -> Result<Option<u64>, ShardError> {
         match env(name).filter(|v| !v.trim().is_empty()) {
             None => Ok(None),
-            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| format!("{name}={v:?} is not a whole number")),
+            Some(v) => {
+                v.trim().parse::<u64>().map(Some).map_err(|_| ShardError::Environment(format!("{name}={v:?} is not a whole number")))
+            }
         }
     };
     if let Some(id) = num(SLURM_VARS[0])? {
-        let min =
-            num(SLURM_VARS[1])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[1]))?;
-        let n =
-            num(SLURM_VARS[2])?.ok_or_else(|| format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[2]))?;
+        let min = num(SLURM_VARS[1])?.ok_or_else(|| {
+            ShardError::Environment(format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[1]))
+        })?;
+        let n = num(SLURM_VARS[2])?.ok_or_else(|| {
+            ShardError::Environment(format!("{} is set but {} is not (is this a job array?)", SLURM_VARS[0], SLURM_VARS[2]))
+        })?;
         if id < min {
-            return Err(format!("{}={id} is below {}={min}", SLURM_VARS[0], SLURM_VARS[1]));
+            return Err(ShardError::Environment(format!("{}={id} is below {}={min}", SLURM_VARS[0], SLURM_VARS[1])));
         }
         let k = id - min + 1;
         if k > n {
-            return Err(format!(
+            return Err(ShardError::Environment(format!(
                 "Slurm array task {id} is not among {n} tasks from {min}: submit a contiguous array without a step (--array={min}-{})",
                 min + n - 1
-            ));
+            )));
         }
         if let Some(c) = count
             && c as u64 != n
         {
-            return Err(format!("--shard-count {c} contradicts {}={n}", SLURM_VARS[2]));
+            return Err(ShardError::Environment(format!("--shard-count {c} contradicts {}={n}", SLURM_VARS[2])));
         }
         let shard = Shard::new(k as u32, n as u32)?;
         return Ok((shard, format!("Slurm job array: {}={id}, {}={min}, {}={n}", SLURM_VARS[0], SLURM_VARS[1], SLURM_VARS[2])));
@@ -111,19 +126,20 @@ pub fn from_env(env: impl Fn(&str) -> Option<String>, count: Option<u32>) -> Res
             None => match num(COUNT_VAR)? {
                 Some(n) => (n, COUNT_VAR.to_string()),
                 None => {
-                    return Err(format!(
+                    return Err(ShardError::Environment(format!(
                         "{K8S_INDEX} is set (a Kubernetes Indexed Job) but the number of shards is not: pass --shard-count N (the Job's completions) or set {COUNT_VAR}"
-                    ));
+                    )));
                 }
             },
         };
-        let shard = Shard::new(index as u32 + 1, n as u32).map_err(|e| format!("{K8S_INDEX}={index} with {n} shards from {from}: {e}"))?;
+        let shard = Shard::new(index as u32 + 1, n as u32)
+            .map_err(|e| ShardError::Environment(format!("{K8S_INDEX}={index} with {n} shards from {from}: {e}")))?;
         return Ok((shard, format!("Kubernetes Indexed Job: {K8S_INDEX}={index}, {n} shards from {from}")));
     }
-    Err(format!(
+    Err(ShardError::Environment(format!(
         "--shard auto found no shard in the environment: neither a Slurm job array ({}, {}, {}) nor a Kubernetes Indexed Job ({K8S_INDEX}, with --shard-count or {COUNT_VAR}) is set; give --shard K/N instead",
         SLURM_VARS[0], SLURM_VARS[1], SLURM_VARS[2]
-    ))
+    )))
 }
 
 #[cfg(test)]
@@ -175,15 +191,15 @@ mod tests {
         // A stepped array (--array=0-8:4 gives ids 0, 4, 8 and count 3) cannot be numbered.
         let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None)
             .unwrap_err();
-        assert!(e.contains("contiguous"), "{e}");
+        assert!(e.to_string().contains("contiguous"), "{e}");
         let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "1")]), None).unwrap_err();
-        assert!(e.contains("SLURM_ARRAY_TASK_MIN"), "{e}");
+        assert!(e.to_string().contains("SLURM_ARRAY_TASK_MIN"), "{e}");
         let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), None)
             .unwrap_err();
-        assert!(e.contains("not a whole number"), "{e}");
+        assert!(e.to_string().contains("not a whole number"), "{e}");
         let e = from_env(env(&[("SLURM_ARRAY_TASK_ID", "0"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "3")]), Some(4))
             .unwrap_err();
-        assert!(e.contains("contradicts"), "{e}");
+        assert!(e.to_string().contains("contradicts"), "{e}");
     }
 
     #[test]
@@ -193,16 +209,16 @@ mod tests {
         let (s, from) = from_env(env(&[("JOB_COMPLETION_INDEX", "3"), ("GPEN_STUDIO_SHARD_COUNT", "4")]), None).unwrap();
         assert_eq!((s, from.contains("GPEN_STUDIO_SHARD_COUNT")), (Shard { index: 4, count: 4 }, true));
         let e = from_env(env(&[("JOB_COMPLETION_INDEX", "3")]), None).unwrap_err();
-        assert!(e.contains("--shard-count") && e.contains("GPEN_STUDIO_SHARD_COUNT"), "{e}");
+        assert!(e.to_string().contains("--shard-count") && e.to_string().contains("GPEN_STUDIO_SHARD_COUNT"), "{e}");
         let e = from_env(env(&[("JOB_COMPLETION_INDEX", "4")]), Some(4)).unwrap_err();
-        assert!(e.contains("does not exist"), "{e}");
+        assert!(e.to_string().contains("does not exist"), "{e}");
     }
 
     #[test]
     fn auto_without_a_cluster_names_the_variables() {
         let e = from_env(env(&[]), None).unwrap_err();
         for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "GPEN_STUDIO_SHARD_COUNT"] {
-            assert!(e.contains(var), "{var} missing from: {e}");
+            assert!(e.to_string().contains(var), "{var} missing from: {e}");
         }
     }
 }

@@ -75,7 +75,12 @@ pub struct Walk {
 }
 
 /// File extensions taken from folders (files named explicitly are tried whatever their name).
-pub use crate::inputs::{IMAGE_EXTENSIONS, is_image_name};
+/// File extensions taken from folders (files named explicitly are tried whatever their name).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
+
+pub fn is_image_name(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
 
 /// Walks `sources` (folders only one level deep unless `recursive`), skipping `out_dir` and
 /// everything inside it. A file reached twice (named twice, or through a symlink) is listed

@@ -38,8 +38,11 @@ pub struct ArchiveArgs {
     pub report_every: f64,
 }
 
-fn seconds(s: &str) -> Result<f64, String> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| format!("{s:?} is not a number of seconds (0 or more)"))
+fn seconds(s: &str) -> Result<f64, crate::config::ConfigError> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| crate::config::ConfigError::BadValue(format!("{s:?} is not a number of seconds (0 or more)")))
 }
 
 /// The photos a run takes.
@@ -107,7 +110,7 @@ impl ArchiveArgs {
         config: &RunConfig,
     ) -> anyhow::Result<Option<ReportWriter>> {
         let Some(path) = &self.report else { return Ok(None) };
-        let outputs = crate::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
+        let outputs = crate::archive::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
         let info = RunInfo { shard: shard.clone(), out_dir: &config.out_dir, weights: &config.weights };
         let writer = ReportWriter::create(path, photos, &outputs, info)
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;

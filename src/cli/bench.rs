@@ -5,8 +5,8 @@ use crate::config::{RunConfig, Workers};
 use crate::device::device_name;
 use crate::engine::planner::format_bytes;
 use crate::engine::worker::{Command, EngineEvent, spawn};
-use crate::gpen::Gpen;
-use crate::memory;
+use crate::restore::gpen::Gpen;
+use crate::sys::memory;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,7 +121,7 @@ fn bench_pipeline(args: PipelineBenchArgs) -> anyhow::Result<ExitCode> {
 fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> anyhow::Result<ExitCode> {
     let inputs = match args.synthetic {
         Some(n) => super::bench_photos::make_large_photos(&args.synthetic_from, n, &scratch.join("photos"))?,
-        None => crate::inputs::collect_photos(&args.photos, false),
+        None => crate::archive::inputs::collect_photos(&args.photos, false),
     };
     if inputs.is_empty() {
         anyhow::bail!("no photos: give --photos PATH... or --synthetic N");
@@ -314,7 +314,7 @@ fn bench_generator(args: GeneratorBenchArgs) -> anyhow::Result<ExitCode> {
         gpen.precision,
         device_name(device),
         tch::get_num_threads(),
-        torch_version(),
+        crate::sys::runtime_versions::libtorch_version(),
     );
     println!("{}", memory_model_line(&gpen));
     println!("{:>5} {:>5} {:>12} {:>9} {:>8} {:>11} {:>11}", "batch", "runs", "median s", "s/face", "faces/s", "peak MiB", "growth MiB");
@@ -408,11 +408,6 @@ fn median(v: &[f64]) -> f64 {
     s.sort_by(f64::total_cmp);
     let n = s.len();
     if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
-}
-
-/// The libtorch loaded now, as it reports itself (not the one the build saw: src/runtime_versions.rs).
-pub(super) fn torch_version() -> &'static str {
-    crate::runtime_versions::libtorch_version()
 }
 
 /// The memory model the planner would use for this network and device: calibrated or estimated.

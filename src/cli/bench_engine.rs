@@ -13,9 +13,10 @@ use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::format_bytes;
 use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
-use crate::gpen::Gpen;
+use crate::error::SetupError;
 use crate::photo::ReadLimits;
-use crate::restorer::FaceRestorer;
+use crate::restore::FaceRestorer;
+use crate::restore::gpen::Gpen;
 use anyhow::{Context, bail};
 use clap::Args;
 use image::RgbImage;
@@ -81,7 +82,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
     let scratch = tempfile_dir("gpen-bench-engine")?;
     let photos = match args.synthetic {
         Some(n) => make_synthetic(&args.face_source, n, &scratch.join("photos"))?,
-        None => crate::inputs::collect_photos(&args.photos, false),
+        None => crate::archive::inputs::collect_photos(&args.photos, false),
     };
     if photos.is_empty() {
         bail!("no photos: give --photos PATH... or --synthetic N");
@@ -201,7 +202,7 @@ fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode>
         bail!("unknown strategy '{strategy}': use fixed:N or adaptive");
     };
     let gpen = args.network.load()?;
-    let photos = crate::inputs::collect_photos(&args.photos, false);
+    let photos = crate::archive::inputs::collect_photos(&args.photos, false);
     let out_dir = out_file.with_extension("out");
     std::fs::create_dir_all(&out_dir)?;
     // Warm up outside the measurement (first-call allocations, thread pools).
@@ -214,11 +215,11 @@ fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode>
         }
         limit_address_space(limit)?;
     }
-    crate::memory::reset_peak_rss();
+    crate::sys::memory::reset_peak_rss();
     let start = Instant::now();
     let (faces, restored, ooms) = run_engine(gpen, &args.network, &photos, &out_dir, args.memory_ratio, sizer)?;
     let wall = start.elapsed().as_secs_f64();
-    let peak = crate::memory::process_rss().map(|r| r.1).unwrap_or(0);
+    let peak = crate::sys::memory::process_rss().map(|r| r.1).unwrap_or(0);
     let result = StrategyResult {
         strategy: strategy.into(),
         photos: photos.len(),
@@ -239,7 +240,9 @@ fn run_child(args: &EngineBenchArgs, strategy: &str) -> anyhow::Result<ExitCode>
 pub fn components(network: &NetworkArgs) -> Components {
     let network = network.clone();
     Components {
-        restorer: Box::new(move |_, _| network.load().map(|g| Box::new(g) as Box<dyn FaceRestorer>).map_err(|e| format!("{e:#}"))),
+        restorer: Box::new(move |_, _| {
+            network.load().map(|g| Box::new(g) as Box<dyn FaceRestorer>).map_err(|e| SetupError::Load(format!("{e:#}")))
+        }),
         ..Components::real()
     }
 }
@@ -264,11 +267,11 @@ fn run_engine(
     let gpen = Mutex::new(Some(gpen));
     let components = Components {
         restorer: Box::new(move |_, _| {
-            gpen.lock().unwrap().take().map(|g| Box::new(g) as Box<dyn FaceRestorer>).ok_or("loaded once".into())
+            gpen.lock().unwrap().take().map(|g| Box::new(g) as Box<dyn FaceRestorer>).ok_or(SetupError::Load("loaded once".into()))
         }),
         fallback: Box::new(|_, _| None),
         memory_model: Box::new(move |_, _, _| model.clone()),
-        calibrate: Box::new(|_, _, _| Err("not in the benchmark".into())),
+        calibrate: Box::new(|_, _, _| Err(SetupError::Calibration("not in the benchmark".into()))),
         ..components(network)
     };
     let settings = RunConfig {

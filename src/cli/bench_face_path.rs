@@ -6,7 +6,7 @@
 
 use crate::detect::{FaceDetector, Mtcnn, RetinaFace, mtcnn};
 use crate::device::DeviceChoice;
-use crate::parse::{FaceParser, ParseNetConfig, mask};
+use crate::mask::parser::{FaceParser, ParseNetConfig, mask};
 use clap::Args;
 use image::RgbImage;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     println!(
         "bench face-path: device {}, libtorch {} ({} intra-op threads), median of {} runs after a warm-up",
         crate::device::device_name(device),
-        super::bench::torch_version(),
+        crate::sys::runtime_versions::libtorch_version(),
         tch::get_num_threads(),
         args.repeat
     );
@@ -102,7 +102,7 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     let (s, _) =
         timed(args.repeat, || Ok(mask::mask_postprocess(&mask::mask_to_unit(&parsed), p as usize, p as usize, mask::MASK_BORDER)))?;
     println!("{:<40} {:>6} {:>12.1}", "mask_postprocess (border, 2 blurs)", 1, s * 1e3);
-    let (s, _) = timed(args.repeat, || Ok(crate::paste::crop_mask(p)))?;
+    let (s, _) = timed(args.repeat, || Ok(crate::pipeline::paste::crop_mask(p)))?;
     println!("{:<40} {:>6} {:>12.1}", "feathered rectangle (once per run)", 1, s * 1e3);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `bench gui`: the window's frame time with a long queue, drawn headless (egui with no screen, the
 //! way the window's tests drive it), so the cost of a frame is a number anyone can print again.
 
-use crate::config::RunConfig;
+use crate::config::{ConfigError, RunConfig};
 use crate::gui::Studio;
 use crate::gui::helpers::Helpers;
 use crate::gui::state::{AppState, UiSettings};
@@ -25,9 +25,15 @@ pub struct GuiBenchArgs {
     pub size: (f32, f32),
 }
 
-fn parse_size(s: &str) -> Result<(f32, f32), String> {
-    let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1360x860")?;
-    let parse = |v: &str| v.trim().parse::<f32>().ok().filter(|v| *v >= 100.0).ok_or(format!("{v:?} is not a size of 100 points or more"));
+fn parse_size(s: &str) -> Result<(f32, f32), ConfigError> {
+    let (w, h) = s.split_once('x').ok_or_else(|| ConfigError::BadValue("expected WIDTHxHEIGHT, e.g. 1360x860".into()))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| *v >= 100.0)
+            .ok_or(ConfigError::BadValue(format!("{v:?} is not a size of 100 points or more")))
+    };
     Ok((parse(w)?, parse(h)?))
 }
 

@@ -5,8 +5,8 @@
 
 use crate::device::DeviceChoice;
 use crate::engine::planner::format_bytes;
-use crate::pipeline::upscale::{self, PhotoUpscaler, TILE_PAD};
-use crate::sr::{RrdbConfig, Tiles, Upscaler};
+use crate::upscale::{self, PhotoUpscaler, TILE_PAD};
+use crate::upscale::{RrdbConfig, Tiles, Upscaler};
 use anyhow::{Context, bail};
 use clap::Args;
 use image::RgbImage;
@@ -90,7 +90,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         img.width(),
         img.height(),
         args.device,
-        super::bench::torch_version(),
+        crate::sys::runtime_versions::libtorch_version(),
         tch::get_num_threads(),
         up.bytes_per_input_pixel()
     );
@@ -99,8 +99,8 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
     for &t in &args.tiles {
         let tiles = (t > 0).then_some(Tiles { size: t, pad: TILE_PAD });
         let _ = up.upscale(&img, tiles, false)?; // warm-up
-        let base = crate::memory::process_rss().map(|r| r.0).unwrap_or(0);
-        crate::memory::reset_peak_rss();
+        let base = crate::sys::memory::process_rss().map(|r| r.0).unwrap_or(0);
+        crate::sys::memory::reset_peak_rss();
         let mut times = Vec::new();
         let mut out = None;
         for _ in 0..args.repeat.max(1) {
@@ -108,7 +108,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
             out = Some(up.upscale(&img, tiles, false)?);
             times.push(s.elapsed().as_secs_f64());
         }
-        let peak = crate::memory::process_rss().map(|r| r.1).unwrap_or(0).saturating_sub(base);
+        let peak = crate::sys::memory::process_rss().map(|r| r.1).unwrap_or(0).saturating_sub(base);
         times.sort_by(f64::total_cmp);
         let s = times[times.len() / 2];
         let out = out.expect("ran");
@@ -158,7 +158,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(limit) = args.memory_limit {
         println!("\nemulated device: {} beyond the loaded model", format_bytes(limit));
-        println!("{:<12} {:>9} {:>5} {:>10} {:>9}  {}", "strategy", "s", "OOMs", "final tile", "success", "plan");
+        println!("{:<12} {:>9} {:>5} {:>10} {:>9}  plan", "strategy", "s", "OOMs", "final tile", "success");
         for strategy in &args.strategies {
             let mut cmd = std::process::Command::new(std::env::current_exe()?);
             cmd.args(["bench", "upscale", "--device", &args.device.to_string(), "--config", &args.config]);
@@ -206,7 +206,7 @@ fn run_child(args: &UpscaleBenchArgs, strategy: &str) -> anyhow::Result<ExitCode
             TILE_PAD,
             up.multiple(),
         );
-        (upscale::upscale_with_retry(&up, &img, plan.tiles, false), plan.reason)
+        (upscale::upscale_with_retry(&up, &img, plan.tiles, false).map_err(|e| e.to_string()), plan.reason)
     } else {
         bail!("unknown strategy '{strategy}': fixed:N or planned");
     };

@@ -72,9 +72,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     drop(gpen);
     let sr = match &args.sr_weights {
         Some(p) => {
-            let up = crate::sr::Upscaler::load(p, device)?;
+            let up = crate::upscale::Upscaler::load(p, device)?;
             let (per_pixel, a, b) = memory_model::calibrate_sr(&up).map_err(anyhow::Error::msg)?;
-            let analytic = crate::sr::bytes_per_input_pixel(&up.config());
+            let analytic = crate::upscale::bytes_per_input_pixel(&up.config());
             println!(
                 "\nSR ×{} ({}): {} at 96x96, {} at 192x192 → {per_pixel} B a pixel of input (analytic {analytic} B)",
                 up.scale(),

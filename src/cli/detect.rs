@@ -1,7 +1,7 @@
 //! `detect`: find faces (RetinaFace or MTCNN) and print their boxes, scores and landmarks; the
 //! `--json` output is what `restore --faces` reads back.
 
-use crate::config::{DetectorUse, RunConfig};
+use crate::config::{ConfigError, DetectorUse, RunConfig};
 use crate::detect::{DetectOptions, Face, FaceDetector, Mtcnn, RetinaFace, mtcnn};
 use crate::device::DeviceChoice;
 use clap::Args;
@@ -72,7 +72,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0usize;
     for path in &args.images {
         let result = open_rgb(path).and_then(|img| {
-            let faces = detector.detect(&img).map_err(|e| e.to_string())?;
+            let faces = detector.detect(&img)?;
             Ok(ImageFaces { width: img.width(), height: img.height(), faces })
         });
         match result {
@@ -125,22 +125,23 @@ fn print_faces(out: &mut impl Write, path: &Path, found: &ImageFaces) -> std::io
 
 /// Decodes an image like PIL's `Image.open(p).convert('RGB')`: alpha dropped (not blended), grey
 /// expanded to three channels.
-pub fn open_rgb(path: &Path) -> Result<RgbImage, String> {
+pub fn open_rgb(path: &Path) -> anyhow::Result<RgbImage> {
     Ok(image::ImageReader::open(path)
-        .map_err(|e| format!("cannot read: {e}"))?
+        .map_err(|e| anyhow::anyhow!("cannot read: {e}"))?
         .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?
+        .map_err(|e| anyhow::anyhow!("cannot read: {e}"))?
         .decode()
-        .map_err(|e| format!("cannot read: not a supported image ({e})"))?
+        .map_err(|e| anyhow::anyhow!("cannot read: not a supported image ({e})"))?
         .to_rgb8())
 }
 
-fn parse_thresholds(s: &str) -> Result<[f32; 3], String> {
+fn parse_thresholds(s: &str) -> Result<[f32; 3], ConfigError> {
+    let bad = ConfigError::BadValue;
     let values: Vec<f32> =
-        s.split(',').map(|v| v.trim().parse::<f32>().map_err(|_| format!("'{v}' is not a number"))).collect::<Result<_, _>>()?;
-    let values: [f32; 3] = values.try_into().map_err(|_| format!("expected three comma-separated thresholds, got '{s}'"))?;
+        s.split(',').map(|v| v.trim().parse::<f32>().map_err(|_| bad(format!("'{v}' is not a number")))).collect::<Result<_, _>>()?;
+    let values: [f32; 3] = values.try_into().map_err(|_| bad(format!("expected three comma-separated thresholds, got '{s}'")))?;
     if values.iter().any(|t| !(0.0..=1.0).contains(t)) {
-        return Err(format!("thresholds are probabilities in [0, 1], got '{s}'"));
+        return Err(bad(format!("thresholds are probabilities in [0, 1], got '{s}'")));
     }
     Ok(values)
 }

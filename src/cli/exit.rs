@@ -7,7 +7,9 @@ use std::process::ExitCode;
 pub const DONE: u8 = 0;
 /// Some photos, faces or files failed (each is reported), or the command could not run at all.
 pub const FAILED: u8 = 1;
-/// Bad usage: an unknown option, a bad value, a missing argument (clap's own status for these).
+/// Bad usage: an unknown option, a bad value, a missing argument (clap's own status for these), and
+/// what the user must change before anything can run: a missing weights file or add-on, a device
+/// that is not there.
 pub const USAGE: u8 = 2;
 /// Cancelled with Ctrl-C (128 + SIGINT, what a shell shows for a program killed by it): what was
 /// finished is kept, and running the same command again resumes.
@@ -20,7 +22,7 @@ pub const AFTER_HELP: &str = "\
 Exit status (every command):
   0    all done
   1    some photos (or faces, files) failed and were reported, or the command could not run
-  2    bad usage: unknown option, bad value, missing argument
+  2    bad usage: unknown option, bad value, missing argument, missing weights file, no such device
   130  cancelled (Ctrl-C); finished results are kept and a rerun resumes
   141  the reader of the output went away (`| head`): ended quietly by SIGPIPE, like cat or grep
 
@@ -44,8 +46,8 @@ impl std::error::Error for UsageError {}
 
 /// `map_err` for values that fail validation after parsing (a batch of 0, `--task` without
 /// `--aligned`): bad usage, status 2.
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
+pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.to_string()))
 }
 
 /// The status of a run over many inputs: cancelled wins over failed (the run did not finish; the

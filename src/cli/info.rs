@@ -1,13 +1,13 @@
 //! `info`: what gpen-studio sees, in one command for a bug report — the versions it runs with
-//! (read from the loaded libraries, src/runtime_versions.rs), each device with its memory, the
+//! (read from the loaded libraries, src/sys/runtime_versions.rs), each device with its memory, the
 //! models installed and their recorded checksums, the MTCNN weights, stored calibrations, and the
 //! data and config folders. `--json` prints the same as one JSON object.
 
 use crate::engine::memory::{self, MemoryProbe, NvmlProbe, SystemRamProbe};
 use crate::engine::memory_model::CalibrationStore;
 use crate::engine::planner::format_bytes;
-use crate::models::{Catalogue, ModelStore};
-use crate::runtime_versions::{self, Versions};
+use crate::sys::runtime_versions::{self, Versions};
+use crate::weights::{Catalogue, ModelStore};
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;
@@ -144,7 +144,7 @@ fn cpu_device() -> DeviceInfo {
     let name = format!("{}, {cores} cores, libtorch uses {} threads", model.unwrap_or_else(|| "CPU".into()), tch::get_num_threads());
     match SystemRamProbe::new().sample() {
         Ok(s) => DeviceInfo { device: "cpu".into(), name, total_bytes: Some(s.total), free_bytes: Some(s.free), error: None },
-        Err(e) => DeviceInfo { device: "cpu".into(), name, total_bytes: None, free_bytes: None, error: Some(e) },
+        Err(e) => DeviceInfo { device: "cpu".into(), name, total_bytes: None, free_bytes: None, error: Some(e.to_string()) },
     }
 }
 
@@ -155,10 +155,10 @@ fn cuda_device(i: usize) -> DeviceInfo {
             let name = probe.name().to_string();
             match probe.sample() {
                 Ok(s) => DeviceInfo { device, name, total_bytes: Some(s.total), free_bytes: Some(s.free), error: None },
-                Err(e) => DeviceInfo { device, name, total_bytes: None, free_bytes: None, error: Some(e) },
+                Err(e) => DeviceInfo { device, name, total_bytes: None, free_bytes: None, error: Some(e.to_string()) },
             }
         }
-        Err(e) => DeviceInfo { name: device.clone(), device, total_bytes: None, free_bytes: None, error: Some(e) },
+        Err(e) => DeviceInfo { name: device.clone(), device, total_bytes: None, free_bytes: None, error: Some(e.to_string()) },
     }
 }
 

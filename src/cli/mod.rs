@@ -123,18 +123,19 @@ impl ModelArgs {
         if let Some(n) = self.threads {
             tch::set_num_threads(n.max(1));
         }
-        let device = self.device.resolve().map_err(anyhow::Error::msg)?;
-        self.precision.check_device(device).map_err(anyhow::Error::msg)?;
+        // A device that is not there, or cannot run the precision: the user's to change (status 2).
+        let device = self.device.resolve().map_err(exit::usage)?;
+        self.precision.check_device(device).map_err(exit::usage)?;
         Ok(device)
     }
 
-    pub fn load(&self) -> anyhow::Result<crate::gpen::Gpen> {
+    pub fn load(&self) -> anyhow::Result<crate::restore::gpen::Gpen> {
         let path = self.weights_path();
         if !path.exists() {
-            anyhow::bail!(crate::paths::missing_weights_help(&path));
+            return Err(exit::usage(crate::paths::missing_weights_help(&path)));
         }
         let device = self.device()?;
-        Ok(crate::gpen::Gpen::load(&path, device, self.precision)?)
+        Ok(crate::restore::gpen::Gpen::load(&path, device, self.precision)?)
     }
 }
 
@@ -153,14 +154,15 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
-    pub fn load(&self) -> anyhow::Result<crate::gpen::Gpen> {
+    pub fn load(&self) -> anyhow::Result<crate::restore::gpen::Gpen> {
         if !self.random_weights {
             return self.model.load();
         }
         let name = self.config.as_deref().unwrap_or("bfr-512");
-        let config = crate::model::GpenConfig::named(name)
-            .ok_or_else(|| anyhow::anyhow!("unknown configuration '{name}'; known: {}", crate::model::GpenConfig::NAMES.join(", ")))?;
-        crate::gpen::Gpen::random(config, self.model.device()?, self.model.precision, 0).map_err(anyhow::Error::msg)
+        let config = crate::restore::network::GpenConfig::named(name).ok_or_else(|| {
+            anyhow::anyhow!("unknown configuration '{name}'; known: {}", crate::restore::network::GpenConfig::NAMES.join(", "))
+        })?;
+        crate::restore::gpen::Gpen::random(config, self.model.device()?, self.model.precision, 0).map_err(anyhow::Error::msg)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `models`: the catalogue of GPEN weights, their download, verification and import.
 
-use crate::models::{Catalogue, DownloadOptions, ModelStore};
+use crate::weights::{Catalogue, DownloadOptions, ModelStore};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,8 +50,8 @@ pub fn run(command: ModelsCommand) -> anyhow::Result<ExitCode> {
             if let Some(partial) = std::fs::metadata(store.part_of(entry)).ok().map(|m| m.len()) {
                 eprintln!("resuming {} from {partial} bytes", entry.file);
             }
-            let path = match super::exit::with_sigpipe_as_error(|| crate::models::download(entry, &store, &options)) {
-                Err(e @ crate::models::ModelError::Cancelled { .. }) => {
+            let path = match super::exit::with_sigpipe_as_error(|| crate::weights::download(entry, &store, &options)) {
+                Err(e @ crate::weights::ModelError::Cancelled { .. }) => {
                     eprintln!("{e}");
                     return Ok(ExitCode::from(super::exit::CANCELLED));
                 }
@@ -117,7 +117,7 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
         } else if s.entry.url.is_some() {
             format!("`gpen-studio models download {}`", s.entry.name)
         } else {
-            format!("ModelScope {} (`models download {}` explains)", crate::models::MODELSCOPE_REPO, s.entry.name)
+            format!("ModelScope {} (`models download {}` explains)", crate::weights::MODELSCOPE_REPO, s.entry.name)
         };
         println!("{:<24} {:<44} {:<10} {:<10} {source}", s.entry.name, s.entry.kind.to_string(), installed, verified);
     }
@@ -129,8 +129,8 @@ fn list(catalogue: &Catalogue, store: &ModelStore) -> anyhow::Result<ExitCode> {
 }
 
 /// Says that a refused file left nothing behind.
-fn not_installed(err: crate::models::ModelError) -> anyhow::Error {
-    if err.is_wrong_content() && !matches!(err, crate::models::ModelError::WebPage { .. }) {
+fn not_installed(err: crate::weights::ModelError) -> anyhow::Error {
+    if err.is_wrong_content() && !matches!(err, crate::weights::ModelError::WebPage { .. }) {
         anyhow::anyhow!("{err}; nothing was installed")
     } else {
         err.into()

@@ -277,8 +277,8 @@ mod tests {
         let sink = lines.clone();
         let mut out = RunOutput::new(12, "photos", verbosity, false, Box::new(move |l| sink.lock().unwrap().push(l.to_string())));
         feed(&mut out);
-        let v = lines.lock().unwrap().clone();
-        v
+
+        lines.lock().unwrap().clone()
     }
 
     #[test]

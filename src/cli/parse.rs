@@ -2,7 +2,7 @@
 //! face mask, the labels it came from, and the soft paste mask.
 
 use crate::device::DeviceChoice;
-use crate::parse::{FaceParser, MASK_COLORMAP, mask};
+use crate::mask::parser::{FaceParser, MASK_COLORMAP, mask};
 use anyhow::Context;
 use clap::Args;
 use image::GrayImage;

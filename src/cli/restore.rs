@@ -78,7 +78,7 @@ pub struct RestoreArgs {
     /// or NAME_mask.png beside the crop, are filled) or seg2face (GPEN-Seg2face: a parsing map in).
     /// The weights must be trained for it (their GPEN file name says so).
     #[arg(long, value_name = "TASK")]
-    pub task: Option<crate::models::Task>,
+    pub task: Option<crate::weights::Task>,
     /// Upscale each photo first by this factor (1, 2 or 4) with GPEN's RealESRNet (realesrnet_xS.pth
     /// in the models folder, or --sr-weights); faces are then found on and pasted into the upscaled
     /// photo, as GPEN's --use_sr does.
@@ -199,9 +199,13 @@ impl SrArgs {
     }
 }
 
-fn parse_threshold(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if config::DETECT_THRESHOLD.contains(&v) { Ok(v) } else { Err(format!("the threshold is a probability in [0, 1], got {v}")) }
+fn parse_threshold(s: &str) -> Result<f32, config::ConfigError> {
+    let v: f32 = s.parse().map_err(|_| config::ConfigError::BadValue(format!("'{s}' is not a number")))?;
+    if config::DETECT_THRESHOLD.contains(&v) {
+        Ok(v)
+    } else {
+        Err(config::ConfigError::BadValue(format!("the threshold is a probability in [0, 1], got {v}")))
+    }
 }
 
 /// The line that tells which detector and which paste mask a run uses.
@@ -233,14 +237,16 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         super::output::note(note);
     }
     if selection.found == 0 {
-        anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
+        anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::archive::inputs::IMAGE_EXTENSIONS.join(", "));
     }
     let photos = selection.photos;
     let inputs: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
     let config = args.config()?;
+    // The user's to fix, before anything is loaded: bad usage (status 2).
     if !config.weights.exists() {
-        anyhow::bail!(crate::paths::missing_weights_help(&config.weights));
+        return Err(super::exit::usage(crate::paths::missing_weights_help(&config.weights)));
     }
+    // A checkpoint made for another task is a wrong file, like one that does not load: status 1.
     config.check_task().map_err(anyhow::Error::msg)?;
     let device = args.model.device()?; // applies --threads, checks the device before the worker starts
     let face_path = face_path_line(&config)?;
@@ -310,6 +316,10 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     out.finish();
     engine.shutdown();
     if let Some(e) = model_error {
+        // The user's to fix (a missing weights file, a value, a device): bad usage, status 2.
+        if e.is_usage() {
+            return Err(super::exit::usage(e));
+        }
         anyhow::bail!(e);
     }
     out.summary(&summary.to_string());
@@ -326,7 +336,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 /// nothing is loaded onto the device and nothing is written.
 fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::Device) -> anyhow::Result<ExitCode> {
     use crate::engine::{memory, memory_model::ModelSource, plan, planner::format_bytes};
-    let outputs = crate::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
+    let outputs = crate::archive::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
     let inputs: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
     let inputs = inputs.as_slice();
     let done = outputs.iter().filter(|o| o.exists()).count();
@@ -336,8 +346,8 @@ fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::De
         let what = if config.overwrite { "would be replaced (--overwrite)" } else { "would be kept" };
         println!("{done} of them already have a result in {}: {what}", config.out_dir.display());
     }
-    let state = crate::checkpoint::read_state_dict(&config.weights)?;
-    let gpen = crate::checkpoint::infer_config(&state.shapes()).map_err(anyhow::Error::msg)?;
+    let state = crate::weights::checkpoint::read_state_dict(&config.weights)?;
+    let gpen = crate::weights::checkpoint::infer_config(&state.shapes()).map_err(anyhow::Error::msg)?;
     drop(state);
     println!("model: {gpen}, {} ({})", config.precision, config.weights.display());
     let label = memory::device_label(device);
@@ -383,7 +393,7 @@ fn tile_plan_line(
     model: &crate::engine::memory_model::MemoryModel,
 ) -> Option<String> {
     let path = config.sr_use().ok()??;
-    let sr = crate::sr::read_config(&path).ok()?;
+    let sr = crate::upscale::read_config(&path).ok()?;
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
     let sharers = config.workers.count().max(1) as u64;
     let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;
@@ -391,7 +401,7 @@ fn tile_plan_line(
     let plan = match config.tile {
         Some(0) => "whole photos (--tile 0)".to_string(),
         Some(t) => format!("tiles fixed at {t} px (+{} px context)", config.tile_pad),
-        None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad, sr.multiple()).reason,
+        None => crate::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad, sr.multiple()).reason,
     };
     Some(format!("upscale ×{}: {plan} (first photo, {w}x{h}; {per_pixel} B a pixel of input)", sr.scale))
 }

@@ -6,7 +6,7 @@ use super::restore::SrArgs;
 use crate::config::{self, RunConfig};
 use crate::device::DeviceChoice;
 use crate::photo::OutputFormat;
-use crate::pipeline::upscale::{self, PhotoUpscaler};
+use crate::upscale::{self, PhotoUpscaler};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -47,13 +47,13 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let config = args.sr_args.apply(RunConfig { upscale: Some(args.scale), ..RunConfig::default() });
     config.validate().map_err(super::exit::usage)?;
     let path = config.sr_use().map_err(anyhow::Error::msg)?.expect("upscale is set");
-    let found = crate::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
+    let found = crate::archive::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
     let inputs: Vec<std::path::PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
     if inputs.is_empty() {
-        anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::inputs::IMAGE_EXTENSIONS.join(", "));
+        anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::archive::inputs::IMAGE_EXTENSIONS.join(", "));
     }
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let up = crate::sr::Upscaler::load(&path, device)?;
+    let up = crate::upscale::Upscaler::load(&path, device)?;
     if up.scale() != args.scale {
         anyhow::bail!(
             "{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights",
@@ -75,7 +75,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     ));
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
     crate::paths::remove_stale_partials(&args.output);
-    let outputs = crate::inputs::plan_outputs(&found.photos, &args.output, args.format.extension());
+    let outputs = crate::archive::inputs::plan_outputs(&found.photos, &args.output, args.format.extension());
     let mut probe = crate::engine::memory::probe_for(device);
     let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&c, &crate::engine::memory::device_label(device));
     let (mut done, mut kept, mut failed) = (0, 0, 0);
@@ -85,15 +85,15 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let t = Instant::now();
-        let result = (|| -> Result<String, String> {
+        let result = (|| -> anyhow::Result<String> {
             if let Some(dir) = output.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
             }
-            let photo = crate::photo::read_photo(input, &config.read_limits()).map_err(|e| e.to_string())?;
+            let photo = crate::photo::read_photo(input, &config.read_limits())?;
             let (w, h) = photo.pixels.dimensions();
             let (tiles, why) = match config.tile {
                 Some(0) => (None, "whole photo (--tile 0)".to_string()),
-                Some(t) => (Some(crate::sr::Tiles { size: t, pad: config.tile_pad }), format!("tiles of {t} px (--tile)")),
+                Some(t) => (Some(crate::upscale::Tiles { size: t, pad: config.tile_pad }), format!("tiles of {t} px (--tile)")),
                 None => {
                     let available = probe.sample().map(|s| s.available()).unwrap_or(0);
                     let budget = (available as f64 * args.memory_ratio) as u64;
@@ -102,7 +102,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             let result = upscale::upscale_with_retry(&up, &photo.pixels, tiles, config.gpen_exact)?;
-            crate::photo::write_photo(output, &result.image, args.format, &photo.meta()).map_err(|e| e.to_string())?;
+            crate::photo::write_photo(output, &result.image, args.format, &photo.meta())?;
             let (ow, oh) = result.image.dimensions();
             let retried = match (result.oom_events, result.tiles) {
                 (0, _) => String::new(),

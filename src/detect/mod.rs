@@ -10,7 +10,7 @@ pub mod retinaface;
 pub use mtcnn::Mtcnn;
 pub use retinaface::RetinaFace;
 
-use crate::checkpoint::CheckpointError;
+use crate::weights::checkpoint::CheckpointError;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -101,21 +101,41 @@ impl From<tch::TchError> for DetectError {
     }
 }
 
-/// The detector a run configuration asks for, on `device`: RetinaFace (GPEN's) with the
-/// configuration's threshold, or MTCNN with its smallest face; `auto` resolves as
-/// [`crate::config::RunConfig::detector_use`] says.
-pub fn detector_for(config: &crate::config::RunConfig, device: tch::Device) -> Result<Box<dyn FaceDetector + Send>, String> {
-    match config.detector_use()? {
-        crate::config::DetectorUse::RetinaFace(path) => RetinaFace::load(&path, device)
-            .and_then(|r| r.with_threshold(config.detect_threshold))
+/// The detector a run uses, after `auto` looked at what is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectorUse {
+    RetinaFace(std::path::PathBuf),
+    Mtcnn,
+}
+
+impl DetectorUse {
+    pub fn describe(&self) -> String {
+        match self {
+            DetectorUse::RetinaFace(p) => format!("RetinaFace ({})", p.display()),
+            DetectorUse::Mtcnn => "MTCNN".into(),
+        }
+    }
+}
+
+/// The detector `use_` names, on `device`: RetinaFace (GPEN's) with `threshold`, or MTCNN with
+/// `min_face` as its smallest face.
+pub fn detector_for(
+    use_: &DetectorUse,
+    threshold: f32,
+    min_face: f64,
+    device: tch::Device,
+) -> Result<Box<dyn FaceDetector + Send>, crate::error::SetupError> {
+    match use_ {
+        DetectorUse::RetinaFace(path) => RetinaFace::load(path, device)
+            .and_then(|r| r.with_threshold(threshold))
             .map(|r| Box::new(r) as Box<dyn FaceDetector + Send>)
-            .map_err(|e| e.to_string()),
-        crate::config::DetectorUse::Mtcnn => {
-            let options = DetectOptions { min_face_size: config.min_face, ..DetectOptions::default() };
+            .map_err(|e| crate::error::SetupError::Load(e.to_string())),
+        DetectorUse::Mtcnn => {
+            let options = DetectOptions { min_face_size: min_face, ..DetectOptions::default() };
             Mtcnn::load(&mtcnn::default_models_dir(), device)
                 .and_then(|m| m.with_options(options))
                 .map(|m| Box::new(m) as Box<dyn FaceDetector + Send>)
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::error::SetupError::Load(e.to_string()))
         }
     }
 }

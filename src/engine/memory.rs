@@ -3,7 +3,7 @@
 //! for the gauge and a smoothed free value for the batch planner.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,20 +52,31 @@ impl MemorySample {
     }
 }
 
+/// Why a memory reading could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No NVIDIA GPU can be read (no driver, no device): the reason.
+    #[error("no NVIDIA GPU ({0})")]
+    NoGpu(String),
+    /// NVML answered with an error.
+    #[error("{0}")]
+    Nvml(String),
+    /// The kernel's memory figures (`/proc`) could not be read.
+    #[error("{0}")]
+    Proc(String),
+}
+
 /// A source of [`MemorySample`]s for one device.
 pub trait MemoryProbe: Send {
-    fn sample(&mut self) -> Result<MemorySample, String>;
+    fn sample(&mut self) -> Result<MemorySample, ProbeError>;
 }
 
 // ---------------------------------------------------------------------------------------------
 // NVML
 
-/// NVML is loaded (dlopen of libnvidia-ml) and initialised once per process; symbol loading is slow.
-pub fn nvml() -> Result<&'static nvml_wrapper::Nvml, String> {
-    static NVML: OnceLock<Result<nvml_wrapper::Nvml, String>> = OnceLock::new();
-    NVML.get_or_init(|| nvml_wrapper::Nvml::init().map_err(|e| format!("no NVIDIA GPU (NVML not available: {e})")))
-        .as_ref()
-        .map_err(Clone::clone)
+/// The process's NVML ([`crate::sys::nvml`]); without it there is no NVIDIA GPU to read.
+pub fn nvml() -> Result<&'static nvml_wrapper::Nvml, ProbeError> {
+    crate::sys::nvml::nvml().map_err(|e| ProbeError::NoGpu(e.to_string()))
 }
 
 /// Whole-device memory and utilisation of an NVIDIA GPU through NVML, plus this process's share from
@@ -85,11 +96,11 @@ pub struct NvmlProbe {
 }
 
 impl NvmlProbe {
-    pub fn new(cuda_index: usize) -> Result<NvmlProbe, String> {
+    pub fn new(cuda_index: usize) -> Result<NvmlProbe, ProbeError> {
         let nvml = nvml()?;
-        let count = nvml.device_count().map_err(|e| format!("NVML cannot count GPUs: {e}"))?;
+        let count = nvml.device_count().map_err(|e| ProbeError::Nvml(format!("NVML cannot count GPUs: {e}")))?;
         if count == 0 {
-            return Err("no NVIDIA GPU (NVML reports 0 devices)".into());
+            return Err(ProbeError::NoGpu("NVML reports 0 devices".into()));
         }
         let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
         let entry = visible
@@ -100,12 +111,12 @@ impl NvmlProbe {
             Some(uuid) if uuid.starts_with("GPU-") || uuid.starts_with("MIG-") => nvml.device_by_uuid(uuid),
             Some(n) => match n.parse::<u32>() {
                 Ok(i) => nvml.device_by_index(i),
-                Err(_) => return Err(format!("cannot match CUDA_VISIBLE_DEVICES entry '{n}' to an NVML device")),
+                Err(_) => return Err(ProbeError::Nvml(format!("cannot match CUDA_VISIBLE_DEVICES entry '{n}' to an NVML device"))),
             },
             None if count == 1 => nvml.device_by_index(0),
             None => nvml.device_by_index(cuda_index as u32),
         }
-        .map_err(|e| format!("NVML has no device for cuda:{cuda_index} ({count} NVIDIA GPU(s)): {e}"))?;
+        .map_err(|e| ProbeError::Nvml(format!("NVML has no device for cuda:{cuda_index} ({count} NVIDIA GPU(s)): {e}")))?;
         let name = device.name().unwrap_or_else(|_| format!("NVIDIA GPU cuda:{cuda_index}"));
         Ok(NvmlProbe { device, name, cuda_index })
     }
@@ -116,11 +127,11 @@ impl NvmlProbe {
 }
 
 impl MemoryProbe for NvmlProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
-        let info = self.device.memory_info().map_err(|e| format!("NVML memory_info on {}: {e}", self.name))?;
+    fn sample(&mut self) -> Result<MemorySample, ProbeError> {
+        let info = self.device.memory_info().map_err(|e| ProbeError::Nvml(format!("NVML memory_info on {}: {e}", self.name)))?;
         let utilization = self.device.utilization_rates().ok().map(|u| u.gpu);
         // Before libtorch has touched the device the shim errors; nothing is ours then.
-        let ours = crate::memory::allocator_stats(self.cuda_index).map(|s| s.reserved_current.max(0) as u64).unwrap_or(0);
+        let ours = crate::sys::memory::allocator_stats(self.cuda_index).map(|s| s.reserved_current.max(0) as u64).unwrap_or(0);
         Ok(MemorySample::new(self.name.clone(), false, info.total, info.free, ours, utilization).holding(ours))
     }
 }
@@ -143,15 +154,16 @@ impl SystemRamProbe {
 }
 
 impl MemoryProbe for SystemRamProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("reading /proc/meminfo: {e}"))?;
-        let mem_total = kib_field(&meminfo, "MemTotal:").ok_or("/proc/meminfo has no MemTotal")?;
-        let mem_available =
-            kib_field(&meminfo, "MemAvailable:").or_else(|| kib_field(&meminfo, "MemFree:")).ok_or("/proc/meminfo has no MemAvailable")?;
+    fn sample(&mut self) -> Result<MemorySample, ProbeError> {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| ProbeError::Proc(format!("reading /proc/meminfo: {e}")))?;
+        let mem_total = kib_field(&meminfo, "MemTotal:").ok_or_else(|| ProbeError::Proc("/proc/meminfo has no MemTotal".into()))?;
+        let mem_available = kib_field(&meminfo, "MemAvailable:")
+            .or_else(|| kib_field(&meminfo, "MemFree:"))
+            .ok_or_else(|| ProbeError::Proc("/proc/meminfo has no MemAvailable".into()))?;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let vm_size = kib_field(&status, "VmSize:").unwrap_or(0);
         let (total, free) = apply_address_space_limit(mem_total, mem_available, address_space_limit(), vm_size);
-        let rss = crate::memory::process_rss().map(|r| r.0).unwrap_or(0);
+        let rss = crate::sys::memory::process_rss().map(|r| r.0).unwrap_or(0);
         Ok(MemorySample::new(CPU_DEVICE_NAME.into(), true, total, free, rss, None))
     }
 }
@@ -183,10 +195,10 @@ pub fn apply_address_space_limit(mem_total: u64, mem_available: u64, limit: Opti
 }
 
 /// A probe that cannot read anything and says why (a CUDA device without NVML, say).
-struct FailingProbe(String);
+struct FailingProbe(ProbeError);
 
 impl MemoryProbe for FailingProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
+    fn sample(&mut self) -> Result<MemorySample, ProbeError> {
         Err(self.0.clone())
     }
 }
@@ -200,7 +212,7 @@ pub fn probe_for(device: tch::Device) -> Box<dyn MemoryProbe> {
             Ok(p) => Box::new(p),
             Err(e) => Box::new(FailingProbe(e)),
         },
-        other => Box::new(FailingProbe(format!("no memory probe for device {other:?}"))),
+        other => Box::new(FailingProbe(ProbeError::Nvml(format!("no memory probe for device {other:?}")))),
     }
 }
 
@@ -257,7 +269,7 @@ impl State {
                 Some(s)
             }
             Err(e) => {
-                self.last_error = Some(e);
+                self.last_error = Some(e.to_string());
                 None
             }
         }
@@ -435,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_failing_probe_leaves_an_error_and_no_sample() {
-        let m = MemoryMonitor::manual(Box::new(FailingProbe("no NVIDIA GPU (test)".into())));
+        let m = MemoryMonitor::manual(Box::new(FailingProbe(ProbeError::NoGpu("test".into()))));
         assert!(m.refresh_if_older(Duration::ZERO).is_none());
         assert_eq!(m.last_error().as_deref(), Some("no NVIDIA GPU (test)"));
         assert!(m.smoothed_free().is_none());

@@ -5,8 +5,8 @@
 //! [`CalibrationStore`]. [`DetectionModel`] does the same for the MTCNN face detector.
 
 use crate::device::Precision;
-use crate::gpen::Gpen;
-use crate::model::GpenConfig;
+use crate::restore::gpen::Gpen;
+use crate::restore::network::GpenConfig;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -94,36 +94,59 @@ pub fn analytic(config: &GpenConfig, precision: Precision) -> MemoryModel {
     }
 }
 
+/// Why a memory measurement (`calibrate`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    /// libtorch's CUDA allocator could not be read.
+    #[error(transparent)]
+    Allocator(#[from] crate::sys::memory::AllocatorError),
+    /// The process's resident set could not be read or reset (`/proc`).
+    #[error("{0}")]
+    Rss(&'static str),
+    /// The measuring pass itself failed (a libtorch error).
+    #[error("{0}")]
+    Pass(String),
+    /// The calibrations file could not be written.
+    #[error("{0}")]
+    Store(String),
+}
+
+impl CalibrationError {
+    fn pass(e: impl std::fmt::Display) -> Self {
+        CalibrationError::Pass(e.to_string())
+    }
+}
+
 /// The peak memory one forward pass of `batch` random faces adds on `gpen`'s device, in bytes.
 ///
 /// CUDA: the allocator's peak of allocated bytes during the pass minus the bytes allocated before
 /// it. CPU: the process's peak resident set (`VmHWM`, reset first) minus its resident set before
 /// (after returning freed heap to the system), so memory other threads allocate meanwhile counts too.
-pub fn measure_peak(gpen: &Gpen, batch: i64) -> Result<u64, String> {
+pub fn measure_peak(gpen: &Gpen, batch: i64) -> Result<u64, CalibrationError> {
     let s = gpen.config().size;
     let x = Tensor::f_rand([batch, 3, s, s], (Kind::Float, Device::Cpu))
         .and_then(|t| t.f_mul_scalar(2.0)?.f_sub_scalar(1.0))
-        .map_err(|e| e.to_string())?;
+        .map_err(CalibrationError::pass)?;
     match gpen.device {
         Device::Cuda(i) => {
-            let before = crate::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
-            crate::memory::reset_peak(i)?;
-            let _output = gpen.forward(&x).map_err(|e| format!("batch {batch}: {e}"))?;
-            let peak = crate::memory::allocator_stats(i)?.allocated_peak.max(0) as u64;
+            let before = crate::sys::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
+            crate::sys::memory::reset_peak(i)?;
+            let _output = gpen.forward(&x).map_err(|e| CalibrationError::Pass(format!("batch {batch}: {e}")))?;
+            let peak = crate::sys::memory::allocator_stats(i)?.allocated_peak.max(0) as u64;
             Ok(peak.saturating_sub(before))
         }
         Device::Cpu => {
             trim_heap();
-            let (before, _) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
-            if !crate::memory::reset_peak_rss() {
-                return Err("cannot reset the peak resident set (/proc/self/clear_refs not writable)".into());
+            let (before, _) = crate::sys::memory::process_rss().ok_or(CalibrationError::Rss("cannot read /proc/self/status"))?;
+            if !crate::sys::memory::reset_peak_rss() {
+                return Err(CalibrationError::Rss("cannot reset the peak resident set (/proc/self/clear_refs not writable)"));
             }
-            let y = gpen.forward(&x).map_err(|e| format!("batch {batch}: {e}"))?;
-            let (_, peak) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+            let y = gpen.forward(&x).map_err(|e| CalibrationError::Pass(format!("batch {batch}: {e}")))?;
+            let (_, peak) = crate::sys::memory::process_rss().ok_or(CalibrationError::Rss("cannot read /proc/self/status"))?;
             drop(y);
             Ok(peak.saturating_sub(before))
         }
-        other => Err(format!("cannot measure memory on {other:?}")),
+        other => Err(CalibrationError::Pass(format!("cannot measure memory on {other:?}"))),
     }
 }
 
@@ -167,12 +190,12 @@ pub struct CalibrationRun {
 /// larger batches — the safe side. On the CPU the resident set is also noisy: GPEN-BFR-512 fp32 on
 /// the dev machine (2 cores) measured 564–647 MiB at batch 1, 1.17–1.32 GiB at batch 2 and
 /// 2.36 GiB at batch 4, i.e. a 1→2 slope of 0.62–0.68 GiB against 0.59 GiB from 2→4.
-pub fn calibrate(gpen: &Gpen) -> Result<MemoryModel, String> {
+pub fn calibrate(gpen: &Gpen) -> Result<MemoryModel, CalibrationError> {
     calibrate_run(gpen).map(|run| run.model)
 }
 
 /// [`calibrate`], also returning the measured peaks.
-pub fn calibrate_run(gpen: &Gpen) -> Result<CalibrationRun, String> {
+pub fn calibrate_run(gpen: &Gpen) -> Result<CalibrationRun, CalibrationError> {
     measure_peak(gpen, 1)?; // warm-up
     let peak1 = measure_peak(gpen, 1)?;
     let peak2 = measure_peak(gpen, 2)?;
@@ -245,31 +268,31 @@ pub struct SrCalibration {
 }
 
 /// An SR configuration as a short key: `x2-f32-b23-g32`.
-pub fn sr_key(config: &crate::sr::RrdbConfig) -> String {
+pub fn sr_key(config: &crate::upscale::RrdbConfig) -> String {
     format!("x{}-f{}-b{}-g{}", config.scale, config.num_feat, config.num_block, config.num_grow_ch)
 }
 
 /// Measures the SR network's activations per input pixel on its device: the peak added by a pass
 /// over a `a` x `a` and a `b` x `b` input, the slope between them (so weights and workspace cancel).
 /// The analytic figure is the floor, as for faces: on the CPU a freed buffer may be reused.
-pub fn calibrate_sr(up: &crate::sr::Upscaler) -> Result<(u64, u64, u64), String> {
-    let peak = |side: i64| -> Result<u64, String> {
-        let x = Tensor::f_rand([1, 3, side, side], (Kind::Float, Device::Cpu)).map_err(|e| e.to_string())?;
+pub fn calibrate_sr(up: &crate::upscale::Upscaler) -> Result<(u64, u64, u64), CalibrationError> {
+    let peak = |side: i64| -> Result<u64, CalibrationError> {
+        let x = Tensor::f_rand([1, 3, side, side], (Kind::Float, Device::Cpu)).map_err(CalibrationError::pass)?;
         match up.device() {
             Device::Cuda(i) => {
-                let before = crate::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
-                crate::memory::reset_peak(i)?;
-                let _y = up.forward_raw(&x).map_err(|e| e.to_string())?;
-                Ok((crate::memory::allocator_stats(i)?.allocated_peak.max(0) as u64).saturating_sub(before))
+                let before = crate::sys::memory::allocator_stats(i)?.allocated_current.max(0) as u64;
+                crate::sys::memory::reset_peak(i)?;
+                let _y = up.forward_raw(&x).map_err(CalibrationError::pass)?;
+                Ok((crate::sys::memory::allocator_stats(i)?.allocated_peak.max(0) as u64).saturating_sub(before))
             }
             _ => {
                 trim_heap();
-                let (before, _) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
-                if !crate::memory::reset_peak_rss() {
-                    return Err("cannot reset the peak resident set (/proc/self/clear_refs not writable)".into());
+                let (before, _) = crate::sys::memory::process_rss().ok_or(CalibrationError::Rss("cannot read /proc/self/status"))?;
+                if !crate::sys::memory::reset_peak_rss() {
+                    return Err(CalibrationError::Rss("cannot reset the peak resident set (/proc/self/clear_refs not writable)"));
                 }
-                let y = up.forward_raw(&x).map_err(|e| e.to_string())?;
-                let (_, peak) = crate::memory::process_rss().ok_or("cannot read /proc/self/status")?;
+                let y = up.forward_raw(&x).map_err(CalibrationError::pass)?;
+                let (_, peak) = crate::sys::memory::process_rss().ok_or(CalibrationError::Rss("cannot read /proc/self/status"))?;
                 drop(y);
                 Ok(peak.saturating_sub(before))
             }
@@ -279,7 +302,7 @@ pub fn calibrate_sr(up: &crate::sr::Upscaler) -> Result<(u64, u64, u64), String>
     peak(a)?; // warm-up
     let (pa, pb) = (peak(a)?, peak(b)?);
     let slope = pb.saturating_sub(pa) / (b * b - a * a) as u64;
-    let floor = crate::sr::bytes_per_input_pixel(&up.config()) / 2;
+    let floor = crate::upscale::bytes_per_input_pixel(&up.config()) / 2;
     Ok((slope.max(floor), pa, pb))
 }
 
@@ -379,12 +402,12 @@ impl CalibrationStore {
     }
 
     /// The calibrated SR activations per input pixel of `config` on `device`.
-    pub fn get_sr(&self, device: &str, config: &crate::sr::RrdbConfig) -> Option<u64> {
+    pub fn get_sr(&self, device: &str, config: &crate::upscale::RrdbConfig) -> Option<u64> {
         let key = sr_key(config);
         self.sr.iter().find(|e| e.device == device && e.config == key).map(|e| e.per_input_pixel)
     }
 
-    pub fn insert_sr(&mut self, device: &str, config: &crate::sr::RrdbConfig, per_input_pixel: u64) {
+    pub fn insert_sr(&mut self, device: &str, config: &crate::upscale::RrdbConfig, per_input_pixel: u64) {
         let entry = SrCalibration { device: device.into(), config: sr_key(config), per_input_pixel, when: utc_now() };
         match self.sr.iter_mut().find(|e| e.device == entry.device && e.config == entry.config) {
             Some(old) => *old = entry,
@@ -393,14 +416,14 @@ impl CalibrationStore {
     }
 
     /// Writes the store atomically, creating the directory.
-    pub fn save(&self) -> Result<(), String> {
+    pub fn save(&self) -> Result<(), CalibrationError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| CalibrationError::Store(format!("creating {}: {e}", dir.display())))?;
         }
         let file = StoreFile { version: 1, calibrations: self.entries.clone(), sr: self.sr.clone() };
-        let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&file).map_err(|e| CalibrationError::Store(e.to_string()))?;
         crate::paths::write_atomically(&self.path, |tmp| std::fs::write(tmp, &text))
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))
+            .map_err(|e| CalibrationError::Store(format!("writing {}: {e}", self.path.display())))
     }
 }
 
@@ -458,9 +481,9 @@ impl DetectionModel {
     /// the file's shapes, nothing loaded); MTCNN's when it cannot tell.
     pub fn for_config(config: &crate::config::RunConfig) -> Self {
         let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return DetectionModel::default() };
-        let Ok(shapes) = crate::checkpoint::read_shapes(&path) else { return DetectionModel::default() };
+        let Ok(shapes) = crate::weights::checkpoint::read_shapes(&path) else { return DetectionModel::default() };
         let Some(backbone) = crate::detect::retinaface::Backbone::infer(&shapes) else { return DetectionModel::default() };
-        let weights = crate::checkpoint::fp32_bytes(&shapes);
+        let weights = crate::weights::checkpoint::fp32_bytes(&shapes);
         DetectionModel::retinaface(backbone, weights)
     }
 
@@ -543,7 +566,7 @@ mod tests {
     /// `YYYY-MM-DD HH:MM` of `secs` after 1970 by walking the calendar: independent of the
     /// closed-form `civil_from_days` that `format_utc` uses.
     fn utc_by_counting(secs: u64) -> String {
-        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let (mut days, rem) = (secs / 86_400, secs % 86_400);
         let mut year = 1970;
         while days >= if leap(year) { 366 } else { 365 } {

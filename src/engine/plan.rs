@@ -5,7 +5,7 @@ use super::memory_model::{self, CalibrationStore, MemoryModel};
 use super::planner::{self, Recommendation};
 use crate::config::RunConfig;
 use crate::device::Precision;
-use crate::model::GpenConfig;
+use crate::restore::network::GpenConfig;
 
 /// The largest batch `config` allows: on the CPU also `cpu_max_batch` (batching does not pay there).
 pub fn max_batch(config: &RunConfig, cpu: bool) -> usize {
@@ -33,11 +33,11 @@ pub struct ParserMemory {
 /// put on a device); `None` without a parser or for a file that is not one (the run reports that).
 pub fn parser_memory(config: &RunConfig) -> Option<ParserMemory> {
     let crate::config::MaskUse::Parser(path) = config.mask_use().ok()? else { return None };
-    let shapes = crate::checkpoint::read_shapes(&path).ok()?;
-    let weights = crate::checkpoint::fp32_bytes(&shapes);
-    let parse_config = crate::parse::infer_config(&shapes).ok()?;
-    let size = crate::parse::known_size(&parse_config)?;
-    Some(ParserMemory { weights, per_face: crate::parse::peak_activation_bytes(&parse_config, size) })
+    let shapes = crate::weights::checkpoint::read_shapes(&path).ok()?;
+    let weights = crate::weights::checkpoint::fp32_bytes(&shapes);
+    let parse_config = crate::mask::parser::infer_config(&shapes).ok()?;
+    let size = crate::mask::parser::known_size(&parse_config)?;
+    Some(ParserMemory { weights, per_face: crate::mask::parser::peak_activation_bytes(&parse_config, size) })
 }
 
 /// GPEN's memory model with the parser's added: the parser runs on each batch right after GPEN
@@ -65,10 +65,10 @@ pub fn run_model(gpen: MemoryModel, config: &RunConfig, cuda: bool) -> MemoryMod
 
 /// The SR network's activations per input pixel for tile plans on the device named `device_label`:
 /// the stored calibration (`calibrate --sr-weights`), else the analytic estimate.
-pub fn sr_bytes_per_pixel(config: &crate::sr::RrdbConfig, device_label: &str) -> u64 {
+pub fn sr_bytes_per_pixel(config: &crate::upscale::RrdbConfig, device_label: &str) -> u64 {
     CalibrationStore::load(&CalibrationStore::default_path())
         .get_sr(device_label, config)
-        .unwrap_or_else(|| crate::sr::bytes_per_input_pixel(config))
+        .unwrap_or_else(|| crate::upscale::bytes_per_input_pixel(config))
 }
 
 /// Bytes of the SR weights `config` upscales with (0 without `--upscale`), from the file's shapes.
@@ -78,7 +78,7 @@ pub fn upscaler_weights(config: &RunConfig) -> u64 {
 }
 
 fn weight_bytes(path: &std::path::Path) -> u64 {
-    crate::checkpoint::read_shapes(path).map(|shapes| crate::checkpoint::fp32_bytes(&shapes)).unwrap_or(0)
+    crate::weights::checkpoint::read_shapes(path).map(|shapes| crate::weights::checkpoint::fp32_bytes(&shapes)).unwrap_or(0)
 }
 
 /// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.

@@ -19,8 +19,9 @@ use super::adaptive::AdaptiveBatch;
 use super::memory_model::{DetectionModel, MemoryModel};
 use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
+use crate::archive::inputs::OutputNamer;
 use crate::config::{RunConfig, Sizer};
-use crate::inputs::OutputNamer;
+use crate::error::SetupError;
 use crate::pipeline::budget::{self, Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
 use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
@@ -70,19 +71,19 @@ struct Books {
 impl Worker {
     /// Restores everything queued (and what is enqueued meanwhile). Returns Shutdown if asked to.
     pub(super) fn run(&mut self) -> Flow {
-        let finish_early = |w: &mut Worker, error: String| {
+        let finish_early = |w: &mut Worker, error: SetupError| {
             w.emit(EngineEvent::ModelError(error));
             w.emit(EngineEvent::Finished(Summary::default()));
             Flow::Continue
         };
         if let Err(e) = self.config.validate() {
-            return finish_early(self, format!("invalid settings: {e}"));
+            return finish_early(self, SetupError::InvalidSettings(e));
         }
         if let Err(e) = self.load() {
             return finish_early(self, e);
         }
         if let Err(e) = std::fs::create_dir_all(&self.config.out_dir) {
-            return finish_early(self, format!("cannot create {}: {e}", self.config.out_dir.display()));
+            return finish_early(self, SetupError::OutputFolder { path: self.config.out_dir.clone(), reason: e.to_string() });
         }
         // A killed earlier run may have left temporary files; finished results are kept (resume).
         crate::paths::remove_stale_partials(&self.config.out_dir);
@@ -104,7 +105,7 @@ impl Worker {
                 match self.make_front(loaded.device) {
                     Ok(d) => loaded.fronts.push(d),
                     Err(e) => {
-                        self.emit(EngineEvent::ModelError(format!("cannot start detection worker: {e}")));
+                        self.emit(EngineEvent::ModelError(SetupError::Worker(Box::new(e))));
                         self.emit(EngineEvent::Finished(Summary::default()));
                         return Flow::Continue;
                     }
@@ -115,7 +116,8 @@ impl Worker {
         let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
         let Loaded { restorer, fronts, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
         let (device, model) = (*device, model.clone());
-        let flow = std::thread::scope(|scope| {
+
+        std::thread::scope(|scope| {
             let mut stages = if staged {
                 let fronts: Vec<&mut FrontTools> = fronts.iter_mut().take(workers).collect();
                 Stages::Threaded(Threaded::start(scope, fronts, &ctx, config.workers.writers()))
@@ -126,10 +128,10 @@ impl Worker {
             let sr = sr_per_pixel.map(|(per_pixel, multiple)| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1), multiple });
             self.coordinate(&mut stages, gpu, &config, &model, device, capacity, sr)
             // `stages` is dropped here: its queues close and the scope joins the workers.
-        });
-        flow
+        })
     }
 
+    #[allow(clippy::too_many_arguments)] // the run's parts, each owned here for the run's length
     fn coordinate(
         &mut self,
         stages: &mut Stages,
@@ -145,7 +147,7 @@ impl Worker {
             Sizer::FixedNoRetry(n) => RunSizer::Fixed(NoRetry(n)),
         };
         let mut namer = OutputNamer::new(&config.out_dir, config.output_format().extension());
-        let detection = DetectionModel::for_config(&config);
+        let detection = DetectionModel::for_config(config);
         let retinaface = matches!(config.detector_use(), Ok(crate::config::DetectorUse::RetinaFace(_)));
         // Detection's RAM is charged where it runs on the CPU; on CUDA its memory is planned there.
         let detection_ram = |pixels: u64| -> u64 {
@@ -201,7 +203,7 @@ impl Worker {
             });
             let tiles = match (sr, next_size) {
                 (Some(plan), Some((w, h))) => {
-                    let (tiles, reason) = plan.tiles(&config, w, h, &rec, model, stages.workers().0.max(1));
+                    let (tiles, reason) = plan.tiles(config, w, h, &rec, model, stages.workers().0.max(1));
                     if reason != last_tiles {
                         last_tiles = reason.clone();
                         self.emit(EngineEvent::TilePlan { tile: tiles.as_ref().map(|t| t.size), reason });
@@ -282,7 +284,7 @@ impl Worker {
         books: &mut Books,
         namer: &mut OutputNamer,
         charge: Charge,
-        tiles: Option<crate::sr::Tiles>,
+        tiles: Option<crate::upscale::Tiles>,
     ) {
         let Some((id, photo)) = self.queue.pop_front() else { return };
         books.budget.take(charge.detecting);
@@ -438,9 +440,9 @@ impl SrPlan {
         rec: &Recommendation,
         model: &MemoryModel,
         sharers: usize,
-    ) -> (Option<crate::sr::Tiles>, String) {
+    ) -> (Option<crate::upscale::Tiles>, String) {
         if let Some(t) = config.tile {
-            let tiles = (t > 0).then_some(crate::sr::Tiles { size: t, pad: config.tile_pad });
+            let tiles = (t > 0).then_some(crate::upscale::Tiles { size: t, pad: config.tile_pad });
             let what = if t > 0 {
                 format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad)
             } else {
@@ -450,7 +452,7 @@ impl SrPlan {
         }
         let left = rec.budget.saturating_sub(model.bytes(rec.batch));
         let budget = left / sharers.max(1) as u64;
-        let plan = crate::pipeline::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
+        let plan = crate::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
         let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
         (plan.tiles, format!("{}; budget left after the batch{share}", plan.reason))
     }

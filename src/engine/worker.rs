@@ -12,13 +12,14 @@ use crate::archive::Photo;
 use crate::config::RunConfig;
 use crate::detect::{Face, FaceDetector, WholeImage};
 use crate::device::{Precision, device_name};
-use crate::gpen::Gpen;
-use crate::model::GpenConfig;
-use crate::pipeline::mask::FaceMasker;
+use crate::error::{ConfigError, SetupError};
+use crate::mask::FaceMasker;
 use crate::pipeline::stages::FrontTools;
-use crate::pipeline::upscale::PhotoUpscaler;
 use crate::pipeline::{PhotoId, Summary};
-use crate::restorer::FaceRestorer;
+use crate::restore::FaceRestorer;
+use crate::restore::gpen::Gpen;
+use crate::restore::network::GpenConfig;
+use crate::upscale::PhotoUpscaler;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ pub enum EngineEvent {
         device: String,
         precision: Precision,
     },
-    ModelError(String),
+    ModelError(SetupError),
     Queued {
         id: PhotoId,
         path: PathBuf,
@@ -141,24 +142,39 @@ pub enum EngineEvent {
     Finished(Summary),
 }
 
+/// Builds the GPEN restorer for a run on a device.
+pub type MakeRestorer = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceRestorer>, SetupError> + Send>;
+/// Builds the CPU restorer for faces that do not fit the device alone (`None`: there is none).
+pub type MakeFallback = Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>;
+/// Builds one detection worker's detector.
+pub type MakeDetector = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceDetector + Send>, SetupError> + Send>;
+/// Builds one preparing worker's upscaler (`None`: the run does not upscale).
+pub type MakeUpscaler = Box<dyn FnMut(&RunConfig, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, SetupError> + Send>;
+/// Builds the paste masks for restored faces of a crop size (`None`: the feathered rectangle).
+pub type MakeMasker = Box<dyn FnMut(&RunConfig, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, SetupError> + Send>;
+/// The memory model of a loaded restorer (calibration store or analytic estimate).
+pub type MakeMemoryModel = Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> MemoryModel + Send>;
+/// Measures the memory model of a loaded restorer.
+pub type Calibrate = Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> Result<MemoryModel, SetupError> + Send>;
+
 /// The parts the worker builds on its own thread; tests substitute fakes.
 pub struct Components {
-    pub restorer: Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceRestorer>, String> + Send>,
+    pub restorer: MakeRestorer,
     /// A CPU restorer for faces that do not fit the device even alone (none when running on the CPU).
-    pub fallback: Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>,
+    pub fallback: MakeFallback,
     /// Called once for each CPU stage worker that detects (each gets its own copy).
-    pub detector: Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceDetector + Send>, String> + Send>,
+    pub detector: MakeDetector,
     /// Called with each detector, for each worker that prepares photos, when the run upscales:
     /// that worker's upscaler (`None` when the run does not upscale).
-    pub upscaler: Box<dyn FnMut(&RunConfig, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, String> + Send>,
+    pub upscaler: MakeUpscaler,
     /// The paste masks of restored faces of the given crop size (the face parser); `None` pastes
     /// with the feathered rectangle.
-    pub masker: Box<dyn FnMut(&RunConfig, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, String> + Send>,
+    pub masker: MakeMasker,
     pub probe: Box<dyn FnMut(Device) -> Box<dyn MemoryProbe> + Send>,
     /// The memory model for a loaded restorer (calibration store or analytic estimate).
-    pub memory_model: Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> MemoryModel + Send>,
+    pub memory_model: MakeMemoryModel,
     /// Measures the memory model (the `Calibrate` command).
-    pub calibrate: Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> Result<MemoryModel, String> + Send>,
+    pub calibrate: Calibrate,
 }
 
 impl Components {
@@ -167,17 +183,17 @@ impl Components {
         Components {
             restorer: Box::new(|s, device| {
                 if !s.weights.exists() {
-                    return Err(crate::paths::missing_weights_help(&s.weights));
+                    return Err(ConfigError::MissingFile(crate::paths::missing_weights_help(&s.weights)).into());
                 }
                 s.check_task()?;
                 s.precision.check_device(device)?;
-                let unit_range = s.run_task() == crate::models::Task::Seg2Face;
+                let unit_range = s.run_task() == crate::weights::Task::Seg2Face;
                 Gpen::load(&s.weights, device, s.precision)
                     .map(|mut g| {
                         g.unit_range = unit_range;
                         Box::new(g) as Box<dyn FaceRestorer>
                     })
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| SetupError::Load(e.to_string()))
             }),
             fallback: Box::new(|s, device| {
                 if device == Device::Cpu || !s.weights.exists() {
@@ -185,23 +201,24 @@ impl Components {
                 }
                 Gpen::load(&s.weights, Device::Cpu, Precision::Fp32).ok().map(|g| Box::new(g) as Box<dyn FaceRestorer>)
             }),
-            detector: Box::new(|s, device| crate::detect::detector_for(s, device)),
+            detector: Box::new(|s, device| s.detector(device)),
             upscaler: Box::new(|s, device| {
                 let Some(path) = s.sr_use()? else { return Ok(None) };
-                let up = crate::sr::Upscaler::load(&path, device).map_err(|e| e.to_string())?;
+                let up = crate::upscale::Upscaler::load(&path, device).map_err(|e| SetupError::Load(e.to_string()))?;
                 match s.upscale {
-                    Some(want) if want != up.scale() => Err(format!(
+                    Some(want) if want != up.scale() => Err(ConfigError::BadValue(format!(
                         "{} upscales ×{}, not ×{want}; give the ×{want} model (GPEN's {}) with --sr-weights",
                         path.display(),
                         up.scale(),
                         crate::config::sr_file(want)
-                    )),
+                    ))
+                    .into()),
                     _ => Ok(Some(Box::new(up) as Box<dyn PhotoUpscaler + Send>)),
                 }
             }),
             masker: Box::new(|s, device, crop| match s.mask_use()? {
                 crate::config::MaskUse::Parser(path) => {
-                    crate::pipeline::mask::ParsedMask::load(&path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
+                    crate::mask::ParsedMask::load(&path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
                 }
                 crate::config::MaskUse::Rectangle => Ok(None),
             }),
@@ -212,12 +229,12 @@ impl Components {
                 super::plan::run_model(gpen, s, restorer.as_gpen().is_some_and(|g| g.device.is_cuda()))
             }),
             calibrate: Box::new(|restorer, s, device_label| {
-                let gpen = restorer.as_gpen().ok_or("only GPEN can be calibrated")?;
-                let model = memory_model::calibrate(gpen)?;
+                let gpen = restorer.as_gpen().ok_or_else(|| SetupError::Calibration("only GPEN can be calibrated".into()))?;
+                let model = memory_model::calibrate(gpen).map_err(|e| SetupError::Calibration(e.to_string()))?;
                 if let Some(config) = restorer.config() {
                     let mut store = CalibrationStore::load(&CalibrationStore::default_path());
                     store.insert(device_label, &config, s.precision, &model);
-                    store.save()?;
+                    store.save().map_err(|e| SetupError::Calibration(e.to_string()))?;
                 }
                 Ok(model)
             }),
@@ -259,11 +276,21 @@ impl Drop for EngineHandle {
 pub fn spawn(config: RunConfig, components: Components, wake: Box<dyn Fn() + Send>) -> EngineHandle {
     let (command_tx, command_rx) = crossbeam_channel::unbounded();
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
+    let crash_events = event_tx.clone();
     let thread = std::thread::Builder::new()
         .name("gpen-worker".into())
         .spawn(move || {
-            let mut worker = Worker::new(config, components, command_rx, event_tx, wake);
-            worker.serve();
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut worker = Worker::new(config, components, command_rx, event_tx, wake);
+                worker.serve();
+            }));
+            // A bug must not leave a front end waiting for a run that will never finish: say so,
+            // and end the run (the window shows it failed, the CLI exits with status 1).
+            if let Err(panic) = served {
+                let reason = crate::pipeline::runner::internal_error(panic.as_ref());
+                let _ = crash_events.send(EngineEvent::ModelError(SetupError::Crashed(reason)));
+                let _ = crash_events.send(EngineEvent::Finished(Summary::default()));
+            }
         })
         .expect("spawn the worker thread");
     EngineHandle { commands: command_tx, events: event_rx, thread: Some(thread) }
@@ -380,7 +407,7 @@ impl Worker {
                     }
                     self.config = config;
                 }
-                Err(e) => self.emit(EngineEvent::ModelError(format!("settings not applied: {e}"))),
+                Err(e) => self.emit(EngineEvent::ModelError(SetupError::Settings(Box::new(e.into())))),
             },
             Command::Pause => {
                 self.paused = true;
@@ -471,7 +498,7 @@ impl Worker {
 
     /// A detector for one more CPU stage worker: MTCNN, or the whole image for aligned crops.
     /// A stage worker's detector (and upscaler, when the run upscales).
-    pub(super) fn make_front(&mut self, device: Device) -> Result<FrontTools, String> {
+    pub(super) fn make_front(&mut self, device: Device) -> Result<FrontTools, SetupError> {
         if self.config.aligned {
             return Ok(FrontTools::detecting(Box::new(WholeImage)));
         }
@@ -480,7 +507,7 @@ impl Worker {
         Ok(FrontTools { detector, upscaler })
     }
 
-    pub(super) fn load(&mut self) -> Result<(), String> {
+    pub(super) fn load(&mut self) -> Result<(), SetupError> {
         if self.loaded.is_some() {
             return Ok(());
         }
@@ -516,7 +543,8 @@ impl Worker {
                 loaded.model = model.clone();
                 self.emit(EngineEvent::Calibrated(model));
             }
-            Err(e) => self.emit(EngineEvent::ModelError(format!("calibration failed: {e}"))),
+            Err(SetupError::Calibration(e)) => self.emit(EngineEvent::ModelError(SetupError::Calibration(e))),
+            Err(e) => self.emit(EngineEvent::ModelError(SetupError::Calibration(e.to_string()))),
         }
     }
 }

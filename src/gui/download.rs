@@ -3,7 +3,7 @@
 //! server), and the state of a download run by a helper thread (idle, running, failed, cancelled,
 //! done). Drawing is in `panels::controls`; the thread is in `helpers`.
 
-use crate::models::{Catalogue, ModelEntry, ModelStore};
+use crate::weights::{Catalogue, ModelEntry, ModelStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

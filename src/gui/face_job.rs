@@ -6,8 +6,9 @@
 use crate::config::RunConfig;
 use crate::detect::Face;
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
-use crate::models::Task;
+use crate::error::{ConfigError, SetupError};
 use crate::photo::{OutputFormat, ReadLimits, read_photo};
+use crate::weights::Task;
 use image::{GrayImage, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -28,12 +29,33 @@ pub struct FaceJob {
     pub weights: PathBuf,
 }
 
+/// Why a face tool's job did not give a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FaceToolError {
+    /// The engine could not run the task (its checkpoint, the device, the settings).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The checkpoint was not made for this task.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The task's checkpoint cannot be read.
+    #[error("{0}")]
+    Checkpoint(String),
+    /// The photo, the crop, its mask or the result could not be read or written.
+    #[error("{0}")]
+    File(String),
+    /// The engine ran but gave no result for the face (its own reason).
+    #[error("{0}")]
+    Run(String),
+}
+
 /// The face as a run aligns it, at the size of the task's model (read from its tensor shapes).
-pub fn align_crop(photo: &Path, face: &Face, weights: &Path) -> Result<RgbImage, String> {
-    let shapes = crate::checkpoint::read_shapes(weights).map_err(|e| e.to_string())?;
-    let size = crate::checkpoint::infer_config(&shapes)?.size;
-    let pixels = read_photo(photo, &ReadLimits::default()).map_err(|e| e.to_string())?.pixels;
-    let aligned = crate::align::align_face(&pixels, &face.landmarks, size as u32, tch::Device::Cpu).map_err(|e| e.to_string())?;
+pub fn align_crop(photo: &Path, face: &Face, weights: &Path) -> Result<RgbImage, FaceToolError> {
+    let shapes = crate::weights::checkpoint::read_shapes(weights).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?;
+    let size = crate::weights::checkpoint::infer_config(&shapes).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?.size;
+    let pixels = read_photo(photo, &ReadLimits::default()).map_err(|e| FaceToolError::File(e.to_string()))?.pixels;
+    let aligned =
+        crate::align::align_face(&pixels, &face.landmarks, size as u32, tch::Device::Cpu).map_err(|e| FaceToolError::Run(e.to_string()))?;
     Ok(aligned.crop)
 }
 
@@ -46,15 +68,15 @@ pub fn crop_stem(photo: &Path, face_index: usize) -> String {
 /// Writes the crop (and the inpainting mask as `<crop>_mask.png`, which the aligned mode reads)
 /// into `<output>/face-tools/`, runs the task on it and returns the result's path and pixels
 /// (`<output>/face-tools/<task>/<crop>.png`).
-pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), String> {
+pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), FaceToolError> {
     let dir = job.settings.out_dir.join(FACE_TOOLS_DIR);
     let stem = crop_stem(&job.photo, job.face_index);
     let crop_path = dir.join(format!("{stem}.png"));
     let mask_path = dir.join(format!("{stem}_mask.png"));
     let write = |path: &Path, image: &RgbImage| {
-        crate::photo::write_photo(path, image, OutputFormat::Png, &Default::default()).map_err(|e| e.to_string())
+        crate::photo::write_photo(path, image, OutputFormat::Png, &Default::default()).map_err(|e| FaceToolError::File(e.to_string()))
     };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| FaceToolError::File(format!("cannot create {}: {e}", dir.display())))?;
     write(&crop_path, &job.crop)?;
     match &job.mask {
         Some(mask) => {
@@ -81,26 +103,27 @@ pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), String> {
     };
     config.check_task()?;
     let output = run_engine(config, crop_path)?;
-    let pixels = image::open(&output).map_err(|e| format!("cannot read the result {}: {e}", output.display()))?.to_rgb8();
+    let pixels =
+        image::open(&output).map_err(|e| FaceToolError::File(format!("cannot read the result {}: {e}", output.display())))?.to_rgb8();
     Ok((output, pixels))
 }
 
 /// One aligned crop through the engine; its output path, or the engine's reason.
-fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, String> {
+fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError> {
     let engine = spawn(config, Components::real(), Box::new(|| {}));
     engine.send(Command::Enqueue(vec![(0, crop)]));
     engine.send(Command::Start);
-    let mut result = Err("the run ended without a result".to_string());
+    let mut result = Err(FaceToolError::Run("the run ended without a result".into()));
     loop {
         match engine.events.recv() {
             Ok(EngineEvent::PhotoDone { output, .. }) => result = Ok(output),
-            Ok(EngineEvent::PhotoFailed { error, .. }) => result = Err(error),
-            Ok(EngineEvent::FaceFailed { error, .. }) => result = Err(error),
-            Ok(EngineEvent::ModelError(error)) => result = Err(error),
+            Ok(EngineEvent::PhotoFailed { error, .. }) => result = Err(FaceToolError::Run(error)),
+            Ok(EngineEvent::FaceFailed { error, .. }) => result = Err(FaceToolError::Run(error)),
+            Ok(EngineEvent::ModelError(error)) => result = Err(error.into()),
             Ok(EngineEvent::Finished(_)) => break,
             Ok(_) => {}
             Err(_) => {
-                result = result.and(Err("the engine stopped unexpectedly".into()));
+                result = result.and(Err(FaceToolError::Run("the engine stopped unexpectedly".into())));
                 break;
             }
         }

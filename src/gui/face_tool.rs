@@ -4,7 +4,7 @@
 //! the brush paints in its pixels, and the result is a face image of its own.
 
 use crate::detect::Face;
-use crate::models::Task;
+use crate::weights::Task;
 use image::{GrayImage, Luma, RgbImage};
 use std::path::PathBuf;
 
@@ -150,13 +150,13 @@ impl FaceTool {
         })
     }
 
-    pub fn finished(&mut self, result: Result<(PathBuf, RgbImage), String>) {
+    pub fn finished(&mut self, result: Result<(PathBuf, RgbImage), super::face_job::FaceToolError>) {
         match result {
             Ok(done) => {
                 self.result = Some(done);
                 self.status = ToolStatus::Done;
             }
-            Err(e) => self.status = ToolStatus::Failed(e),
+            Err(e) => self.status = ToolStatus::Failed(e.to_string()),
         }
         self.revision += 1;
     }

@@ -6,8 +6,8 @@
 use crate::detect::{Face, FaceDetector};
 use crate::engine::worker::{Preview, preview};
 use crate::gui::download::DownloadOutcome;
-use crate::models::{DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
 use crate::photo::{ReadLimits, read_photo};
+use crate::weights::{DownloadOptions, ModelEntry, ModelError, ModelStore, Progress};
 use crossbeam_channel::{Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -43,7 +43,7 @@ pub enum HelperResult {
     /// The model file's description and configuration (from its tensor shapes).
     ModelInfo {
         path: PathBuf,
-        result: Result<(String, crate::model::GpenConfig), String>,
+        result: Result<(String, crate::restore::network::GpenConfig), String>,
     },
     Picked {
         purpose: DialogPurpose,
@@ -62,13 +62,13 @@ pub enum HelperResult {
     FaceCrop {
         key: u64,
         face: usize,
-        result: Result<image::RgbImage, String>,
+        result: Result<image::RgbImage, super::face_job::FaceToolError>,
     },
     /// The face tool's result: its file and pixels.
     FaceResult {
         key: u64,
         face: usize,
-        result: Result<(PathBuf, image::RgbImage), String>,
+        result: Result<(PathBuf, image::RgbImage), super::face_job::FaceToolError>,
     },
 }
 
@@ -114,7 +114,7 @@ impl Helpers {
                 .spawn(move || {
                     for (paths, recursive, out_dir) in walk_jobs {
                         // The output folder is never taken as input (a drop of the folder that holds it).
-                        let found = crate::inputs::find_photos(&paths, recursive, Some(&out_dir))
+                        let found = crate::archive::inputs::find_photos(&paths, recursive, Some(&out_dir))
                             .photos
                             .into_iter()
                             .map(|p| {
@@ -156,24 +156,24 @@ impl Helpers {
                 .name("gui-detect".into())
                 .spawn(move || {
                     // The detector, kept while the settings it was built for stay the same.
-                    type Built = Result<Box<dyn FaceDetector + Send>, String>;
+                    type Built = Result<Box<dyn FaceDetector + Send>, crate::error::SetupError>;
                     let mut detector: Option<(DetectorKey, Built)> = None;
                     for job in detect_jobs {
                         let result = match job {
                             DetectJob::Detect { key, path, config } => {
                                 let wanted = detector_key(&config);
                                 if detector.as_ref().is_none_or(|(k, _)| *k != wanted) {
-                                    let built = crate::detect::detector_for(&config, tch::Device::Cpu);
+                                    let built = config.detector(tch::Device::Cpu);
                                     detector = Some((wanted, built));
                                 }
                                 let result = match &detector.as_ref().expect("built above").1 {
-                                    Ok(det) => detect_preview(det.as_ref(), &path),
+                                    Ok(det) => detect_preview(det.as_ref(), &path).map_err(|e| e.to_string()),
                                     Err(e) => Err(format!("face detector unavailable: {e}")),
                                 };
                                 HelperResult::Detected { key, result }
                             }
                             DetectJob::ModelInfo(path) => {
-                                let result = model_info(&path);
+                                let result = model_info(&path).map_err(|e| e.to_string());
                                 HelperResult::ModelInfo { path, result }
                             }
                         };
@@ -244,7 +244,7 @@ impl Helpers {
             if let Some(dir) = start_dir.filter(|d| d.is_dir()) {
                 dialog = dialog.set_directory(dir);
             }
-            let images: Vec<&str> = crate::inputs::IMAGE_EXTENSIONS.to_vec();
+            let images: Vec<&str> = crate::archive::inputs::IMAGE_EXTENSIONS.to_vec();
             let paths = match purpose {
                 DialogPurpose::Photos => dialog.add_filter("Images", &images).set_title("Add photos").pick_files(),
                 DialogPurpose::Folder => dialog.set_title("Add a folder of photos").pick_folder().map(|p| vec![p]),
@@ -284,7 +284,7 @@ impl Helpers {
             };
             let options =
                 DownloadOptions { progress: Progress::Callback(Box::new(report)), cancel: Some(cancel), ..DownloadOptions::default() };
-            let outcome = match crate::models::download(&entry, &store, &options) {
+            let outcome = match crate::weights::download(&entry, &store, &options) {
                 Ok(path) => DownloadOutcome::Installed { name: entry.name.clone(), path },
                 Err(ModelError::Cancelled { got, .. }) => DownloadOutcome::Cancelled { kept: got },
                 // As `models download` says it: a refused file left nothing behind.
@@ -300,23 +300,37 @@ impl Helpers {
 }
 
 /// What decides which detector the preview needs.
-type DetectorKey = (Result<crate::config::DetectorUse, String>, u32, u64);
+type DetectorKey = (Result<crate::config::DetectorUse, crate::error::ConfigError>, u32, u64);
 
 fn detector_key(config: &crate::config::RunConfig) -> DetectorKey {
     (config.detector_use(), config.detect_threshold.to_bits(), config.min_face.to_bits())
 }
 
-fn detect_preview(detector: &dyn FaceDetector, path: &std::path::Path) -> Result<(Vec<Face>, Preview), String> {
-    let photo = read_photo(path, &ReadLimits::default()).map_err(|e| e.to_string())?;
-    let faces = detector.detect(&photo.pixels).map_err(|e| e.to_string())?;
-    let preview = preview(&photo.pixels, PREVIEW_SIDE).ok_or("no preview")?;
+/// Why a photo has no detection preview.
+#[derive(Debug, thiserror::Error)]
+enum PreviewError {
+    #[error(transparent)]
+    Photo(#[from] crate::photo::PhotoError),
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+    #[error("no preview")]
+    Empty,
+}
+
+fn detect_preview(detector: &dyn FaceDetector, path: &std::path::Path) -> Result<(Vec<Face>, Preview), PreviewError> {
+    let photo = read_photo(path, &ReadLimits::default())?;
+    let faces = detector.detect(&photo.pixels)?;
+    let preview = preview(&photo.pixels, PREVIEW_SIDE).ok_or(PreviewError::Empty)?;
     Ok((faces, preview))
 }
 
 /// The configuration of a weights file, from its tensor shapes (nothing goes to a device).
-fn model_info(path: &std::path::Path) -> Result<(String, crate::model::GpenConfig), String> {
-    let state = crate::checkpoint::read_state_dict(path).map_err(|e| e.to_string())?;
-    let config = crate::checkpoint::infer_config(&state.shapes())?;
+fn model_info(
+    path: &std::path::Path,
+) -> Result<(String, crate::restore::network::GpenConfig), crate::weights::checkpoint::CheckpointError> {
+    let state = crate::weights::checkpoint::read_state_dict(path)?;
+    let config = crate::weights::checkpoint::infer_config(&state.shapes())
+        .map_err(|reason| crate::weights::checkpoint::CheckpointError::NotGpen { path: path.into(), reason })?;
     let text = format!(
         "GPEN {}×{} px faces, channel multiplier {}, narrow {}, {:.1} M parameters",
         config.size,

@@ -46,7 +46,7 @@ pub struct Studio {
     detector_settings: DetectorSettings,
 }
 
-type DetectorSettings = (Result<crate::config::DetectorUse, String>, u32, u64);
+type DetectorSettings = (Result<crate::config::DetectorUse, crate::error::ConfigError>, u32, u64);
 
 fn detector_settings(run: &crate::config::RunConfig) -> DetectorSettings {
     (run.detector_use(), run.detect_threshold.to_bits(), run.min_face.to_bits())
@@ -103,8 +103,15 @@ impl Studio {
 
     /// Takes what the engine and the helpers sent since the last frame.
     pub fn drain(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
-            self.state.apply(event);
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => self.state.apply(event),
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.state.engine_gone();
+                    break;
+                }
+            }
         }
         while let Ok(result) = self.helpers.results.try_recv() {
             match result {
@@ -165,7 +172,7 @@ impl Studio {
                         Ok(crop) => {
                             tool.set_crop(crop);
                             // Colorizing needs nothing more from the user.
-                            if tool.task == crate::models::Task::Colorize {
+                            if tool.task == crate::weights::Task::Colorize {
                                 self.run_face_tool();
                             }
                         }
@@ -202,7 +209,7 @@ impl Studio {
         }
     }
 
-    fn start_download_of(&mut self, entry: crate::models::ModelEntry) {
+    fn start_download_of(&mut self, entry: crate::weights::ModelEntry) {
         let download = &mut self.state.download;
         if download.running().is_some() {
             return;
@@ -252,7 +259,7 @@ impl Studio {
 
     /// Opens the face tool on a face of a photo; it aligns the face at once when the task's
     /// checkpoint is installed, and offers its download when not.
-    fn open_face_tool(&mut self, key: u64, index: usize, task: crate::models::Task) {
+    fn open_face_tool(&mut self, key: u64, index: usize, task: crate::weights::Task) {
         let Some(row) = self.state.row(key) else { return };
         let (Some(face), Some(name)) = (row.faces.get(index).copied(), face_tool::model_for(task)) else { return };
         let source = &self.state.download.source;

@@ -230,13 +230,16 @@ pub enum Action {
     DownloadAddon(String),
     CancelDownload,
     /// Open the face tool on face `usize` of photo `u64`: colorize or inpaint it.
-    OpenFaceTool(u64, usize, crate::models::Task),
+    OpenFaceTool(u64, usize, crate::weights::Task),
     /// Run the open face tool (inpaint what was brushed, or colorize again).
     RunFaceTool,
     CloseFaceTool,
 }
 
 /// The whole state of the window.
+/// What the window says once the engine's thread is gone.
+pub const ENGINE_GONE: &str = "the engine stopped unexpectedly; finished results are kept. Restart gpen-studio to continue";
+
 #[derive(Debug)]
 pub struct AppState {
     pub rows: Vec<Row>,
@@ -248,7 +251,7 @@ pub struct AppState {
     pub weights_exist: bool,
     pub model_info: ModelInfo,
     /// The selected model file's configuration, once read.
-    pub model_config: Option<crate::model::GpenConfig>,
+    pub model_config: Option<crate::restore::network::GpenConfig>,
     /// The missing-model banner's download.
     pub download: ModelDownload,
     /// CUDA devices by name (index = CUDA index).
@@ -362,7 +365,7 @@ impl AppState {
         let mut added = Vec::new();
         for (photo, canonical) in found {
             let path = photo.path.clone();
-            if !crate::inputs::is_image_name(&path) || !self.known.insert(canonical) {
+            if !crate::archive::inputs::is_image_name(&path) || !self.known.insert(canonical) {
                 continue;
             }
             let key = self.next_key;
@@ -447,6 +450,24 @@ impl AppState {
     }
 
     /// Adds a message for the status line (the log keeps the last 200).
+    /// The engine's channel closed: its thread is gone (it panicked, or was never there). A run in
+    /// flight is shown as failed instead of "running" forever; the photos it held say why.
+    pub fn engine_gone(&mut self) {
+        if self.run.model_error.as_deref() == Some(ENGINE_GONE) {
+            return;
+        }
+        for row in self.rows.iter_mut().filter(|r| matches!(r.status, PhotoStatus::Detecting | PhotoStatus::Restoring)) {
+            row.status = PhotoStatus::Failed(ENGINE_GONE.into());
+        }
+        if self.run.running {
+            self.run.summary = Some("Last run: stopped, the engine is gone".into());
+        }
+        self.run.running = false;
+        self.run.paused = false;
+        self.run.model_error = Some(ENGINE_GONE.into());
+        self.note(format!("model: {ENGINE_GONE}"));
+    }
+
     pub fn note(&mut self, message: String) {
         self.log.push(message);
         if self.log.len() > 200 {
@@ -491,9 +512,9 @@ impl AppState {
         let path = run.sr_use().ok()??;
         if self.memory.live_sr.as_ref().is_none_or(|(p, _)| *p != path) {
             // Read once per file: the configuration from the shapes, nothing loaded.
-            let config = crate::sr::read_config(&path).ok();
+            let config = crate::upscale::read_config(&path).ok();
             let device = self.memory.latest.as_ref().map(|m| m.device.clone()).unwrap_or_default();
-            let per_pixel = |c: &crate::sr::RrdbConfig| crate::engine::plan::sr_bytes_per_pixel(c, &device);
+            let per_pixel = |c: &crate::upscale::RrdbConfig| crate::engine::plan::sr_bytes_per_pixel(c, &device);
             self.memory.live_sr = Some((path.clone(), config.map(|c| (per_pixel(&c), c.multiple()))));
         }
         let (per_pixel, multiple) = self.memory.live_sr.as_ref()?.1?;
@@ -507,7 +528,7 @@ impl AppState {
         let plan = match run.tile {
             Some(0) => "whole photos (tile 0)".to_string(),
             Some(t) => format!("tiles fixed at {t} px"),
-            None => crate::pipeline::upscale::plan_tiles(w, h, left, per_pixel, run.tile_pad, multiple).reason,
+            None => crate::upscale::plan_tiles(w, h, left, per_pixel, run.tile_pad, multiple).reason,
         };
         Some(format!("{}: {plan}", row.name))
     }
@@ -544,7 +565,7 @@ impl AppState {
                 self.run.model_error = None;
             }
             EngineEvent::ModelError(e) => {
-                let e = displayable(&e);
+                let e = displayable(&e.to_string());
                 self.note(format!("model: {e}"));
                 self.run.model_error = Some(e);
             }

@@ -77,18 +77,18 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
         exif = None;
     }
     crate::paths::write_atomically(path, |tmp| {
-        let mut out = BufWriter::new(File::create(tmp).map_err(|e| e.to_string())?);
+        let mut out = BufWriter::new(File::create(tmp).map_err(image::ImageError::IoError)?);
         match format {
             OutputFormat::Png => encode(PngEncoder::new(&mut out), pixels, icc, exif)?,
             OutputFormat::Jpeg { quality } => encode(JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)), pixels, icc, exif)?,
             OutputFormat::Webp => encode(WebPEncoder::new_lossless(&mut out), pixels, icc, exif)?,
         }
-        out.flush().map_err(|e| e.to_string())
+        out.flush().map_err(image::ImageError::IoError)
     })
     .map_err(|e| PhotoError::Write { path: path.into(), detail: e.to_string() })
 }
 
-fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), String> {
+fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), image::ImageError> {
     // All three encoders accept both; an unsupported one would only cost the metadata.
     if let Some(icc) = icc {
         let _ = encoder.set_icc_profile(icc);
@@ -97,7 +97,7 @@ fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>
         let _ = encoder.set_exif_metadata(exif);
     }
     let (w, h) = pixels.dimensions();
-    encoder.write_image(pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8).map_err(|e| e.to_string())
+    encoder.write_image(pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8)
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@
 //! leaves that face with the feathered rectangle, reported as an event: a face is never lost for
 //! its mask.
 
-use super::mask::FaceMasker;
+use super::items::{FaceFailure, RestoredFace};
 use super::stages::Prepared;
 use super::{BatchSizer, PhotoId};
-use crate::restorer::FaceRestorer;
+use crate::mask::FaceMasker;
+use crate::restore::FaceRestorer;
 use image::RgbImage;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -43,19 +44,12 @@ pub enum GpuEvent<'a> {
     },
 }
 
-/// A restored face and, with a parser, its paste mask at the crop size.
-#[derive(Debug, Clone)]
-pub struct RestoredFace {
-    pub image: RgbImage,
-    pub mask: Option<Vec<f32>>,
-}
-
 /// A photo whose faces are all back: each restored, or the error it failed with.
-pub type Completed = (Prepared, Vec<Result<RestoredFace, String>>);
+pub type Completed = (Prepared, Vec<Result<RestoredFace, FaceFailure>>);
 
 struct Waiting {
     prepared: Prepared,
-    restored: Vec<Option<Result<RestoredFace, String>>>,
+    restored: Vec<Option<Result<RestoredFace, FaceFailure>>>,
     left: usize,
 }
 
@@ -138,7 +132,7 @@ impl<'a> GpuStage<'a> {
         let mut completed = Vec::new();
         for ((id, f), result) in batch.into_iter().zip(results) {
             if let Err(error) = &result {
-                on_event(GpuEvent::FaceFailed { id, face: f, error });
+                on_event(GpuEvent::FaceFailed { id, face: f, error: &error.to_string() });
             }
             let waiting = self.photos.get_mut(&id).expect("queued faces belong to waiting photos");
             waiting.restored[f] = Some(result);
@@ -158,7 +152,7 @@ impl<'a> GpuStage<'a> {
         batch: &[(PhotoId, usize)],
         sizer: &mut dyn BatchSizer,
         on_event: &mut dyn FnMut(GpuEvent),
-    ) -> Vec<Result<RgbImage, String>> {
+    ) -> Vec<Result<RgbImage, FaceFailure>> {
         let crops: Vec<&RgbImage> = batch.iter().map(|(id, f)| &self.photos[id].prepared.aligned[*f].crop).collect();
         let mut out = Vec::with_capacity(crops.len());
         let mut size = crops.len();
@@ -180,7 +174,7 @@ impl<'a> GpuStage<'a> {
                             size = smaller.max(1);
                             continue;
                         }
-                        out.extend((0..k).map(|_| Err(e.to_string())));
+                        out.extend((0..k).map(|_| Err(FaceFailure::Restorer(e.clone()))));
                         i += k;
                         continue;
                     }
@@ -192,15 +186,15 @@ impl<'a> GpuStage<'a> {
                                 on_event(GpuEvent::CpuFallback { id, face });
                                 Ok(restored.remove(0))
                             }
-                            Err(cpu_err) => Err(format!("{e}; on the CPU too: {cpu_err}")),
+                            Err(cpu_err) => Err(FaceFailure::AlsoOnCpu { device: e.clone(), cpu: cpu_err }),
                         },
-                        None => Err(e.to_string()),
+                        None => Err(FaceFailure::Restorer(e.clone())),
                     };
                     out.push(result);
                     i += 1;
                 }
                 Err(e) => {
-                    out.extend((0..k).map(|_| Err(e.to_string())));
+                    out.extend((0..k).map(|_| Err(FaceFailure::Restorer(e.clone()))));
                     i += k;
                 }
             }
@@ -212,9 +206,9 @@ impl<'a> GpuStage<'a> {
     fn add_masks(
         &mut self,
         batch: &[(PhotoId, usize)],
-        faces: Vec<Result<RgbImage, String>>,
+        faces: Vec<Result<RgbImage, FaceFailure>>,
         on_event: &mut dyn FnMut(GpuEvent),
-    ) -> Vec<Result<RestoredFace, String>> {
+    ) -> Vec<Result<RestoredFace, FaceFailure>> {
         let Some(masker) = self.masker else {
             return faces.into_iter().map(|r| r.map(|image| RestoredFace { image, mask: None })).collect();
         };

@@ -9,10 +9,10 @@
 
 pub mod budget;
 pub mod gpu;
-pub mod mask;
+pub mod items;
+pub mod paste;
 pub mod runner;
 pub mod stages;
-pub mod upscale;
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 /// A stage's report to the coordinator.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one message a photo through a channel: size does not matter, a box would cost an allocation
 pub enum StageMsg {
     Front(FrontReport),
     Back(BackReport),
@@ -288,7 +289,7 @@ fn guarded_finish(completed: Completed, ctx: &StageContext) -> BackReport {
     })
 }
 
-fn internal_error(panic: &dyn std::any::Any) -> String {
+pub fn internal_error(panic: &dyn std::any::Any) -> String {
     let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
     format!("internal error: {} (please report it)", what.unwrap_or_else(|| "a stage panicked".into()))
 }

@@ -3,14 +3,14 @@
 //! GPU, and [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
 //! resize and the paste-back for writing the restored crop itself.
 
-use super::gpu::RestoredFace;
-use super::upscale::{self, PhotoUpscaler};
+use super::items::{FaceFailure, RestoredFace};
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
 use crate::config::RunConfig;
 use crate::detect::{Face, FaceDetector};
-use crate::paste::{self, PasteFace};
 use crate::photo::{self, OutputFormat, Photo, PhotoMeta, ReadLimits};
+use crate::pipeline::paste::{self, PasteFace};
+use crate::upscale::{self, PhotoUpscaler};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,7 +64,7 @@ pub struct StageContext {
     /// How much larger than its input a photo comes out (`--upscale`; 1 without).
     pub upscale: f32,
     /// What is done with aligned crops (restore, colorize, inpaint, seg2face).
-    pub task: crate::models::Task,
+    pub task: crate::weights::Task,
 }
 
 /// What a read + detect + align worker holds: its detector and, when the run upscales, its own
@@ -108,7 +108,7 @@ pub struct PhotoJob {
     pub input: PathBuf,
     pub output: PathBuf,
     /// The SR tiles planned for this photo (`None`: whole, or no upscaling).
-    pub tiles: Option<crate::sr::Tiles>,
+    pub tiles: Option<crate::upscale::Tiles>,
 }
 
 /// A photo whose faces are ready for the GPU.
@@ -204,7 +204,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
                 face_scale = ctx.upscale;
                 background = Some(done.image);
             }
-            Err(error) => return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times),
+            Err(error) => return done(job, Outcome::Failed { error: error.to_string(), faces_failed: 0 }, None, times),
         }
         times.upscale += t.elapsed();
     }
@@ -230,14 +230,14 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
-            Err(error) => Outcome::Failed { error, faces_failed: 0 },
+            Err(error) => Outcome::Failed { error: error.to_string(), faces_failed: 0 },
         };
         return done(job, outcome, found, times);
     }
 
     let t = Instant::now();
     let aligned = if ctx.aligned {
-        task_input(&photo.pixels, &job.input, ctx.task).map(|input| vec![resized_crop(&input, ctx.size)])
+        task_input(&photo.pixels, &job.input, ctx.task).map(|input| vec![resized_crop(&input, ctx.size)]).map_err(|e| e.to_string())
     } else {
         let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
         align::align_faces(&photo.pixels, &landmarks, ctx.size, ctx.device).map_err(|e| format!("alignment failed: {e}"))
@@ -264,7 +264,7 @@ fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
 
 /// Pastes the restored faces back and writes the photo; a photo with a face that could not be
 /// restored is not written and fails, naming each lost face.
-pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, ctx: &StageContext) -> BackReport {
+pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure>>, ctx: &StageContext) -> BackReport {
     let mut times = StageTimes::default();
     let id = prepared.job.id;
     let errors: Vec<String> = restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("face {i}: {e}"))).collect();
@@ -310,7 +310,7 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
             let after = preview(&result, ctx.preview_side).map(|p| Preview { scale: p.scale * scale, ..p });
             BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len() }, after, times }
         }
-        Err(error) => BackReport { id, outcome: Outcome::Failed { error, faces_failed: 0 }, after: None, times },
+        Err(error) => BackReport { id, outcome: Outcome::Failed { error: error.to_string(), faces_failed: 0 }, after: None, times },
     }
 }
 
@@ -318,8 +318,17 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, String>>, c
 /// (what it was trained on); an inpainting model the crop with the region to fill painted white
 /// (GPEN's brush strokes), from `NAME_mask.png` beside the input (white = fill) when there is one,
 /// else the crop as given (already marked).
-fn task_input(image: &RgbImage, input: &Path, task: crate::models::Task) -> Result<RgbImage, String> {
-    use crate::models::Task;
+/// An inpainting mask beside an aligned crop that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum MaskFileError {
+    #[error("inpainting mask {}: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("inpainting mask {} is {}x{}, the face {}x{}", path.display(), mask.0, mask.1, face.0, face.1)]
+    WrongSize { path: PathBuf, mask: (u32, u32), face: (u32, u32) },
+}
+
+fn task_input(image: &RgbImage, input: &Path, task: crate::weights::Task) -> Result<RgbImage, MaskFileError> {
+    use crate::weights::Task;
     match task {
         Task::Colorize => Ok(crate::imgproc::grey(image)),
         Task::Inpaint => {
@@ -328,16 +337,11 @@ fn task_input(image: &RgbImage, input: &Path, task: crate::models::Task) -> Resu
             if !mask_path.is_file() {
                 return Ok(image.clone());
             }
-            let mask = image::open(&mask_path).map_err(|e| format!("inpainting mask {}: {e}", mask_path.display()))?.to_luma8();
+            let mask = image::open(&mask_path)
+                .map_err(|e| MaskFileError::Unreadable { path: mask_path.clone(), reason: e.to_string() })?
+                .to_luma8();
             if mask.dimensions() != image.dimensions() {
-                return Err(format!(
-                    "inpainting mask {} is {}x{}, the face {}x{}",
-                    mask_path.display(),
-                    mask.width(),
-                    mask.height(),
-                    image.width(),
-                    image.height()
-                ));
+                return Err(MaskFileError::WrongSize { path: mask_path, mask: mask.dimensions(), face: image.dimensions() });
             }
             let mut marked = image.clone();
             for (p, m) in marked.pixels_mut().zip(mask.pixels()) {
@@ -354,20 +358,20 @@ fn task_input(image: &RgbImage, input: &Path, task: crate::models::Task) -> Resu
 /// The written result of an aligned crop: the generator's output, except that a colorization of a
 /// crop of another size than the model's is resized back and keeps the input's luminance, as GPEN's
 /// `FaceColorization.post_process` does.
-fn task_output(input: &RgbImage, out: &RgbImage, task: crate::models::Task) -> RgbImage {
-    if task != crate::models::Task::Colorize || input.dimensions() == out.dimensions() {
+fn task_output(input: &RgbImage, out: &RgbImage, task: crate::weights::Task) -> RgbImage {
+    if task != crate::weights::Task::Colorize || input.dimensions() == out.dimensions() {
         return out.clone();
     }
     let resized = crate::imgproc::resize_linear_rgb(out, input.width(), input.height());
     crate::imgproc::keep_luminance(input, &resized)
 }
 
-fn write(output: &Path, pixels: &RgbImage, meta: &PhotoMeta, format: OutputFormat) -> Result<(), String> {
-    photo::write_photo(output, pixels, format, meta).map_err(|e| e.to_string())
+fn write(output: &Path, pixels: &RgbImage, meta: &PhotoMeta, format: OutputFormat) -> Result<(), photo::PhotoError> {
+    photo::write_photo(output, pixels, format, meta)
 }
 
 /// `<name>_faceNN.png`: the aligned input and the restored face side by side (GPEN's --save_face).
-fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> Result<(), String> {
+fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> Result<(), photo::PhotoError> {
     let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     for (i, (a, r)) in aligned.iter().zip(restored).enumerate() {
         let s = a.crop.width();
@@ -375,7 +379,7 @@ fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> 
         image::imageops::replace(&mut pair, &a.crop, 0, 0);
         image::imageops::replace(&mut pair, r, s as i64, 0);
         let path = output.with_file_name(format!("{stem}_face{i:02}.png"));
-        photo::write_photo(&path, &pair, OutputFormat::Png, &Default::default()).map_err(|e| e.to_string())?;
+        photo::write_photo(&path, &pair, OutputFormat::Png, &Default::default())?;
     }
     Ok(())
 }

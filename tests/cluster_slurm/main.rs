@@ -139,8 +139,8 @@ fn job_logs(work: &Path, job: u32) -> Vec<PathBuf> {
 
 fn wait_all(cluster: &Cluster, work: &Path, job: u32) -> Vec<Task> {
     let logs = job_logs(work, job);
-    let tasks = cluster.wait(job, JOB_TIMEOUT, &logs.iter().map(PathBuf::as_path).collect::<Vec<_>>());
-    tasks
+
+    cluster.wait(job, JOB_TIMEOUT, &logs.iter().map(PathBuf::as_path).collect::<Vec<_>>())
 }
 
 fn logs_text(cluster: &Cluster, work: &Path, job: u32) -> String {

@@ -5,7 +5,7 @@
 
 use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::error::RunError;
-use gpen_studio::restorer::FaceRestorer;
+use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::sync::{Arc, Mutex};
 
@@ -99,9 +99,9 @@ impl SimGpu {
 
     /// A restorer of 64 px crops (identity) that loads `weights` bytes onto the device and needs
     /// `workspace + faces × per_face` bytes while a batch runs.
-    pub fn restorer(&self, weights: u64, workspace: u64, per_face: u64) -> Result<Box<dyn FaceRestorer>, String> {
+    pub fn restorer(&self, weights: u64, workspace: u64, per_face: u64) -> Result<Box<dyn FaceRestorer>, gpen_studio::error::SetupError> {
         if !self.state().alloc(weights) {
-            return Err("the weights do not fit the simulated device".into());
+            return Err(gpen_studio::error::SetupError::Load("the weights do not fit the simulated device".into()));
         }
         Ok(Box::new(SimRestorer { gpu: self.clone(), workspace, per_face }))
     }
@@ -111,7 +111,7 @@ impl SimGpu {
 struct SimProbe(SimGpu, bool);
 
 impl MemoryProbe for SimProbe {
-    fn sample(&mut self) -> Result<MemorySample, String> {
+    fn sample(&mut self) -> Result<MemorySample, gpen_studio::engine::memory::ProbeError> {
         let s = self.0.state();
         let sample = MemorySample::new("Simulated CUDA GPU".into(), false, s.total, s.free(), s.reserved, Some(90));
         Ok(if self.1 { sample.holding(s.reserved) } else { sample })

@@ -75,7 +75,7 @@ pub fn nms_min(boxes: &[BBox], scores: &[f32], threshold: f32) -> Vec<usize> {
         let h = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
         let overlap = w * h / area[i].min(area[j]);
         // Written so that a NaN overlap suppresses, as numpy's `o <= threshold` filter does.
-        !(overlap <= threshold)
+        overlap.is_nan() || overlap > threshold
     })
 }
 

@@ -1,7 +1,7 @@
 //! P-Net, the proposal network: fully convolutional, one 12x12 window per output cell (stride 2).
 
 use super::layers::{Conv, PRelu, max_pool, softmax};
-use crate::model::ops::TchResult;
+use crate::restore::network::ops::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 use crate::engine::worker::Preview;
 use crate::gui::state::{Action, CompareView, PhotoStatus, Row};
 use crate::gui::textures::{Slot, Textures};
-use crate::models::Task;
+use crate::weights::Task;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2, pos2, vec2};
 
 const FACE_STRIP_HEIGHT: f32 = 84.0;

@@ -4,7 +4,7 @@
 use crate::gui::face_tool::{FaceTool, ToolStatus};
 use crate::gui::state::Action;
 use crate::gui::textures::{Slot, Textures};
-use crate::models::Task;
+use crate::weights::Task;
 use egui::{Color32, RichText, Sense, Ui, vec2};
 
 /// Side of the face and result views.

@@ -39,11 +39,11 @@ pub fn memory_panel(ui: &mut Ui, memory: &MemoryState, running: bool, settings: 
     ui.separator();
     match (running, &memory.recommendation, &memory.live) {
         (true, Some((batch, reason)), _) => {
-            ui.label(RichText::new(format!("Batch: {batch} faces")).strong());
+            ui.label(RichText::new(format!("Batch: {}", faces(*batch))).strong());
             ui.label(RichText::new(reason).small());
         }
         (_, _, Some((batch, reason))) => {
-            ui.label(RichText::new(format!("Batch now: {batch} faces")).strong())
+            ui.label(RichText::new(format!("Batch now: {}", faces(*batch))).strong())
                 .on_hover_text("What a run started now would use: the selected model, the memory free now and this ratio");
             ui.label(RichText::new(reason).small());
         }
@@ -138,4 +138,18 @@ fn history_plot(ui: &mut Ui, memory: &MemoryState) {
         .show(ui, |p| {
             p.line(Line::new("batch size", PlotPoints::from(batch)).color(Color32::from_rgb(120, 220, 120)));
         });
+}
+
+/// "1 face", "8 faces".
+fn faces(n: usize) -> String {
+    if n == 1 { "1 face".into() } else { format!("{n} faces") }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_face_is_singular() {
+        assert_eq!(super::faces(1), "1 face");
+        assert_eq!(super::faces(32), "32 faces");
+    }
 }

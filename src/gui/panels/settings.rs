@@ -109,9 +109,9 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
             }
         });
     });
-    let mut now = |r: Result<String, String>| match r {
+    let mut now = |r: Result<String, crate::error::ConfigError>| match r {
         Ok(text) => ui.label(RichText::new(text).small()),
-        Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e).small()),
+        Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e.to_string()).small()),
     };
     now(s.detector_use().map(|d| format!("Faces found with {}", d.describe())));
     now(s.mask_use().map(|m| format!("Pasted with the {}", m.describe())));

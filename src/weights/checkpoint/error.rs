@@ -1,3 +1,4 @@
+pub use crate::error::ShapeError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,7 @@ pub enum CheckpointError {
     )]
     Discriminator { path: PathBuf },
     #[error("{} does not hold a GPEN generator: {reason}", path.display())]
-    NotGpen { path: PathBuf, reason: String },
+    NotGpen { path: PathBuf, reason: ShapeError },
     #[error("{} does not match {config}: {}", path.display(), summarize(problems))]
     Mismatch { path: PathBuf, config: String, problems: Vec<KeyProblem> },
 }

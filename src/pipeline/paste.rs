@@ -6,7 +6,7 @@
 //! float32 blend over the photo, rounded to nearest (`convertScaleAbs`).
 //!
 //! Each face brings its own mask at the crop size: the face parser's (GPEN's ParseNet mask, see
-//! [`crate::parse`]) or, without the parser, [`crop_mask`]: the shape of GPEN's old rectangle mask
+//! [`crate::mask::parser`]) or, without the parser, [`crop_mask`]: the shape of GPEN's old rectangle mask
 //! (`FaceEnhancement.mask`: border zeroed, blurred twice), widened because the rectangle, unlike a
 //! parsed face, cuts through hair and background: a 40 px border (at 512) and sigma 8 instead of
 //! 26 px and sigma 4, so the feather is about twice as wide and still reaches zero (< 3e-4) at the

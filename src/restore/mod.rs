@@ -2,9 +2,12 @@
 //! substitute fakes (an identity restorer, one that runs out of memory) behind the same trait. What
 //! happens when a batch runs out of memory is the GPU stage's one policy (`pipeline::gpu`).
 
+pub mod gpen;
+pub mod network;
+
 use crate::error::RunError;
-use crate::gpen::Gpen;
-use crate::model::GpenConfig;
+use crate::restore::gpen::Gpen;
+use crate::restore::network::GpenConfig;
 use image::RgbImage;
 
 pub trait FaceRestorer {
@@ -36,7 +39,7 @@ impl FaceRestorer for Gpen {
 
     fn release_cache(&self) {
         if self.device.is_cuda() {
-            let _ = crate::memory::empty_cache();
+            let _ = crate::sys::memory::empty_cache();
         }
     }
 

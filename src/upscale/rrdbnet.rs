@@ -5,7 +5,7 @@
 //! the body works at, so scale 2 (1) unshuffles by 2 (4) first.
 
 use super::blocks::{Conv3, LeakyRelu, Rrdb};
-use crate::model::ops::TchResult;
+use crate::restore::network::ops::TchResult;
 use std::fmt;
 use tch::{Tensor, nn};
 
@@ -42,12 +42,12 @@ impl RrdbConfig {
         self.unshuffle()
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::error::ShapeError> {
         if ![1, 2, 4].contains(&self.scale) {
-            return Err(format!("scale {} (RRDBNet supports 1, 2 and 4)", self.scale));
+            return Err(format!("scale {} (RRDBNet supports 1, 2 and 4)", self.scale).into());
         }
         if self.num_in_ch < 1 || self.num_out_ch < 1 || self.num_feat < 1 || self.num_block < 0 || self.num_grow_ch < 1 {
-            return Err(format!("invalid sizes in {self}"));
+            return Err(format!("invalid sizes in {self}").into());
         }
         Ok(())
     }

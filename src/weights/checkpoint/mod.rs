@@ -8,12 +8,12 @@ mod infer;
 mod read;
 mod validate;
 
-pub use error::{CheckpointError, KeyProblem};
+pub use error::{CheckpointError, KeyProblem, ShapeError};
 pub use infer::infer_config;
 pub use read::{StateDict, fp32_bytes, read_shapes, read_state_dict, read_tensors, unwrap};
 pub use validate::{expected_shapes, key_problems, load_strict, validate_against};
 
-use crate::model::{FullGenerator, GpenConfig};
+use crate::restore::network::{FullGenerator, GpenConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Kind, nn};
@@ -52,7 +52,7 @@ pub fn load_generator(path: &Path, device: Device) -> Result<LoadedGenerator, Ch
 }
 
 /// A generator with GPEN's initial random weights, for benchmarks (speed does not depend on values).
-pub fn random_generator(config: GpenConfig, device: Device, seed: i64) -> Result<LoadedGenerator, String> {
+pub fn random_generator(config: GpenConfig, device: Device, seed: i64) -> Result<LoadedGenerator, ShapeError> {
     config.validate()?;
     tch::manual_seed(seed);
     let mut vs = nn::VarStore::new(device);

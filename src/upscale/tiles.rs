@@ -78,7 +78,7 @@ impl Tiles {
     /// scales 2 and 1 needs even / multiple-of-4 sides). On an input whose sides are multiples,
     /// `size` and `pad` being multiples is enough; otherwise some tile would not fit the network.
     pub fn fits(&self, multiple: u32) -> bool {
-        self.size > 0 && self.size % multiple == 0 && self.pad % multiple == 0
+        self.size > 0 && self.size.is_multiple_of(multiple) && self.pad.is_multiple_of(multiple)
     }
 }
 

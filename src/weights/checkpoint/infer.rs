@@ -1,5 +1,5 @@
-use super::Shapes;
-use crate::model::GpenConfig;
+use super::{ShapeError, Shapes};
+use crate::restore::network::GpenConfig;
 
 /// Works out `FullGenerator`'s constructor arguments from tensor shapes alone, so a user can open any
 /// GPEN generator without knowing its size or width. The result is then checked key by key.
@@ -9,7 +9,7 @@ use crate::model::GpenConfig;
 /// - channel_multiplier: the 64 px layers have `256 * channel_multiplier * narrow` channels
 ///   (unobservable below 64 px, where every multiplier builds the same network);
 /// - style_dim and n_mlp: the mapping network `generator.style.{1..n_mlp}`.
-pub fn infer_config(shapes: &Shapes) -> Result<GpenConfig, String> {
+pub fn infer_config(shapes: &Shapes) -> Result<GpenConfig, ShapeError> {
     let shape = |key: &str| shapes.get(key).ok_or_else(|| format!("it has no `{key}` tensor"));
     let top_ecd = shapes
         .keys()
@@ -18,7 +18,7 @@ pub fn infer_config(shapes: &Shapes) -> Result<GpenConfig, String> {
         .ok_or("it has no encoder layers (`ecd0.*`)")?;
     let log_size = top_ecd + 2;
     if !(3..=11).contains(&log_size) {
-        return Err(format!("its encoder has {} layers, which matches no GPEN size", top_ecd + 1));
+        return Err(format!("its encoder has {} layers, which matches no GPEN size", top_ecd + 1).into());
     }
     let size = 1i64 << log_size;
 

@@ -8,7 +8,7 @@
 //! px whatever the tile, so a smaller tile moves the output only by the seams the golden measures.
 
 use crate::error::RunError;
-use crate::sr::Tiles;
+use crate::upscale::Tiles;
 use image::RgbImage;
 
 /// The authors' context around each tile (`RealESRNet(tile_pad=10)`).
@@ -16,7 +16,7 @@ pub const TILE_PAD: u32 = 10;
 /// The smallest tile a halving goes to: below it the context would outweigh the tile.
 pub const MIN_TILE: u32 = 32;
 
-/// What the photo stage needs from an upscaler; the product's is [`crate::sr::Upscaler`], tests use
+/// What the photo stage needs from an upscaler; the product's is [`crate::upscale::Upscaler`], tests use
 /// fakes (one that runs out of memory above a tile size).
 pub trait PhotoUpscaler {
     fn scale(&self) -> u32;
@@ -27,7 +27,7 @@ pub trait PhotoUpscaler {
     /// Peak activation bytes per pixel of input (of a tile with its context), for tile planning.
     fn bytes_per_input_pixel(&self) -> u64;
     /// The network's configuration, when it is an RRDBNet (for calibrations).
-    fn rrdb_config(&self) -> Option<crate::sr::RrdbConfig> {
+    fn rrdb_config(&self) -> Option<crate::upscale::RrdbConfig> {
         None
     }
     /// Tile sides and context must be multiples of this (RRDBNet's pixel-unshuffle: 4 at ×1, 2 at ×2).
@@ -38,33 +38,33 @@ pub trait PhotoUpscaler {
     fn release_cache(&self) {}
 }
 
-impl PhotoUpscaler for crate::sr::Upscaler {
+impl PhotoUpscaler for crate::upscale::Upscaler {
     fn scale(&self) -> u32 {
-        crate::sr::Upscaler::scale(self)
+        crate::upscale::Upscaler::scale(self)
     }
 
     fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, RunError> {
         self.process(image, tiles, exact).map_err(|e| match e {
-            crate::sr::SrError::Run(run) => run,
+            crate::upscale::SrError::Run(run) => run,
             other => RunError::Torch(other.to_string()),
         })
     }
 
     fn bytes_per_input_pixel(&self) -> u64 {
-        crate::sr::bytes_per_input_pixel(&self.config())
+        crate::upscale::bytes_per_input_pixel(&self.config())
     }
 
     fn multiple(&self) -> u32 {
         self.config().multiple()
     }
 
-    fn rrdb_config(&self) -> Option<crate::sr::RrdbConfig> {
+    fn rrdb_config(&self) -> Option<crate::upscale::RrdbConfig> {
         Some(self.config())
     }
 
     fn release_cache(&self) {
         if self.device().is_cuda() {
-            let _ = crate::memory::empty_cache();
+            let _ = crate::sys::memory::empty_cache();
         }
     }
 }
@@ -112,11 +112,27 @@ pub struct Upscaled {
     pub oom_events: usize,
 }
 
+/// Why a photo could not be upscaled.
+#[derive(Debug, thiserror::Error)]
+pub enum UpscaleError {
+    /// Out of memory even at the smallest tile.
+    #[error("upscaling ran out of memory even in tiles of {tile} px: {cause}")]
+    OutOfMemory { tile: u32, cause: RunError },
+    /// Any other failure of the network.
+    #[error("upscaling failed: {0}")]
+    Failed(RunError),
+}
+
 /// Upscales `image` starting with `tiles`; on out-of-memory frees the cache, halves the tile (a
 /// whole photo becomes tiles of half its longer side) and runs the photo again, down to
 /// [`MIN_TILE`]. Any other error, or running out of memory at the smallest tile, is the photo's
 /// error.
-pub fn upscale_with_retry(upscaler: &dyn PhotoUpscaler, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<Upscaled, String> {
+pub fn upscale_with_retry(
+    upscaler: &dyn PhotoUpscaler,
+    image: &RgbImage,
+    tiles: Option<Tiles>,
+    exact: bool,
+) -> Result<Upscaled, UpscaleError> {
     let m = upscaler.multiple();
     let mut tiles = tiles.map(|t| fit(t, m));
     let mut oom_events = 0;
@@ -128,12 +144,12 @@ pub fn upscale_with_retry(upscaler: &dyn PhotoUpscaler, image: &RgbImage, tiles:
                 oom_events += 1;
                 let current = tiles.map_or(image.width().max(image.height()), |t| t.size);
                 if current <= MIN_TILE {
-                    return Err(format!("upscaling ran out of memory even in tiles of {current} px: {e}"));
+                    return Err(UpscaleError::OutOfMemory { tile: current, cause: e });
                 }
                 let pad = tiles.map_or(TILE_PAD, |t| t.pad);
                 tiles = Some(fit(Tiles { size: (current / 2).max(MIN_TILE), pad }, m));
             }
-            Err(e) => return Err(format!("upscaling failed: {e}")),
+            Err(e) => return Err(UpscaleError::Failed(e)),
         }
     }
 }
@@ -176,7 +192,7 @@ mod tests {
         assert_eq!((done.oom_events, done.image.dimensions()), (3, (1000, 600)));
         let tiny = Limited { limit: 8, calls: RefCell::new(Vec::new()) };
         let err = upscale_with_retry(&tiny, &img, Some(Tiles { size: 64, pad: 10 }), false).unwrap_err();
-        assert!(err.contains("even in tiles of 32 px"), "{err}");
+        assert!(err.to_string().contains("even in tiles of 32 px"), "{err}");
     }
 
     #[test]

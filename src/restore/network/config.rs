@@ -69,18 +69,18 @@ impl GpenConfig {
     }
 
     /// Checks what the network needs before any tensor is allocated.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::error::ShapeError> {
         let s = self.size;
         if !(8..=2048).contains(&s) || s & (s - 1) != 0 {
-            return Err(format!("size must be a power of two from 8 to 2048, got {s}"));
+            return Err(format!("size must be a power of two from 8 to 2048, got {s}").into());
         }
-        if self.style_dim < 1 || self.n_mlp < 1 || self.channel_multiplier < 1 || !(self.narrow > 0.0) {
-            return Err(format!("invalid configuration {self}"));
+        if self.style_dim < 1 || self.n_mlp < 1 || self.channel_multiplier < 1 || self.narrow.is_nan() || self.narrow <= 0.0 {
+            return Err(format!("invalid configuration {self}").into());
         }
         let mut r = 4;
         while r <= s {
             if self.channels(r) < 1 {
-                return Err(format!("{self} leaves no channels at {r} px"));
+                return Err(format!("{self} leaves no channels at {r} px").into());
             }
             r *= 2;
         }

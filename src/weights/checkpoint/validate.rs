@@ -1,5 +1,5 @@
 use super::{CheckpointError, KeyProblem, Shapes};
-use crate::model::GpenConfig;
+use crate::restore::network::GpenConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Kind, Tensor, nn};

@@ -11,9 +11,9 @@ mod parsenet;
 pub use mask::{MASK_BORDER, mask_postprocess, mask_to_unit};
 pub use parsenet::{ParseNet, ParseNetConfig};
 
-use crate::checkpoint::{self, CheckpointError, Shapes};
 use crate::error::RunError;
 use crate::imgproc::resize_linear_rgb;
+use crate::weights::checkpoint::{self, CheckpointError, Shapes};
 use image::{GrayImage, RgbImage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub enum ParseError {
     #[error(transparent)]
     Weights(#[from] CheckpointError),
     #[error("{} does not hold a ParseNet face parser: {reason}", path.display())]
-    NotParseNet { path: PathBuf, reason: String },
+    NotParseNet { path: PathBuf, reason: crate::error::ShapeError },
     #[error(
         "{} holds {config}, a ParseNet whose input size is unknown (the weights do not record it); \
          load it with an explicit size", path.display()
@@ -103,7 +103,7 @@ impl FaceParser {
     /// measurements where the values do not matter.
     pub fn with_config(config: ParseNetConfig, size: u32, device: Device) -> Result<Self, ParseError> {
         let unit = 1u32 << config.down_steps;
-        if size == 0 || size % unit != 0 || size / unit < 2 || config.up_steps != config.down_steps {
+        if size == 0 || !size.is_multiple_of(unit) || size / unit < 2 || config.up_steps != config.down_steps {
             return Err(ParseError::Input(format!(
                 "input size {size} does not fit {config}: it must be a multiple of {unit} and at least {}, \
                  with as many up as down steps",
@@ -254,10 +254,10 @@ pub fn peak_activation_bytes(config: &ParseNetConfig, size: u32) -> u64 {
 /// numbered blocks, `ch_range` as the tightest range that explains the blocks' widths (the same
 /// layers as the official range, see [`ParseNetConfig::effective`]). The strict key check that
 /// follows verifies every other shape.
-pub fn infer_config(shapes: &Shapes) -> Result<ParseNetConfig, String> {
+pub fn infer_config(shapes: &Shapes) -> Result<ParseNetConfig, crate::error::ShapeError> {
     let stem = shapes.get("encoder.0.conv2d.weight").ok_or("no `encoder.0.conv2d.weight` (not a ParseNet state dict)")?;
     let [base_ch, 3, 3, 3] = stem.as_slice() else {
-        return Err(format!("`encoder.0.conv2d.weight` has shape {stem:?}, expected [base_ch, 3, 3, 3]"));
+        return Err(format!("`encoder.0.conv2d.weight` has shape {stem:?}, expected [base_ch, 3, 3, 3]").into());
     };
     let parsing_ch =
         shapes.get("out_mask_conv.conv2d.weight").and_then(|s| s.first().copied()).ok_or("no `out_mask_conv.conv2d.weight`")?;
@@ -275,7 +275,7 @@ pub fn infer_config(shapes: &Shapes) -> Result<ParseNetConfig, String> {
         return Err("no residual blocks".into());
     };
     if down_steps > 10 || up_steps > 10 {
-        return Err(format!("{down_steps} down and {up_steps} up steps"));
+        return Err(format!("{down_steps} down and {up_steps} up steps").into());
     }
     Ok(ParseNetConfig { base_ch: *base_ch, min_ch, max_ch, down_steps, up_steps, res_depth, parsing_ch })
 }

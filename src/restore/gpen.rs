@@ -1,10 +1,10 @@
 //! GPEN ready to run: a loaded generator on a device with a precision, taking and returning face
 //! crops. Converts between 8-bit RGB crops and the network's [-1, 1] tensors as GPEN's `FaceGAN` does.
 
-use crate::checkpoint::{self, CheckpointError, LoadedGenerator};
 use crate::device::Precision;
 use crate::error::RunError;
-use crate::model::GpenConfig;
+use crate::restore::network::GpenConfig;
+use crate::weights::checkpoint::{self, CheckpointError, LoadedGenerator};
 use image::RgbImage;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -23,7 +23,7 @@ impl Gpen {
         Ok(Gpen { loaded: checkpoint::load_generator(path, device)?, device, precision, unit_range: false })
     }
 
-    pub fn random(config: GpenConfig, device: Device, precision: Precision, seed: i64) -> Result<Self, String> {
+    pub fn random(config: GpenConfig, device: Device, precision: Precision, seed: i64) -> Result<Self, crate::error::ShapeError> {
         Ok(Gpen { loaded: checkpoint::random_generator(config, device, seed)?, device, precision, unit_range: false })
     }
 

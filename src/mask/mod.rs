@@ -1,7 +1,9 @@
 //! The paste mask of each restored face. GPEN shapes it with its face parser run on the *restored*
 //! face (`FaceEnhancement.process`), so masks are made on the GPU stage right after the batch that
 //! restored the faces, batched the same way; without a parser the finish stage uses the feathered
-//! rectangle ([`crate::paste::crop_mask`]).
+//! rectangle ([`crate::pipeline::paste::crop_mask`]).
+
+pub mod parser;
 
 use crate::error::RunError;
 use image::RgbImage;
@@ -20,21 +22,23 @@ pub trait FaceMasker {
 /// parser's size, `mask_postprocess` there (26 px border cleared, blurred twice), then resized to
 /// the crop size (float bilinear); the warp into the photo is the paste's.
 pub struct ParsedMask {
-    parser: crate::parse::FaceParser,
+    parser: crate::mask::parser::FaceParser,
     crop: u32,
 }
 
 impl ParsedMask {
-    pub fn new(parser: crate::parse::FaceParser, crop: u32) -> Self {
+    pub fn new(parser: crate::mask::parser::FaceParser, crop: u32) -> Self {
         ParsedMask { parser, crop }
     }
 
     /// Loads ParseNet from `path` for crops of `crop` px.
-    pub fn load(path: &std::path::Path, crop: u32, device: tch::Device) -> Result<Self, String> {
-        crate::parse::FaceParser::load(path, device).map(|p| ParsedMask::new(p, crop)).map_err(|e| e.to_string())
+    pub fn load(path: &std::path::Path, crop: u32, device: tch::Device) -> Result<Self, crate::error::SetupError> {
+        crate::mask::parser::FaceParser::load(path, device)
+            .map(|p| ParsedMask::new(p, crop))
+            .map_err(|e| crate::error::SetupError::Load(e.to_string()))
     }
 
-    pub fn parser(&self) -> &crate::parse::FaceParser {
+    pub fn parser(&self) -> &crate::mask::parser::FaceParser {
         &self.parser
     }
 }
@@ -45,7 +49,7 @@ impl FaceMasker for ParsedMask {
     }
 
     fn masks(&self, faces: &[&RgbImage]) -> Result<Vec<Vec<f32>>, RunError> {
-        use crate::parse::{ParseError, mask};
+        use crate::mask::parser::{ParseError, mask};
         let owned: Vec<RgbImage> = faces.iter().map(|f| (*f).clone()).collect();
         let parsed = self.parser.parse(&owned).map_err(|e| match e {
             ParseError::Run(run) => run,
@@ -63,7 +67,7 @@ impl FaceMasker for ParsedMask {
 
     fn release_cache(&self) {
         if self.parser.device().is_cuda() {
-            let _ = crate::memory::empty_cache();
+            let _ = crate::sys::memory::empty_cache();
         }
     }
 }

@@ -2,7 +2,7 @@
 //! recorded when the file first validated, so `models verify` notices a file that changed since.
 
 use super::{Catalogue, ModelEntry, ModelError, Validated, validate_file};
-use crate::model::GpenConfig;
+use crate::restore::network::GpenConfig;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -142,10 +142,10 @@ impl ModelStore {
         let entry = catalogue.by_file(&file);
         let recorded = if path.parent() == Some(self.dir.as_path()) { self.checksums()?.remove(&file) } else { None };
         let (sha256, bytes) = sha256_file(path)?;
-        if let Some(r) = &recorded {
-            if r.sha256 != sha256 {
-                return Err(ModelError::HashMismatch { path: path.into(), recorded: r.sha256.clone(), actual: sha256 });
-            }
+        if let Some(r) = &recorded
+            && r.sha256 != sha256
+        {
+            return Err(ModelError::HashMismatch { path: path.into(), recorded: r.sha256.clone(), actual: sha256 });
         }
         let validated = validate_file(path, entry.map(|e| e.name.as_str()), entry.map(|e| e.kind))?;
         let had_record = recorded.is_some();

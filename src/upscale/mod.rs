@@ -12,13 +12,15 @@
 
 mod blocks;
 mod rrdbnet;
+pub mod stage;
 pub mod tiles;
 
 pub use rrdbnet::{RrdbConfig, RrdbNet};
+pub use stage::{MIN_TILE, PhotoUpscaler, TILE_PAD, TilePlan, UpscaleError, Upscaled, fit, plan_tiles, upscale_with_retry};
 pub use tiles::{Rect, Tile, Tiles};
 
-use crate::checkpoint::{self, CheckpointError, Shapes};
-use crate::error::RunError;
+use crate::error::{RunError, ShapeError};
+use crate::weights::checkpoint::{self, CheckpointError, Shapes};
 use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,9 +32,12 @@ pub enum SrError {
     #[error(transparent)]
     Weights(#[from] CheckpointError),
     #[error("{} does not hold an RRDBNet super-resolution model: {reason}", path.display())]
-    NotRrdb { path: PathBuf, reason: String },
+    NotRrdb { path: PathBuf, reason: ShapeError },
     #[error("super-resolution: {0}")]
     Input(String),
+    /// A configuration RRDBNet cannot be built with.
+    #[error("super-resolution: {0}")]
+    Config(ShapeError),
     /// A libtorch failure while running the network; [`RunError::OutOfMemory`] when a tile (or the
     /// whole image) did not fit, so the caller can halve the tiles and retry.
     #[error(transparent)]
@@ -77,7 +82,7 @@ impl Upscaler {
     /// The network with placeholder (zero) weights, for key checks, benchmarks and memory
     /// measurements where the values do not matter.
     pub fn with_config(config: RrdbConfig, device: Device) -> Result<Self, SrError> {
-        config.validate().map_err(SrError::Input)?;
+        config.validate().map_err(SrError::Config)?;
         let vs = nn::VarStore::new(device);
         let net = RrdbNet::new(&vs.root(), config);
         Ok(Upscaler { net, device, _vs: vs })
@@ -277,23 +282,23 @@ pub fn bytes_per_input_pixel(config: &RrdbConfig) -> u64 {
 }
 
 /// The configuration of an RRDBNet file, from its shapes (nothing is loaded).
-pub fn read_config(path: &Path) -> Result<RrdbConfig, String> {
-    infer_config(&checkpoint::read_shapes(path).map_err(|e| e.to_string())?)
+pub fn read_config(path: &Path) -> Result<RrdbConfig, SrError> {
+    infer_config(&checkpoint::read_shapes(path)?).map_err(|reason| SrError::NotRrdb { path: path.into(), reason })
 }
 
 /// The configuration from the shapes: num_feat and the scale from `conv_first` (its input is 3
 /// channels unshuffled: 48 -> x1, 12 -> x2, 3 -> x4), num_block from the `body.N` count,
 /// num_grow_ch from `body.0.rdb1.conv1`. The strict key check that follows verifies the rest.
-pub fn infer_config(shapes: &Shapes) -> Result<RrdbConfig, String> {
+pub fn infer_config(shapes: &Shapes) -> Result<RrdbConfig, ShapeError> {
     let first = shapes.get("conv_first.weight").ok_or("no `conv_first.weight` (not an RRDBNet state dict)")?;
     let &[num_feat, c_in, 3, 3] = first.as_slice() else {
-        return Err(format!("`conv_first.weight` has shape {first:?}, expected [num_feat, C, 3, 3]"));
+        return Err(format!("`conv_first.weight` has shape {first:?}, expected [num_feat, C, 3, 3]").into());
     };
     let scale = match c_in {
         48 => 1,
         12 => 2,
         3 => 4,
-        _ => return Err(format!("`conv_first.weight` takes {c_in} channels; RGB RRDBNet takes 48 (x1), 12 (x2) or 3 (x4)")),
+        _ => return Err(format!("`conv_first.weight` takes {c_in} channels; RGB RRDBNet takes 48 (x1), 12 (x2) or 3 (x4)").into()),
     };
     let num_block = (0..).take_while(|i| shapes.contains_key(&format!("body.{i}.rdb1.conv1.weight"))).count() as i64;
     let conv1 = shapes.get("body.0.rdb1.conv1.weight").ok_or("no `body.0.rdb1.conv1.weight` (no RRDB blocks)")?;

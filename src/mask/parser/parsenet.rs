@@ -3,9 +3,12 @@
 //! and two 3x3 heads (`out_img_conv` RGB, `out_mask_conv` the parsing logits).
 
 use super::blocks::{ConvLayer, ResidualBlock, Scale};
-use crate::model::ops::TchResult;
+use crate::restore::network::ops::TchResult;
 use std::fmt;
 use tch::{Tensor, nn};
+
+/// (input channels, output channels) of one block.
+pub type ChannelPair = (i64, i64);
 
 /// The constructor arguments that shape the network (`in_size` only decides the number of down
 /// steps together with `min_feat_size`; the layers themselves do not depend on it).
@@ -37,7 +40,7 @@ impl ParseNetConfig {
     }
 
     /// (c_in, c_out) of the encoder's down blocks, the body's width, the decoder's up blocks.
-    pub fn channels(&self) -> (Vec<(i64, i64)>, i64, Vec<(i64, i64)>) {
+    pub fn channels(&self) -> (Vec<ChannelPair>, i64, Vec<ChannelPair>) {
         let mut head = self.base_ch;
         let mut down = Vec::new();
         for _ in 0..self.down_steps {

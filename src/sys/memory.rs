@@ -19,29 +19,35 @@ unsafe extern "C" {
     fn gpen_allocator_empty_cache() -> *mut c_char;
 }
 
-fn check(err: *mut c_char) -> Result<(), String> {
+/// A failure reported by libtorch's CUDA allocator through the shim (no CUDA device, a bad index):
+/// the first line of the C++ exception's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AllocatorError(pub String);
+
+fn check(err: *mut c_char) -> Result<(), AllocatorError> {
     if err.is_null() {
         return Ok(());
     }
     // SAFETY: the shim returns either null or a strdup'ed NUL-terminated string we now own.
     let text = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
     unsafe { libc::free(err.cast()) };
-    Err(crate::error::first_line(&text))
+    Err(AllocatorError(crate::error::first_line(&text)))
 }
 
 /// Allocator statistics of CUDA device `device` for this process.
-pub fn allocator_stats(device: usize) -> Result<AllocatorStats, String> {
+pub fn allocator_stats(device: usize) -> Result<AllocatorStats, AllocatorError> {
     let mut out = AllocatorStats::default();
     check(unsafe { gpen_allocator_stats(device as c_int, &mut out) })?;
     Ok(out)
 }
 
-pub fn reset_peak(device: usize) -> Result<(), String> {
+pub fn reset_peak(device: usize) -> Result<(), AllocatorError> {
     check(unsafe { gpen_allocator_reset_peak(device as c_int) })
 }
 
 /// Returns cached, unused GPU blocks to the driver (PyTorch's `torch.cuda.empty_cache()`).
-pub fn empty_cache() -> Result<(), String> {
+pub fn empty_cache() -> Result<(), AllocatorError> {
     check(unsafe { gpen_allocator_empty_cache() })
 }
 
@@ -83,7 +89,7 @@ mod tests {
             assert!(allocator_stats(0).is_ok());
         } else {
             let err = allocator_stats(0).unwrap_err();
-            assert!(!err.is_empty());
+            assert!(!err.0.is_empty());
         }
     }
 }

@@ -2,15 +2,9 @@
 //! itself, and how each photo's output is named, are in [`crate::archive::walk`].
 
 use crate::archive::walk::{self, Photo, Source};
+pub use crate::archive::walk::{IMAGE_EXTENSIONS, is_image_name};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-
-/// File extensions taken from folders (files named explicitly are tried whatever their name).
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
-
-pub fn is_image_name(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
 
 /// Files as given; folders become their image files (with `recursive`, also those of sub-folders),
 /// shortest paths first. A file reached twice is listed once. See [`walk::walk`].

@@ -174,13 +174,13 @@ pub fn cuda_and_cudnn() -> (Cuda, Cudnn) {
 }
 
 pub fn nvidia_driver() -> Driver {
-    match crate::engine::memory::nvml() {
+    match super::nvml::nvml() {
         Ok(nvml) => Driver {
             version: nvml.sys_driver_version().ok(),
             cuda: nvml.sys_cuda_driver_version().ok().and_then(|v| cuda_version(v as i64)),
             error: None,
         },
-        Err(e) => Driver { version: None, cuda: None, error: Some(e) },
+        Err(e) => Driver { version: None, cuda: None, error: Some(e.to_string()) },
     }
 }
 

@@ -3,10 +3,11 @@
 //! and resumable downloads, and import of files fetched by hand.
 //!
 //! A file is accepted only when it loads as a GPEN generator with the catalogue's configuration
-//! (every key and shape, through [`crate::checkpoint`]); then it is hashed, and only then it takes
+//! (every key and shape, through [`crate::weights::checkpoint`]); then it is hashed, and only then it takes
 //! its final name.
 
 mod catalogue;
+pub mod checkpoint;
 mod download;
 mod store;
 
@@ -14,8 +15,8 @@ pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, ModelKind, OSS_BASE,
 pub use download::{DownloadOptions, Progress, download};
 pub use store::{Checksums, ModelStatus, ModelStore, Record, Verified, sha256_file};
 
-use crate::checkpoint::{self, CheckpointError};
-use crate::model::{FullGenerator, GpenConfig};
+use crate::restore::network::{FullGenerator, GpenConfig};
+use checkpoint::CheckpointError;
 use std::path::{Path, PathBuf};
 
 /// Why a model could not be fetched, installed or verified. Every message says what to do next.
@@ -55,7 +56,7 @@ pub enum ModelError {
     #[error("{reason}")]
     InvalidAddon { reason: String },
     #[error("{} is {found}, but {name} must be {expected}", path.display())]
-    WrongConfig { path: PathBuf, name: String, found: ModelKind, expected: ModelKind },
+    WrongConfig { path: PathBuf, name: String, found: Box<ModelKind>, expected: Box<ModelKind> },
     #[error(
         "{} changed since it was installed: SHA-256 {actual}, recorded {recorded}; download or import it again",
         path.display()
@@ -121,8 +122,8 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
             return Err(ModelError::WrongConfig {
                 path: path.into(),
                 name: name.into(),
-                found: ModelKind::Generator(found),
-                expected: ModelKind::Generator(want),
+                found: Box::new(ModelKind::Generator(found)),
+                expected: Box::new(ModelKind::Generator(want)),
             });
         }
         Some((_, want)) => want,
@@ -158,12 +159,12 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
     let parser = || {
-        crate::parse::FaceParser::load(path, tch::Device::Cpu)
+        crate::mask::parser::FaceParser::load(path, tch::Device::Cpu)
             .map(|p| Validated { kind: ModelKind::FaceParser, description: format!("ParseNet {}", p.size()) })
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
     let upscaler = |want: Option<u32>| {
-        let up = crate::sr::Upscaler::load(path, tch::Device::Cpu).map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })?;
+        let up = crate::upscale::Upscaler::load(path, tch::Device::Cpu).map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })?;
         let c = up.config();
         match want {
             Some(w) if w != up.scale() => {

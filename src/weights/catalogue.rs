@@ -3,7 +3,7 @@
 //! path, its RetinaFace detector and ParseNet face parser. Tests build their own catalogue pointing
 //! at a local server.
 
-use crate::model::GpenConfig;
+use crate::restore::network::GpenConfig;
 
 /// The authors' download location (`README.md`, `weights/README.md` of yangxy/GPEN).
 pub const OSS_BASE: &str = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models";
@@ -46,14 +46,16 @@ impl Task {
 }
 
 impl std::str::FromStr for Task {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::ConfigError;
+    fn from_str(s: &str) -> Result<Self, crate::error::ConfigError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "restore" => Ok(Task::Restore),
             "colorize" => Ok(Task::Colorize),
             "inpaint" => Ok(Task::Inpaint),
             "seg2face" => Ok(Task::Seg2Face),
-            other => Err(format!("unknown task '{other}'; one of: restore, colorize, inpaint, seg2face")),
+            other => {
+                Err(crate::error::ConfigError::BadValue(format!("unknown task '{other}'; one of: restore, colorize, inpaint, seg2face")))
+            }
         }
     }
 }
