@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// Share of the free memory that batches may use.
 pub const MEMORY_RATIO: RangeInclusive<f64> = 0.10..=0.95;
+/// The memory ratio a run starts with (the window's slider, every command's `--memory-ratio`).
+pub const DEFAULT_MEMORY_RATIO: f64 = 0.8;
 /// How much of the restored face is used (GPEN's `alpha`).
 pub const STRENGTH: RangeInclusive<f32> = 0.0..=1.0;
 /// Largest batch the planner may choose.
@@ -22,6 +24,8 @@ pub const MAX_BATCH: RangeInclusive<usize> = 1..=1024;
 pub const MAX_BATCH_OVERRIDE_UI: usize = 256;
 /// Smallest face looked for, in pixels.
 pub const MIN_FACE: RangeInclusive<f64> = 4.0..=4096.0;
+/// MTCNN's smallest face by default (facenet-pytorch's own default), px.
+pub const DEFAULT_MIN_FACE: f64 = 20.0;
 /// Largest photo accepted, in megapixels.
 pub const MAX_MEGAPIXELS: RangeInclusive<f64> = 0.01..=1000.0;
 /// CPU stage workers (read + detect + align, paste + encode).
@@ -297,11 +301,11 @@ impl Default for RunConfig {
             format: OutputFormat::Png,
             save_faces: false,
             overwrite: false,
-            memory_ratio: 0.8,
+            memory_ratio: DEFAULT_MEMORY_RATIO,
             batch_override: None,
             max_batch: 32,
             cpu_max_batch: 1,
-            min_face: 20.0,
+            min_face: DEFAULT_MIN_FACE,
             max_megapixels: 100.0,
             aligned: false,
             workers: Workers::Auto,

@@ -48,7 +48,7 @@ pub struct EngineBenchArgs {
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_limit: Option<u64>,
     /// Memory ratio of the adaptive strategy.
-    #[arg(long, default_value_t = 0.8, value_name = "R")]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MEMORY_RATIO, value_name = "R")]
     pub memory_ratio: f64,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]

@@ -63,7 +63,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     );
     match &before {
         Some(s) => {
-            let r = planner::recommend(s.free, 0.8, &calibrated, 64);
+            let r = planner::recommend(s.free, crate::config::DEFAULT_MEMORY_RATIO, &calibrated, 64);
             println!("\nwith {} of {} free before loading: batch {} ({})", format_bytes(s.free), format_bytes(s.total), r.batch, r.reason);
         }
         None => println!("\nfree memory unknown: {}", monitor.last_error().unwrap_or_default()),

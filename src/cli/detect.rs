@@ -23,7 +23,7 @@ pub struct DetectArgs {
     #[command(flatten)]
     pub face_args: super::restore::FaceArgs,
     /// MTCNN: smallest face side looked for, in pixels.
-    #[arg(long, default_value_t = 20.0, value_name = "PX")]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MIN_FACE, value_name = "PX")]
     pub min_face: f64,
     /// MTCNN: score thresholds of the P-Net, R-Net and O-Net stages.
     #[arg(long, default_value = "0.6,0.7,0.7", value_parser = parse_thresholds, value_name = "A,B,C")]

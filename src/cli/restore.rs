@@ -33,7 +33,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch: Option<usize>,
     /// Share of the free GPU memory (system RAM on the CPU) that batches may use, 0.10-0.95.
-    #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = config::parse_memory_ratio)]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MEMORY_RATIO, value_name = "R", value_parser = config::parse_memory_ratio)]
     pub memory_ratio: f64,
     /// Largest batch the planner may choose.
     #[arg(long, default_value_t = 32, value_name = "N")]
@@ -54,7 +54,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub save_faces: bool,
     /// Smallest face to look for, in pixels.
-    #[arg(long, default_value_t = 20.0, value_name = "PX")]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MIN_FACE, value_name = "PX")]
     pub min_face: f64,
     /// Refuse photos larger than this many megapixels (protects against decompression bombs).
     #[arg(long, default_value_t = 100.0, value_name = "MP")]

@@ -30,7 +30,7 @@ pub struct UpscaleArgs {
     #[command(flatten)]
     pub sr_args: SrArgs,
     /// Share of the free GPU memory (system RAM on the CPU) that tiles may use, 0.10-0.95.
-    #[arg(long, default_value_t = 0.8, value_name = "R", value_parser = config::parse_memory_ratio)]
+    #[arg(long, default_value_t = crate::config::DEFAULT_MEMORY_RATIO, value_name = "R", value_parser = config::parse_memory_ratio)]
     pub memory_ratio: f64,
     /// Output format: png, jpg or webp.
     #[arg(long, default_value = "png", value_name = "FMT")]
