@@ -14,6 +14,7 @@ use gpen_studio::engine::memory::{MemoryProbe, MemorySample};
 use gpen_studio::engine::memory_model::{MemoryModel, ModelSource};
 use gpen_studio::engine::worker::{Command, Components, EngineEvent, EngineHandle, spawn};
 use gpen_studio::error::RunError;
+use gpen_studio::pipeline::Outcome;
 use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -357,13 +358,16 @@ fn photos_complete_as_soon_as_their_faces_are_back_with_previews_and_progress() 
     enqueue(&rig);
     rig.engine.send(Command::Start);
     let events = run_to_end(&rig);
-    let order: Vec<u64> = events.iter().filter_map(|e| if let EngineEvent::PhotoDone { id, .. } = e { Some(*id) } else { None }).collect();
+    let order: Vec<u64> = events
+        .iter()
+        .filter_map(|e| if let EngineEvent::PhotoEnded { id, outcome: Outcome::Restored { .. }, .. } = e { Some(*id) } else { None })
+        .collect();
     assert_eq!(order, [0, 1, 2, 3]);
-    let first_done = events.iter().position(|e| matches!(e, EngineEvent::PhotoDone { .. })).unwrap();
+    let first_done = events.iter().position(|e| matches!(e, EngineEvent::PhotoEnded { outcome: Outcome::Restored { .. }, .. })).unwrap();
     let found_before: usize = events[..first_done].iter().filter(|e| matches!(e, EngineEvent::FacesFound { .. })).count();
     assert!(found_before < 4, "photo 0 is written before every photo is even read");
     for e in &events {
-        if let EngineEvent::PhotoDone { after, .. } = e {
+        if let EngineEvent::PhotoEnded { outcome: Outcome::Restored { .. }, after, .. } = e {
             let after = after.as_ref().expect("a preview of the result");
             assert!(after.image.width() <= 128 && after.image.height() <= 128);
         }
@@ -410,11 +414,16 @@ fn endings(events: &[EngineEvent]) -> std::collections::BTreeMap<u64, Vec<&'stat
     let mut m = std::collections::BTreeMap::<u64, Vec<&'static str>>::new();
     for e in events {
         let (id, what) = match e {
-            EngineEvent::PhotoDone { id, .. } => (*id, "done"),
-            EngineEvent::PhotoWithoutFaces { id, .. } => (*id, "no faces"),
-            EngineEvent::PhotoSkipped { id, .. } => (*id, "skipped"),
-            EngineEvent::PhotoFailed { id, .. } => (*id, "failed"),
-            EngineEvent::PhotoCancelled { id } => (*id, "cancelled"),
+            EngineEvent::PhotoEnded { id, outcome, .. } => (
+                *id,
+                match outcome {
+                    Outcome::Restored { .. } => "done",
+                    Outcome::NoFaces { .. } => "no faces",
+                    Outcome::AlreadyDone { .. } => "skipped",
+                    Outcome::Failed { .. } => "failed",
+                    Outcome::Cancelled => "cancelled",
+                },
+            ),
             _ => continue,
         };
         m.entry(id).or_default().push(what);
@@ -465,8 +474,12 @@ fn every_photo_ends_once_with_a_broken_detector_an_oom_and_a_failed_write_in_one
     }
     assert_eq!((s.photos_restored, s.photos_failed, s.faces_restored, s.faces_failed), (6, 2, 18, 0), "{s}");
     assert!(s.oom_events >= 1, "{s}");
-    let errors: Vec<&String> =
-        events.iter().filter_map(|e| if let EngineEvent::PhotoFailed { error, .. } = e { Some(error) } else { None }).collect();
+    let errors: Vec<String> = events
+        .iter()
+        .filter_map(|e| {
+            if let EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. } = e { Some(error.to_string()) } else { None }
+        })
+        .collect();
     assert!(errors.iter().any(|e| e.contains("face detection failed")), "{errors:?}");
     let mut written = outputs(rig.out.path());
     written.retain(|n| n != "photo05.png");

@@ -19,6 +19,8 @@ use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::face_tool::ToolStatus;
 use gpen_studio::gui::helpers::Helpers;
 use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
+use gpen_studio::photo::PhotoError;
+use gpen_studio::pipeline::{Outcome, PhotoFailure};
 use gpen_studio::restore::network::GpenConfig;
 use gpen_studio::weights::{Catalogue, ModelEntry};
 use std::path::{Path, PathBuf};
@@ -230,7 +232,11 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
     harness.get_by_label_contains("1 faces detected");
     script
         .events
-        .send(EngineEvent::PhotoDone { id: ID, output: dir.path().join("out/grandma.png"), faces: 1, after: Some(preview(40, 30)) })
+        .send(EngineEvent::PhotoEnded {
+            id: ID,
+            outcome: Outcome::Restored { output: dir.path().join("out/grandma.png"), faces: 1 },
+            after: Some(preview(40, 30)),
+        })
         .unwrap();
     harness.run_steps(2);
     harness.get_by_label_contains("After 40×30");
@@ -242,10 +248,15 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
 fn a_failed_photo_shows_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut harness, script, _) = one_queued_photo(dir.path(), some_weights(dir.path()));
-    script.events.send(EngineEvent::PhotoFailed { id: ID, error: "cannot decode grandma.png: truncated file".into() }).unwrap();
+    let error = PhotoFailure::Read(Arc::new(PhotoError::Corrupt {
+        path: "grandma.png".into(),
+        format: "PNG",
+        detail: "the file ends early".into(),
+    }));
+    script.events.send(EngineEvent::PhotoEnded { id: ID, outcome: Outcome::Failed { error, faces_failed: 0 }, after: None }).unwrap();
     harness.run_steps(2);
     assert!(harness.get_all_by_label("failed").count() >= 1);
-    harness.get_by_label_contains("Failed: cannot decode grandma.png: truncated file");
+    harness.get_by_label_contains("Failed: grandma.png: the PNG data is truncated or corrupt (the file ends early)");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use gpen_studio::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use gpen_studio::device::DeviceChoice;
 use gpen_studio::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
 use gpen_studio::error::RunError;
-use gpen_studio::pipeline::Summary;
+use gpen_studio::pipeline::{Outcome, Summary};
 use gpen_studio::restore::FaceRestorer;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -104,8 +104,10 @@ fn identity_restorer_round_trip_leaves_the_photo_unchanged() {
     let (events, batches) = run_identity(std::slice::from_ref(&input), out.path(), 8, Workers::Fixed(1), None);
     let s = summary(&events);
     assert_eq!(s.faces_restored, 29, "{s}");
-    let done: Vec<&PathBuf> =
-        events.iter().filter_map(|e| if let EngineEvent::PhotoDone { output, .. } = e { Some(output) } else { None }).collect();
+    let done: Vec<&PathBuf> = events
+        .iter()
+        .filter_map(|e| if let EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. } = e { Some(output) } else { None })
+        .collect();
     assert_eq!(done, [&out.path().join("solvay_1927.png")]);
     // 29 faces in batches of 8: 8, 8, 8, 5.
     assert_eq!(batches, [8, 8, 8, 5]);
@@ -129,7 +131,7 @@ fn faces_of_several_photos_share_batches_and_each_photo_is_written_once_complete
         .iter()
         .filter_map(|e| match e {
             EngineEvent::FacesFound { id, faces, .. } => Some(format!("found {id}: {}", faces.len())),
-            EngineEvent::PhotoDone { id, .. } => Some(format!("done {id}")),
+            EngineEvent::PhotoEnded { id, outcome: Outcome::Restored { .. }, .. } => Some(format!("done {id}")),
             _ => None,
         })
         .collect();

@@ -6,7 +6,7 @@
 
 use super::walk::Photo;
 use crate::engine::worker::EngineEvent;
-use crate::pipeline::{PhotoId, Summary};
+use crate::pipeline::{Outcome, PhotoId, Summary};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -68,6 +68,7 @@ pub struct PlannerDecision {
     pub at_seconds: f64,
 }
 
+/// A photo's end as a report records it (the engine's [`Outcome`] without its details).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhotoOutcome {
@@ -75,6 +76,20 @@ pub enum PhotoOutcome {
     NoFaces,
     AlreadyDone,
     Failed,
+}
+
+impl PhotoOutcome {
+    /// How a photo's end is recorded; a cancelled photo is not (it was not tried to the end, and a
+    /// rerun does it).
+    pub fn of(outcome: &Outcome) -> Option<Self> {
+        match outcome {
+            Outcome::Restored { .. } => Some(PhotoOutcome::Restored),
+            Outcome::NoFaces { .. } => Some(PhotoOutcome::NoFaces),
+            Outcome::AlreadyDone { .. } => Some(PhotoOutcome::AlreadyDone),
+            Outcome::Failed { .. } => Some(PhotoOutcome::Failed),
+            Outcome::Cancelled => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,13 +299,15 @@ impl ReportWriter {
             EngineEvent::MaskFallback { id, face, error } => {
                 self.face(*id, *face, None, format!("no parsing mask ({error}); pasted with the rectangle"))
             }
-            EngineEvent::PhotoDone { id, .. } => ended = self.end(*id, PhotoOutcome::Restored, None),
-            EngineEvent::PhotoWithoutFaces { id, .. } => ended = self.end(*id, PhotoOutcome::NoFaces, None),
-            EngineEvent::PhotoSkipped { id, .. } => ended = self.end(*id, PhotoOutcome::AlreadyDone, None),
-            EngineEvent::PhotoFailed { id, error } => ended = self.end(*id, PhotoOutcome::Failed, Some(error.clone())),
-            EngineEvent::PhotoCancelled { id } => {
-                self.pending.remove(id);
-            }
+            EngineEvent::PhotoEnded { id, outcome, .. } => match PhotoOutcome::of(outcome) {
+                Some(recorded) => {
+                    let reason = if let Outcome::Failed { error, .. } = outcome { Some(error.to_string()) } else { None };
+                    ended = self.end(*id, recorded, reason);
+                }
+                None => {
+                    self.pending.remove(id);
+                }
+            },
             EngineEvent::Finished(summary) => {
                 self.finish(summary);
                 self.try_write();

@@ -5,7 +5,7 @@ use super::ModelArgs;
 use crate::config::{self, RunConfig, Workers};
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
 use crate::photo::OutputFormat;
-use crate::pipeline::PhotoId;
+use crate::pipeline::{Outcome, PhotoId};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -291,11 +291,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             EngineEvent::Recommendation { batch, reason } => out.batch_plan(batch, &reason),
             EngineEvent::TilePlan { tile, reason } => out.tile_plan(tile, &reason),
             EngineEvent::Progress(p) => out.progress(&p),
-            EngineEvent::PhotoFailed { id, error } => {
+            EngineEvent::PhotoEnded { id, outcome: Outcome::Failed { error, .. }, .. } => {
                 let path = &names[id as usize];
-                out.error(&format!("error: {}: {}", path.display(), without_path(&error, path)));
+                out.error(&format!("error: {}: {}", path.display(), without_path(&error.to_string(), path)));
             }
-            EngineEvent::PhotoWithoutFaces { id, .. } => {
+            EngineEvent::PhotoEnded { id, outcome: Outcome::NoFaces { .. }, .. } => {
                 out.info(&format!("note: {}: no faces found; written unchanged", names[id as usize].display()));
             }
             EngineEvent::OomRecovered { from, to } => out.info(&format!("out of memory with {from} faces; retrying with {to}")),

@@ -357,13 +357,7 @@ impl Worker {
         books.summary.count(&outcome);
         books.progress.photos_done += 1;
         self.forget(id);
-        self.emit(match outcome {
-            Outcome::Restored { output, faces } => EngineEvent::PhotoDone { id, output, faces, after },
-            Outcome::NoFaces { output } => EngineEvent::PhotoWithoutFaces { id, output },
-            Outcome::AlreadyDone { output } => EngineEvent::PhotoSkipped { id, output },
-            Outcome::Failed { error, .. } => EngineEvent::PhotoFailed { id, error },
-            Outcome::Cancelled => EngineEvent::PhotoCancelled { id },
-        });
+        self.emit(EngineEvent::PhotoEnded { id, outcome, after });
     }
 
     /// Cancel or shutdown: photos not yet read and faces not yet restored are dropped (nothing is

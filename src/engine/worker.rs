@@ -15,7 +15,7 @@ use crate::device::{Precision, device_name};
 use crate::error::{ConfigError, SetupError};
 use crate::mask::FaceMasker;
 use crate::pipeline::stages::FrontTools;
-use crate::pipeline::{PhotoId, Summary};
+use crate::pipeline::{Outcome, PhotoId, Summary};
 use crate::restore::FaceRestorer;
 use crate::restore::gpen::Gpen;
 use crate::restore::network::GpenConfig;
@@ -94,26 +94,12 @@ pub enum EngineEvent {
         faces: Vec<Face>,
         before: Option<Preview>,
     },
-    PhotoDone {
+    /// A photo's journey ended, in exactly one way (every queued photo gets one). `after` is the
+    /// result's preview: a restored photo's, when previews are on.
+    PhotoEnded {
         id: PhotoId,
-        output: PathBuf,
-        faces: usize,
+        outcome: Outcome,
         after: Option<Preview>,
-    },
-    PhotoWithoutFaces {
-        id: PhotoId,
-        output: PathBuf,
-    },
-    PhotoSkipped {
-        id: PhotoId,
-        output: PathBuf,
-    },
-    PhotoFailed {
-        id: PhotoId,
-        error: String,
-    },
-    PhotoCancelled {
-        id: PhotoId,
     },
     FaceFailed {
         id: PhotoId,

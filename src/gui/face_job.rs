@@ -8,6 +8,7 @@ use crate::detect::Face;
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
 use crate::error::{ConfigError, SetupError};
 use crate::photo::{OutputFormat, ReadLimits, read_photo};
+use crate::pipeline::Outcome;
 use crate::weights::Task;
 use image::{GrayImage, RgbImage};
 use std::path::{Path, PathBuf};
@@ -116,8 +117,10 @@ fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError
     let mut result = Err(FaceToolError::Run("the run ended without a result".into()));
     loop {
         match engine.events.recv() {
-            Ok(EngineEvent::PhotoDone { output, .. }) => result = Ok(output),
-            Ok(EngineEvent::PhotoFailed { error, .. }) => result = Err(FaceToolError::Run(error)),
+            Ok(EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. }) => result = Ok(output),
+            Ok(EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. }) => {
+                result = Err(FaceToolError::Run(error.to_string()))
+            }
             Ok(EngineEvent::FaceFailed { error, .. }) => result = Err(FaceToolError::Run(error)),
             Ok(EngineEvent::ModelError(error)) => result = Err(error.into()),
             Ok(EngineEvent::Finished(_)) => break,

@@ -8,7 +8,7 @@ use crate::engine::memory::MemorySample;
 use crate::engine::worker::{Command, EngineEvent, Preview, Progress};
 use crate::gui::download::{DownloadState, ModelDownload, ModelSource};
 use crate::photo::OutputFormat;
-use crate::pipeline::PhotoId;
+use crate::pipeline::{Outcome, PhotoId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -533,6 +533,39 @@ impl AppState {
         Some(format!("{}: {plan}", row.name))
     }
 
+    /// A photo's row when its journey ended: its status, its result, and a note for a failure.
+    fn photo_ended(&mut self, id: PhotoId, outcome: Outcome, after: Option<Preview>) {
+        let Some(row) = self.row_mut(id) else { return };
+        if let Some(output) = outcome.output() {
+            row.output = Some(output.clone());
+        }
+        match outcome {
+            Outcome::Restored { .. } => {
+                row.status = PhotoStatus::Done;
+                if after.is_some() {
+                    row.after = after;
+                    row.revision += 1;
+                }
+            }
+            Outcome::NoFaces { .. } => {
+                row.status = PhotoStatus::NoFaces;
+                row.faces.clear();
+                row.faces_known = true;
+            }
+            Outcome::AlreadyDone { .. } => row.status = PhotoStatus::Skipped,
+            Outcome::Failed { error, .. } => {
+                let error = displayable(&error.to_string());
+                row.status = PhotoStatus::Failed(error.clone());
+                let name = row.name.clone();
+                self.note(format!("{name}: {error}"));
+            }
+            Outcome::Cancelled => {
+                row.status = PhotoStatus::Cancelled;
+                row.in_engine = false;
+            }
+        }
+    }
+
     /// Folds one engine event into the state.
     pub fn apply(&mut self, event: EngineEvent) {
         match event {
@@ -594,44 +627,7 @@ impl AppState {
                     row.status = PhotoStatus::Restoring;
                 }
             }
-            EngineEvent::PhotoDone { id, output, faces: _, after } => {
-                if let Some(row) = self.row_mut(id) {
-                    row.status = PhotoStatus::Done;
-                    row.output = Some(output);
-                    if after.is_some() {
-                        row.after = after;
-                        row.revision += 1;
-                    }
-                }
-            }
-            EngineEvent::PhotoWithoutFaces { id, output } => {
-                if let Some(row) = self.row_mut(id) {
-                    row.status = PhotoStatus::NoFaces;
-                    row.faces.clear();
-                    row.faces_known = true;
-                    row.output = Some(output);
-                }
-            }
-            EngineEvent::PhotoSkipped { id, output } => {
-                if let Some(row) = self.row_mut(id) {
-                    row.status = PhotoStatus::Skipped;
-                    row.output = Some(output);
-                }
-            }
-            EngineEvent::PhotoFailed { id, error } => {
-                let error = displayable(&error);
-                if let Some(row) = self.row_mut(id) {
-                    row.status = PhotoStatus::Failed(error.clone());
-                    let name = row.name.clone();
-                    self.note(format!("{name}: {error}"));
-                }
-            }
-            EngineEvent::PhotoCancelled { id } => {
-                if let Some(row) = self.row_mut(id) {
-                    row.status = PhotoStatus::Cancelled;
-                    row.in_engine = false;
-                }
-            }
+            EngineEvent::PhotoEnded { id, outcome, after } => self.photo_ended(id, outcome, after),
             EngineEvent::FaceFailed { id, face, error } => {
                 if let Some(row) = self.row_mut(id) {
                     row.face_errors.push(format!("face {}: {}", face + 1, displayable(&error)));

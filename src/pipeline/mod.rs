@@ -10,6 +10,7 @@
 pub mod budget;
 pub mod gpu;
 pub mod items;
+pub mod outcome;
 pub mod paste;
 pub mod runner;
 pub mod stages;
@@ -19,31 +20,8 @@ use std::time::Duration;
 /// A photo's identity from the queue to the last event: the caller (window, CLI) chooses it.
 pub type PhotoId = u64;
 
+pub use outcome::{Outcome, PhotoFailure};
 pub use stages::Preview;
-
-/// How one photo ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Restored {
-        output: std::path::PathBuf,
-        faces: usize,
-    },
-    /// No face found: the photo is written unchanged (re-encoded, metadata kept).
-    NoFaces {
-        output: std::path::PathBuf,
-    },
-    /// The result exists from an earlier run and `overwrite` is off.
-    AlreadyDone {
-        output: std::path::PathBuf,
-    },
-    /// Nothing was written for this photo; a rerun tries it again.
-    Failed {
-        error: String,
-        faces_failed: usize,
-    },
-    /// The run was cancelled before this photo was finished; nothing was written for it.
-    Cancelled,
-}
 
 /// Chooses how many faces go into each restorer call, and reacts to running out of memory.
 pub trait BatchSizer {

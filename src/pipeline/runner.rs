@@ -4,6 +4,7 @@
 //! engine's thread keeps the GPU busy. The coordinator treats both alike through [`Stages`].
 
 use super::gpu::Completed;
+use super::outcome::PhotoFailure;
 use super::stages::{self, BackReport, FrontReport, FrontTools, PhotoJob, StageContext};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::VecDeque;
@@ -38,7 +39,7 @@ impl Stages<'_> {
                 let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| FrontReport {
                     front: stages::Front::Done(
                         copy,
-                        super::Outcome::Failed { error: internal_error(&"the detection thread stopped"), faces_failed: 0 },
+                        super::Outcome::Failed { error: PhotoFailure::internal(&"the detection thread stopped"), faces_failed: 0 },
                     ),
                     found: None,
                     times: Default::default(),
@@ -272,7 +273,7 @@ fn lower_priority() {
 fn guarded_prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let copy = job.clone();
     catch_unwind(AssertUnwindSafe(|| stages::prepare(job, tools, ctx))).unwrap_or_else(|panic| FrontReport {
-        front: stages::Front::Done(copy, super::Outcome::Failed { error: internal_error(&*panic), faces_failed: 0 }),
+        front: stages::Front::Done(copy, super::Outcome::Failed { error: PhotoFailure::internal(&*panic), faces_failed: 0 }),
         found: None,
         times: Default::default(),
     })
@@ -283,13 +284,13 @@ fn guarded_finish(completed: Completed, ctx: &StageContext) -> BackReport {
     let faces = completed.1.len();
     catch_unwind(AssertUnwindSafe(|| stages::finish(completed.0, completed.1, ctx))).unwrap_or_else(|panic| BackReport {
         id,
-        outcome: super::Outcome::Failed { error: internal_error(&*panic), faces_failed: faces },
+        outcome: super::Outcome::Failed { error: PhotoFailure::internal(&*panic), faces_failed: faces },
         after: None,
         times: Default::default(),
     })
 }
 
+/// A panic as the message a user sees (the worker thread's crash).
 pub fn internal_error(panic: &dyn std::any::Any) -> String {
-    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-    format!("internal error: {} (please report it)", what.unwrap_or_else(|| "a stage panicked".into()))
+    PhotoFailure::internal(panic).to_string()
 }

@@ -4,6 +4,7 @@
 //! resize and the paste-back for writing the restored crop itself.
 
 use super::items::{FaceFailure, RestoredFace};
+use super::outcome::{MaskFileError, PhotoFailure};
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
 use crate::config::RunConfig;
@@ -13,6 +14,7 @@ use crate::pipeline::paste::{self, PasteFace};
 use crate::upscale::{self, PhotoUpscaler};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 use tch::Device;
 
@@ -177,8 +179,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let mut times = StageTimes::default();
     let done = |job, outcome, found, times| FrontReport { front: Front::Done(job, outcome), found, times };
     if crate::paths::same_file(&job.input, &job.output) {
-        let error = "the result would replace the input; choose another output folder".into();
-        return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times);
+        return done(job, Outcome::Failed { error: PhotoFailure::WouldReplaceInput, faces_failed: 0 }, None, times);
     }
     if job.output.exists() && !ctx.overwrite {
         let output = job.output.clone();
@@ -187,7 +188,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let t = Instant::now();
     let mut photo = match photo::read_photo(&job.input, &ctx.limits) {
         Ok(p) => p,
-        Err(e) => return done(job, Outcome::Failed { error: e.to_string(), faces_failed: 0 }, None, times),
+        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Read(Arc::new(e)), faces_failed: 0 }, None, times),
     };
     times.decode += t.elapsed();
 
@@ -204,7 +205,9 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
                 face_scale = ctx.upscale;
                 background = Some(done.image);
             }
-            Err(error) => return done(job, Outcome::Failed { error: error.to_string(), faces_failed: 0 }, None, times),
+            Err(error) => {
+                return done(job, Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 }, None, times);
+            }
         }
         times.upscale += t.elapsed();
     }
@@ -214,10 +217,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input)).map(|f| f.iter().map(|f| f.scaled(face_scale)).collect());
     let faces = match given.map(Ok).unwrap_or_else(|| tools.detector.detect(&photo.pixels)) {
         Ok(f) => f,
-        Err(e) => {
-            let error = format!("face detection failed: {e}");
-            return done(job, Outcome::Failed { error, faces_failed: 0 }, None, times);
-        }
+        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Detect(Arc::new(e)), faces_failed: 0 }, None, times),
     };
     times.detect += t.elapsed();
     // Reported in the input's pixels (what `--faces` and the window's face switches take back),
@@ -230,17 +230,17 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
-            Err(error) => Outcome::Failed { error: error.to_string(), faces_failed: 0 },
+            Err(error) => Outcome::Failed { error: PhotoFailure::Write(Arc::new(error)), faces_failed: 0 },
         };
         return done(job, outcome, found, times);
     }
 
     let t = Instant::now();
     let aligned = if ctx.aligned {
-        task_input(&photo.pixels, &job.input, ctx.task).map(|input| vec![resized_crop(&input, ctx.size)]).map_err(|e| e.to_string())
+        task_input(&photo.pixels, &job.input, ctx.task).map(|input| vec![resized_crop(&input, ctx.size)]).map_err(PhotoFailure::TaskInput)
     } else {
         let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
-        align::align_faces(&photo.pixels, &landmarks, ctx.size, ctx.device).map_err(|e| format!("alignment failed: {e}"))
+        align::align_faces(&photo.pixels, &landmarks, ctx.size, ctx.device).map_err(|e| PhotoFailure::Align(Arc::new(e)))
     };
     times.align += t.elapsed();
     match aligned {
@@ -267,10 +267,11 @@ fn resized_crop(image: &RgbImage, size: u32) -> AlignedFace {
 pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure>>, ctx: &StageContext) -> BackReport {
     let mut times = StageTimes::default();
     let id = prepared.job.id;
-    let errors: Vec<String> = restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| format!("face {i}: {e}"))).collect();
-    if !errors.is_empty() {
-        let error = format!("{} of {} faces could not be restored ({})", errors.len(), restored.len(), errors.join("; "));
-        let outcome = Outcome::Failed { error, faces_failed: errors.len() };
+    let lost: Vec<(usize, FaceFailure)> =
+        restored.iter().enumerate().filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone()))).collect();
+    if !lost.is_empty() {
+        let faces_failed = lost.len();
+        let outcome = Outcome::Failed { error: PhotoFailure::FacesLost { total: restored.len(), lost }, faces_failed };
         return BackReport { id, outcome, after: None, times };
     }
     let restored: Vec<RestoredFace> = restored.into_iter().map(Result::unwrap).collect();
@@ -310,7 +311,9 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
             let after = preview(&result, ctx.preview_side).map(|p| Preview { scale: p.scale * scale, ..p });
             BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len() }, after, times }
         }
-        Err(error) => BackReport { id, outcome: Outcome::Failed { error: error.to_string(), faces_failed: 0 }, after: None, times },
+        Err(error) => {
+            BackReport { id, outcome: Outcome::Failed { error: PhotoFailure::Write(Arc::new(error)), faces_failed: 0 }, after: None, times }
+        }
     }
 }
 
@@ -318,15 +321,6 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
 /// (what it was trained on); an inpainting model the crop with the region to fill painted white
 /// (GPEN's brush strokes), from `NAME_mask.png` beside the input (white = fill) when there is one,
 /// else the crop as given (already marked).
-/// An inpainting mask beside an aligned crop that cannot be used.
-#[derive(Debug, thiserror::Error)]
-enum MaskFileError {
-    #[error("inpainting mask {}: {reason}", path.display())]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("inpainting mask {} is {}x{}, the face {}x{}", path.display(), mask.0, mask.1, face.0, face.1)]
-    WrongSize { path: PathBuf, mask: (u32, u32), face: (u32, u32) },
-}
-
 fn task_input(image: &RgbImage, input: &Path, task: crate::weights::Task) -> Result<RgbImage, MaskFileError> {
     use crate::weights::Task;
     match task {
