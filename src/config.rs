@@ -449,9 +449,24 @@ impl RunConfig {
         )))
     }
 
+    /// Every `auto` of this configuration turned into a concrete choice with its file, each choice on
+    /// its own (the window shows each): the one place the file system is asked which add-ons are
+    /// installed. A run needs all of them: [`RunConfig::resolve`].
+    pub fn choices(&self) -> Choices {
+        Choices { detector: self.detector_use(), upscaler: self.sr_use(), mask: self.mask_use() }
+    }
+
+    /// This configuration with every choice made, checked once at the edge (the command, the
+    /// engine's model load, the window's preview); the first choice that cannot be made, in the order
+    /// a run loads them (detector, upscaler, mask), is the error.
+    pub fn resolve(&self) -> Result<ResolvedRun, ConfigError> {
+        let Choices { detector, upscaler, mask } = self.choices();
+        Ok(ResolvedRun { config: self.clone(), detector: detector?, upscaler: upscaler?, mask: mask? })
+    }
+
     /// The SR weights this configuration upscales with, if it upscales; an error that says how to
     /// get them when they are missing.
-    pub fn sr_use(&self) -> Result<Option<PathBuf>, ConfigError> {
+    fn sr_use(&self) -> Result<Option<PathBuf>, ConfigError> {
         let Some(scale) = self.upscale else { return Ok(None) };
         let path = self.sr_weights.clone().unwrap_or_else(|| crate::paths::model_file(&sr_file(scale)));
         if path.is_file() {
@@ -461,11 +476,13 @@ impl RunConfig {
         }
     }
 
-    /// The detector this configuration runs with: `auto` takes RetinaFace when its weights exist.
-    /// Asking for RetinaFace without its weights is an error that says how to get them.
-    pub fn detector_use(&self) -> Result<DetectorUse, ConfigError> {
+    /// The detector: `auto` takes RetinaFace when its weights exist. Asking for RetinaFace without
+    /// its weights is an error that says how to get them.
+    fn detector_use(&self) -> Result<DetectorUse, ConfigError> {
         let path = self.detector_weights.clone().unwrap_or_else(|| crate::paths::model_file(RETINAFACE_FILE));
         match self.detector {
+            // Aligned crops are not searched: the built-in detector stands in, needing no file.
+            _ if self.aligned => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Mtcnn => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto if !path.is_file() => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto => Ok(DetectorUse::RetinaFace(path)),
@@ -476,14 +493,8 @@ impl RunConfig {
         }
     }
 
-    /// The detector this configuration runs with, loaded on `device` (the one place a detector is
-    /// built from the settings: the engine's workers and the window's preview call it).
-    pub fn detector(&self, device: tch::Device) -> Result<Box<dyn crate::detect::FaceDetector + Send>, crate::error::SetupError> {
-        crate::detect::detector_for(&self.detector_use()?, self.detect_threshold, self.min_face, device)
-    }
-
-    /// The paste mask this configuration runs with (aligned crops are not pasted: rectangle).
-    pub fn mask_use(&self) -> Result<MaskUse, ConfigError> {
+    /// The paste mask (aligned crops are not pasted: rectangle).
+    fn mask_use(&self) -> Result<MaskUse, ConfigError> {
         let path = self.parser_weights.clone().unwrap_or_else(|| crate::paths::model_file(PARSENET_FILE));
         match self.mask {
             _ if self.aligned => Ok(MaskUse::Rectangle),
@@ -493,6 +504,43 @@ impl RunConfig {
             MaskChoice::Parser if path.is_file() => Ok(MaskUse::Parser(path)),
             MaskChoice::Parser => Err(ConfigError::MissingFile(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path))),
         }
+    }
+}
+
+/// Each `auto` of a configuration as chosen now, or why it cannot be ([`RunConfig::choices`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choices {
+    pub detector: Result<DetectorUse, ConfigError>,
+    /// The SR weights when the configuration upscales.
+    pub upscaler: Result<Option<PathBuf>, ConfigError>,
+    pub mask: Result<MaskUse, ConfigError>,
+}
+
+/// A run configuration with every choice made ([`RunConfig::resolve`]): what the engine's stages,
+/// its memory plan and the commands take by reference. Its settings read through to the
+/// configuration it was resolved from.
+#[derive(Debug, Clone)]
+pub struct ResolvedRun {
+    pub config: RunConfig,
+    pub detector: DetectorUse,
+    /// The SR weights when the run upscales.
+    pub upscaler: Option<PathBuf>,
+    pub mask: MaskUse,
+}
+
+impl std::ops::Deref for ResolvedRun {
+    type Target = RunConfig;
+
+    fn deref(&self) -> &RunConfig {
+        &self.config
+    }
+}
+
+impl ResolvedRun {
+    /// The run's detector, loaded on `device` (the one place a detector is built from the settings:
+    /// the engine's workers, `align` and the window's preview call it).
+    pub fn load_detector(&self, device: tch::Device) -> Result<Box<dyn crate::detect::FaceDetector + Send>, crate::error::SetupError> {
+        crate::detect::detector_for(&self.detector, self.detect_threshold, self.min_face, device)
     }
 }
 
@@ -583,19 +631,19 @@ mod tests {
         let retina = dir.path().join("r.pth");
         let parser = dir.path().join("p.pth");
         let missing = RunConfig { detector_weights: Some(retina.clone()), parser_weights: Some(parser.clone()), ..RunConfig::default() };
-        assert_eq!(missing.detector_use(), Ok(DetectorUse::Mtcnn));
-        assert_eq!(missing.mask_use(), Ok(MaskUse::Rectangle));
+        assert_eq!(missing.choices().detector, Ok(DetectorUse::Mtcnn));
+        assert_eq!(missing.choices().mask, Ok(MaskUse::Rectangle));
         let asked = RunConfig { detector: DetectorChoice::RetinaFace, mask: MaskChoice::Parser, ..missing.clone() };
-        assert!(asked.detector_use().unwrap_err().to_string().contains("models download r"));
-        assert!(asked.mask_use().unwrap_err().to_string().contains("--parser-weights"));
+        assert!(asked.choices().detector.unwrap_err().to_string().contains("models download r"));
+        assert!(asked.choices().mask.unwrap_err().to_string().contains("--parser-weights"));
         std::fs::write(&retina, b"x").unwrap();
         std::fs::write(&parser, b"x").unwrap();
-        assert_eq!(missing.detector_use(), Ok(DetectorUse::RetinaFace(retina.clone())));
-        assert_eq!(missing.mask_use(), Ok(MaskUse::Parser(parser.clone())));
+        assert_eq!(missing.choices().detector, Ok(DetectorUse::RetinaFace(retina.clone())));
+        assert_eq!(missing.choices().mask, Ok(MaskUse::Parser(parser.clone())));
         let builtin = RunConfig { detector: DetectorChoice::Mtcnn, mask: MaskChoice::Rectangle, ..missing.clone() };
-        assert_eq!((builtin.detector_use(), builtin.mask_use()), (Ok(DetectorUse::Mtcnn), Ok(MaskUse::Rectangle)));
+        assert_eq!((builtin.choices().detector, builtin.choices().mask), (Ok(DetectorUse::Mtcnn), Ok(MaskUse::Rectangle)));
         // Aligned crops are not pasted.
-        assert_eq!(RunConfig { aligned: true, ..missing }.mask_use(), Ok(MaskUse::Rectangle));
+        assert_eq!(RunConfig { aligned: true, ..missing }.choices().mask, Ok(MaskUse::Rectangle));
         assert_eq!("RetinaFace".parse::<DetectorChoice>(), Ok(DetectorChoice::RetinaFace));
         assert!("yolo".parse::<DetectorChoice>().unwrap_err().to_string().contains("auto, retinaface, mtcnn"));
     }

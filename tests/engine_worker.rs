@@ -158,6 +158,13 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         workers: setup.workers,
         ram_budget: setup.ram_budget,
         upscale: setup.upscale.then_some(2),
+        // A run that upscales needs its SR weights file to exist (the engine resolves the choice
+        // before loading); the fake upscaler below never reads it.
+        sr_weights: setup.upscale.then(|| {
+            let path = input.path().join("realesrnet_x2.pth");
+            std::fs::write(&path, b"not read: the fake upscaler stands in").unwrap();
+            path
+        }),
         ..RunConfig::default()
     };
     let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());

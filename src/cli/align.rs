@@ -40,7 +40,7 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
     let faces = match &args.landmarks {
         Some(file) => read_landmarks(file, &args.image)?,
         None => {
-            let detector = args.face_args.apply(RunConfig::default()).detector(device).map_err(anyhow::Error::msg)?;
+            let detector = args.face_args.apply(RunConfig::default()).resolve()?.load_detector(device).map_err(anyhow::Error::msg)?;
             detector.detect(&photo)?.into_iter().map(|f| f.landmarks).collect()
         }
     };

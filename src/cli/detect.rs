@@ -50,7 +50,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
     let choice =
         RunConfig { detector: args.face_args.detector, detector_weights: args.face_args.detector_weights.clone(), ..RunConfig::default() };
-    let detector: Box<dyn FaceDetector> = match choice.detector_use().map_err(anyhow::Error::msg)? {
+    let detector: Box<dyn FaceDetector> = match choice.resolve().map_err(anyhow::Error::msg)?.detector {
         DetectorUse::RetinaFace(path) => {
             let r = RetinaFace::load(&path, device)?.with_threshold(args.face_args.threshold)?;
             super::output::note(format_args!(

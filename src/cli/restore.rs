@@ -2,7 +2,7 @@
 //! are already aligned (GPEN's aligned mode).
 
 use super::ModelArgs;
-use crate::config::{self, RunConfig, Workers};
+use crate::config::{self, ResolvedRun, RunConfig, Workers};
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
 use crate::photo::OutputFormat;
 use crate::pipeline::{Outcome, PhotoId};
@@ -209,17 +209,17 @@ fn parse_threshold(s: &str) -> Result<f32, config::ConfigError> {
 }
 
 /// The line that tells which detector and which paste mask a run uses.
-pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
+pub fn face_path_line(config: &ResolvedRun) -> String {
     if config.aligned {
-        return Ok("aligned crops: no detection, no paste-back".into());
+        return "aligned crops: no detection, no paste-back".into();
     }
-    let detector = config.detector_use().map_err(anyhow::Error::msg)?.describe();
+    let detector = config.detector.describe();
     let detector = match &config.given_faces {
         Some(g) => format!("faces from the faces file for the {} photos it lists, else {detector}", g.len()),
         None => detector,
     };
-    let mut line = format!("faces: {detector}; paste mask: {}", config.mask_use().map_err(anyhow::Error::msg)?.describe());
-    if let Some(path) = config.sr_use().map_err(anyhow::Error::msg)? {
+    let mut line = format!("faces: {detector}; paste mask: {}", config.mask.describe());
+    if let Some(path) = &config.upscaler {
         let tiles = match config.tile {
             Some(0) => "whole photos".to_string(),
             Some(t) => format!("tiles of {t} px"),
@@ -228,7 +228,7 @@ pub fn face_path_line(config: &RunConfig) -> anyhow::Result<String> {
         let exact = if config.gpen_exact { ", the authors' sizes" } else { "" };
         line += &format!("; background upscaled ×{} ({}, {tiles}{exact})", config.upscale.unwrap_or(1), path.display());
     }
-    Ok(line)
+    line
 }
 
 pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
@@ -249,9 +249,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     // A checkpoint made for another task is a wrong file, like one that does not load: status 1.
     config.check_task().map_err(anyhow::Error::msg)?;
     let device = args.model.device()?; // applies --threads, checks the device before the worker starts
-    let face_path = face_path_line(&config)?;
+    // Every `auto` chosen once, here; the engine makes the same choices when it loads the models.
+    let resolved = config.resolve().map_err(anyhow::Error::msg)?;
+    let face_path = face_path_line(&resolved);
     if args.dry_run {
-        return dry_run(&config, &photos, device);
+        return dry_run(&resolved, &photos, device);
     }
     let mut report = args.archive.start_report(&selection.shard, &photos, &config)?;
     if photos.is_empty() {
@@ -334,7 +336,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 /// `--dry-run`: what a run would do now, from the model file's shapes and a fresh memory reading;
 /// nothing is loaded onto the device and nothing is written.
-fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::Device) -> anyhow::Result<ExitCode> {
+fn dry_run(config: &ResolvedRun, photos: &[crate::archive::Photo], device: tch::Device) -> anyhow::Result<ExitCode> {
     use crate::engine::{memory, memory_model::ModelSource, plan, planner::format_bytes};
     let outputs = crate::archive::inputs::plan_outputs(photos, &config.out_dir, config.output_format().extension());
     let inputs: Vec<PathBuf> = photos.iter().map(|p| p.path.clone()).collect();
@@ -366,7 +368,7 @@ fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::De
         ModelSource::Calibrated { when, .. } => format!("calibrated on {label} at {when}"),
         ModelSource::Analytic => "analytic estimate; `gpen-studio calibrate` measures it".into(),
     };
-    println!("{}", face_path_line(config)?);
+    println!("{}", face_path_line(config));
     println!("memory model: {} fixed + {} per face ({source})", format_bytes(model.fixed), format_bytes(model.per_face));
     if let Some(p) = plan::parser_memory(config) {
         println!("face parser: {} of weights + {} per face, planned with GPEN's", format_bytes(p.weights), format_bytes(p.per_face));
@@ -387,13 +389,12 @@ fn dry_run(config: &RunConfig, photos: &[crate::archive::Photo], device: tch::De
 
 /// The SR tiles the first photo would get now (the engine plans each photo as it starts it).
 fn tile_plan_line(
-    config: &RunConfig,
+    config: &ResolvedRun,
     inputs: &[PathBuf],
     rec: &crate::engine::planner::Recommendation,
     model: &crate::engine::memory_model::MemoryModel,
 ) -> Option<String> {
-    let path = config.sr_use().ok()??;
-    let sr = crate::upscale::read_config(&path).ok()?;
+    let sr = crate::upscale::read_config(config.upscaler.as_ref()?).ok()?;
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
     let sharers = config.workers.count().max(1) as u64;
     let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;

@@ -46,7 +46,7 @@ pub struct UpscaleArgs {
 pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let config = args.sr_args.apply(RunConfig { upscale: Some(args.scale), ..RunConfig::default() });
     config.validate().map_err(super::exit::usage)?;
-    let path = config.sr_use().map_err(anyhow::Error::msg)?.expect("upscale is set");
+    let path = config.resolve().map_err(anyhow::Error::msg)?.upscaler.expect("upscale is set");
     let found = crate::archive::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
     let inputs: Vec<std::path::PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
     if inputs.is_empty() {

@@ -3,7 +3,7 @@
 
 use super::memory_model::{self, CalibrationStore, MemoryModel};
 use super::planner::{self, Recommendation};
-use crate::config::RunConfig;
+use crate::config::{ResolvedRun, RunConfig};
 use crate::device::Precision;
 use crate::restore::network::GpenConfig;
 
@@ -31,9 +31,9 @@ pub struct ParserMemory {
 
 /// The parser's memory when `config` pastes with it, from the weights file's shapes (nothing is
 /// put on a device); `None` without a parser or for a file that is not one (the run reports that).
-pub fn parser_memory(config: &RunConfig) -> Option<ParserMemory> {
-    let crate::config::MaskUse::Parser(path) = config.mask_use().ok()? else { return None };
-    let shapes = crate::weights::checkpoint::read_shapes(&path).ok()?;
+pub fn parser_memory(config: &ResolvedRun) -> Option<ParserMemory> {
+    let crate::config::MaskUse::Parser(path) = &config.mask else { return None };
+    let shapes = crate::weights::checkpoint::read_shapes(path).ok()?;
     let weights = crate::weights::checkpoint::fp32_bytes(&shapes);
     let parse_config = crate::mask::parser::infer_config(&shapes).ok()?;
     let size = crate::mask::parser::known_size(&parse_config)?;
@@ -54,7 +54,7 @@ pub fn with_parser(model: MemoryModel, parser: Option<ParserMemory>) -> MemoryMo
 /// it pastes with one, and on CUDA the detectors' and upscalers' weights, resident beside them
 /// (each stage worker holds its own copies; RetinaFace-R50 is 109 MB a copy, RealESRNet 38 MB,
 /// MTCNN's are negligible). SR tiles are planned from what the batch leaves.
-pub fn run_model(gpen: MemoryModel, config: &RunConfig, cuda: bool) -> MemoryModel {
+pub fn run_model(gpen: MemoryModel, config: &ResolvedRun, cuda: bool) -> MemoryModel {
     let mut model = with_parser(gpen, parser_memory(config));
     if cuda && !config.aligned {
         let copies = if config.workers.count() > 1 { config.workers.count() as u64 } else { 1 };
@@ -72,9 +72,8 @@ pub fn sr_bytes_per_pixel(config: &crate::upscale::RrdbConfig, device_label: &st
 }
 
 /// Bytes of the SR weights `config` upscales with (0 without `--upscale`), from the file's shapes.
-pub fn upscaler_weights(config: &RunConfig) -> u64 {
-    let Ok(Some(path)) = config.sr_use() else { return 0 };
-    weight_bytes(&path)
+pub fn upscaler_weights(config: &ResolvedRun) -> u64 {
+    config.upscaler.as_deref().map_or(0, weight_bytes)
 }
 
 fn weight_bytes(path: &std::path::Path) -> u64 {
@@ -82,9 +81,9 @@ fn weight_bytes(path: &std::path::Path) -> u64 {
 }
 
 /// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.
-pub fn detector_weights(config: &RunConfig) -> u64 {
-    let Ok(crate::config::DetectorUse::RetinaFace(path)) = config.detector_use() else { return 0 };
-    weight_bytes(&path)
+pub fn detector_weights(config: &ResolvedRun) -> u64 {
+    let crate::config::DetectorUse::RetinaFace(path) = &config.detector else { return 0 };
+    weight_bytes(path)
 }
 
 /// The batch for the next call: the planner's answer for `available` = (free, held by us) and the
@@ -139,7 +138,7 @@ mod tests {
         assert_eq!(with_parser(model.clone(), None), model);
         // No parser configured: nothing read, nothing added.
         let rect = RunConfig { mask: crate::config::MaskChoice::Rectangle, ..RunConfig::default() };
-        assert_eq!(parser_memory(&rect), None);
+        assert_eq!(parser_memory(&rect.resolve().unwrap()), None);
     }
 
     #[test]
@@ -151,13 +150,14 @@ mod tests {
             workers: crate::config::Workers::Fixed(4),
             ..RunConfig::default()
         };
+        let config = config.resolve().unwrap();
         let weights = detector_weights(&config);
         // 27.3 M parameters, resident in fp32 whatever the file stores (fp16 here).
         assert!((100_000_000..120_000_000).contains(&weights), "{weights}");
         let gpen = MemoryModel { fixed: GIB, per_face: GIB, source: ModelSource::Analytic };
         assert_eq!(run_model(gpen.clone(), &config, true).fixed, GIB + 4 * weights);
         assert_eq!(run_model(gpen.clone(), &config, false), gpen, "on the CPU detection is charged to RAM instead");
-        let mtcnn = RunConfig { detector: crate::config::DetectorChoice::Mtcnn, ..config };
+        let mtcnn = RunConfig { detector: crate::config::DetectorChoice::Mtcnn, ..config.config }.resolve().unwrap();
         assert_eq!(run_model(gpen.clone(), &mtcnn, true), gpen);
     }
 }

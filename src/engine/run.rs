@@ -20,7 +20,7 @@ use super::memory_model::{DetectionModel, MemoryModel};
 use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::archive::inputs::OutputNamer;
-use crate::config::{RunConfig, Sizer};
+use crate::config::{ResolvedRun, RunConfig, Sizer};
 use crate::error::SetupError;
 use crate::pipeline::budget::{self, Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
@@ -90,19 +90,20 @@ impl Worker {
         let mut loaded = self.loaded.take().expect("loaded above");
         let flow = self.run_loaded(&mut loaded);
         // A model change that arrived during the run takes effect now.
-        if !loaded.config.model_differs(&self.config) {
+        if !loaded.resolved.model_differs(&self.config) {
             self.loaded = Some(loaded);
         }
         flow
     }
 
     fn run_loaded(&mut self, loaded: &mut Loaded) -> Flow {
-        let config = self.config.clone();
+        // The settings as they are now, with the choices the loaded models were made by.
+        let config = ResolvedRun { config: self.config.clone(), ..loaded.resolved.clone() };
         let workers = config.workers.count();
         let staged = workers > 1;
         if staged {
             while loaded.fronts.len() < workers {
-                match self.make_front(loaded.device) {
+                match self.make_front(&config, loaded.device) {
                     Ok(d) => loaded.fronts.push(d),
                     Err(e) => {
                         self.emit(EngineEvent::ModelError(SetupError::Worker(Box::new(e))));
@@ -136,7 +137,7 @@ impl Worker {
         &mut self,
         stages: &mut Stages,
         mut gpu: GpuStage,
-        config: &RunConfig,
+        config: &ResolvedRun,
         model: &MemoryModel,
         device: Device,
         capacity: u64,
@@ -148,7 +149,7 @@ impl Worker {
         };
         let mut namer = OutputNamer::new(&config.out_dir, config.output_format().extension());
         let detection = DetectionModel::for_config(config);
-        let retinaface = matches!(config.detector_use(), Ok(crate::config::DetectorUse::RetinaFace(_)));
+        let retinaface = matches!(config.detector, crate::config::DetectorUse::RetinaFace(_));
         // Detection's RAM is charged where it runs on the CPU; on CUDA its memory is planned there.
         let detection_ram = |pixels: u64| -> u64 {
             match (device == Device::Cpu && !config.aligned, retinaface) {

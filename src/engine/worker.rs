@@ -9,7 +9,7 @@
 use super::memory::{MemoryMonitor, MemoryProbe, MemorySample};
 use super::memory_model::{self, CalibrationStore, MemoryModel, ModelSource};
 use crate::archive::Photo;
-use crate::config::RunConfig;
+use crate::config::{ResolvedRun, RunConfig};
 use crate::detect::{Face, FaceDetector, WholeImage};
 use crate::device::{Precision, device_name};
 use crate::error::{ConfigError, SetupError};
@@ -133,13 +133,13 @@ pub type MakeRestorer = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn Face
 /// Builds the CPU restorer for faces that do not fit the device alone (`None`: there is none).
 pub type MakeFallback = Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>;
 /// Builds one detection worker's detector.
-pub type MakeDetector = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceDetector + Send>, SetupError> + Send>;
+pub type MakeDetector = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Box<dyn FaceDetector + Send>, SetupError> + Send>;
 /// Builds one preparing worker's upscaler (`None`: the run does not upscale).
-pub type MakeUpscaler = Box<dyn FnMut(&RunConfig, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, SetupError> + Send>;
+pub type MakeUpscaler = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, SetupError> + Send>;
 /// Builds the paste masks for restored faces of a crop size (`None`: the feathered rectangle).
-pub type MakeMasker = Box<dyn FnMut(&RunConfig, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, SetupError> + Send>;
+pub type MakeMasker = Box<dyn FnMut(&ResolvedRun, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, SetupError> + Send>;
 /// The memory model of a loaded restorer (calibration store or analytic estimate).
-pub type MakeMemoryModel = Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> MemoryModel + Send>;
+pub type MakeMemoryModel = Box<dyn FnMut(&dyn FaceRestorer, &ResolvedRun, &str) -> MemoryModel + Send>;
 /// Measures the memory model of a loaded restorer.
 pub type Calibrate = Box<dyn FnMut(&dyn FaceRestorer, &RunConfig, &str) -> Result<MemoryModel, SetupError> + Send>;
 
@@ -187,10 +187,10 @@ impl Components {
                 }
                 Gpen::load(&s.weights, Device::Cpu, Precision::Fp32).ok().map(|g| Box::new(g) as Box<dyn FaceRestorer>)
             }),
-            detector: Box::new(|s, device| s.detector(device)),
+            detector: Box::new(|s, device| s.load_detector(device)),
             upscaler: Box::new(|s, device| {
-                let Some(path) = s.sr_use()? else { return Ok(None) };
-                let up = crate::upscale::Upscaler::load(&path, device).map_err(|e| SetupError::Load(e.to_string()))?;
+                let Some(path) = &s.upscaler else { return Ok(None) };
+                let up = crate::upscale::Upscaler::load(path, device).map_err(|e| SetupError::Load(e.to_string()))?;
                 match s.upscale {
                     Some(want) if want != up.scale() => Err(ConfigError::BadValue(format!(
                         "{} upscales ×{}, not ×{want}; give the ×{want} model (GPEN's {}) with --sr-weights",
@@ -202,9 +202,9 @@ impl Components {
                     _ => Ok(Some(Box::new(up) as Box<dyn PhotoUpscaler + Send>)),
                 }
             }),
-            masker: Box::new(|s, device, crop| match s.mask_use()? {
+            masker: Box::new(|s, device, crop| match &s.mask {
                 crate::config::MaskUse::Parser(path) => {
-                    crate::mask::ParsedMask::load(&path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
+                    crate::mask::ParsedMask::load(path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
                 }
                 crate::config::MaskUse::Rectangle => Ok(None),
             }),
@@ -303,8 +303,8 @@ pub(super) struct Loaded {
     pub(super) device: Device,
     pub(super) device_label: String,
     pub(super) model: MemoryModel,
-    /// The configuration the models were loaded for.
-    pub(super) config: RunConfig,
+    /// The configuration the models were loaded for, with the choices they were loaded by.
+    pub(super) resolved: ResolvedRun,
 }
 
 pub(super) struct Worker {
@@ -388,7 +388,7 @@ impl Worker {
             Command::Configure(config) => match config.validate() {
                 Ok(()) => {
                     let config = *config;
-                    if self.loaded.as_ref().is_some_and(|l| l.config.model_differs(&config)) && !self.running() {
+                    if self.loaded.as_ref().is_some_and(|l| l.resolved.model_differs(&config)) && !self.running() {
                         self.loaded = None;
                     }
                     self.config = config;
@@ -482,14 +482,14 @@ impl Worker {
         }
     }
 
-    /// A detector for one more CPU stage worker: MTCNN, or the whole image for aligned crops.
-    /// A stage worker's detector (and upscaler, when the run upscales).
-    pub(super) fn make_front(&mut self, device: Device) -> Result<FrontTools, SetupError> {
-        if self.config.aligned {
+    /// A stage worker's detector (the whole image for aligned crops) and upscaler (when the run
+    /// upscales).
+    pub(super) fn make_front(&mut self, run: &ResolvedRun, device: Device) -> Result<FrontTools, SetupError> {
+        if run.aligned {
             return Ok(FrontTools::detecting(Box::new(WholeImage)));
         }
-        let detector = (self.components.detector)(&self.config, device)?;
-        let upscaler = (self.components.upscaler)(&self.config, device)?;
+        let detector = (self.components.detector)(run, device)?;
+        let upscaler = (self.components.upscaler)(run, device)?;
         Ok(FrontTools { detector, upscaler })
     }
 
@@ -499,23 +499,24 @@ impl Worker {
         }
         let device = self.config.device.resolve()?;
         let restorer = (self.components.restorer)(&self.config, device)?;
-        let front = self.make_front(device)?;
+        // Every `auto` chosen once for the models being loaded; the stages and the plan take these.
+        let resolved = self.config.resolve()?;
+        let front = self.make_front(&resolved, device)?;
         let label = super::memory::device_label(device);
         let sr_per_pixel = front.upscaler.as_ref().map(|u| {
             let per_pixel = u.rrdb_config().map_or(u.bytes_per_input_pixel(), |c| super::plan::sr_bytes_per_pixel(&c, &label));
             (per_pixel, u.multiple())
         });
         let fallback = (self.components.fallback)(&self.config, device);
-        let masker = (self.components.masker)(&self.config, device, restorer.size())?;
+        let masker = (self.components.masker)(&resolved, device, restorer.size())?;
         self.ensure_monitor(device);
         // The key `calibrate` stores under, so a calibration is found whether or not a sample exists yet.
         let device_label = super::memory::device_label(device);
-        let model = (self.components.memory_model)(restorer.as_ref(), &self.config, &device_label);
+        let model = (self.components.memory_model)(restorer.as_ref(), &resolved, &device_label);
         if let Some(config) = restorer.config() {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }
-        let config = self.config.clone();
-        self.loaded = Some(Loaded { restorer, fronts: vec![front], sr_per_pixel, fallback, masker, device, device_label, model, config });
+        self.loaded = Some(Loaded { restorer, fronts: vec![front], sr_per_pixel, fallback, masker, device, device_label, model, resolved });
         Ok(())
     }
 

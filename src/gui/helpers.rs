@@ -163,7 +163,10 @@ impl Helpers {
                             DetectJob::Detect { key, path, config } => {
                                 let wanted = detector_key(&config);
                                 if detector.as_ref().is_none_or(|(k, _)| *k != wanted) {
-                                    let built = config.detector(tch::Device::Cpu);
+                                    let built = config
+                                        .resolve()
+                                        .map_err(crate::error::SetupError::from)
+                                        .and_then(|r| r.load_detector(tch::Device::Cpu));
                                     detector = Some((wanted, built));
                                 }
                                 let result = match &detector.as_ref().expect("built above").1 {
@@ -303,7 +306,7 @@ impl Helpers {
 type DetectorKey = (Result<crate::config::DetectorUse, crate::error::ConfigError>, u32, u64);
 
 fn detector_key(config: &crate::config::RunConfig) -> DetectorKey {
-    (config.detector_use(), config.detect_threshold.to_bits(), config.min_face.to_bits())
+    (config.choices().detector, config.detect_threshold.to_bits(), config.min_face.to_bits())
 }
 
 /// Why a photo has no detection preview.

@@ -49,7 +49,7 @@ pub struct Studio {
 type DetectorSettings = (Result<crate::config::DetectorUse, crate::error::ConfigError>, u32, u64);
 
 fn detector_settings(run: &crate::config::RunConfig) -> DetectorSettings {
-    (run.detector_use(), run.detect_threshold.to_bits(), run.min_face.to_bits())
+    (run.choices().detector, run.detect_threshold.to_bits(), run.min_face.to_bits())
 }
 
 /// How long closing the window waits for a cancelled download to stop (it stops between chunks;

@@ -494,10 +494,15 @@ impl AppState {
             return;
         };
         let run = &self.settings.run;
-        let key = format!("{}|{gpen:?}|{}|{:?}|{:?}|{}", sample.device, run.precision, run.mask_use(), run.detector_use(), run.workers);
+        let choices = run.choices();
+        let key = format!("{}|{gpen:?}|{}|{:?}|{:?}|{}", sample.device, run.precision, choices.mask, choices.detector, run.workers);
         if self.memory.live_model.as_ref().is_none_or(|(k, _)| *k != key) {
             let model = crate::engine::plan::memory_model_for(&gpen, run.precision, &sample.device);
-            let model = crate::engine::plan::run_model(model, run, !sample.cpu_mode);
+            // Settings that cannot run yet (an add-on asked for is missing) plan GPEN alone.
+            let model = match run.resolve() {
+                Ok(resolved) => crate::engine::plan::run_model(model, &resolved, !sample.cpu_mode),
+                Err(_) => model,
+            };
             self.memory.live_model = Some((key, model));
         }
         let (_, model) = self.memory.live_model.as_ref().expect("set above");
@@ -509,7 +514,7 @@ impl AppState {
     /// The SR tiles of the selected photo if a run started now (its size from its preview).
     fn live_tile_plan(&mut self, rec: &crate::engine::planner::Recommendation) -> Option<String> {
         let run = &self.settings.run;
-        let path = run.sr_use().ok()??;
+        let path = run.choices().upscaler.ok()??;
         if self.memory.live_sr.as_ref().is_none_or(|(p, _)| *p != path) {
             // Read once per file: the configuration from the shapes, nothing loaded.
             let config = crate::upscale::read_config(&path).ok();

@@ -113,10 +113,11 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
         Ok(text) => ui.label(RichText::new(text).small()),
         Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e.to_string()).small()),
     };
-    now(s.detector_use().map(|d| format!("Faces found with {}", d.describe())));
-    now(s.mask_use().map(|m| format!("Pasted with the {}", m.describe())));
+    let choices = s.choices();
+    now(choices.detector.map(|d| format!("Faces found with {}", d.describe())));
+    now(choices.mask.map(|m| format!("Pasted with the {}", m.describe())));
     if s.upscale.is_some() {
-        now(s.sr_use().map(|p| format!("Background upscaled with {}", p.map(|p| p.display().to_string()).unwrap_or_default())));
+        now(choices.upscaler.map(|p| format!("Background upscaled with {}", p.map(|p| p.display().to_string()).unwrap_or_default())));
     }
     if changed {
         actions.push(Action::ModelChanged);
