@@ -5,6 +5,10 @@
 
 use tch::TchError;
 
+/// What every network's forward pass returns: libtorch's error as a value, so an allocation failure
+/// reaches the batch planner instead of aborting.
+pub type TchResult<T> = Result<T, TchError>;
+
 /// What is wrong with a run configuration, or with a value typed for one. Each is the user's to fix:
 /// the command line treats them all as bad usage (exit status 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

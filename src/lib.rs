@@ -4,12 +4,13 @@
 //! (the GPEN generator) → paste ([`pipeline::paste`], through the [`mask`] of each face) → write
 //! ([`photo`]), the background optionally upscaled by [`upscale`]. Beside them: the [`engine`] (memory,
 //! batch sizing, the worker) running the [`pipeline`]'s stages, [`archive`] (walks, output names,
-//! shards, reports), [`weights`] (the catalogue, the store, checkpoint reading), [`imgproc`]
+//! shards, reports), [`weights`] (the catalogue, the store), [`checkpoint`] (reading network files, beneath the roles), [`imgproc`]
 //! (OpenCV's resampling), [`sys`] (every FFI call), [`config`] (the one run configuration), and on top
 //! [`cli`] (the headless commands) and [`gui`] (the desktop window).
 
 pub mod align;
 pub mod archive;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod detect;

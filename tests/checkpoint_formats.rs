@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use gpen_studio::weights::checkpoint::{CheckpointError, KeyProblem, load_generator};
+use gpen_studio::checkpoint::{CheckpointError, KeyProblem};
+use gpen_studio::restore::checkpoint::{LoadedGenerator, load_generator};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tch::Device;
@@ -59,7 +60,7 @@ fn fixtures() -> &'static Path {
         .root
 }
 
-fn load(name: &str) -> Result<gpen_studio::weights::checkpoint::LoadedGenerator, CheckpointError> {
+fn load(name: &str) -> Result<LoadedGenerator, CheckpointError> {
     load_generator(&fixtures().join(name), Device::Cpu)
 }
 
@@ -92,7 +93,7 @@ fn constant_blur_kernels_may_be_left_out() {
 
 #[test]
 fn safetensors_load() {
-    let tensors = gpen_studio::weights::checkpoint::read_tensors(&golden_weights()).unwrap();
+    let tensors = gpen_studio::checkpoint::read_tensors(&golden_weights()).unwrap();
     let path = fixtures().join("weights.safetensors");
     tch::Tensor::write_safetensors(&tensors, &path).unwrap();
     assert_golden_output("weights.safetensors");

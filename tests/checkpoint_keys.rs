@@ -3,8 +3,9 @@
 
 mod common;
 use common::*;
+use gpen_studio::checkpoint::expected_shapes;
+use gpen_studio::restore::checkpoint::infer_config;
 use gpen_studio::restore::network::{FullGenerator, GpenConfig};
-use gpen_studio::weights::checkpoint::{expected_shapes, infer_config};
 use tch::{Device, nn};
 
 const RELEASED: [(&str, GpenConfig); 4] = [

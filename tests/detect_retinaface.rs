@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use gpen_studio::checkpoint;
 use gpen_studio::detect::retinaface::{self, Backbone, RetinaFace};
 use gpen_studio::detect::{DetectError, FaceDetector};
-use gpen_studio::weights::checkpoint;
 use image::RgbImage;
 use serde_json::Value;
 use std::collections::BTreeMap;

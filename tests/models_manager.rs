@@ -48,7 +48,7 @@ fn a_full_download_validates_and_lands_with_its_hash_recorded() {
     assert_eq!((record.sha256.as_str(), record.bytes, record.config), (sha.as_str(), bytes, Some(GOLDEN)));
     assert_eq!(files_in(&store.dir), ["GPEN-Test-64.pth", "checksums.json"], "no .part left");
     // The installed file loads as the generator it is.
-    gpen_studio::weights::checkpoint::load_generator(&path, tch::Device::Cpu).unwrap();
+    gpen_studio::restore::checkpoint::load_generator(&path, tch::Device::Cpu).unwrap();
 }
 
 #[test]

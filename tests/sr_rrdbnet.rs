@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
+use gpen_studio::checkpoint::{CheckpointError, read_tensors};
 use gpen_studio::upscale::{RrdbConfig, SrError, Tiles, Upscaler, bytes_per_input_pixel, infer_config, output_size, padded_input};
-use gpen_studio::weights::checkpoint::{CheckpointError, read_tensors};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};

@@ -5,7 +5,6 @@
 //! shards (and of reruns) into totals and a list of the photos that failed.
 
 use super::walk::Photo;
-use crate::engine::worker::EngineEvent;
 use crate::pipeline::{Outcome, PhotoId, Summary};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -274,51 +273,53 @@ impl ReportWriter {
         self
     }
 
-    /// Folds an engine event into the report; rewrites the file when a photo ended and the last
-    /// write is older than the interval ([`WRITE_INTERVAL`] unless set), and always when the run
-    /// finished.
-    pub fn on_event(&mut self, event: &EngineEvent) {
-        let mut ended = false;
-        match event {
-            EngineEvent::ModelLoaded { config, device, precision } => {
-                self.report.model.name = Some(format!("{config}, {precision}"));
-                self.report.device = Some(device.clone());
-            }
-            EngineEvent::ModelError(e) => self.report.error = Some(e.to_string()),
-            EngineEvent::Recommendation { batch, reason } => {
-                let at_seconds = self.started.elapsed().as_secs_f64();
-                self.report.planner.push(PlannerDecision { batch: *batch, reason: reason.clone(), at_seconds });
-            }
-            EngineEvent::FacesFound { id, faces, .. } => {
-                let records =
-                    faces.iter().map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None }).collect();
-                self.pending.entry(*id).or_default().faces = records;
-            }
-            EngineEvent::FaceFailed { id, face, error } => self.face(*id, *face, Some(FaceResult::Failed), error.clone()),
-            EngineEvent::CpuFallback { id, face } => self.face(*id, *face, None, "did not fit the GPU alone; restored on the CPU".into()),
-            EngineEvent::MaskFallback { id, face, error } => {
-                self.face(*id, *face, None, format!("no parsing mask ({error}); pasted with the rectangle"))
-            }
-            EngineEvent::PhotoEnded { id, outcome, .. } => match PhotoOutcome::of(outcome) {
-                Some(recorded) => {
-                    let reason = if let Outcome::Failed { error, .. } = outcome { Some(error.to_string()) } else { None };
-                    ended = self.end(*id, recorded, reason);
-                }
-                None => {
-                    self.pending.remove(id);
-                }
-            },
-            EngineEvent::Finished(summary) => {
-                self.finish(summary);
-                self.try_write();
-                return;
-            }
-            _ => {}
-        }
+    /// The model the run loaded (its configuration and precision) and the device it runs on.
+    pub fn model_loaded(&mut self, model: String, device: String) {
+        self.report.model.name = Some(model);
+        self.report.device = Some(device);
+    }
+
+    /// Why the run could not start.
+    pub fn setup_failed(&mut self, error: String) {
+        self.report.error = Some(error);
+    }
+
+    /// A batch size the planner chose, and why.
+    pub fn planner_decision(&mut self, batch: usize, reason: String) {
+        let at_seconds = self.started.elapsed().as_secs_f64();
+        self.report.planner.push(PlannerDecision { batch, reason, at_seconds });
+    }
+
+    /// The faces found on a photo in flight (each restored until said otherwise).
+    pub fn faces_found(&mut self, id: PhotoId, faces: &[crate::detect::Face]) {
+        let records =
+            faces.iter().map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None }).collect();
+        self.pending.entry(id).or_default().faces = records;
+    }
+
+    /// A face of a photo in flight was lost, or took another path (CPU, rectangle mask): why.
+    pub fn face_note(&mut self, id: PhotoId, face: usize, lost: bool, reason: String) {
+        self.face(id, face, lost.then_some(FaceResult::Failed), reason);
+    }
+
+    /// A photo ended; the file is rewritten when the last write is older than the interval
+    /// ([`WRITE_INTERVAL`] unless set). A cancelled photo is not recorded.
+    pub fn photo_ended(&mut self, id: PhotoId, outcome: &Outcome) {
+        let Some(recorded) = PhotoOutcome::of(outcome) else {
+            self.pending.remove(&id);
+            return;
+        };
+        let reason = if let Outcome::Failed { error, .. } = outcome { Some(error.to_string()) } else { None };
         let wait = self.interval.max(self.write_cost * 20);
-        if ended && self.last_write.is_none_or(|t| t.elapsed() >= wait) {
+        if self.end(id, recorded, reason) && self.last_write.is_none_or(|t| t.elapsed() >= wait) {
             self.try_write();
         }
+    }
+
+    /// The run finished (or never started): the stage times and totals, written at once.
+    pub fn finished(&mut self, summary: &Summary) {
+        self.finish(summary);
+        self.try_write();
     }
 
     fn face(&mut self, id: PhotoId, face: usize, result: Option<FaceResult>, reason: String) {

@@ -129,8 +129,29 @@ impl ArchiveArgs {
 /// A shard with no photos (more shards than photos): its report says so, and it succeeds.
 pub fn nothing_to_do(report: Option<ReportWriter>) -> std::process::ExitCode {
     if let Some(mut r) = report {
-        r.on_event(&EngineEvent::Finished(Default::default()));
+        r.finished(&Default::default());
     }
     eprintln!("no photos in this shard; nothing to do");
     std::process::ExitCode::SUCCESS
+}
+
+/// Folds an engine event into the run's report (the report speaks of photos and faces, not of the
+/// engine's events, so the archive stays beneath the engine).
+pub fn record(report: &mut ReportWriter, event: &EngineEvent) {
+    match event {
+        EngineEvent::ModelLoaded { config, device, precision } => report.model_loaded(format!("{config}, {precision}"), device.clone()),
+        EngineEvent::ModelError(e) => report.setup_failed(e.to_string()),
+        EngineEvent::Recommendation { batch, reason } => report.planner_decision(*batch, reason.clone()),
+        EngineEvent::FacesFound { id, faces, .. } => report.faces_found(*id, faces),
+        EngineEvent::FaceFailed { id, face, error } => report.face_note(*id, *face, true, error.clone()),
+        EngineEvent::CpuFallback { id, face } => {
+            report.face_note(*id, *face, false, "did not fit the GPU alone; restored on the CPU".into())
+        }
+        EngineEvent::MaskFallback { id, face, error } => {
+            report.face_note(*id, *face, false, format!("no parsing mask ({error}); pasted with the rectangle"))
+        }
+        EngineEvent::PhotoEnded { id, outcome, .. } => report.photo_ended(*id, outcome),
+        EngineEvent::Finished(summary) => report.finished(summary),
+        _ => {}
+    }
 }

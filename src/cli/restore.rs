@@ -284,7 +284,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let summary = loop {
         let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
         if let Some(r) = report.as_mut() {
-            r.on_event(&event);
+            super::archive_args::record(r, &event);
         }
         match event {
             EngineEvent::ModelLoaded { config: c, device, precision } => {
@@ -348,8 +348,8 @@ fn dry_run(config: &ResolvedRun, photos: &[crate::archive::Photo], device: tch::
         let what = if config.overwrite { "would be replaced (--overwrite)" } else { "would be kept" };
         println!("{done} of them already have a result in {}: {what}", config.out_dir.display());
     }
-    let state = crate::weights::checkpoint::read_state_dict(&config.weights)?;
-    let gpen = crate::weights::checkpoint::infer_config(&state.shapes()).map_err(anyhow::Error::msg)?;
+    let state = crate::checkpoint::read_state_dict(&config.weights)?;
+    let gpen = crate::restore::checkpoint::infer_config(&state.shapes()).map_err(anyhow::Error::msg)?;
     drop(state);
     println!("model: {gpen}, {} ({})", config.precision, config.weights.display());
     let label = memory::device_label(device);
@@ -379,7 +379,7 @@ fn dry_run(config: &ResolvedRun, photos: &[crate::archive::Photo], device: tch::
     if let Some(line) = tile_plan_line(config, inputs, &rec, &model) {
         println!("{line}");
     }
-    let budget = config.ram_budget.unwrap_or_else(|| crate::pipeline::budget::default_capacity(config.memory_ratio));
+    let budget = config.ram_budget.unwrap_or_else(|| crate::engine::plan::in_flight_capacity(config.memory_ratio));
     let how = if config.ram_budget.is_some() { "--ram-budget" } else { "memory ratio × the RAM available now" };
     println!("photos in flight: at most {} of RAM ({how})", format_bytes(budget));
     println!("{}", workers_line(config));

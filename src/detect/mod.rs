@@ -10,7 +10,7 @@ pub mod retinaface;
 pub use mtcnn::Mtcnn;
 pub use retinaface::RetinaFace;
 
-use crate::weights::checkpoint::CheckpointError;
+use crate::checkpoint::CheckpointError;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 

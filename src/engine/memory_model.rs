@@ -481,9 +481,9 @@ impl DetectionModel {
     /// the file's shapes, nothing loaded); MTCNN's when it cannot tell.
     pub fn for_config(config: &crate::config::ResolvedRun) -> Self {
         let crate::config::DetectorUse::RetinaFace(path) = &config.detector else { return DetectionModel::default() };
-        let Ok(shapes) = crate::weights::checkpoint::read_shapes(path) else { return DetectionModel::default() };
+        let Ok(shapes) = crate::checkpoint::read_shapes(path) else { return DetectionModel::default() };
         let Some(backbone) = crate::detect::retinaface::Backbone::infer(&shapes) else { return DetectionModel::default() };
-        let weights = crate::weights::checkpoint::fp32_bytes(&shapes);
+        let weights = crate::checkpoint::fp32_bytes(&shapes);
         DetectionModel::retinaface(backbone, weights)
     }
 

@@ -33,8 +33,8 @@ pub struct ParserMemory {
 /// put on a device); `None` without a parser or for a file that is not one (the run reports that).
 pub fn parser_memory(config: &ResolvedRun) -> Option<ParserMemory> {
     let crate::config::MaskUse::Parser(path) = &config.mask else { return None };
-    let shapes = crate::weights::checkpoint::read_shapes(path).ok()?;
-    let weights = crate::weights::checkpoint::fp32_bytes(&shapes);
+    let shapes = crate::checkpoint::read_shapes(path).ok()?;
+    let weights = crate::checkpoint::fp32_bytes(&shapes);
     let parse_config = crate::mask::parser::infer_config(&shapes).ok()?;
     let size = crate::mask::parser::known_size(&parse_config)?;
     Some(ParserMemory { weights, per_face: crate::mask::parser::peak_activation_bytes(&parse_config, size) })
@@ -77,13 +77,21 @@ pub fn upscaler_weights(config: &ResolvedRun) -> u64 {
 }
 
 fn weight_bytes(path: &std::path::Path) -> u64 {
-    crate::weights::checkpoint::read_shapes(path).map(|shapes| crate::weights::checkpoint::fp32_bytes(&shapes)).unwrap_or(0)
+    crate::checkpoint::read_shapes(path).map(|shapes| crate::checkpoint::fp32_bytes(&shapes)).unwrap_or(0)
 }
 
 /// Bytes of the RetinaFace weights `config` detects with (0 for MTCNN), from the file's shapes.
 pub fn detector_weights(config: &ResolvedRun) -> u64 {
     let crate::config::DetectorUse::RetinaFace(path) = &config.detector else { return 0 };
     weight_bytes(path)
+}
+
+/// The default RAM budget of photos in flight: `ratio` of the RAM available now (under an
+/// address-space limit too).
+pub fn in_flight_capacity(ratio: f64) -> u64 {
+    use super::memory::{MemoryProbe, SystemRamProbe};
+    let free = SystemRamProbe::new().sample().map(|s| s.free).unwrap_or(4 << 30);
+    (free as f64 * ratio.clamp(0.0, 1.0)) as u64
 }
 
 /// The batch for the next call: the planner's answer for `available` = (free, held by us) and the

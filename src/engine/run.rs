@@ -114,7 +114,7 @@ impl Worker {
             }
         }
         let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
-        let capacity = config.ram_budget.unwrap_or_else(|| budget::default_capacity(config.memory_ratio));
+        let capacity = config.ram_budget.unwrap_or_else(|| super::plan::in_flight_capacity(config.memory_ratio));
         let Loaded { restorer, fronts, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
         let (device, model) = (*device, model.clone());
 

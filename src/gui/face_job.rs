@@ -52,8 +52,8 @@ pub enum FaceToolError {
 
 /// The face as a run aligns it, at the size of the task's model (read from its tensor shapes).
 pub fn align_crop(photo: &Path, face: &Face, weights: &Path) -> Result<RgbImage, FaceToolError> {
-    let shapes = crate::weights::checkpoint::read_shapes(weights).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?;
-    let size = crate::weights::checkpoint::infer_config(&shapes).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?.size;
+    let shapes = crate::checkpoint::read_shapes(weights).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?;
+    let size = crate::restore::checkpoint::infer_config(&shapes).map_err(|e| FaceToolError::Checkpoint(e.to_string()))?.size;
     let pixels = read_photo(photo, &ReadLimits::default()).map_err(|e| FaceToolError::File(e.to_string()))?.pixels;
     let aligned =
         crate::align::align_face(&pixels, &face.landmarks, size as u32, tch::Device::Cpu).map_err(|e| FaceToolError::Run(e.to_string()))?;

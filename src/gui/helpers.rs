@@ -328,12 +328,10 @@ fn detect_preview(detector: &dyn FaceDetector, path: &std::path::Path) -> Result
 }
 
 /// The configuration of a weights file, from its tensor shapes (nothing goes to a device).
-fn model_info(
-    path: &std::path::Path,
-) -> Result<(String, crate::restore::network::GpenConfig), crate::weights::checkpoint::CheckpointError> {
-    let state = crate::weights::checkpoint::read_state_dict(path)?;
-    let config = crate::weights::checkpoint::infer_config(&state.shapes())
-        .map_err(|reason| crate::weights::checkpoint::CheckpointError::NotGpen { path: path.into(), reason })?;
+fn model_info(path: &std::path::Path) -> Result<(String, crate::restore::network::GpenConfig), crate::checkpoint::CheckpointError> {
+    let state = crate::checkpoint::read_state_dict(path)?;
+    let config = crate::restore::checkpoint::infer_config(&state.shapes())
+        .map_err(|reason| crate::checkpoint::CheckpointError::NotGpen { path: path.into(), reason })?;
     let text = format!(
         "GPEN {}×{} px faces, channel multiplier {}, narrow {}, {:.1} M parameters",
         config.size,

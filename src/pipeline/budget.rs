@@ -100,13 +100,6 @@ impl InFlightBudget {
     }
 }
 
-/// The default budget: `ratio` of the RAM available now (under an address-space limit too).
-pub fn default_capacity(ratio: f64) -> u64 {
-    use crate::engine::memory::{MemoryProbe, SystemRamProbe};
-    let free = SystemRamProbe::new().sample().map(|s| s.free).unwrap_or(4 << 30);
-    (free as f64 * ratio.clamp(0.0, 1.0)) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,11 @@
 //! GPEN ready to run: a loaded generator on a device with a precision, taking and returning face
 //! crops. Converts between 8-bit RGB crops and the network's [-1, 1] tensors as GPEN's `FaceGAN` does.
 
+use super::checkpoint::{self, LoadedGenerator};
+use crate::checkpoint::CheckpointError;
 use crate::device::Precision;
 use crate::error::RunError;
 use crate::restore::network::GpenConfig;
-use crate::weights::checkpoint::{self, CheckpointError, LoadedGenerator};
 use image::RgbImage;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

@@ -2,6 +2,7 @@
 //! substitute fakes (an identity restorer, one that runs out of memory) behind the same trait. What
 //! happens when a batch runs out of memory is the GPU stage's one policy (`pipeline::gpu`).
 
+pub mod checkpoint;
 pub mod gpen;
 pub mod network;
 

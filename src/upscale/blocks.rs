@@ -2,7 +2,7 @@
 //! (`nn.Conv2d(c_in, c_out, 3, 1, 1)`, keys `weight`, `bias`), `ResidualDenseBlock` (`conv1`..`conv5`)
 //! and `RRDB` (`rdb1`..`rdb3`).
 
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Kind, Tensor, nn};
 
 /// ESRGAN's residual scaling ("Emperically, we use 0.2 to scale the residual"), in both blocks.

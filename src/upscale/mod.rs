@@ -19,8 +19,8 @@ pub use rrdbnet::{RrdbConfig, RrdbNet};
 pub use stage::{MIN_TILE, PhotoUpscaler, TILE_PAD, TilePlan, UpscaleError, Upscaled, fit, plan_tiles, upscale_with_retry};
 pub use tiles::{Rect, Tile, Tiles};
 
+use crate::checkpoint::{self, CheckpointError, Shapes};
 use crate::error::{RunError, ShapeError};
-use crate::weights::checkpoint::{self, CheckpointError, Shapes};
 use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! the body works at, so scale 2 (1) unshuffles by 2 (4) first.
 
 use super::blocks::{Conv3, LeakyRelu, Rrdb};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use std::fmt;
 use tch::{Tensor, nn};
 

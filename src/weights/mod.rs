@@ -3,11 +3,10 @@
 //! and resumable downloads, and import of files fetched by hand.
 //!
 //! A file is accepted only when it loads as a GPEN generator with the catalogue's configuration
-//! (every key and shape, through [`crate::weights::checkpoint`]); then it is hashed, and only then it takes
+//! (every key and shape, through [`crate::checkpoint`]); then it is hashed, and only then it takes
 //! its final name.
 
 mod catalogue;
-pub mod checkpoint;
 mod download;
 mod store;
 
@@ -15,8 +14,8 @@ pub use catalogue::{Catalogue, MODELSCOPE_REPO, ModelEntry, ModelKind, OSS_BASE,
 pub use download::{DownloadOptions, Progress, download};
 pub use store::{Checksums, ModelStatus, ModelStore, Record, Verified, sha256_file};
 
+use crate::checkpoint::{self, CheckpointError};
 use crate::restore::network::{FullGenerator, GpenConfig};
-use checkpoint::CheckpointError;
 use std::path::{Path, PathBuf};
 
 /// Why a model could not be fetched, installed or verified. Every message says what to do next.
@@ -115,7 +114,7 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     let state = checkpoint::read_state_dict(path).map_err(|cause| ModelError::Invalid { cause })?;
     let shapes = state.shapes();
     drop(state);
-    let found = checkpoint::infer_config(&shapes)
+    let found = crate::restore::checkpoint::infer_config(&shapes)
         .map_err(|reason| ModelError::Invalid { cause: CheckpointError::NotGpen { path: path.into(), reason } })?;
     let config = match expected {
         Some((name, want)) if want != found => {
@@ -132,7 +131,7 @@ pub fn validate_model(path: &Path, expected: Option<(&str, GpenConfig)>) -> Resu
     // The network's own key set: built on the CPU without running it.
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _net = tch::no_grad(|| FullGenerator::new(&vs.root(), config));
-    checkpoint::validate_against(path, &config, &checkpoint::expected_shapes(&vs), &shapes)
+    checkpoint::validate_against(path, &config.to_string(), &checkpoint::expected_shapes(&vs), &shapes)
         .map_err(|cause| ModelError::Invalid { cause })?;
     Ok(config)
 }

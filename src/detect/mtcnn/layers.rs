@@ -1,7 +1,7 @@
 //! The layers the three MTCNN networks share. Every conv has stride 1, no padding and a bias; every
 //! max-pool rounds up (`ceil_mode=True`), which the R-Net/O-Net flatten sizes depend on.
 
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 /// `nn.Conv2d(in, out, k)`: keys `weight` [out, in, k, k] and `bias` [out].

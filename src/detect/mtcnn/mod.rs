@@ -15,7 +15,7 @@ pub use pnet::PNet;
 pub use rnet::RNet;
 
 use super::{DetectError, DetectOptions, Face, FaceDetector};
-use crate::weights::checkpoint::{self, CheckpointError};
+use crate::checkpoint::{self, CheckpointError};
 use boxes::BBox;
 use image::RgbImage;
 use resample::Planar;

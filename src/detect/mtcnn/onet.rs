@@ -1,7 +1,7 @@
 //! O-Net, the output network: final scores, box regression and five landmarks from 48x48 crops.
 
 use super::layers::{Conv, Dense, PRelu, flatten_tf, max_pool, softmax};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

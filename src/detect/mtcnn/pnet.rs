@@ -1,7 +1,7 @@
 //! P-Net, the proposal network: fully convolutional, one 12x12 window per output cell (stride 2).
 
 use super::layers::{Conv, PRelu, max_pool, softmax};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

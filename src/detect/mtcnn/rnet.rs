@@ -1,7 +1,7 @@
 //! R-Net, the refinement network: re-scores 24x24 crops of the P-Net candidates.
 
 use super::layers::{Conv, Dense, PRelu, flatten_tf, max_pool, softmax};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! merge conv. Keys `fpn.output{1,2,3}.{0,1}` and `fpn.merge{1,2}.{0,1}`.
 
 use super::layers::{Act, ConvBn};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

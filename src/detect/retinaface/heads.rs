@@ -3,7 +3,7 @@
 //! `LandmarkHead.{i}.conv1x1` (x 10 offsets), each with a bias.
 
 use super::layers::Conv;
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 /// Anchors per feature-map cell (the two `min_sizes` of each level).

@@ -2,7 +2,7 @@
 //! `conv_bn1X1` and the halves of `conv_dw`; torchvision's bias-free convs): a convolution, an
 //! eval-mode BatchNorm and an optional (leaky) ReLU, each under its checkpoint key.
 
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 /// torchvision and net.py both use BatchNorm2d's default epsilon.

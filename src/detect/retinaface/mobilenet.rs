@@ -5,7 +5,7 @@
 //! Every activation is LeakyReLU(0.1).
 
 use super::layers::{Act, BatchNorm, Conv, ConvBn};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 const LEAKY: Act = Act::Leaky(0.1);

@@ -19,7 +19,7 @@ pub use decode::{KEEP_TOP_K, NMS_THRESHOLD, TOP_K};
 pub use priors::count as prior_count;
 
 use super::{DetectError, Face, FaceDetector};
-use crate::weights::checkpoint::{self, CheckpointError, Shapes};
+use crate::checkpoint::{self, CheckpointError, Shapes};
 use image::RgbImage;
 use net::Net;
 use resize::Bgr;

@@ -7,7 +7,7 @@ use super::heads::Head;
 use super::mobilenet::MobileNet025;
 use super::resnet::ResNet50;
 use super::ssh::Ssh;
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //! `body.layer{k}.0.downsample.{0,1}`.
 
 use super::layers::{Act, BatchNorm, Conv, ConvBn};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 /// Bottlenecks per stage and their 3x3 widths (outputs are 4x wider).

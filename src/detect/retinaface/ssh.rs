@@ -4,7 +4,7 @@
 //! `.conv7x7_3` (lower-case x in the authors' code), each `.{0,1}`.
 
 use super::layers::{Act, ConvBn};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

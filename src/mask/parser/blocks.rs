@@ -4,7 +4,7 @@
 //! `Conv2d(k, stride 2 if 'down' else 1, padding 0)` with a bias only when there is no norm,
 //! then BatchNorm (eval) and LeakyReLU(0.2) where configured. `ResidualBlock`: `shortcut + conv2(conv1(x))`.
 
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Kind, Tensor, nn};
 
 /// Resampling of a `ConvLayer`: `scale='down'` is a stride-2 conv, `'up'` a nearest x2 before the pad.

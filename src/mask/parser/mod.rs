@@ -11,9 +11,9 @@ mod parsenet;
 pub use mask::{MASK_BORDER, mask_postprocess, mask_to_unit};
 pub use parsenet::{ParseNet, ParseNetConfig};
 
+use crate::checkpoint::{self, CheckpointError, Shapes};
 use crate::error::RunError;
 use crate::imgproc::resize_linear_rgb;
-use crate::weights::checkpoint::{self, CheckpointError, Shapes};
 use image::{GrayImage, RgbImage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

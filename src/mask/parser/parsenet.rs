@@ -3,7 +3,7 @@
 //! and two 3x3 heads (`out_img_conv` RGB, `out_mask_conv` the parsing logits).
 
 use super::blocks::{ConvLayer, ResidualBlock, Scale};
-use crate::restore::network::ops::TchResult;
+use crate::error::TchResult;
 use std::fmt;
 use tch::{Tensor, nn};
 

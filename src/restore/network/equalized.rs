@@ -1,7 +1,8 @@
 //! Equalized-learning-rate layers (Karras et al., "Progressive Growing of GANs", 2018): weights are
 //! stored unscaled and multiplied by `lr_mul / sqrt(fan_in)` at run time, exactly as GPEN stores them.
 
-use super::ops::{self, TchResult};
+use super::ops;
+use crate::error::TchResult;
 use tch::{Kind, Tensor, nn};
 
 /// `EqualLinear(in, out, lr_mul, bias_init, activation)`; keys `weight` [out, in] and `bias` [out].

@@ -6,7 +6,7 @@
 use super::config::GpenConfig;
 use super::equalized::{ConvLayer, EqualLinear};
 use super::generator::Generator;
-use super::ops::TchResult;
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

@@ -3,8 +3,9 @@
 
 use super::config::{GpenConfig, LR_MLP};
 use super::equalized::EqualLinear;
-use super::ops::{self, TchResult};
+use super::ops;
 use super::styled::{StyledConv, ToRgb};
+use crate::error::TchResult;
 use tch::{Tensor, nn};
 
 #[derive(Debug)]

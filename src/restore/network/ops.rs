@@ -3,9 +3,8 @@
 //!
 //! Every function is fallible: an allocation failure must reach the batch planner as an error.
 
+use crate::error::TchResult;
 use tch::{Kind, Tensor};
-
-pub type TchResult<T> = Result<T, tch::TchError>;
 
 /// `sqrt(2)`: the gain of GPEN's fused leaky ReLU.
 const LRELU_GAIN: f64 = std::f64::consts::SQRT_2;

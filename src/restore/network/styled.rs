@@ -4,7 +4,8 @@
 //! for Blind Face Restoration in the Wild", CVPR 2021).
 
 use super::equalized::EqualLinear;
-use super::ops::{self, TchResult};
+use super::ops;
+use crate::error::TchResult;
 use tch::{Kind, Tensor, nn};
 
 /// `ModulatedConv2d(in, out, k, style_dim, demodulate, upsample)`.

@@ -1,5 +1,4 @@
 use super::{CheckpointError, KeyProblem, Shapes};
-use crate::restore::network::GpenConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Kind, Tensor, nn};
@@ -9,11 +8,12 @@ pub fn expected_shapes(vs: &nn::VarStore) -> Shapes {
     vs.variables().into_iter().map(|(k, t)| (k, t.size())).collect()
 }
 
-/// Strict comparison: every key present with its exact shape and nothing extra. The 4x4 blur
-/// kernels are constants the network recomputes, so a file may leave them out.
-pub fn validate_against(path: &Path, config: &GpenConfig, expected: &Shapes, found: &Shapes) -> Result<(), CheckpointError> {
+/// Strict comparison of a GPEN-style network (`network` names it in the error): every key present
+/// with its exact shape and nothing extra. The 4x4 blur kernels are constants the network
+/// recomputes, so a file may leave them out.
+pub fn validate_against(path: &Path, network: &str, expected: &Shapes, found: &Shapes) -> Result<(), CheckpointError> {
     let problems = key_problems(expected, found, |key| key.ends_with(".kernel"));
-    if problems.is_empty() { Ok(()) } else { Err(CheckpointError::Mismatch { path: path.into(), config: config.to_string(), problems }) }
+    if problems.is_empty() { Ok(()) } else { Err(CheckpointError::Mismatch { path: path.into(), config: network.into(), problems }) }
 }
 
 /// Every key of `expected` missing from `found` (unless `may_be_absent` says it may be) or there
