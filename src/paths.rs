@@ -97,11 +97,7 @@ pub fn is_partial_name(name: &str) -> bool {
 /// This machine's host name (`gethostname`), with the characters a file name cannot hold
 /// replaced; "localhost" if it cannot be read.
 pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or fails.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    let name = if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
+    let name = crate::sys::process::host_name().unwrap_or_default();
     let name: String = name.chars().map(|c| if c == '/' || c.is_control() { '_' } else { c }).collect();
     if name.is_empty() { "localhost".into() } else { name }
 }

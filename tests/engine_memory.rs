@@ -265,7 +265,7 @@ mod engine_probes {
         assert!(s.cpu_mode);
         assert_eq!(s.device, "CPU (system RAM)");
         assert_eq!(s.utilization, None);
-        let limit = memory::address_space_limit();
+        let limit = gpen_studio::sys::process::address_space_limit();
         let total = meminfo_kib("MemTotal:");
         assert_eq!(s.total, limit.map_or(total, |l| total.min(l)));
         let available = meminfo_kib("MemAvailable:");
@@ -286,7 +286,7 @@ mod engine_probes {
     fn system_ram_probe_honours_an_address_space_limit() {
         if let Ok(expected) = std::env::var("GPEN_TEST_RLIMIT_CHILD") {
             let limit: u64 = expected.parse().unwrap();
-            assert_eq!(memory::address_space_limit(), Some(limit));
+            assert_eq!(gpen_studio::sys::process::address_space_limit(), Some(limit));
             let s = SystemRamProbe::new().sample().unwrap();
             assert_eq!(s.total, limit.min(meminfo_kib("MemTotal:")));
             let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -300,7 +300,7 @@ mod engine_probes {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let vm_kib: u64 = status.lines().find(|l| l.starts_with("VmSize:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
         // Under a harder limit already (ulimit -v), the child inherits that one instead.
-        let limit = match memory::address_space_limit() {
+        let limit = match gpen_studio::sys::process::address_space_limit() {
             Some(l) if l < vm_kib * 1024 + 4 * GIB => l,
             _ => vm_kib * 1024 + 4 * GIB,
         };

@@ -257,16 +257,16 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         match engine.events.recv()? {
             EngineEvent::ModelLoaded { .. } => {
                 memory::reset_peak_rss();
-                clock = Some((Instant::now(), cpu_seconds()));
+                clock = Some((Instant::now(), crate::sys::process::cpu_seconds()));
             }
             EngineEvent::ModelError(e) => anyhow::bail!(e),
             EngineEvent::Finished(s) => break s,
             _ => {}
         }
     };
-    let (start, cpu0) = clock.unwrap_or((Instant::now(), cpu_seconds()));
+    let (start, cpu0) = clock.unwrap_or((Instant::now(), crate::sys::process::cpu_seconds()));
     let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = crate::sys::process::cpu_seconds() - cpu0;
     let peak_rss = memory::process_rss().map(|r| r.1).unwrap_or(0);
     engine.shutdown();
     Ok(PipelineRow {
@@ -282,17 +282,6 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         gpu_waited_s: summary.gpu_waited.as_secs_f64(),
         times: summary.times,
     })
-}
-
-/// User + system CPU time of this process so far, in seconds.
-fn cpu_seconds() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we pass and has no other effect.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0.0;
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn network_name(network: &NetworkArgs) -> String {

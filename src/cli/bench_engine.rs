@@ -324,10 +324,8 @@ pub(super) fn limit_address_space(extra: u64) -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .context("reading VmSize")?;
     let limit = vm_kib * 1024 + extra;
-    let rl = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: setrlimit only reads the struct; lowering the soft limit is always allowed.
-    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) } != 0 {
-        bail!("setrlimit(RLIMIT_AS) failed: {}", std::io::Error::last_os_error());
+    if let Err(e) = crate::sys::process::set_address_space_limit(limit) {
+        bail!("setrlimit(RLIMIT_AS) failed: {e}");
     }
     eprintln!(
         "emulated device: address space capped at {} (current {} + {})",

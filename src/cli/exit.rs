@@ -74,29 +74,14 @@ pub fn of_error(err: &anyhow::Error) -> ExitCode {
 /// (ripgrep instead exits 0 on a broken pipe; 141 keeps `set -o pipefail` scripts honest, as with
 /// every C tool.) Network writes are not affected: Rust's sockets send with MSG_NOSIGNAL.
 pub fn die_on_closed_pipe(yes: bool) {
-    // SAFETY: changing a signal's disposition; called before any other thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, if yes { libc::SIG_DFL } else { libc::SIG_IGN });
-    }
+    crate::sys::signals::die_on_sigpipe(yes);
 }
 
 /// Runs `f` with SIGPIPE blocked in this thread, so that a write to a closed socket in `f` (TLS
 /// writes go through `writev`, which cannot ask for MSG_NOSIGNAL) is an error that `f` reports,
 /// not a silent death; a SIGPIPE left pending is discarded before the signal is unblocked again.
 pub fn with_sigpipe_as_error<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: sigset operations on local sets, and this thread's own signal mask.
-    unsafe {
-        let mut pipe: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe);
-        libc::sigaddset(&mut pipe, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-        let result = f();
-        let none = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        while libc::sigtimedwait(&pipe, std::ptr::null_mut(), &none) == libc::SIGPIPE {}
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        result
-    }
+    crate::sys::signals::with_sigpipe_blocked(f)
 }
 
 #[cfg(test)]

@@ -172,10 +172,7 @@ pub fn main() -> ExitCode {
     // A file-size limit (`ulimit -f`) would otherwise kill the whole batch with SIGXFSZ, leaving a
     // temporary file behind; ignored, a write past it fails with EFBIG like a full disk: one
     // photo's error, and the others go on.
-    // SAFETY: setting a signal's disposition to SIG_IGN before any other thread starts.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    crate::sys::signals::ignore_file_size_signal();
     exit::die_on_closed_pipe(true); // --help | head, too
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     output::set_verbosity(output::Verbosity::from_flags(cli.verbose, cli.quiet));

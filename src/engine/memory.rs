@@ -162,7 +162,7 @@ impl MemoryProbe for SystemRamProbe {
             .ok_or_else(|| ProbeError::Proc("/proc/meminfo has no MemAvailable".into()))?;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let vm_size = kib_field(&status, "VmSize:").unwrap_or(0);
-        let (total, free) = apply_address_space_limit(mem_total, mem_available, address_space_limit(), vm_size);
+        let (total, free) = apply_address_space_limit(mem_total, mem_available, crate::sys::process::address_space_limit(), vm_size);
         let rss = crate::sys::memory::process_rss().map(|r| r.0).unwrap_or(0);
         Ok(MemorySample::new(CPU_DEVICE_NAME.into(), true, total, free, rss, None))
     }
@@ -172,17 +172,6 @@ impl MemoryProbe for SystemRamProbe {
 fn kib_field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(name))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|k| k * 1024)
-}
-
-/// The soft `RLIMIT_AS` of this process in bytes, `None` when unlimited.
-pub fn address_space_limit() -> Option<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into the struct we pass and has no other effect.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-    Some(lim.rlim_cur as u64)
 }
 
 /// `(total, free)` of system RAM under an address-space limit: `total = min(MemTotal, limit)`,

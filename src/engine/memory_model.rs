@@ -153,11 +153,7 @@ pub fn measure_peak(gpen: &Gpen, batch: i64) -> Result<u64, CalibrationError> {
 /// Gives freed heap back to the kernel so the resident set before a measurement is not inflated by
 /// memory the next pass will merely reuse.
 fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::process::trim_heap();
 }
 
 /// Fits a line through measured peaks at batch 1 and 2 (bytes added by the pass, weights excluded).

@@ -228,26 +228,7 @@ fn detect_threads_here() {
     // libtorch initialises a thread's count lazily, from the process-wide value, on its first
     // parallel call; run that first so that it cannot undo what follows.
     let _ = tch::get_num_threads();
-    // SAFETY: the symbols are looked up in what is loaded (libgomp, and the MKL inside libtorch)
-    // and called with their documented signatures; a missing one is skipped.
-    unsafe {
-        if let Some(f) = symbol::<unsafe extern "C" fn(libc::c_int)>(c"omp_set_num_threads") {
-            f(DETECT_THREADS);
-        }
-        if let Some(f) = symbol::<unsafe extern "C" fn(libc::c_int) -> libc::c_int>(c"MKL_Set_Num_Threads_Local") {
-            f(DETECT_THREADS);
-        }
-    }
-}
-
-/// A function of a library already loaded into the process, or `None`.
-///
-/// # Safety
-/// `F` must be the function's real signature.
-unsafe fn symbol<F: Copy>(name: &std::ffi::CStr) -> Option<F> {
-    // SAFETY: dlsym only reads the name; the caller vouches for the type.
-    let ptr = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!ptr.is_null()).then(|| unsafe { std::mem::transmute_copy::<*mut libc::c_void, F>(&ptr) })
+    crate::sys::symbols::set_this_thread_math_threads(DETECT_THREADS);
 }
 
 /// How much lower than the engine's thread the CPU stage workers run (Linux `nice`, per thread).
@@ -260,12 +241,7 @@ pub const WORKER_NICE: i32 = 10;
 /// Lowers the calling thread's scheduling priority by [`WORKER_NICE`] (best effort: a system that
 /// refuses leaves it as it was, which costs speed, not correctness).
 fn lower_priority() {
-    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes its nice.
-    unsafe {
-        let tid = libc::gettid();
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + WORKER_NICE).min(19));
-    }
+    crate::sys::process::lower_this_thread_priority(WORKER_NICE);
 }
 
 /// [`stages::prepare`], with a panic turned into that photo's failure (a worker must always report,

@@ -138,18 +138,11 @@ pub fn cudnn_version(v: i64) -> Option<String> {
     Some(format!("{major}.{}.{}", rest / 100, rest % 100))
 }
 
-/// A symbol of the libraries already loaded (libtorch's CUDA part links the CUDA runtime and cuDNN).
-fn loaded_symbol(name: &std::ffi::CStr) -> Option<*mut libc::c_void> {
-    // SAFETY: dlsym only looks the name up among the loaded libraries.
-    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!sym.is_null()).then_some(sym)
-}
-
 /// The CUDA runtime loaded in this process, if any.
 fn loaded_cuda_runtime() -> Option<String> {
     type GetVersion = unsafe extern "C" fn(*mut libc::c_int) -> libc::c_int;
     // SAFETY: cudaRuntimeGetVersion has this C signature, writes one int and needs no driver.
-    let get: GetVersion = unsafe { std::mem::transmute::<*mut libc::c_void, GetVersion>(loaded_symbol(c"cudaRuntimeGetVersion")?) };
+    let get: GetVersion = unsafe { super::symbols::loaded_function(c"cudaRuntimeGetVersion")? };
     let mut v: libc::c_int = 0;
     (unsafe { get(&mut v) } == 0).then(|| cuda_version(v as i64)).flatten()
 }
@@ -158,7 +151,7 @@ fn loaded_cuda_runtime() -> Option<String> {
 fn loaded_cudnn() -> Option<String> {
     type GetVersion = unsafe extern "C" fn() -> libc::size_t;
     // SAFETY: cudnnGetVersion has this C signature and needs no GPU.
-    let get: GetVersion = unsafe { std::mem::transmute::<*mut libc::c_void, GetVersion>(loaded_symbol(c"cudnnGetVersion")?) };
+    let get: GetVersion = unsafe { super::symbols::loaded_function(c"cudnnGetVersion")? };
     cudnn_version(unsafe { get() } as i64)
 }
 
