@@ -896,11 +896,12 @@ fn a_dropped_folder_names_results_as_the_command_line_does_and_skips_the_output_
     let (mut harness, script) = window(s);
     drop_paths(&mut harness, std::slice::from_ref(&album));
     let sent = script.sent();
-    let keys: Vec<PathBuf> = sent
+    let photos: Vec<gpen_studio::archive::Photo> = sent
         .iter()
-        .filter_map(|c| if let Command::EnqueuePhotos(p) = c { Some(p.iter().map(|(_, p)| p.output(Path::new("o"), "png"))) } else { None })
+        .filter_map(|c| if let Command::EnqueuePhotos(p) = c { Some(p.iter().map(|(_, p)| p.clone())) } else { None })
         .flatten()
         .collect();
+    let keys = gpen_studio::archive::inputs::plan_outputs(&photos, Path::new("o"), "png");
     assert_eq!(keys, [PathBuf::from("o/a/x.png"), "o/b/x.png".into()], "{sent:?}");
 }
 

@@ -18,25 +18,26 @@ pub fn find_photos(inputs: &[PathBuf], recursive: bool, out_dir: Option<&Path>) 
     walk::walk(&sources, recursive, out_dir)
 }
 
-/// Gives each photo its output path `OUTDIR/<key>.<ext>` (see [`Photo::key`]). Keys are unique
-/// within a run planned by [`walk::walk`]; photos queued one by one (the window's queue) could
-/// still share one, and the later then gets `<key>-2`, so no result replaces another. The
-/// first time a folder of results is named in a run, it is created, and the temporary files that
-/// killed writers left there are removed (outputs go to many folders when they mirror the input
-/// tree). A folder that cannot be created shows as that photo's write error.
+/// The one namer of results: each photo's output is `OUTDIR/<key>.<ext>` (see [`Photo::key`]; the
+/// extension is appended, not swapped, so a key that keeps its input's extension, `x.jpg`, gives
+/// `x.jpg.png`). Keys are unique within a run planned by [`walk::walk`]; photos queued one by one
+/// (the window's queue) could still share one, and the later then gets `<key>-2`, so no result
+/// replaces another. Naming creates nothing: the engine prepares each folder of results the first
+/// time it writes there ([`OutputNamer::prepare_folder`]), a dry run and a report only name.
 #[derive(Debug, Clone)]
 pub struct OutputNamer {
     dir: PathBuf,
     extension: String,
     used: HashSet<PathBuf>,
-    cleaned: HashSet<PathBuf>,
+    prepared: HashSet<PathBuf>,
 }
 
 impl OutputNamer {
     pub fn new(dir: &Path, extension: &str) -> Self {
-        OutputNamer { dir: dir.into(), extension: extension.into(), used: HashSet::new(), cleaned: HashSet::new() }
+        OutputNamer { dir: dir.into(), extension: extension.into(), used: HashSet::new(), prepared: HashSet::new() }
     }
 
+    /// The output of `photo`, given the photos this namer named before it.
     pub fn name(&mut self, photo: &Photo) -> PathBuf {
         let mut key = photo.key.clone();
         let mut n = 2;
@@ -46,20 +47,29 @@ impl OutputNamer {
             key = PathBuf::from(name);
             n += 1;
         }
-        let output = walk::output_path(&self.dir, &key, &self.extension);
+        let mut name = key.into_os_string();
+        name.push(".");
+        name.push(&self.extension);
+        self.dir.join(name)
+    }
+
+    /// The first time a folder of results is written to in a run, creates it and removes the
+    /// temporary files that killed writers left there (outputs go to many folders when they mirror
+    /// the input tree). A folder that cannot be created shows as that photo's write error.
+    pub fn prepare_folder(&mut self, output: &Path) {
         if let Some(parent) = output.parent()
-            && self.cleaned.insert(parent.to_path_buf())
+            && self.prepared.insert(parent.to_path_buf())
         {
             let _ = std::fs::create_dir_all(parent);
             crate::paths::remove_stale_partials(parent);
         }
-        output
     }
 }
 
-/// The output of each photo, as a run names them.
+/// The output of each photo, in order, as a run names them.
 pub fn plan_outputs(photos: &[Photo], outdir: &Path, extension: &str) -> Vec<PathBuf> {
-    photos.iter().map(|p| p.output(outdir, extension)).collect()
+    let mut namer = OutputNamer::new(outdir, extension);
+    photos.iter().map(|p| namer.name(p)).collect()
 }
 
 #[cfg(test)]

@@ -30,20 +30,6 @@ impl Photo {
         let key = default_key(&rel);
         Photo { path, rel, key }
     }
-
-    /// `OUTDIR/<key>.<extension>`.
-    pub fn output(&self, out_dir: &Path, extension: &str) -> PathBuf {
-        output_path(out_dir, &self.key, extension)
-    }
-}
-
-/// `OUTDIR/<key>.<extension>`: the extension is appended, not swapped, so a key that keeps its
-/// input's extension (`x.jpg`) gives `x.jpg.png`.
-pub fn output_path(out_dir: &Path, key: &Path, extension: &str) -> PathBuf {
-    let mut name = key.as_os_str().to_owned();
-    name.push(".");
-    name.push(extension);
-    out_dir.join(name)
 }
 
 /// `rel` without its extension.
@@ -74,7 +60,6 @@ pub struct Walk {
     pub notes: Vec<String>,
 }
 
-/// File extensions taken from folders (files named explicitly are tried whatever their name).
 /// File extensions taken from folders (files named explicitly are tried whatever their name).
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
 
@@ -223,11 +208,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         touch(d.path(), &["in/a/x.jpg", "in/b/x.jpg", "single/y.tif"]);
         let w = walk(&[Source::given(d.path().join("in")), Source::given(d.path().join("single/y.tif"))], true, None);
-        let outs: Vec<PathBuf> = w.photos.iter().map(|p| p.output(Path::new("out"), "png")).collect();
+        let outs = crate::archive::inputs::plan_outputs(&w.photos, Path::new("out"), "png");
         assert_eq!(outs, [PathBuf::from("out/a/x.png"), "out/b/x.png".into(), "out/y.png".into()]);
         // The same photo alone gets the same name: names do not depend on the rest of the run.
         let alone = walk(&[Source::given(d.path().join("in/b"))], true, None);
-        assert_eq!(alone.photos[0].output(Path::new("out"), "png"), PathBuf::from("out/x.png"));
+        assert_eq!(crate::archive::inputs::plan_outputs(&alone.photos, Path::new("out"), "png"), [PathBuf::from("out/x.png")]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::NetworkArgs;
 use crate::config::{RunConfig, Workers};
 use crate::device::device_name;
 use crate::engine::planner::format_bytes;
-use crate::engine::worker::{Command, EngineEvent, spawn};
+use crate::engine::worker::{EngineEvent, spawn};
 use crate::restore::gpen::Gpen;
 use crate::sys::memory;
 use clap::{Args, Subcommand};
@@ -250,25 +250,27 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
     let config = args.mask_args.apply(args.face_args.apply(config));
     config.validate().map_err(super::exit::usage)?;
     let engine = spawn(config, super::bench_engine::components(&args.network), Box::new(|| {}));
-    engine.send(Command::Enqueue(inputs.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
-    engine.send(Command::Start);
     let mut clock: Option<(Instant, f64)> = None;
-    let summary = loop {
-        match engine.events.recv()? {
-            EngineEvent::ModelLoaded { .. } => {
-                memory::reset_peak_rss();
-                clock = Some((Instant::now(), crate::sys::process::cpu_seconds()));
-            }
-            EngineEvent::ModelError(e) => anyhow::bail!(e),
-            EngineEvent::Finished(s) => break s,
-            _ => {}
+    // The clock stops at the last event (the run's end), before the engine is shut down.
+    let mut end: Option<(Instant, f64)> = None;
+    let photos = inputs.iter().cloned().map(crate::archive::Photo::direct).collect();
+    let ended = engine.run_to_end(photos, |event| match event {
+        EngineEvent::ModelLoaded { .. } => {
+            memory::reset_peak_rss();
+            clock = Some((Instant::now(), crate::sys::process::cpu_seconds()));
         }
-    };
+        EngineEvent::Finished(_) => end = Some((Instant::now(), crate::sys::process::cpu_seconds())),
+        _ => {}
+    });
+    if let Some(e) = ended.setup_error {
+        anyhow::bail!(e);
+    }
+    let summary = ended.summary;
     let (start, cpu0) = clock.unwrap_or((Instant::now(), crate::sys::process::cpu_seconds()));
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = crate::sys::process::cpu_seconds() - cpu0;
+    let (stop, cpu1) = end.unwrap_or((Instant::now(), crate::sys::process::cpu_seconds()));
+    let wall = stop.duration_since(start).as_secs_f64();
+    let cpu = cpu1 - cpu0;
     let peak_rss = memory::process_rss().map(|r| r.1).unwrap_or(0);
-    engine.shutdown();
     Ok(PipelineRow {
         workers: workers.to_string(),
         photos: summary.photos(),

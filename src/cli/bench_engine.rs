@@ -12,7 +12,7 @@ use crate::config::{RunConfig, Sizer};
 use crate::detect::{FaceDetector, Mtcnn, mtcnn::default_models_dir};
 use crate::engine::memory_model::{self, CalibrationStore};
 use crate::engine::planner::format_bytes;
-use crate::engine::worker::{Command as EngineCommand, Components, EngineEvent, spawn};
+use crate::engine::worker::{Components, EngineEvent, spawn};
 use crate::error::SetupError;
 use crate::photo::ReadLimits;
 use crate::restore::FaceRestorer;
@@ -293,25 +293,21 @@ fn run_engine(
         ..RunConfig::default()
     };
     let engine = spawn(settings, components, Box::new(|| {}));
-    engine.send(EngineCommand::Enqueue(photos.iter().cloned().enumerate().map(|(i, p)| (i as u64, p)).collect()));
-    engine.send(EngineCommand::Start);
     let mut found = 0;
     let mut plans = super::output::PlanLines::new(super::output::verbosity());
-    let summary = loop {
-        match engine.events.recv().context("the worker stopped")? {
-            EngineEvent::FacesFound { faces, .. } => found += faces.len(),
-            EngineEvent::Recommendation { batch, reason } => {
-                if let Some(line) = plans.batch(batch, &reason) {
-                    eprintln!("{line}");
-                }
+    let ended = engine.run_to_end(photos.iter().cloned().map(crate::archive::Photo::direct).collect(), |event| match event {
+        EngineEvent::FacesFound { faces, .. } => found += faces.len(),
+        EngineEvent::Recommendation { batch, reason } => {
+            if let Some(line) = plans.batch(*batch, reason) {
+                eprintln!("{line}");
             }
-            EngineEvent::ModelError(e) => bail!(e),
-            EngineEvent::Finished(s) => break s,
-            _ => {}
         }
-    };
-    engine.shutdown();
-    Ok((found, summary.faces_restored, summary.oom_events))
+        _ => {}
+    });
+    if let Some(e) = ended.setup_error {
+        bail!(e);
+    }
+    Ok((found, ended.summary.faces_restored, ended.summary.oom_events))
 }
 
 /// Caps the address space at what the process maps now plus `extra` bytes.

@@ -5,7 +5,7 @@ use super::ModelArgs;
 use crate::config::{self, ResolvedRun, RunConfig, Workers};
 use crate::engine::worker::{Command, Components, EngineEvent, spawn};
 use crate::photo::OutputFormat;
-use crate::pipeline::{Outcome, PhotoId};
+use crate::pipeline::Outcome;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -272,52 +272,45 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         let _ = commands.send(Command::Cancel);
     });
     let names: Vec<PathBuf> = inputs.clone();
-    engine.send(Command::EnqueuePhotos(photos.iter().cloned().enumerate().map(|(i, p)| (i as PhotoId, p)).collect()));
-    engine.send(Command::Start);
-
     let unit = if config.aligned { "crops" } else { "photos" };
     // Plans when they change, progress as a bar or plain lines, -q/-v (src/cli/output.rs).
     let mut out = super::output::RunOutput::stderr(inputs.len(), unit);
     let workers = workers_line(&config);
     out.info(&face_path);
-    let mut model_error = None;
-    let summary = loop {
-        let Ok(event) = engine.events.recv() else { anyhow::bail!("the worker stopped unexpectedly") };
+    let ended = engine.run_to_end(photos, |event| {
         if let Some(r) = report.as_mut() {
-            super::archive_args::record(r, &event);
+            super::archive_args::record(r, event);
         }
         match event {
             EngineEvent::ModelLoaded { config: c, device, precision } => {
                 out.info(&format!("{} {unit}; {c} on {device} ({precision}); {workers}", inputs.len()));
             }
-            EngineEvent::Recommendation { batch, reason } => out.batch_plan(batch, &reason),
-            EngineEvent::TilePlan { tile, reason } => out.tile_plan(tile, &reason),
-            EngineEvent::Progress(p) => out.progress(&p),
+            EngineEvent::Recommendation { batch, reason } => out.batch_plan(*batch, reason),
+            EngineEvent::TilePlan { tile, reason } => out.tile_plan(*tile, reason),
+            EngineEvent::Progress(p) => out.progress(p),
             EngineEvent::PhotoEnded { id, outcome: Outcome::Failed { error, .. }, .. } => {
-                let path = &names[id as usize];
+                let path = &names[*id as usize];
                 out.error(&format!("error: {}: {}", path.display(), without_path(&error.to_string(), path)));
             }
             EngineEvent::PhotoEnded { id, outcome: Outcome::NoFaces { .. }, .. } => {
-                out.info(&format!("note: {}: no faces found; written unchanged", names[id as usize].display()));
+                out.info(&format!("note: {}: no faces found; written unchanged", names[*id as usize].display()));
             }
             EngineEvent::OomRecovered { from, to } => out.info(&format!("out of memory with {from} faces; retrying with {to}")),
             EngineEvent::CpuFallback { id, face } => {
-                out.info(&format!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[id as usize].display()));
+                out.info(&format!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[*id as usize].display()));
             }
             EngineEvent::MaskFallback { id, face, error } => {
                 out.info(&format!(
                     "warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle",
-                    names[id as usize].display()
+                    names[*id as usize].display()
                 ));
             }
-            EngineEvent::ModelError(e) => model_error = Some(e),
-            EngineEvent::Finished(summary) => break summary,
             _ => {}
         }
-    };
+    });
     out.finish();
-    engine.shutdown();
-    if let Some(e) = model_error {
+    let summary = ended.summary;
+    if let Some(e) = ended.setup_error {
         // The user's to fix (a missing weights file, a value, a device): bad usage, status 2.
         if e.is_usage() {
             return Err(super::exit::usage(e));

@@ -293,6 +293,7 @@ impl Worker {
         books.front_out += 1;
         self.emit(EngineEvent::PhotoStarted { id });
         let output = namer.name(&photo);
+        namer.prepare_folder(&output);
         stages.prepare(PhotoJob { id, input: photo.path, output, tiles });
     }
 

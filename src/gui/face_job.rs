@@ -3,9 +3,10 @@
 //! short engine run in aligned mode with the task's checkpoint — the same path as
 //! `restore --aligned --task colorize|inpaint`, so the window adds no second way of running GPEN.
 
+use crate::archive::Photo;
 use crate::config::RunConfig;
 use crate::detect::Face;
-use crate::engine::worker::{Command, Components, EngineEvent, spawn};
+use crate::engine::worker::{Components, EngineEvent, spawn};
 use crate::error::{ConfigError, SetupError};
 use crate::photo::{OutputFormat, ReadLimits, read_photo};
 use crate::pipeline::Outcome;
@@ -112,25 +113,13 @@ pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), FaceToolError> {
 /// One aligned crop through the engine; its output path, or the engine's reason.
 fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError> {
     let engine = spawn(config, Components::real(), Box::new(|| {}));
-    engine.send(Command::Enqueue(vec![(0, crop)]));
-    engine.send(Command::Start);
     let mut result = Err(FaceToolError::Run("the run ended without a result".into()));
-    loop {
-        match engine.events.recv() {
-            Ok(EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. }) => result = Ok(output),
-            Ok(EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. }) => {
-                result = Err(FaceToolError::Run(error.to_string()))
-            }
-            Ok(EngineEvent::FaceFailed { error, .. }) => result = Err(FaceToolError::Run(error)),
-            Ok(EngineEvent::ModelError(error)) => result = Err(error.into()),
-            Ok(EngineEvent::Finished(_)) => break,
-            Ok(_) => {}
-            Err(_) => {
-                result = result.and(Err(FaceToolError::Run("the engine stopped unexpectedly".into())));
-                break;
-            }
-        }
-    }
-    engine.shutdown();
+    engine.run_to_end(vec![Photo::direct(crop)], |event| match event {
+        EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. } => result = Ok(output.clone()),
+        EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. } => result = Err(FaceToolError::Run(error.to_string())),
+        EngineEvent::FaceFailed { error, .. } => result = Err(FaceToolError::Run(error.clone())),
+        EngineEvent::ModelError(error) => result = Err(error.clone().into()),
+        _ => {}
+    });
     result
 }
