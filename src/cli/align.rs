@@ -2,7 +2,6 @@
 
 use crate::align::{self, AlignedFace, Landmarks};
 use crate::config::RunConfig;
-use crate::device::DeviceChoice;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Map, Value, json};
@@ -26,9 +25,8 @@ pub struct AlignArgs {
     pub landmarks: Option<PathBuf>,
     #[command(flatten)]
     pub face_args: super::restore::FaceArgs,
-    /// Where the warp runs: auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
 }
 
 pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
@@ -36,7 +34,7 @@ pub fn run(args: AlignArgs) -> anyhow::Result<ExitCode> {
         bail!("--size {} is too small for a face crop", args.size);
     }
     let photo = crate::photo::read_photo(&args.image, &Default::default())?.pixels;
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     let faces = match &args.landmarks {
         Some(file) => read_landmarks(file, &args.image)?,
         None => {

@@ -238,7 +238,7 @@ struct PipelineRow {
 fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathBuf], out: &std::path::Path) -> anyhow::Result<PipelineRow> {
     let config = RunConfig {
         weights: args.network.model.weights_path(),
-        device: args.network.model.device,
+        device: args.network.model.device.choice,
         precision: args.network.model.precision,
         out_dir: out.into(),
         overwrite: true,

@@ -102,7 +102,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
             .weights_path()
             .display()
             .to_string()),
-        args.network.model.device,
+        args.network.model.device.choice,
         args.memory_limit.map(format_bytes).unwrap_or_else(|| "none".into()),
     );
     println!(
@@ -138,7 +138,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
-            "photos": photos.len(), "faces": faces, "device": args.network.model.device.to_string(),
+            "photos": photos.len(), "faces": faces, "device": args.network.model.device.choice.to_string(),
             "memory_limit": args.memory_limit, "config": args.network.config, "results": results,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
@@ -168,7 +168,7 @@ fn print_row(r: &StrategyResult) {
 }
 
 fn child_args(args: &EngineBenchArgs, strategy: &str, photos: &[PathBuf], out: &Path) -> Vec<String> {
-    let mut v: Vec<String> = vec!["bench".into(), "engine".into(), "--device".into(), args.network.model.device.to_string()];
+    let mut v: Vec<String> = vec!["bench".into(), "engine".into(), "--device".into(), args.network.model.device.choice.to_string()];
     v.extend(["--precision".into(), args.network.model.precision.to_string()]);
     if let Some(t) = args.network.model.threads {
         v.extend(["--threads".into(), t.to_string()]);

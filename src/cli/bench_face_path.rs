@@ -5,7 +5,6 @@
 //! released parser's shapes with placeholder weights) measure what the released files cost.
 
 use crate::detect::{FaceDetector, Mtcnn, RetinaFace, mtcnn};
-use crate::device::DeviceChoice;
 use crate::mask::parser::{FaceParser, ParseNetConfig, mask};
 use clap::Args;
 use image::RgbImage;
@@ -14,6 +13,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Debug, Args)]
+// Timed on the CPU unless asked otherwise.
+#[command(mut_arg("device", |a| a.default_value("cpu")))]
 pub struct FacePathBenchArgs {
     /// Photos to detect on.
     #[arg(long, num_args = 1.., value_name = "IMAGE", default_values = ["../shared/photos/solvay_1927.png", "../shared/photos/astronaut.png"])]
@@ -31,8 +32,8 @@ pub struct FacePathBenchArgs {
     /// Timed runs after one warm-up; the median is reported.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub repeat: usize,
-    #[arg(long, short = 'd', default_value = "cpu", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
 }
 
 /// Median wall time of `repeat` runs of `f` after one warm-up, in seconds.
@@ -49,7 +50,7 @@ fn timed<T>(repeat: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::
 }
 
 pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     println!(
         "bench face-path: device {}, libtorch {} ({} intra-op threads), median of {} runs after a warm-up",
         crate::device::device_name(device),

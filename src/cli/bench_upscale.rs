@@ -3,7 +3,6 @@
 //! `--memory-limit`, fixed tiles against tiles planned from memory on an emulated small device
 //! (each strategy in its own process under an address-space cap, as `bench engine` does).
 
-use crate::device::DeviceChoice;
 use crate::engine::planner::format_bytes;
 use crate::upscale::{self, PhotoUpscaler, TILE_PAD};
 use crate::upscale::{RrdbConfig, Tiles, Upscaler};
@@ -15,6 +14,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Debug, Args)]
+// Timed on the CPU unless asked otherwise.
+#[command(mut_arg("device", |a| a.default_value("cpu")))]
 pub struct UpscaleBenchArgs {
     /// RRDBNet weights; without it, --config with placeholder weights (speed does not depend on them).
     #[arg(long, value_name = "FILE")]
@@ -44,8 +45,8 @@ pub struct UpscaleBenchArgs {
     /// sharing a batch).
     #[arg(long, value_name = "N")]
     pub tile_batch: Option<usize>,
-    #[arg(long, short = 'd', default_value = "cpu", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
     #[arg(long, hide = true)]
     pub child_strategy: Option<String>,
 }
@@ -61,7 +62,7 @@ fn named_config(name: &str) -> anyhow::Result<RrdbConfig> {
 }
 
 fn load(args: &UpscaleBenchArgs) -> anyhow::Result<(Upscaler, String)> {
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     Ok(match &args.sr_weights {
         Some(p) => (Upscaler::load(p, device)?, p.display().to_string()),
         None => (Upscaler::with_config(named_config(&args.config)?, device)?, format!("{} (placeholder weights)", args.config)),
@@ -89,7 +90,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         up.scale(),
         img.width(),
         img.height(),
-        args.device,
+        args.device.choice,
         crate::sys::runtime_versions::libtorch_version(),
         tch::get_num_threads(),
         up.bytes_per_input_pixel()
@@ -161,7 +162,7 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
         println!("{:<12} {:>9} {:>5} {:>10} {:>9}  plan", "strategy", "s", "OOMs", "final tile", "success");
         for strategy in &args.strategies {
             let mut cmd = std::process::Command::new(std::env::current_exe()?);
-            cmd.args(["bench", "upscale", "--device", &args.device.to_string(), "--config", &args.config]);
+            cmd.args(["bench", "upscale", "--device", &args.device.choice.to_string(), "--config", &args.config]);
             if let Some(w) = &args.sr_weights {
                 cmd.arg("--sr-weights").arg(w);
             }

@@ -3,7 +3,6 @@
 
 use crate::config::{ConfigError, DetectorUse, RunConfig};
 use crate::detect::{DetectOptions, Face, FaceDetector, Mtcnn, RetinaFace, mtcnn};
-use crate::device::DeviceChoice;
 use clap::Args;
 use image::RgbImage;
 use serde::Serialize;
@@ -28,9 +27,8 @@ pub struct DetectArgs {
     /// MTCNN: score thresholds of the P-Net, R-Net and O-Net stages.
     #[arg(long, default_value = "0.6,0.7,0.7", value_parser = parse_thresholds, value_name = "A,B,C")]
     pub thresholds: [f32; 3],
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
     /// Folder with facenet-pytorch's pnet.pt, rnet.pt and onet.pt (default: $GPEN_MTCNN_DIR, else
     /// the installed package's, the repository's models/mtcnn, or <data dir>/mtcnn; `models list` shows it).
     #[arg(long, value_name = "DIR")]
@@ -47,7 +45,7 @@ struct ImageFaces {
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let options = DetectOptions { min_face_size: args.min_face, thresholds: args.thresholds, ..DetectOptions::default() };
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     let choice =
         RunConfig { detector: args.face_args.detector, detector_weights: args.face_args.detector_weights.clone(), ..RunConfig::default() };
     let detector: Box<dyn FaceDetector> = match choice.resolve().map_err(anyhow::Error::msg)?.detector {

@@ -95,6 +95,22 @@ pub fn command() -> clap::Command {
     with_footer(Cli::command())
 }
 
+/// `--device`/`-d`: where a command's networks run, the same flag in every command (the benchmarks
+/// that time the CPU by default say so with `mut_arg`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DeviceArg {
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(id = "device", long = "device", short = 'd', default_value = "auto", value_name = "DEVICE")]
+    pub choice: DeviceChoice,
+}
+
+impl DeviceArg {
+    /// The device; one that is not there is the user's to change (status 2).
+    pub fn resolve(&self) -> anyhow::Result<tch::Device> {
+        self.choice.resolve().map_err(exit::usage)
+    }
+}
+
 /// Options shared by every command that runs GPEN.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -102,9 +118,8 @@ pub struct ModelArgs {
     /// Default: GPEN-BFR-512.pth in the data directory (~/.local/share/gpen-studio/models).
     #[arg(long, short = 'w', value_name = "FILE")]
     pub weights: Option<PathBuf>,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Precision of the convolutions: fp32, bf16, or fp16 on CUDA.
     #[arg(long, default_value = "fp32", value_name = "P")]
     pub precision: Precision,
@@ -124,7 +139,7 @@ impl ModelArgs {
             tch::set_num_threads(n.max(1));
         }
         // A device that is not there, or cannot run the precision: the user's to change (status 2).
-        let device = self.device.resolve().map_err(exit::usage)?;
+        let device = self.device.resolve()?;
         self.precision.check_device(device).map_err(exit::usage)?;
         Ok(device)
     }

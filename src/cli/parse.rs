@@ -1,7 +1,6 @@
 //! `parse`: run GPEN's face parser (ParseNet) on face crops and write what the paste uses: the
 //! face mask, the labels it came from, and the soft paste mask.
 
-use crate::device::DeviceChoice;
 use crate::mask::parser::{FaceParser, MASK_COLORMAP, mask};
 use anyhow::Context;
 use clap::Args;
@@ -20,9 +19,8 @@ pub struct ParseArgs {
     /// ParseNet weights (default: ParseNet-latest.pth in the models folder).
     #[arg(long, value_name = "FILE")]
     pub parser_weights: Option<PathBuf>,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
 }
 
 /// Writes, per face: `NAME_mask.png` (0/255 at the parser's size: the face, hair, ears and neck
@@ -34,7 +32,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     if !path.is_file() {
         anyhow::bail!(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path));
     }
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     let parser = FaceParser::load(&path, device)?;
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
     let mut failed = 0;

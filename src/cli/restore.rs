@@ -101,7 +101,7 @@ impl RestoreArgs {
     pub fn config(&self) -> anyhow::Result<RunConfig> {
         let config = RunConfig {
             weights: self.model.weights_path(),
-            device: self.model.device,
+            device: self.model.device.choice,
             precision: self.model.precision,
             strength: self.strength,
             out_dir: self.output.clone(),

@@ -4,7 +4,6 @@
 
 use super::restore::SrArgs;
 use crate::config::{self, RunConfig};
-use crate::device::DeviceChoice;
 use crate::photo::OutputFormat;
 use crate::upscale::{self, PhotoUpscaler};
 use anyhow::Context;
@@ -38,9 +37,8 @@ pub struct UpscaleArgs {
     /// Replace results that already exist (by default they are kept, so a rerun resumes).
     #[arg(long)]
     pub overwrite: bool,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, short = 'd', default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::DeviceArg,
 }
 
 pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
@@ -52,7 +50,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     if inputs.is_empty() {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::archive::inputs::IMAGE_EXTENSIONS.join(", "));
     }
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.device.resolve()?;
     let up = crate::upscale::Upscaler::load(&path, device)?;
     if up.scale() != args.scale {
         anyhow::bail!(
