@@ -20,6 +20,7 @@ pub mod error;
 pub mod gui;
 pub mod imgproc;
 pub mod mask;
+pub mod oom;
 pub mod paths;
 pub mod photo;
 pub mod pipeline;

@@ -1,8 +1,8 @@
 //! The GPU stage: faces of many photos wait in one queue and go through the restorer in batches
-//! whose size a [`BatchSizer`] chooses. This is the one out-of-memory policy of the product: a batch
-//! that runs out of memory frees the cache and is retried at the size the sizer says; a face that
-//! fails alone goes to the CPU fallback when there is one, and is reported otherwise. A photo leaves
-//! the stage as soon as its last face is back.
+//! whose size a [`BatchSizer`] chooses. Running out of memory follows the run's one policy
+//! ([`crate::oom`]): a batch that runs out of memory frees the cache and is retried at the size the
+//! sizer says; a face that fails alone goes to the CPU fallback when there is one, and is reported
+//! otherwise. A photo leaves the stage as soon as its last face is back.
 //!
 //! With a face parser, each batch's restored faces get their paste masks here, in the same batch
 //! (the parser runs on the restored face, as in GPEN). A mask that fails even for one face alone
@@ -154,30 +154,39 @@ impl<'a> GpuStage<'a> {
         on_event: &mut dyn FnMut(GpuEvent),
     ) -> Vec<Result<RgbImage, FaceFailure>> {
         let crops: Vec<&RgbImage> = batch.iter().map(|(id, f)| &self.photos[id].prepared.aligned[*f].crop).collect();
+        let restorer = self.restorer;
         let mut out = Vec::with_capacity(crops.len());
         let mut size = crops.len();
         let mut i = 0;
         while i < crops.len() {
-            let k = size.min(crops.len() - i);
-            match self.restorer.restore_batch(&crops[i..i + k]) {
-                Ok(faces) => {
+            let mut ooms = 0;
+            let tried = crate::oom::retry_smaller(
+                size.min(crops.len() - i),
+                |k| restorer.restore_batch(&crops[i..i + k]),
+                || {
+                    restorer.release_cache();
+                    ooms += 1;
+                },
+                // Fewer faces, as the sizer says; one face is the smallest share (its fallback follows).
+                |k| {
+                    if k <= 1 {
+                        return None;
+                    }
+                    let smaller = sizer.out_of_memory(k).filter(|&s| s < k)?.max(1);
+                    on_event(GpuEvent::OomRecovered { from: k, to: smaller });
+                    Some(smaller)
+                },
+            );
+            self.oom_events += ooms;
+            match tried {
+                Ok((faces, k)) => {
                     sizer.succeeded(k);
                     out.extend(faces.into_iter().map(Ok));
                     i += k;
+                    size = k;
                 }
-                Err(e) if e.is_oom() => {
-                    self.restorer.release_cache();
-                    self.oom_events += 1;
-                    if k > 1 {
-                        if let Some(smaller) = sizer.out_of_memory(k).filter(|&s| s < k) {
-                            on_event(GpuEvent::OomRecovered { from: k, to: smaller.max(1) });
-                            size = smaller.max(1);
-                            continue;
-                        }
-                        out.extend((0..k).map(|_| Err(FaceFailure::Restorer(e.clone()))));
-                        i += k;
-                        continue;
-                    }
+                // One face that does not fit alone: the fallback's.
+                Err((e, 1)) if e.is_oom() => {
                     let (id, face) = batch[i];
                     let result = match self.fallback {
                         Some(cpu) => match cpu.restore_batch(&crops[i..i + 1]) {
@@ -193,7 +202,8 @@ impl<'a> GpuStage<'a> {
                     out.push(result);
                     i += 1;
                 }
-                Err(e) => {
+                // Out of memory with no smaller batch allowed, or another failure: these faces fail.
+                Err((e, k)) => {
                     out.extend((0..k).map(|_| Err(FaceFailure::Restorer(e.clone()))));
                     i += k;
                 }
@@ -213,18 +223,32 @@ impl<'a> GpuStage<'a> {
             return faces.into_iter().map(|r| r.map(|image| RestoredFace { image, mask: None })).collect();
         };
         let ok: Vec<&RgbImage> = faces.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let together = if ok.is_empty() { Ok(Vec::new()) } else { masker.masks(&ok) };
-        let masks: Vec<Result<Vec<f32>, String>> = match together {
-            Ok(m) => m.into_iter().map(Ok).collect(),
+        // The batch's masks in one call; out of memory, one face a call (each face then on its own:
+        // a face whose mask fails alone gets the rectangle).
+        let one_by_one =
+            || ok.iter().map(|f| masker.masks(std::slice::from_ref(f)).map(|mut m| m.remove(0)).map_err(|e| e.to_string())).collect();
+        let mut ooms = 0;
+        let tried = crate::oom::retry_smaller(
+            ok.len(),
+            |n| match n {
+                0 => Ok(Vec::new()),
+                1 if ok.len() > 1 => Ok(one_by_one()),
+                _ => masker.masks(&ok).map(|m| m.into_iter().map(Ok).collect()),
+            },
+            || {
+                masker.release_cache();
+                ooms += 1;
+            },
+            |n| (n > 1).then_some(1),
+        );
+        self.oom_events += ooms;
+        let masks: Vec<Result<Vec<f32>, String>> = match tried {
+            Ok((masks, _)) => masks,
             // A lone face that failed for another reason than memory would only fail again.
-            Err(e) if ok.len() == 1 && !e.is_oom() => vec![Err(e.to_string())],
-            Err(e) => {
-                if e.is_oom() {
-                    masker.release_cache();
-                    self.oom_events += 1;
-                }
-                ok.iter().map(|f| masker.masks(std::slice::from_ref(f)).map(|mut m| m.remove(0)).map_err(|e| e.to_string())).collect()
-            }
+            Err((e, _)) if ok.len() == 1 && !e.is_oom() => vec![Err(e.to_string())],
+            // A batch that failed for another reason, or a lone face out of memory (its cache now
+            // freed): one face a call.
+            Err(_) => one_by_one(),
         };
         let mut masks = masks.into_iter();
         faces

@@ -1,6 +1,7 @@
 //! What the photo pipeline needs from a face restorer. GPEN is the product's implementation; tests
 //! substitute fakes (an identity restorer, one that runs out of memory) behind the same trait. What
-//! happens when a batch runs out of memory is the GPU stage's one policy (`pipeline::gpu`).
+//! happens when a batch runs out of memory is the run's one policy ([`crate::oom`]), applied by the
+//! GPU stage (`pipeline::gpu`).
 
 pub mod checkpoint;
 pub mod gpen;

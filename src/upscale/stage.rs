@@ -2,9 +2,9 @@
 //! GPEN's `FaceEnhancement.process` does with `--use_sr` (faces are found on, and cut from, the input
 //! resized bilinearly to the upscaled size; the background of the result is the network's output).
 //!
-//! Tiles are sized from memory like face batches ([`plan_tiles`]), and this module holds the one
-//! out-of-memory policy for them ([`upscale_with_retry`]): a tile that runs out of memory is halved
-//! and the photo run again, down to [`MIN_TILE`]; the context around each tile stays the authors' 10
+//! Tiles are sized from memory like face batches ([`plan_tiles`]); running out of memory follows the
+//! run's one policy ([`crate::oom`]) in [`upscale_with_retry`]: the tile is halved and the photo run
+//! again, down to [`MIN_TILE`]; the context around each tile stays the authors' 10
 //! px whatever the tile, so a smaller tile moves the output only by the seams the golden measures.
 
 use crate::error::RunError;
@@ -134,23 +134,26 @@ pub fn upscale_with_retry(
     exact: bool,
 ) -> Result<Upscaled, UpscaleError> {
     let m = upscaler.multiple();
-    let mut tiles = tiles.map(|t| fit(t, m));
+    // The share of work is the tile: a whole photo (`None`) counts as a tile of its longer side.
+    let side = |tiles: Option<Tiles>| tiles.map_or(image.width().max(image.height()), |t| t.size);
     let mut oom_events = 0;
-    loop {
-        match upscaler.upscale(image, tiles, exact) {
-            Ok(out) => return Ok(Upscaled { image: out, tiles, oom_events }),
-            Err(e) if e.is_oom() => {
-                upscaler.release_cache();
-                oom_events += 1;
-                let current = tiles.map_or(image.width().max(image.height()), |t| t.size);
-                if current <= MIN_TILE {
-                    return Err(UpscaleError::OutOfMemory { tile: current, cause: e });
-                }
-                let pad = tiles.map_or(TILE_PAD, |t| t.pad);
-                tiles = Some(fit(Tiles { size: (current / 2).max(MIN_TILE), pad }, m));
-            }
-            Err(e) => return Err(UpscaleError::Failed(e)),
-        }
+    let halved = |tiles: Option<Tiles>| {
+        let pad = tiles.map_or(TILE_PAD, |t| t.pad);
+        (side(tiles) > MIN_TILE).then(|| Some(fit(Tiles { size: (side(tiles) / 2).max(MIN_TILE), pad }, m)))
+    };
+    let tried = crate::oom::retry_smaller(
+        tiles.map(|t| fit(t, m)),
+        |tiles| upscaler.upscale(image, tiles, exact),
+        || {
+            upscaler.release_cache();
+            oom_events += 1;
+        },
+        halved,
+    );
+    match tried {
+        Ok((image, tiles)) => Ok(Upscaled { image, tiles, oom_events }),
+        Err((e, tiles)) if e.is_oom() => Err(UpscaleError::OutOfMemory { tile: side(tiles), cause: e }),
+        Err((e, _)) => Err(UpscaleError::Failed(e)),
     }
 }
 
