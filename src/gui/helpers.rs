@@ -64,6 +64,11 @@ pub enum HelperResult {
         face: usize,
         result: Result<image::RgbImage, super::face_job::FaceToolError>,
     },
+    /// What the live plan needs from files, for the settings `key` names.
+    PlanInputs {
+        key: String,
+        inputs: super::live_plan::PlanInputs,
+    },
     /// The face tool's result: its file and pixels.
     FaceResult {
         key: u64,
@@ -92,6 +97,7 @@ pub struct Helpers {
     thumbs: Sender<(u64, PathBuf)>,
     detect: Sender<DetectJob>,
     walks: Sender<(Vec<PathBuf>, bool, PathBuf)>,
+    plans: Sender<super::live_plan::PlanJob>,
     detection_enabled: bool,
     wake: Wake,
     pub dialog_open: bool,
@@ -104,6 +110,25 @@ impl Helpers {
         let (thumbs, thumb_jobs) = crossbeam_channel::unbounded::<(u64, PathBuf)>();
         let (detect, detect_jobs) = crossbeam_channel::unbounded::<DetectJob>();
         let (walks, walk_jobs) = crossbeam_channel::unbounded::<(Vec<PathBuf>, bool, PathBuf)>();
+        let (plans, plan_jobs) = crossbeam_channel::unbounded::<super::live_plan::PlanJob>();
+        {
+            // The live plan's inputs read files (the calibration store, checkpoint shapes): never
+            // on the window's thread. Only the newest request counts.
+            let tx = results_tx.clone();
+            let wake = wake.clone();
+            std::thread::Builder::new()
+                .name("gui-plan".into())
+                .spawn(move || {
+                    while let Ok(job) = plan_jobs.recv() {
+                        let job = plan_jobs.try_iter().last().unwrap_or(job);
+                        if tx.send(HelperResult::PlanInputs { key: job.key.clone(), inputs: job.inputs() }).is_err() {
+                            return;
+                        }
+                        wake();
+                    }
+                })
+                .expect("spawn the plan thread");
+        }
         {
             // Walking a dropped folder (and resolving every path) can take seconds on a slow disk
             // or a network share; one thread keeps the drops in the order they were made.
@@ -188,13 +213,18 @@ impl Helpers {
                 })
                 .expect("spawn the detection thread");
         }
-        Helpers { results_tx, results, thumbs, detect, walks, detection_enabled: detection, wake, dialog_open: false }
+        Helpers { results_tx, results, thumbs, detect, walks, plans, detection_enabled: detection, wake, dialog_open: false }
     }
 
     /// Walks files and folders for photos off the UI thread (answered by `Collected`), skipping
     /// the output folder `out_dir`.
     pub fn collect(&self, paths: Vec<PathBuf>, recursive: bool, out_dir: PathBuf) {
         let _ = self.walks.send((paths, recursive, out_dir));
+    }
+
+    /// Makes the live plan's inputs off the window's thread (answered by `PlanInputs`).
+    pub fn plan_inputs(&self, job: super::live_plan::PlanJob) {
+        let _ = self.plans.send(job);
     }
 
     pub fn thumbnail(&self, key: u64, path: PathBuf) {

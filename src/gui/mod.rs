@@ -9,6 +9,7 @@ pub mod download;
 pub mod face_job;
 pub mod face_tool;
 pub mod helpers;
+pub mod live_plan;
 pub mod panels;
 pub mod state;
 pub mod textures;
@@ -166,6 +167,7 @@ impl Studio {
                 }
                 HelperResult::DownloadProgress { bytes, total } => self.state.download.progress(bytes, total),
                 HelperResult::DownloadFinished(outcome) => self.download_finished(outcome),
+                HelperResult::PlanInputs { key, inputs } => self.state.memory.plan_inputs = Some((key, inputs)),
                 HelperResult::FaceCrop { key, face, result } => {
                     let Some(tool) = self.state.face_tool.as_mut().filter(|t| (t.key, t.face_index) == (key, face)) else { continue };
                     match result {
@@ -229,6 +231,8 @@ impl Studio {
             let _ = thread.join();
         }
         self.state.download.finish(&outcome, &self.state.settings.run.weights);
+        // An add-on installed changes what `auto` picks: plan with it at once.
+        self.state.plan_inputs_outdated();
         match outcome {
             DownloadOutcome::Installed { name, path } => {
                 self.state.note(format!("{name} installed and verified: {}", path.display()));
@@ -381,7 +385,9 @@ impl Studio {
     /// One frame: drain messages, take drops, draw every panel, carry out what they asked for.
     pub fn frame(&mut self, ui: &mut Ui) {
         self.drain();
-        self.state.refresh_live_plan();
+        if let Some(job) = self.state.refresh_live_plan() {
+            self.helpers.plan_inputs(job);
+        }
         self.take_drops(ui);
         let mut actions = Vec::new();
         let state = &mut self.state;

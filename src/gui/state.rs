@@ -148,14 +148,15 @@ pub struct MemoryState {
     /// Between runs: the batch a run would use now for the selected model, the live memory reading
     /// and the slider's ratio, and why (nothing is loaded for it).
     pub live: Option<(usize, String)>,
-    /// The memory model behind `live`, with the (device, model, precision) it is for.
-    live_model: Option<(String, crate::engine::memory_model::MemoryModel)>,
+    /// What `live` and `live_tiles` are planned with, from a helper thread, with the key of the
+    /// settings they were made for.
+    pub plan_inputs: Option<(String, super::live_plan::PlanInputs)>,
+    /// The key of the inputs last asked for, and when.
+    plan_asked: Option<(String, Instant)>,
     /// The SR tiles the engine planned last, and why (during a run with upscaling).
     pub tiles: Option<String>,
     /// Between runs: the tiles the selected photo would get now, and why.
     pub live_tiles: Option<String>,
-    /// The upscaler's (activations per input pixel, tile multiple) for the SR file behind `live_tiles`.
-    live_sr: Option<(std::path::PathBuf, Option<(u64, u32)>)>,
     /// Out-of-memory recoveries and CPU fallbacks, newest last.
     pub events: Vec<String>,
     pub calibrated: Option<String>,
@@ -486,48 +487,47 @@ impl AppState {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Recomputes the live recommendation (cheap: the planner's arithmetic; the calibration store is
-    /// read once per device, model and precision).
-    pub fn refresh_live_plan(&mut self) {
+    /// Recomputes the live recommendation with the latest inputs (only the planner's arithmetic:
+    /// nothing is read here). Returns a request for new inputs when the settings they depend on
+    /// changed, or the last ones are older than [`super::live_plan::PLAN_INPUTS_REFRESH`]; the
+    /// window hands it to a helper thread.
+    pub fn refresh_live_plan(&mut self) -> Option<super::live_plan::PlanJob> {
         let (Some(sample), Some(gpen)) = (&self.memory.latest, self.model_config) else {
             self.memory.live = None;
-            return;
+            return None;
         };
         let run = &self.settings.run;
-        let choices = run.choices();
-        let key = format!("{}|{gpen:?}|{}|{:?}|{:?}|{}", sample.device, run.precision, choices.mask, choices.detector, run.workers);
-        if self.memory.live_model.as_ref().is_none_or(|(k, _)| *k != key) {
-            let model = crate::engine::plan::memory_model_for(&gpen, run.precision, &sample.device);
-            // Settings that cannot run yet (an add-on asked for is missing) plan GPEN alone.
-            let model = match run.resolve() {
-                Ok(resolved) => crate::engine::plan::run_model(model, &resolved, !sample.cpu_mode),
-                Err(_) => model,
-            };
-            self.memory.live_model = Some((key, model));
+        let job = super::live_plan::PlanJob::new(run, gpen, &sample.device, !sample.cpu_mode);
+        let stale =
+            self.memory.plan_asked.as_ref().is_none_or(|(k, at)| *k != job.key || at.elapsed() >= super::live_plan::PLAN_INPUTS_REFRESH);
+        let current = self.memory.plan_inputs.as_ref().filter(|(k, _)| *k == job.key).map(|(_, inputs)| inputs.clone());
+        if let Some(inputs) = current {
+            let rec = crate::engine::plan::plan(Some((sample.free, sample.held)), sample.cpu_mode, run, &inputs.model);
+            self.memory.live = Some((rec.batch, displayable(&rec.reason)));
+            self.memory.live_tiles = self.live_tile_plan(&rec, &inputs);
         }
-        let (_, model) = self.memory.live_model.as_ref().expect("set above");
-        let rec = crate::engine::plan::plan(Some((sample.free, sample.held)), sample.cpu_mode, run, model);
-        self.memory.live = Some((rec.batch, displayable(&rec.reason)));
-        self.memory.live_tiles = self.live_tile_plan(&rec);
+        stale.then(|| {
+            self.memory.plan_asked = Some((job.key.clone(), Instant::now()));
+            job
+        })
+    }
+
+    /// The files behind the live plan may have changed (a download finished): ask for its inputs
+    /// again at the next frame.
+    pub fn plan_inputs_outdated(&mut self) {
+        self.memory.plan_asked = None;
     }
 
     /// The SR tiles of the selected photo if a run started now (its size from its preview).
-    fn live_tile_plan(&mut self, rec: &crate::engine::planner::Recommendation) -> Option<String> {
+    fn live_tile_plan(&self, rec: &crate::engine::planner::Recommendation, inputs: &super::live_plan::PlanInputs) -> Option<String> {
         let run = &self.settings.run;
-        let path = run.choices().upscaler.ok()??;
-        if self.memory.live_sr.as_ref().is_none_or(|(p, _)| *p != path) {
-            // Read once per file: the configuration from the shapes, nothing loaded.
-            let config = crate::upscale::read_config(&path).ok();
-            let device = self.memory.latest.as_ref().map(|m| m.device.clone()).unwrap_or_default();
-            let per_pixel = |c: &crate::upscale::RrdbConfig| crate::engine::plan::sr_bytes_per_pixel(c, &device);
-            self.memory.live_sr = Some((path.clone(), config.map(|c| (per_pixel(&c), c.multiple()))));
-        }
-        let (per_pixel, multiple) = self.memory.live_sr.as_ref()?.1?;
+        run.upscale?;
+        let (per_pixel, multiple) = inputs.sr?;
         let row = self.selected.and_then(|k| self.rows.iter().find(|r| r.key == k))?;
         let preview = row.before.as_ref()?;
         let (w, h) =
             ((preview.image.width() as f32 / preview.scale).round() as u32, (preview.image.height() as f32 / preview.scale).round() as u32);
-        let model = &self.memory.live_model.as_ref()?.1;
+        let model = &inputs.model;
         let workers = run.workers.count().max(1) as u64;
         let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / workers;
         let plan = match run.tile {
