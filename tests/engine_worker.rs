@@ -552,3 +552,28 @@ fn a_panic_in_the_engine_ends_the_run_with_a_crash_error() {
     // The thread is gone: its channel closes after the last event.
     assert!(engine.events.recv_timeout(Duration::from_secs(60)).is_err());
 }
+
+/// A reader that falls behind (a minimised window) gets every event, but past the backlog without
+/// the previews, so a long run cannot pile up a preview of every photo in memory.
+#[test]
+fn events_past_the_unread_backlog_go_without_their_previews() {
+    use gpen_studio::engine::worker::{PREVIEW_BACKLOG, Preview, lighter_when_behind};
+    let preview = || Some(Preview { image: RgbImage::new(8, 6), scale: 0.5 });
+    let ended = || EngineEvent::PhotoEnded { id: 3, outcome: Outcome::Restored { output: "o/x.png".into(), faces: 1 }, after: preview() };
+    let found = || EngineEvent::FacesFound { id: 3, faces: Vec::new(), before: preview() };
+    for (event, waiting, kept) in [
+        (ended(), PREVIEW_BACKLOG - 1, true),
+        (ended(), PREVIEW_BACKLOG, false),
+        (found(), 0, true),
+        (found(), 10 * PREVIEW_BACKLOG, false),
+    ] {
+        match lighter_when_behind(event, waiting) {
+            EngineEvent::PhotoEnded { id, outcome: Outcome::Restored { faces: 1, .. }, after } => {
+                assert_eq!((id, after.is_some()), (3, kept))
+            }
+            EngineEvent::FacesFound { id, before, .. } => assert_eq!((id, before.is_some()), (3, kept)),
+            other => panic!("the event itself changed: {other:?}"),
+        }
+    }
+    assert!(matches!(lighter_when_behind(EngineEvent::Paused, 10 * PREVIEW_BACKLOG), EngineEvent::Paused));
+}

@@ -128,6 +128,24 @@ pub enum EngineEvent {
     Finished(Summary),
 }
 
+/// Events waiting unread past which new events go without their previews. A window that does not
+/// draw (minimised) reads nothing, and a long run would otherwise pile up a preview of every photo
+/// (up to 3 MB each) in memory; the events themselves are small and always sent, and the engine
+/// never waits for its reader. A photo's row keeps its earlier preview, or shows none.
+pub const PREVIEW_BACKLOG: usize = 256;
+
+/// `event` as sent with `waiting` events unread: without its preview past [`PREVIEW_BACKLOG`].
+pub fn lighter_when_behind(mut event: EngineEvent, waiting: usize) -> EngineEvent {
+    if waiting >= PREVIEW_BACKLOG {
+        match &mut event {
+            EngineEvent::FacesFound { before, .. } => *before = None,
+            EngineEvent::PhotoEnded { after, .. } => *after = None,
+            _ => {}
+        }
+    }
+    event
+}
+
 /// Builds the GPEN restorer for a run on a device.
 pub type MakeRestorer = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn FaceRestorer>, SetupError> + Send>;
 /// Builds the CPU restorer for faces that do not fit the device alone (`None`: there is none).
@@ -347,7 +365,7 @@ impl Worker {
     }
 
     pub(super) fn emit(&self, event: EngineEvent) {
-        let _ = self.events.send(event);
+        let _ = self.events.send(lighter_when_behind(event, self.events.len()));
         (self.wake)();
     }
 
