@@ -16,20 +16,20 @@
 //! detection. Paste and encode are plain Rust and use one core each.
 
 use super::adaptive::AdaptiveBatch;
-use super::memory_model::{DetectionModel, MemoryModel};
+use super::admission::{Admission, SrPlan};
+use super::memory_model::MemoryModel;
 use super::planner::Recommendation;
 use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::archive::inputs::OutputNamer;
-use crate::config::{ResolvedRun, RunConfig, Sizer};
+use crate::config::{ResolvedRun, Sizer};
 use crate::error::SetupError;
-use crate::pipeline::budget::{self, Charge, InFlightBudget};
+use crate::pipeline::budget::{Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
 use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
 use crate::pipeline::stages::FrontTools;
 use crate::pipeline::stages::{Front, PhotoJob, StageContext};
 use crate::pipeline::{BatchSizer, NoRetry, Outcome, PhotoId, Preview, Summary};
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tch::Device;
 
@@ -66,6 +66,21 @@ struct Books {
     front_out: usize,
     back_out: usize,
     size: u32,
+}
+
+impl Books {
+    /// The run's summary: the books' counts with the GPU stage's.
+    fn summary_with(self, gpu: &GpuStage) -> Summary {
+        let mut summary = self.summary;
+        summary.oom_events = gpu.oom_events;
+        summary.cpu_fallbacks = gpu.cpu_fallbacks;
+        summary.mask_fallbacks = gpu.mask_fallbacks;
+        summary.times.restore = gpu.busy;
+        summary.times.mask = gpu.mask_busy;
+        summary.peak_photos_in_flight = self.budget.peak_photos();
+        summary.peak_charged_bytes = self.budget.peak_used();
+        summary
+    }
 }
 
 impl Worker {
@@ -148,16 +163,7 @@ impl Worker {
             Sizer::FixedNoRetry(n) => RunSizer::Fixed(NoRetry(n)),
         };
         let mut namer = OutputNamer::new(&config.out_dir, config.output_format().extension());
-        let detection = DetectionModel::for_config(config);
-        let retinaface = matches!(config.detector, crate::config::DetectorUse::RetinaFace(_));
-        // Detection's RAM is charged where it runs on the CPU; on CUDA its memory is planned there.
-        let detection_ram = |pixels: u64| -> u64 {
-            match (device == Device::Cpu && !config.aligned, retinaface) {
-                (false, _) => 0,
-                (true, true) => detection.per_photo_bytes(pixels as f64 / 1e6),
-                (true, false) => (pixels as f64 * budget::detection_bytes_per_pixel(config.min_face)) as u64,
-            }
-        };
+        let mut admission = Admission::new(config, device, sr);
         let dispatch_first = matches!(stages, Stages::Threaded(_));
         let mut books = Books {
             summary: Summary { ram_budget: capacity, workers: stages.workers().0 + stages.workers().1, ..Summary::default() },
@@ -170,9 +176,6 @@ impl Worker {
         };
         let started = Instant::now();
         let mut last_reason = String::new();
-        let mut last_tiles = String::new();
-        // The queue's first photo and its size from the header (read once).
-        let mut next_dims: Option<(PhotoId, (u32, u32))> = None;
         let mut flow = Flow::Continue;
         loop {
             while let Some(msg) = stages.try_next() {
@@ -193,47 +196,15 @@ impl Worker {
             }
             let queued = gpu.queued_faces();
             let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
-            let next_size = self.queue.front().map(|(id, photo)| {
-                let path = &photo.path;
-                let dims = match next_dims {
-                    Some((cached, d)) if cached == *id => d,
-                    _ => photo_dims(path).unwrap_or((0, 0)),
-                };
-                next_dims = Some((*id, dims));
-                dims
-            });
-            let tiles = match (sr, next_size) {
-                (Some(plan), Some((w, h))) => {
-                    let (tiles, reason) = plan.tiles(config, w, h, &rec, model, stages.workers().0.max(1));
-                    if reason != last_tiles {
-                        last_tiles = reason.clone();
-                        self.emit(EngineEvent::TilePlan { tile: tiles.as_ref().map(|t| t.size), reason });
-                    }
-                    tiles
-                }
-                _ => None,
-            };
-            let next = next_size.map(|(w, h)| {
-                // With SR the photo is kept (and searched) at its upscaled size.
-                let s = sr.map_or(1, |p| p.scale as u64);
-                let pixels = w as u64 * h as u64 * s * s;
-                // On the CPU its SR runs in RAM: one tile (with its context) at a time.
-                let sr_ram = match sr {
-                    Some(p) if device == Device::Cpu => {
-                        let whole = w as u64 * h as u64;
-                        p.per_pixel * tiles.map_or(whole, |t| ((t.size + 2 * t.pad) as u64).pow(2).min(whole))
-                    }
-                    _ => 0,
-                };
-                (pixels, Charge::with_detection(pixels, detection_ram(pixels).max(sr_ram)))
-            });
-            let admissible = next.is_some_and(|(pixels, charge)| {
+            let next = admission.next(self.queue.front(), &rec, model, stages.workers().0.max(1), &mut |e| self.emit(e));
+            let admissible = next.as_ref().is_some_and(|n| {
                 books.front_out < stages.front_capacity()
-                    && books.budget.admits(charge.detecting)
+                    && books.budget.admits(n.charge.detecting)
                     // The next photo's detection must not need the memory that faces in flight hold.
-                    && (queued == 0 || detection.fits(pixels as f64 / 1e6, rec.free, config.memory_ratio))
+                    && (queued == 0 || admission.detection_fits(n.pixels, rec.free))
             });
-            let charge = next.map(|(_, c)| c).unwrap_or(Charge { detecting: 0, kept: 0 });
+            let tiles = next.as_ref().and_then(|n| n.tiles);
+            let charge = next.as_ref().map_or(Charge { detecting: 0, kept: 0 }, |n| n.charge);
             if admissible && (dispatch_first || !batch_full) {
                 self.dispatch(stages, &mut books, &mut namer, charge, tiles);
             } else if batch_full {
@@ -252,29 +223,15 @@ impl Worker {
             } else {
                 break;
             }
-            let elapsed = started.elapsed().as_secs_f64();
-            let p = &mut books.progress;
-            p.faces_per_second = if elapsed > 0.0 { p.faces_done as f64 / elapsed } else { 0.0 };
-            p.eta = (p.photos_done > 0).then(|| {
-                let per_photo = elapsed / p.photos_done as f64;
-                Duration::from_secs_f64(per_photo * p.photos_total.saturating_sub(p.photos_done) as f64)
-            });
+            books.progress.update_rates(started.elapsed());
             self.emit(EngineEvent::Progress(books.progress.clone()));
             self.report_memory();
         }
         if flow != Flow::Continue {
             self.cancel_run(stages, &mut books, &mut gpu);
         }
-        let mut summary = books.summary;
-        summary.oom_events = gpu.oom_events;
-        summary.cpu_fallbacks = gpu.cpu_fallbacks;
-        summary.mask_fallbacks = gpu.mask_fallbacks;
-        summary.times.restore = gpu.busy;
-        summary.times.mask = gpu.mask_busy;
-        summary.peak_photos_in_flight = books.budget.peak_photos();
-        summary.peak_charged_bytes = books.budget.peak_used();
-        self.emit(EngineEvent::Progress(books.progress));
-        self.emit(EngineEvent::Finished(summary));
+        self.emit(EngineEvent::Progress(books.progress.clone()));
+        self.emit(EngineEvent::Finished(books.summary_with(&gpu)));
         if flow == Flow::Shutdown { Flow::Shutdown } else { Flow::Continue }
     }
 
@@ -409,47 +366,5 @@ impl Worker {
             a.set_recommended(rec.batch);
         }
         rec
-    }
-}
-
-/// Width × height from the image header, without decoding.
-fn photo_dims(path: &Path) -> Option<(u32, u32)> {
-    image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()
-}
-
-/// What the coordinator needs to plan SR tiles.
-#[derive(Debug, Clone, Copy)]
-struct SrPlan {
-    per_pixel: u64,
-    scale: u32,
-    multiple: u32,
-}
-
-impl SrPlan {
-    /// The tiles for a `w` x `h` photo: the user's, or the largest that fits in what the batch
-    /// leaves of the budget, shared by the `sharers` workers that may upscale at once.
-    fn tiles(
-        &self,
-        config: &RunConfig,
-        w: u32,
-        h: u32,
-        rec: &Recommendation,
-        model: &MemoryModel,
-        sharers: usize,
-    ) -> (Option<crate::upscale::Tiles>, String) {
-        if let Some(t) = config.tile {
-            let tiles = (t > 0).then_some(crate::upscale::Tiles { size: t, pad: config.tile_pad });
-            let what = if t > 0 {
-                format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad)
-            } else {
-                "whole photos (tile 0 by the user)".into()
-            };
-            return (tiles, what);
-        }
-        let left = rec.budget.saturating_sub(model.bytes(rec.batch));
-        let budget = left / sharers.max(1) as u64;
-        let plan = crate::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
-        let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
-        (plan.tiles, format!("{}; budget left after the batch{share}", plan.reason))
     }
 }

@@ -62,6 +62,18 @@ pub struct Progress {
     pub eta: Option<Duration>,
 }
 
+impl Progress {
+    /// Faces a second and the time left, from `elapsed` since the run started.
+    pub fn update_rates(&mut self, elapsed: Duration) {
+        let elapsed = elapsed.as_secs_f64();
+        self.faces_per_second = if elapsed > 0.0 { self.faces_done as f64 / elapsed } else { 0.0 };
+        self.eta = (self.photos_done > 0).then(|| {
+            let per_photo = elapsed / self.photos_done as f64;
+            Duration::from_secs_f64(per_photo * self.photos_total.saturating_sub(self.photos_done) as f64)
+        });
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Memory(MemorySample),
