@@ -11,6 +11,7 @@ pub mod face_tool;
 pub mod helpers;
 pub mod live_plan;
 pub mod panels;
+pub mod saved_settings;
 pub mod state;
 pub mod textures;
 
@@ -19,7 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 use download::{DownloadOutcome, DownloadState, Running};
 use egui::{Color32, Ui};
 use helpers::{DialogPurpose, HelperResult, Helpers};
-use state::{Action, AppState, ModelInfo, UiSettings};
+use state::{Action, AppState, ModelInfo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,7 +31,6 @@ use textures::Textures;
 
 /// The application id: also the name of the `.desktop` file and the settings folder.
 pub const APP_ID: &str = "io.github.gpen_studio.GpenStudio";
-const SETTINGS_KEY: &str = "settings";
 
 /// The window: its state, the engine's channels, the helper threads and the textures.
 pub struct Studio {
@@ -480,7 +480,7 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, SETTINGS_KEY, &self.0.state.settings);
+        saved_settings::save(storage, &self.0.state.settings);
     }
 }
 
@@ -517,7 +517,7 @@ pub fn run(photos: Vec<PathBuf>) -> ExitCode {
         APP_ID,
         options,
         Box::new(move |cc| {
-            let settings: UiSettings = cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default();
+            let settings = saved_settings::load(cc.storage);
             let mut state = AppState::new(settings);
             state.cuda_devices = cuda_devices();
             let ctx = cc.egui_ctx.clone();

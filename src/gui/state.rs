@@ -97,8 +97,8 @@ impl FormatChoice {
     }
 }
 
-/// What the user chose; remembered between sessions. The run configuration is the engine's own
-/// type, sent to it whole whenever it changes.
+/// What the user chose, with the run configuration (the engine's own type, sent to it whole whenever
+/// it changes). Only the choices are remembered between sessions ([`super::saved_settings`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UiSettings {
