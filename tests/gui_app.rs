@@ -924,3 +924,28 @@ fn a_closed_engine_channel_ends_the_run_as_failed_instead_of_running_forever() {
     assert_eq!(state.rows[0].status, PhotoStatus::Failed(gpen_studio::gui::state::ENGINE_GONE.into()));
     harness.get_by_label(&format!("Model error: {}", gpen_studio::gui::state::ENGINE_GONE));
 }
+
+/// One run on the device at a time: while the queue's run goes, the face tool aligns its face but
+/// does not colorize it (its button waits, and says so); while the tool's job runs, Start waits.
+#[test]
+fn the_face_tool_and_a_run_never_hold_the_device_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, _script, _photo, _source) = face_tool_window(dir.path(), true, "http://127.0.0.1:9/unused");
+    assert!(!harness.get_by_label("Start").accesskit_node().is_disabled(), "a photo waits and the model is there");
+    harness.get_by_label("Colorize").click();
+    // The frame that opens the tool hands the face to a helper to align; the result is read on a
+    // later frame, when the queue's run has started.
+    harness.step();
+    assert!(harness.state().state.face_tool.is_some());
+    harness.state_mut().state.run.running = true;
+    step_until_tool(&mut harness, Duration::from_secs(30), |s| *s == ToolStatus::Ready);
+    harness.run_steps(4);
+    assert_eq!(tool_status(&harness), ToolStatus::Ready, "colorizing waits for the run");
+    harness.get_by_label_contains("waits for the run to end");
+    harness.state_mut().state.run.running = false;
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("waits for the run to end").is_none());
+    harness.state_mut().state.face_tool.as_mut().unwrap().status = ToolStatus::Running;
+    harness.run_steps(2);
+    assert!(harness.get_by_label("Start").accesskit_node().is_disabled(), "Start waits for the face tool's job");
+}

@@ -282,6 +282,10 @@ impl Studio {
     }
 
     fn run_face_tool(&mut self) {
+        // One run on the device at a time: the tool waits for the queue's run to end.
+        if self.state.run.running {
+            return;
+        }
         let Some(tool) = self.state.face_tool.as_mut() else { return };
         let Some(job) = tool.job(&self.state.settings.run) else { return };
         tool.status = face_tool::ToolStatus::Running;
@@ -351,6 +355,8 @@ impl Studio {
                 }
             }
             Action::DownloadAddon(name) => self.start_addon_download(&name),
+            // One run on the device at a time: a Start waits for the face tool's job.
+            Action::Start if self.state.face_tool_running() => {}
             Action::Start => {
                 let again = self.state.requeue_for_start();
                 if !again.is_empty() {
@@ -425,9 +431,10 @@ impl Studio {
             let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
             panels::compare::compare_panel(ui, &mut state.compare, row, editable, &mut self.textures, &mut actions);
         });
+        let run_going = state.run.running;
         if let Some(tool) = state.face_tool.as_mut() {
             let download = state.download.running().map(|r| (r.name.clone(), r.text()));
-            panels::face_tool::face_tool_window(ui.ctx(), tool, download, &mut self.textures, &mut actions);
+            panels::face_tool::face_tool_window(ui.ctx(), tool, download, run_going, &mut self.textures, &mut actions);
         }
         if self.state.drop_hover {
             drop_overlay(ui);

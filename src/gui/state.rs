@@ -512,6 +512,11 @@ impl AppState {
         })
     }
 
+    /// The face tool's job holds the device (a run of its own).
+    pub fn face_tool_running(&self) -> bool {
+        self.face_tool.as_ref().is_some_and(|t| t.status == super::face_tool::ToolStatus::Running)
+    }
+
     /// The files behind the live plan may have changed (a download finished): ask for its inputs
     /// again at the next frame.
     pub fn plan_inputs_outdated(&mut self) {

@@ -11,9 +11,13 @@ pub fn run_controls(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         ui.heading("GPEN Studio");
         ui.separator();
-        let can_start = !run.running && state.waiting() > 0 && state.weights_exist;
-        if ui.add_enabled(can_start, egui::Button::new(RichText::new("Start").strong())).clicked() {
+        let can_start = !run.running && state.waiting() > 0 && state.weights_exist && !state.face_tool_running();
+        let start = ui.add_enabled(can_start, egui::Button::new(RichText::new("Start").strong()));
+        if start.clicked() {
             actions.push(Action::Start);
+        }
+        if state.face_tool_running() {
+            start.on_disabled_hover_text("The face tool is running; one run on the device at a time.");
         }
         if run.paused {
             if ui.add_enabled(run.running, egui::Button::new("Resume")).clicked() {

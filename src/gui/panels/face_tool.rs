@@ -10,11 +10,13 @@ use egui::{Color32, RichText, Sense, Ui, vec2};
 /// Side of the face and result views.
 const VIEW_SIDE: f32 = 320.0;
 
-/// `download`: the text of the download in progress and the name it downloads.
+/// `download`: the text of the download in progress and the name it downloads. `run_going`: the
+/// queue's run holds the device, and the tool waits for it.
 pub fn face_tool_window(
     ctx: &egui::Context,
     tool: &mut FaceTool,
     download: Option<(String, String)>,
+    run_going: bool,
     textures: &mut Textures,
     actions: &mut Vec<Action>,
 ) {
@@ -26,7 +28,7 @@ pub fn face_tool_window(
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
-        .show(ctx, |ui| body(ui, tool, download, textures, actions, verb));
+        .show(ctx, |ui| body(ui, tool, download, run_going, textures, actions, verb));
     if !open {
         actions.push(Action::CloseFaceTool);
     }
@@ -36,6 +38,7 @@ fn body(
     ui: &mut Ui,
     tool: &mut FaceTool,
     download: Option<(String, String)>,
+    run_going: bool,
     textures: &mut Textures,
     actions: &mut Vec<Action>,
     verb: &str,
@@ -106,8 +109,11 @@ fn body(
     ui.horizontal(|ui| {
         let again = matches!(tool.status, ToolStatus::Done | ToolStatus::Failed(_));
         let label = if again && tool.task == Task::Colorize { format!("{verb} again") } else { verb.to_string() };
-        if ui.add_enabled(tool.can_run(), egui::Button::new(label)).clicked() {
+        if ui.add_enabled(tool.can_run() && !run_going, egui::Button::new(label)).clicked() {
             actions.push(Action::RunFaceTool);
+        }
+        if run_going && tool.can_run() {
+            ui.label(RichText::new("waits for the run to end (one run on the device at a time)").small());
         }
         if tool.status == ToolStatus::Running {
             ui.spinner();
