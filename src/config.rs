@@ -642,8 +642,9 @@ mod tests {
         assert_eq!(missing.choices().mask, Ok(MaskUse::Parser(parser.clone())));
         let builtin = RunConfig { detector: DetectorChoice::Mtcnn, mask: MaskChoice::Rectangle, ..missing.clone() };
         assert_eq!((builtin.choices().detector, builtin.choices().mask), (Ok(DetectorUse::Mtcnn), Ok(MaskUse::Rectangle)));
-        // Aligned crops are not pasted.
-        assert_eq!(RunConfig { aligned: true, ..missing }.choices().mask, Ok(MaskUse::Rectangle));
+        // Aligned crops are not pasted, nor searched: no add-on is needed for them even when asked for.
+        assert_eq!(RunConfig { aligned: true, ..missing.clone() }.choices().mask, Ok(MaskUse::Rectangle));
+        assert_eq!(RunConfig { aligned: true, ..asked.clone() }.choices().detector, Ok(DetectorUse::Mtcnn));
         assert_eq!("RetinaFace".parse::<DetectorChoice>(), Ok(DetectorChoice::RetinaFace));
         assert!("yolo".parse::<DetectorChoice>().unwrap_err().to_string().contains("auto, retinaface, mtcnn"));
     }
