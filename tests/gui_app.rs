@@ -814,42 +814,30 @@ fn a_face_brushed_in_the_window_is_inpainted_as_restore_aligned_inpaints_it() {
     std::fs::create_dir_all(&cli).unwrap();
     marked.save(cli.join("grandma_face01.png")).unwrap();
     let weights = dir.path().join("models/GPEN-Inpainting-1024.pth");
-    let out = common::run_with_data(
-        dir.path(),
-        &[
-            common::os("restore"),
-            common::os("--device"),
-            common::os("cpu"),
-            common::os("--aligned"),
-            common::os("--task"),
-            common::os("inpaint"),
-            common::os("--weights"),
-            weights.as_os_str(),
-            cli.join("grandma_face01.png").as_os_str(),
-            common::os("-o"),
-            cli.join("out").as_os_str(),
-        ],
-    );
+    let inpaint = |crop: &Path| {
+        common::run_with_data(
+            dir.path(),
+            &[
+                common::os("restore"),
+                common::os("--device"),
+                common::os("cpu"),
+                common::os("--aligned"),
+                common::os("--task"),
+                common::os("inpaint"),
+                common::os("--weights"),
+                weights.as_os_str(),
+                crop.as_os_str(),
+                common::os("-o"),
+                cli.join("out").as_os_str(),
+            ],
+        )
+    };
+    let out = inpaint(&cli.join("grandma_face01.png"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(common::rgb(&cli.join("out/grandma_face01.png")), result, "the window's inpainting is restore --aligned --task inpaint");
     // ... and the strokes matter: the unmarked face gives another result.
     crop.save(cli.join("unmarked.png")).unwrap();
-    let plain = common::run_with_data(
-        dir.path(),
-        &[
-            common::os("restore"),
-            common::os("--device"),
-            common::os("cpu"),
-            common::os("--aligned"),
-            common::os("--task"),
-            common::os("inpaint"),
-            common::os("--weights"),
-            weights.as_os_str(),
-            cli.join("unmarked.png").as_os_str(),
-            common::os("-o"),
-            cli.join("out").as_os_str(),
-        ],
-    );
+    let plain = inpaint(&cli.join("unmarked.png"));
     assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
     assert_ne!(common::rgb(&cli.join("out/unmarked.png")), result);
     assert_eq!(harness.state().state.settings.run.weights, common::golden_weights(), "the restoring model stays selected");

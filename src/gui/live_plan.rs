@@ -34,10 +34,15 @@ pub struct PlanJob {
 }
 
 impl PlanJob {
-    /// The request for these settings, model and device. Its key names exactly what the inputs
-    /// depend on (not the memory ratio or the batch limits, which the arithmetic applies).
-    pub fn new(run: &RunConfig, gpen: GpenConfig, device: &str, cuda: bool) -> Self {
-        let key = format!(
+    /// The request for these settings, model and device, under their [`PlanJob::key`].
+    pub fn new(key: String, run: &RunConfig, gpen: GpenConfig, device: &str, cuda: bool) -> Self {
+        PlanJob { key, run: run.clone(), gpen, device: device.into(), cuda }
+    }
+
+    /// Names exactly what the inputs depend on (not the memory ratio or the batch limits, which the
+    /// arithmetic applies): the window compares it every frame and asks only when it changes.
+    pub fn key(run: &RunConfig, gpen: GpenConfig, device: &str, cuda: bool) -> String {
+        format!(
             "{device}|{cuda}|{gpen:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             run.precision,
             run.detector,
@@ -49,8 +54,7 @@ impl PlanJob {
             run.workers,
             run.aligned,
             run.weights.display()
-        );
-        PlanJob { key, run: run.clone(), gpen, device: device.into(), cuda }
+        )
     }
 
     /// Reads what the plan needs (the calibration store, checkpoints' shapes; nothing is loaded).

@@ -295,8 +295,9 @@ impl Studio {
     }
 
     fn model_changed(&mut self) {
-        if self.detector_settings != detector_settings(&self.state.settings.run) {
-            self.detector_settings = detector_settings(&self.state.settings.run);
+        let now = detector_settings(&self.state.settings.run);
+        if self.detector_settings != now {
+            self.detector_settings = now;
             self.state.forget_detections();
         }
         self.send(self.state.configure_command());

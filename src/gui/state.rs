@@ -497,18 +497,19 @@ impl AppState {
             return None;
         };
         let run = &self.settings.run;
-        let job = super::live_plan::PlanJob::new(run, gpen, &sample.device, !sample.cpu_mode);
-        let stale =
-            self.memory.plan_asked.as_ref().is_none_or(|(k, at)| *k != job.key || at.elapsed() >= super::live_plan::PLAN_INPUTS_REFRESH);
-        let current = self.memory.plan_inputs.as_ref().filter(|(k, _)| *k == job.key).map(|(_, inputs)| inputs.clone());
-        if let Some(inputs) = current {
+        let (device, cuda) = (sample.device.clone(), !sample.cpu_mode);
+        let key = super::live_plan::PlanJob::key(run, gpen, &device, cuda);
+        if let Some((_, inputs)) = self.memory.plan_inputs.as_ref().filter(|(k, _)| *k == key) {
             let rec = crate::engine::plan::plan(Some((sample.free, sample.held)), sample.cpu_mode, run, &inputs.model);
+            let tiles = self.live_tile_plan(&rec, inputs);
             self.memory.live = Some((rec.batch, displayable(&rec.reason)));
-            self.memory.live_tiles = self.live_tile_plan(&rec, &inputs);
+            self.memory.live_tiles = tiles;
         }
+        let stale =
+            self.memory.plan_asked.as_ref().is_none_or(|(k, at)| *k != key || at.elapsed() >= super::live_plan::PLAN_INPUTS_REFRESH);
         stale.then(|| {
-            self.memory.plan_asked = Some((job.key.clone(), Instant::now()));
-            job
+            self.memory.plan_asked = Some((key.clone(), Instant::now()));
+            super::live_plan::PlanJob::new(key, &self.settings.run, gpen, &device, cuda)
         })
     }
 
