@@ -577,3 +577,69 @@ fn events_past_the_unread_backlog_go_without_their_previews() {
     }
     assert!(matches!(lighter_when_behind(EngineEvent::Paused, 10 * PREVIEW_BACKLOG), EngineEvent::Paused));
 }
+
+/// The window's face tools run aside on the window's engine (one owner of the device): an aside run
+/// waits while the queue's run holds the device, its events go only to its own listener, and the
+/// engine's queue and settings are as they were after it.
+#[test]
+fn an_aside_run_waits_for_the_queue_s_run_and_leaves_the_engine_s_queue_and_settings_alone() {
+    use gpen_studio::archive::Photo;
+    use gpen_studio::engine::worker::AsideRun;
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let (go_tx, go_rx) = crossbeam_channel::unbounded();
+    let rig = rig(Setup { per_photo: 2, gate: Some((started_tx, go_rx)), ..Setup::default() }, 3);
+    let aside_out = tempfile::tempdir().unwrap();
+    let aside_config = RunConfig { out_dir: aside_out.path().into(), ..rig.config.clone() };
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let (aside_tx, aside_rx) = crossbeam_channel::unbounded();
+    let photos = vec![Photo::direct(rig.photos[0].clone())];
+    rig.engine.send(Command::RunAside(Box::new(AsideRun { config: aside_config.clone(), photos, events: aside_tx })));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(aside_rx.is_empty(), "nothing of the aside run happens while the queue's batch is on the device");
+    for _ in 0..50 {
+        let _ = go_tx.send(());
+    }
+    let events = run_to_end(&rig);
+    assert_eq!(summary(&events).photos_restored, 3);
+    let mut aside_events = Vec::new();
+    loop {
+        let e = aside_rx.recv_timeout(Duration::from_secs(60)).expect("the aside run finishes");
+        let done = matches!(e, EngineEvent::Finished(_));
+        aside_events.push(e);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(summary(&aside_events).photos_restored, 1);
+    let aside_outputs: Vec<&PathBuf> =
+        aside_events.iter().filter_map(|e| if let EngineEvent::PhotoEnded { outcome, .. } = e { outcome.output() } else { None }).collect();
+    assert!(aside_outputs.len() == 1 && aside_outputs[0].starts_with(aside_out.path()), "{aside_outputs:?}");
+    assert!(
+        events.iter().all(
+            |e| !matches!(e, EngineEvent::PhotoEnded { outcome, .. } if outcome.output().is_some_and(|o| o.starts_with(aside_out.path())))
+        ),
+        "the aside run's photo never reaches the engine's listener"
+    );
+    assert_eq!((outputs(rig.out.path()).len(), outputs(aside_out.path()).len()), (3, 1));
+
+    // Idle with photos queued: an aside run restores only its own photo, and the queue then runs
+    // with the engine's own settings.
+    rig.engine.send(Command::Enqueue(rig.photos.iter().cloned().enumerate().map(|(i, p)| (10 + i as u64, p)).collect()));
+    let end =
+        gpen_studio::engine::driver::run_aside(&rig.engine.commands, aside_config, vec![Photo::direct(rig.photos[1].clone())], |_| {});
+    assert!(end.setup_error.is_none(), "{:?}", end.setup_error);
+    assert_eq!((end.summary.photos_restored, end.summary.photos_already_done), (1, 0), "{}", end.summary);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    assert_eq!(endings(&events).keys().copied().collect::<Vec<_>>(), vec![10, 11, 12]);
+    assert!(
+        events.iter().all(|e| match e {
+            EngineEvent::PhotoEnded { outcome, .. } => outcome.output().is_some_and(|o| o.starts_with(rig.out.path())),
+            _ => true,
+        }),
+        "the queue's photos go to the engine's own output folder"
+    );
+    assert_eq!(outputs(aside_out.path()).len(), 2);
+}

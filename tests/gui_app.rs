@@ -68,6 +68,28 @@ fn window_over(state: AppState) -> (Harness<'static, Studio>, Script) {
     (harness, Script { commands: command_rx, events: event_tx })
 }
 
+/// A window over a scripted engine whose aside runs (the face tools' jobs) a real worker serves, as
+/// the window's own engine does; every other command reaches the script.
+fn window_serving_asides(state: AppState) -> (Harness<'static, Studio>, Script) {
+    let (command_tx, command_rx) = crossbeam_channel::unbounded::<Command>();
+    let (script_tx, script_rx) = crossbeam_channel::unbounded();
+    let (event_tx, event_rx) = crossbeam_channel::unbounded();
+    let worker = spawn(RunConfig::default(), Components::real(), Box::new(|| {}));
+    std::thread::spawn(move || {
+        for command in command_rx {
+            match command {
+                Command::RunAside(_) => worker.send(command),
+                other => {
+                    let _ = script_tx.send(other);
+                }
+            }
+        }
+    });
+    let studio = Studio::new(state, command_tx, event_rx, Helpers::start(Arc::new(|| {}), false));
+    let harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    (harness, Script { commands: script_rx, events: event_tx })
+}
+
 fn write_png(path: &Path, w: u32, h: u32) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])).save(path).unwrap();
@@ -713,7 +735,7 @@ fn face_tool_window(dir: &Path, installed: bool, url: &str) -> (Harness<'static,
     write_png(&photo, 200, 200);
     let mut s = settings(dir, common::golden_weights());
     s.run.device = gpen_studio::device::DeviceChoice::Cpu;
-    let (mut harness, script) = window_over(AppState::with_model_source(s, source.clone()));
+    let (mut harness, script) = window_serving_asides(AppState::with_model_source(s, source.clone()));
     drop_paths(&mut harness, std::slice::from_ref(&photo));
     {
         let row = &mut harness.state_mut().state.rows[0];

@@ -46,10 +46,31 @@ pub enum Command {
     Configure(Box<RunConfig>),
     /// Measure the memory model on the device and store it.
     Calibrate,
+    /// A short run of its own (the window's face tools): see [`AsideRun`].
+    RunAside(Box<AsideRun>),
     Pause,
     Resume,
     Cancel,
     Shutdown,
+}
+
+/// A run with its own configuration and photos on the engine's device, so that one engine owns the
+/// device: it waits until the engine is idle (a queue's run ends first), and while it runs the
+/// engine reads no other command (they wait in the channel and apply after it). Its events go to
+/// `events`, not to the engine's listener; the engine's queue, settings and loaded models are put
+/// back as they were afterwards.
+#[derive(Debug, Clone)]
+pub struct AsideRun {
+    pub config: RunConfig,
+    /// Restored in order, photo id = index.
+    pub photos: Vec<Photo>,
+    pub events: Sender<EngineEvent>,
+}
+
+impl PartialEq for AsideRun {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.photos == other.photos && self.events.same_channel(&other.events)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -350,6 +371,8 @@ pub(super) struct Worker {
     monitor_device: Option<Device>,
     last_sample: Option<Instant>,
     paused: bool,
+    /// Aside runs waiting for the engine to be idle.
+    asides: VecDeque<AsideRun>,
 }
 
 impl Worker {
@@ -373,6 +396,7 @@ impl Worker {
             monitor_device: None,
             last_sample: None,
             paused: false,
+            asides: VecDeque::new(),
         }
     }
 
@@ -400,7 +424,32 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            while let Some(aside) = self.asides.pop_front() {
+                self.run_aside(aside);
+            }
         }
+    }
+
+    /// Runs `aside` in place of the engine's own settings, queue and listener, then puts those back.
+    fn run_aside(&mut self, aside: AsideRun) {
+        let AsideRun { config, photos, events } = aside;
+        let config = std::mem::replace(&mut self.config, config);
+        let loaded = self.loaded.take();
+        let queue = std::mem::take(&mut self.queue);
+        let queued = std::mem::take(&mut self.queued);
+        let paused = std::mem::replace(&mut self.paused, false);
+        let events = std::mem::replace(&mut self.events, events);
+        // Nothing the engine's own listener says may act on the aside run (a cancel is the queue's).
+        let commands = std::mem::replace(&mut self.commands, crossbeam_channel::never());
+        self.enqueue(photos.into_iter().enumerate().map(|(i, p)| (i as PhotoId, p)).collect());
+        self.run();
+        self.config = config;
+        self.loaded = loaded;
+        self.queue = queue;
+        self.queued = queued;
+        self.paused = paused;
+        self.events = events;
+        self.commands = commands;
     }
 
     /// Applies a command that needs no run-level decision; returns the flow it asks for.
@@ -435,6 +484,8 @@ impl Worker {
                     self.emit(EngineEvent::Resumed);
                 }
             }
+            // Runs when the engine is idle (after the run now going, if any).
+            Command::RunAside(aside) => self.asides.push_back(*aside),
             Command::Cancel => return Flow::Cancel,
             Command::Shutdown => return Flow::Shutdown,
             Command::Start | Command::Calibrate => {}

@@ -1,16 +1,19 @@
 //! The work behind the face tools (colorize or inpaint one face of a photo), done on a helper
-//! thread: the face is aligned as a run aligns it, written beside the outputs, and handed to a
-//! short engine run in aligned mode with the task's checkpoint — the same path as
-//! `restore --aligned --task colorize|inpaint`, so the window adds no second way of running GPEN.
+//! thread: the face is aligned as a run aligns it, written beside the outputs, and handed to the
+//! window's engine as a short run of its own in aligned mode with the task's checkpoint — the same
+//! path as `restore --aligned --task colorize|inpaint`, so the window adds no second way of running
+//! GPEN and no second owner of the device (the job waits for the queue's run to end).
 
 use crate::archive::Photo;
 use crate::config::RunConfig;
 use crate::detect::Face;
-use crate::engine::worker::{Components, EngineEvent, spawn};
+use crate::engine::driver::run_aside;
+use crate::engine::worker::{Command, EngineEvent};
 use crate::error::{ConfigError, SetupError};
 use crate::photo::{OutputFormat, ReadLimits, read_photo};
 use crate::pipeline::Outcome;
 use crate::weights::Task;
+use crossbeam_channel::Sender;
 use image::{GrayImage, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -69,8 +72,8 @@ pub fn crop_stem(photo: &Path, face_index: usize) -> String {
 
 /// Writes the crop (and the inpainting mask as `<crop>_mask.png`, which the aligned mode reads)
 /// into `<output>/face-tools/`, runs the task on it and returns the result's path and pixels
-/// (`<output>/face-tools/<task>/<crop>.png`).
-pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), FaceToolError> {
+/// (`<output>/face-tools/<task>/<crop>.png`). The task runs on the engine behind `engine`.
+pub fn run(job: &FaceJob, engine: &Sender<Command>) -> Result<(PathBuf, RgbImage), FaceToolError> {
     let dir = job.settings.out_dir.join(FACE_TOOLS_DIR);
     let stem = crop_stem(&job.photo, job.face_index);
     let crop_path = dir.join(format!("{stem}.png"));
@@ -104,17 +107,16 @@ pub fn run(job: &FaceJob) -> Result<(PathBuf, RgbImage), FaceToolError> {
         ..job.settings.clone()
     };
     config.check_task()?;
-    let output = run_engine(config, crop_path)?;
+    let output = run_engine(engine, config, crop_path)?;
     let pixels =
         image::open(&output).map_err(|e| FaceToolError::File(format!("cannot read the result {}: {e}", output.display())))?.to_rgb8();
     Ok((output, pixels))
 }
 
 /// One aligned crop through the engine; its output path, or the engine's reason.
-fn run_engine(config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError> {
-    let engine = spawn(config, Components::real(), Box::new(|| {}));
+fn run_engine(engine: &Sender<Command>, config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError> {
     let mut result = Err(FaceToolError::Run("the run ended without a result".into()));
-    engine.run_to_end(vec![Photo::direct(crop)], |event| match event {
+    run_aside(engine, config, vec![Photo::direct(crop)], |event| match event {
         EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. } => result = Ok(output.clone()),
         EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. } => result = Err(FaceToolError::Run(error.to_string())),
         EngineEvent::FaceFailed { error, .. } => result = Err(FaceToolError::Run(error.clone())),

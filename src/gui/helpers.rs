@@ -250,8 +250,13 @@ impl Helpers {
     }
 
     /// Runs the face tool's job (an engine run of its own, for one aligned face).
-    pub fn face_job(&self, key: u64, job: super::face_job::FaceJob) -> std::io::Result<()> {
-        self.on_thread("gui-face-job", move || HelperResult::FaceResult { key, face: job.face_index, result: super::face_job::run(&job) })
+    /// Runs a face tool's job on the engine behind `engine` (the window's), from a helper thread.
+    pub fn face_job(&self, key: u64, job: super::face_job::FaceJob, engine: Sender<crate::engine::worker::Command>) -> std::io::Result<()> {
+        self.on_thread("gui-face-job", move || HelperResult::FaceResult {
+            key,
+            face: job.face_index,
+            result: super::face_job::run(&job, &engine),
+        })
     }
 
     fn on_thread(&self, name: &str, work: impl FnOnce() -> HelperResult + Send + 'static) -> std::io::Result<()> {

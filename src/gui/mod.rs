@@ -289,7 +289,7 @@ impl Studio {
         let Some(tool) = self.state.face_tool.as_mut() else { return };
         let Some(job) = tool.job(&self.state.settings.run) else { return };
         tool.status = face_tool::ToolStatus::Running;
-        if let Err(e) = self.helpers.face_job(tool.key, job) {
+        if let Err(e) = self.helpers.face_job(tool.key, job, self.commands.clone()) {
             tool.status = face_tool::ToolStatus::Failed(format!("cannot start the run: {e}"));
         }
     }
