@@ -250,6 +250,9 @@ pub struct RunConfig {
     /// Inputs are aligned face crops: each is resized to the model size and restored whole, with no
     /// detection and no paste-back (GPEN's aligned mode).
     pub aligned: bool,
+    /// Only the background upscaler runs (the `upscale` command): no faces are searched or
+    /// restored, no generator is loaded, and each photo is written upscaled. Needs `upscale`.
+    pub upscale_only: bool,
     pub workers: Workers,
     /// RAM that decoded photos and their faces in flight may take; `None` derives it from the
     /// system's available memory and the memory ratio.
@@ -308,6 +311,7 @@ impl Default for RunConfig {
             min_face: DEFAULT_MIN_FACE,
             max_megapixels: 100.0,
             aligned: false,
+            upscale_only: false,
             workers: Workers::Auto,
             ram_budget: None,
             detector: DetectorChoice::Auto,
@@ -368,6 +372,9 @@ impl RunConfig {
         {
             problems.push(format!("workers must be between {} and {}, got {n}", WORKERS.start(), WORKERS.end()));
         }
+        if self.upscale_only && self.upscale.is_none() {
+            problems.push("upscaling only needs a scale".into());
+        }
         if let OutputFormat::Jpeg { quality } = self.format
             && !(1..=100).contains(&quality)
         {
@@ -420,6 +427,7 @@ impl RunConfig {
             || self.task != other.task
             || self.upscale != other.upscale
             || self.sr_weights != other.sr_weights
+            || self.upscale_only != other.upscale_only
     }
 
     /// What this run does with each face (`--task`; restoring by default).
@@ -481,8 +489,9 @@ impl RunConfig {
     fn detector_use(&self) -> Result<DetectorUse, ConfigError> {
         let path = self.detector_weights.clone().unwrap_or_else(|| crate::paths::model_file(RETINAFACE_FILE));
         match self.detector {
-            // Aligned crops are not searched: the built-in detector stands in, needing no file.
-            _ if self.aligned => Ok(DetectorUse::Mtcnn),
+            // Aligned crops, and photos only upscaled, are not searched: the built-in detector
+            // stands in, needing no file.
+            _ if self.aligned || self.upscale_only => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Mtcnn => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto if !path.is_file() => Ok(DetectorUse::Mtcnn),
             DetectorChoice::Auto => Ok(DetectorUse::RetinaFace(path)),
@@ -497,7 +506,7 @@ impl RunConfig {
     fn mask_use(&self) -> Result<MaskUse, ConfigError> {
         let path = self.parser_weights.clone().unwrap_or_else(|| crate::paths::model_file(PARSENET_FILE));
         match self.mask {
-            _ if self.aligned => Ok(MaskUse::Rectangle),
+            _ if self.aligned || self.upscale_only => Ok(MaskUse::Rectangle),
             MaskChoice::Rectangle => Ok(MaskUse::Rectangle),
             MaskChoice::Auto if !path.is_file() => Ok(MaskUse::Rectangle),
             MaskChoice::Auto => Ok(MaskUse::Parser(path)),

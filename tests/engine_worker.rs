@@ -643,3 +643,23 @@ fn an_aside_run_waits_for_the_queue_s_run_and_leaves_the_engine_s_queue_and_sett
     );
     assert_eq!(outputs(aside_out.path()).len(), 2);
 }
+
+/// `upscale` runs through the engine in its upscale-only mode: no generator is loaded, no face is
+/// searched for, and every photo is written at the upscaler's scale.
+#[test]
+fn a_run_that_only_upscales_loads_no_generator_and_writes_every_photo_upscaled() {
+    let rig = rig(Setup { upscale: true, ..Setup::default() }, 3);
+    rig.engine.send(Command::Configure(Box::new(RunConfig { upscale_only: true, ..rig.config.clone() })));
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.photos_without_faces, s.faces_restored, s.photos_failed), (3, 0, 0), "{s}");
+    assert!(rig.calls.lock().unwrap().is_empty(), "no batch ran");
+    assert!(!events.iter().any(|e| matches!(e, EngineEvent::ModelLoaded { .. })), "no generator was loaded");
+    for photo in &rig.photos {
+        let (w, h) = image::image_dimensions(photo).unwrap();
+        let output = rig.out.path().join(photo.file_name().unwrap());
+        assert_eq!(image::image_dimensions(&output).unwrap(), (2 * w, 2 * h), "{}", output.display());
+    }
+}

@@ -296,6 +296,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 out.info(&format!("note: {}: no faces found; written unchanged", names[*id as usize].display()));
             }
             EngineEvent::OomRecovered { from, to } => out.info(&format!("out of memory with {from} faces; retrying with {to}")),
+            EngineEvent::SrOomRecovered { id, oom_events, tile } => {
+                out.info(&format!("{}: upscaling {}", names[*id as usize].display(), crate::upscale::describe_recovery(*oom_events, *tile)))
+            }
             EngineEvent::CpuFallback { id, face } => {
                 out.info(&format!("warning: {} face {face} did not fit the GPU alone; restored on the CPU", names[*id as usize].display()));
             }

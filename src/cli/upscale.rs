@@ -1,17 +1,17 @@
 //! `upscale`: background super-resolution of whole photos, no faces — GPEN's RealESRNet (or another
-//! RRDBNet file) with tiles planned from free memory like `restore`'s batches, halved on
-//! out-of-memory, results written atomically beside nothing else.
+//! RRDBNet file) through the engine in its upscale-only mode: tiles planned from free memory like
+//! `restore`'s batches, halved on out-of-memory, results written atomically, a rerun resumes.
 
 use super::restore::SrArgs;
-use crate::config::{self, RunConfig};
+use crate::config::{self, RunConfig, Workers};
+use crate::engine::worker::{Components, EngineEvent, spawn};
 use crate::photo::OutputFormat;
-use crate::upscale::{self, PhotoUpscaler};
-use anyhow::Context;
+use crate::pipeline::Outcome;
 use clap::Args;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-
 #[derive(Debug, Args)]
 pub struct UpscaleArgs {
     /// Photos, or folders of photos.
@@ -42,84 +42,98 @@ pub struct UpscaleArgs {
 }
 
 pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
-    let config = args.sr_args.apply(RunConfig { upscale: Some(args.scale), ..RunConfig::default() });
+    let device = args.device.resolve()?;
+    let config = args.sr_args.apply(RunConfig {
+        upscale: Some(args.scale),
+        upscale_only: true,
+        out_dir: args.output.clone(),
+        format: args.format,
+        overwrite: args.overwrite,
+        memory_ratio: args.memory_ratio,
+        device: args.device.choice,
+        workers: Workers::Fixed(1),
+        preview_side: 0,
+        ..RunConfig::default()
+    });
     config.validate().map_err(super::exit::usage)?;
-    let path = config.resolve().map_err(anyhow::Error::msg)?.upscaler.expect("upscale is set");
+    let path = config.resolve().map_err(super::exit::usage)?.upscaler.expect("upscale is set");
+    // The file's own scale, from its shapes, before anything is loaded or read.
+    let c = crate::upscale::read_config(&path)?;
+    if c.scale != args.scale {
+        anyhow::bail!("{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights", path.display(), c.scale, args.scale, c.scale);
+    }
     let found = crate::archive::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
-    let inputs: Vec<std::path::PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
-    if inputs.is_empty() {
+    if found.photos.is_empty() {
         anyhow::bail!("no photos found in {:?} (looked for {})", args.inputs, crate::archive::inputs::IMAGE_EXTENSIONS.join(", "));
     }
-    let device = args.device.resolve()?;
-    let up = crate::upscale::Upscaler::load(&path, device)?;
-    if up.scale() != args.scale {
-        anyhow::bail!(
-            "{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights",
-            path.display(),
-            up.scale(),
-            args.scale,
-            up.scale()
-        );
-    }
-    let c = up.config();
     super::output::note(format_args!(
         "{} photos; RRDBNet ×{} ({} features, {} blocks, {}) on {}",
-        inputs.len(),
-        up.scale(),
+        found.photos.len(),
+        c.scale,
         c.num_feat,
         c.num_block,
         path.display(),
         crate::device::device_name(device)
     ));
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    crate::paths::remove_stale_partials(&args.output);
-    let outputs = crate::archive::inputs::plan_outputs(&found.photos, &args.output, args.format.extension());
-    let mut probe = crate::engine::memory::probe_for(device);
-    let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&c, &crate::engine::memory::device_label(device));
+    let inputs: Vec<PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
+    let mut lines = PhotoLines::default();
     let (mut done, mut kept, mut failed) = (0, 0, 0);
-    for (input, output) in inputs.iter().zip(&outputs) {
-        if output.exists() && !args.overwrite {
-            kept += 1;
-            continue;
-        }
-        let t = Instant::now();
-        let result = (|| -> anyhow::Result<String> {
-            if let Some(dir) = output.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            }
-            let photo = crate::photo::read_photo(input, &config.read_limits())?;
-            let (w, h) = photo.pixels.dimensions();
-            let (tiles, why) = match config.tile {
-                Some(0) => (None, "whole photo (--tile 0)".to_string()),
-                Some(t) => (Some(crate::upscale::Tiles { size: t, pad: config.tile_pad }), format!("tiles of {t} px (--tile)")),
-                None => {
-                    let available = probe.sample().map(|s| s.available()).unwrap_or(0);
-                    let budget = (available as f64 * args.memory_ratio) as u64;
-                    let plan = upscale::plan_tiles(w, h, budget, per_pixel, config.tile_pad, up.multiple());
-                    (plan.tiles, plan.reason)
+    let engine = spawn(config, Components::real(), Box::new(|| {}));
+    let ended = engine.run_to_end(found.photos, |event| match event {
+        EngineEvent::TilePlan { reason, .. } => lines.plan = reason.clone(),
+        EngineEvent::PhotoStarted { id } => lines.started(*id),
+        EngineEvent::SrOomRecovered { id, oom_events, tile } => lines.recovered(*id, *oom_events, *tile),
+        EngineEvent::PhotoEnded { id, outcome, .. } => {
+            let input = &inputs[*id as usize];
+            match outcome {
+                Outcome::NoFaces { output } | Outcome::Restored { output, .. } => {
+                    done += 1;
+                    super::output::note(format_args!("{}: {}", input.display(), lines.ended(*id, input, output)));
                 }
-            };
-            let result = upscale::upscale_with_retry(&up, &photo.pixels, tiles, config.gpen_exact)?;
-            crate::photo::write_photo(output, &result.image, args.format, &photo.meta())?;
-            let (ow, oh) = result.image.dimensions();
-            let retried = match (result.oom_events, result.tiles) {
-                (0, _) => String::new(),
-                (n, Some(t)) => format!("; out of memory {n}×, finished in tiles of {} px", t.size),
-                (n, None) => format!("; out of memory {n}×"),
-            };
-            Ok(format!("{w}x{h} -> {ow}x{oh}, {why}{retried}"))
-        })();
-        match result {
-            Ok(what) => {
-                done += 1;
-                super::output::note(format_args!("{}: {what} in {:.1} s", input.display(), t.elapsed().as_secs_f64()));
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {}: {e}", input.display());
+                Outcome::AlreadyDone { .. } => kept += 1,
+                Outcome::Failed { error, .. } => {
+                    failed += 1;
+                    eprintln!("error: {}: {error}", input.display());
+                }
+                Outcome::Cancelled => {}
             }
         }
+        _ => {}
+    });
+    if let Some(e) = ended.setup_error {
+        if e.is_usage() {
+            return Err(super::exit::usage(e));
+        }
+        anyhow::bail!(e);
     }
     eprintln!("photos upscaled {done}, already done {kept}, failed {failed}");
     Ok(super::exit::of_run(failed > 0, false))
+}
+
+/// What the per-photo line says: the tile plan the photo started with, its out-of-memory retries and
+/// its time.
+#[derive(Default)]
+struct PhotoLines {
+    /// The engine's latest tile plan: the one each photo starts with.
+    plan: String,
+    started: HashMap<u64, (Instant, String)>,
+    retried: HashMap<u64, String>,
+}
+
+impl PhotoLines {
+    fn started(&mut self, id: u64) {
+        self.started.insert(id, (Instant::now(), self.plan.clone()));
+    }
+
+    fn recovered(&mut self, id: u64, oom_events: usize, tile: Option<u32>) {
+        self.retried.insert(id, format!("; {}", crate::upscale::describe_recovery(oom_events, tile)));
+    }
+
+    /// `WxH -> WxH, <plan><retries> in S s`, the sizes read from the files' headers.
+    fn ended(&mut self, id: u64, input: &Path, output: &Path) -> String {
+        let dims = |p: &Path| image::image_dimensions(p).map_or("?".to_string(), |(w, h)| format!("{w}x{h}"));
+        let (since, plan) = self.started.remove(&id).unwrap_or_else(|| (Instant::now(), String::new()));
+        let retried = self.retried.remove(&id).unwrap_or_default();
+        format!("{} -> {}, {plan}{retried} in {:.1} s", dims(input), dims(output), since.elapsed().as_secs_f64())
+    }
 }

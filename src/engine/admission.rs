@@ -122,17 +122,16 @@ impl SrPlan {
     ) -> (Option<crate::upscale::Tiles>, String) {
         if let Some(t) = config.tile {
             let tiles = (t > 0).then_some(crate::upscale::Tiles { size: t, pad: config.tile_pad });
-            let what = if t > 0 {
-                format!("tiles fixed at {t} px (+{} px context) by the user", config.tile_pad)
-            } else {
-                "whole photos (tile 0 by the user)".into()
-            };
+            let what =
+                if t > 0 { format!("tiles of {t} px (--tile), +{} px context", config.tile_pad) } else { "whole photo (--tile 0)".into() };
             return (tiles, what);
         }
         let left = rec.budget.saturating_sub(model.bytes(rec.batch));
         let budget = left / sharers.max(1) as u64;
         let plan = crate::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
         let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
-        (plan.tiles, format!("{}; budget left after the batch{share}", plan.reason))
+        // A run that only upscales has no batch: the tiles have the whole budget.
+        let after_batch = if config.upscale_only { "" } else { "; budget left after the batch" };
+        (plan.tiles, format!("{}{after_batch}{share}", plan.reason))
     }
 }

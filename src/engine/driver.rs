@@ -1,5 +1,5 @@
 //! The one way a caller drives a whole run: hand the engine the photos, show every event to the
-//! caller until the run finishes. `restore` and the benchmarks start an engine of their
+//! caller until the run finishes. `restore`, `upscale` and the benchmarks start an engine of their
 //! own and shut it down after ([`EngineHandle::run_to_end`]); the window's face tools run aside on
 //! the window's engine ([`run_aside`]), so one engine owns the device. The window's own runs are
 //! driven frame by frame from its event loop.

@@ -114,7 +114,8 @@ impl Worker {
     fn run_loaded(&mut self, loaded: &mut Loaded) -> Flow {
         // The settings as they are now, with the choices the loaded models were made by.
         let config = ResolvedRun { config: self.config.clone(), ..loaded.resolved.clone() };
-        let workers = config.workers.count();
+        // A run that only upscales has nothing to overlap: its one stage thread keeps every core.
+        let workers = if config.upscale_only { 1 } else { config.workers.count() };
         let staged = workers > 1;
         if staged {
             while loaded.fronts.len() < workers {
@@ -284,6 +285,9 @@ impl Worker {
                 books.front_out -= 1;
                 books.summary.times.add(&report.times);
                 let id = report.id();
+                if let Some(r) = report.sr_recovery {
+                    self.emit(EngineEvent::SrOomRecovered { id, oom_events: r.oom_events, tile: r.tiles.map(|t| t.size) });
+                }
                 if let Some(found) = report.found {
                     books.progress.faces_total += found.faces.len();
                     self.emit(EngineEvent::FacesFound { id, faces: found.faces, before: found.before });

@@ -143,6 +143,13 @@ pub enum EngineEvent {
         from: usize,
         to: usize,
     },
+    /// A photo's upscaling ran out of memory `oom_events` times and finished in tiles of `tile` px
+    /// (`None`: whole, after the cache was freed).
+    SrOomRecovered {
+        id: PhotoId,
+        oom_events: usize,
+        tile: Option<u32>,
+    },
     CpuFallback {
         id: PhotoId,
         face: usize,
@@ -569,7 +576,7 @@ impl Worker {
         if run.aligned {
             return Ok(FrontTools::detecting(Box::new(WholeImage)));
         }
-        let detector = (self.components.detector)(run, device)?;
+        let detector = if run.upscale_only { None } else { Some((self.components.detector)(run, device)?) };
         let upscaler = (self.components.upscaler)(run, device)?;
         Ok(FrontTools { detector, upscaler })
     }
@@ -579,7 +586,8 @@ impl Worker {
             return Ok(());
         }
         let device = self.config.device.resolve()?;
-        let restorer = (self.components.restorer)(&self.config, device)?;
+        let restorer =
+            if self.config.upscale_only { Box::new(crate::restore::NoRestorer) } else { (self.components.restorer)(&self.config, device)? };
         // Every `auto` chosen once for the models being loaded; the stages and the plan take these.
         let resolved = self.config.resolve()?;
         let front = self.make_front(&resolved, device)?;
@@ -588,12 +596,17 @@ impl Worker {
             let per_pixel = u.rrdb_config().map_or(u.bytes_per_input_pixel(), |c| super::plan::sr_bytes_per_pixel(&c, &label));
             (per_pixel, u.multiple())
         });
-        let fallback = (self.components.fallback)(&self.config, device);
+        let fallback = if self.config.upscale_only { None } else { (self.components.fallback)(&self.config, device) };
         let masker = (self.components.masker)(&resolved, device, restorer.size())?;
         self.ensure_monitor(device);
         // The key `calibrate` stores under, so a calibration is found whether or not a sample exists yet.
         let device_label = super::memory::device_label(device);
-        let model = (self.components.memory_model)(restorer.as_ref(), &resolved, &device_label);
+        // A run that only upscales keeps no faces: its tiles may use the whole budget.
+        let model = if self.config.upscale_only {
+            MemoryModel { fixed: 0, per_face: 0, source: ModelSource::Analytic }
+        } else {
+            (self.components.memory_model)(restorer.as_ref(), &resolved, &device_label)
+        };
         if let Some(config) = restorer.config() {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }

@@ -648,6 +648,12 @@ impl AppState {
                 let t = self.now();
                 self.memory.events.push(format!("{}: out of memory at batch {from}, retried with {to}", clock(t)));
             }
+            EngineEvent::SrOomRecovered { id, oom_events, tile } => {
+                let t = self.now();
+                let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
+                let how = crate::upscale::describe_recovery(oom_events, tile);
+                self.memory.events.push(format!("{}: {name} upscaling: {how}", clock(t)));
+            }
             EngineEvent::CpuFallback { id, face } => {
                 let t = self.now();
                 let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();

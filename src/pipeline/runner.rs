@@ -36,13 +36,9 @@ impl Stages<'_> {
                 // thread be gone, the photo fails rather than the run waiting for it forever.
                 let copy = job.clone();
                 let sent = s.jobs.as_ref().expect("open until dropped").send(job).is_ok();
-                let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| FrontReport {
-                    front: stages::Front::Done(
-                        copy,
-                        super::Outcome::Failed { error: PhotoFailure::internal(&"the detection thread stopped"), faces_failed: 0 },
-                    ),
-                    found: None,
-                    times: Default::default(),
+                let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| {
+                    let stopped = PhotoFailure::internal(&"the detection thread stopped");
+                    FrontReport::ended(copy, super::Outcome::Failed { error: stopped, faces_failed: 0 })
                 });
                 s.ready.push_back(StageMsg::Front(report));
             }
@@ -140,7 +136,10 @@ impl<'s> Inline<'s> {
         std::thread::Builder::new()
             .name("gpen-detect".into())
             .spawn_scoped(scope, move || {
-                detect_threads_here();
+                // A thread that only upscales keeps every core, as the engine's thread has them.
+                if tools.detector.is_some() {
+                    detect_threads_here();
+                }
                 for job in jobs {
                     if report_tx.send(guarded_prepare(job, tools, ctx)).is_err() {
                         return;
@@ -248,10 +247,8 @@ fn lower_priority() {
 /// or the run would wait for it forever).
 fn guarded_prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let copy = job.clone();
-    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, tools, ctx))).unwrap_or_else(|panic| FrontReport {
-        front: stages::Front::Done(copy, super::Outcome::Failed { error: PhotoFailure::internal(&*panic), faces_failed: 0 }),
-        found: None,
-        times: Default::default(),
+    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, tools, ctx))).unwrap_or_else(|panic| {
+        FrontReport::ended(copy, super::Outcome::Failed { error: PhotoFailure::internal(&*panic), faces_failed: 0 })
     })
 }
 

@@ -69,16 +69,16 @@ pub struct StageContext {
     pub task: crate::weights::Task,
 }
 
-/// What a read + detect + align worker holds: its detector and, when the run upscales, its own
-/// upscaler (tensors are not shared between threads).
+/// What a read + detect + align worker holds: its detector (none when the run only upscales) and,
+/// when the run upscales, its own upscaler (tensors are not shared between threads).
 pub struct FrontTools {
-    pub detector: Box<dyn FaceDetector + Send>,
+    pub detector: Option<Box<dyn FaceDetector + Send>>,
     pub upscaler: Option<Box<dyn PhotoUpscaler + Send>>,
 }
 
 impl FrontTools {
     pub fn detecting(detector: Box<dyn FaceDetector + Send>) -> Self {
-        FrontTools { detector, upscaler: None }
+        FrontTools { detector: Some(detector), upscaler: None }
     }
 }
 
@@ -148,6 +148,16 @@ pub struct FrontReport {
     /// Set once detection ran.
     pub found: Option<Found>,
     pub times: StageTimes,
+    /// The photo's upscaling ran out of memory and finished in smaller tiles.
+    pub sr_recovery: Option<SrRecovery>,
+}
+
+/// How a photo's upscaling recovered from running out of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrRecovery {
+    pub oom_events: usize,
+    /// The tiles it finished in (`None`: whole, after freeing the cache).
+    pub tiles: Option<crate::upscale::Tiles>,
 }
 
 impl FrontReport {
@@ -158,9 +168,14 @@ impl FrontReport {
         }
     }
 
+    /// The report of a photo that ended before anything was done with it.
+    pub fn ended(job: PhotoJob, outcome: Outcome) -> Self {
+        FrontReport { front: Front::Done(job, outcome), found: None, times: StageTimes::default(), sr_recovery: None }
+    }
+
     /// The report of a photo skipped because the run was cancelled before it started.
     pub fn cancelled(job: PhotoJob) -> Self {
-        FrontReport { front: Front::Done(job, Outcome::Cancelled), found: None, times: StageTimes::default() }
+        Self::ended(job, Outcome::Cancelled)
     }
 }
 
@@ -177,18 +192,19 @@ pub struct BackReport {
 /// exists, it cannot be read, it has no faces — then it is written here without faces restored).
 pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let mut times = StageTimes::default();
-    let done = |job, outcome, found, times| FrontReport { front: Front::Done(job, outcome), found, times };
+    let mut sr_recovery = None;
+    let done = |job, outcome, found, times, sr_recovery| FrontReport { front: Front::Done(job, outcome), found, times, sr_recovery };
     if crate::paths::same_file(&job.input, &job.output) {
-        return done(job, Outcome::Failed { error: PhotoFailure::WouldReplaceInput, faces_failed: 0 }, None, times);
+        return done(job, Outcome::Failed { error: PhotoFailure::WouldReplaceInput, faces_failed: 0 }, None, times, None);
     }
     if job.output.exists() && !ctx.overwrite {
         let output = job.output.clone();
-        return done(job, Outcome::AlreadyDone { output }, None, times);
+        return done(job, Outcome::AlreadyDone { output }, None, times, None);
     }
     let t = Instant::now();
     let mut photo = match photo::read_photo(&job.input, &ctx.limits) {
         Ok(p) => p,
-        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Read(Arc::new(e)), faces_failed: 0 }, None, times),
+        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Read(Arc::new(e)), faces_failed: 0 }, None, times, None),
     };
     times.decode += t.elapsed();
 
@@ -200,13 +216,20 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
         let t = Instant::now();
         match upscale::upscale_with_retry(upscaler.as_ref(), &photo.pixels, job.tiles, ctx.gpen_exact) {
             Ok(done) => {
-                let (w, h) = done.image.dimensions();
-                photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, w, h);
-                face_scale = ctx.upscale;
-                background = Some(done.image);
+                sr_recovery = (done.oom_events > 0).then_some(SrRecovery { oom_events: done.oom_events, tiles: done.tiles });
+                if tools.detector.is_some() {
+                    let (w, h) = done.image.dimensions();
+                    photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, w, h);
+                    face_scale = ctx.upscale;
+                    background = Some(done.image);
+                } else {
+                    // Only upscaling: the upscaled photo is the result, searched for nothing.
+                    photo.pixels = done.image;
+                }
             }
             Err(error) => {
-                return done(job, Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 }, None, times);
+                let outcome = Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 };
+                return done(job, outcome, None, times, None);
             }
         }
         times.upscale += t.elapsed();
@@ -215,9 +238,13 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let t = Instant::now();
     // Given faces are in the input's pixels; with SR they scale with the photo.
     let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input)).map(|f| f.iter().map(|f| f.scaled(face_scale)).collect());
-    let faces = match given.map(Ok).unwrap_or_else(|| tools.detector.detect(&photo.pixels)) {
+    // A run that only upscales has no detector: no faces.
+    let search = || tools.detector.as_ref().map_or(Ok(Vec::new()), |d| d.detect(&photo.pixels));
+    let faces = match given.map(Ok).unwrap_or_else(search) {
         Ok(f) => f,
-        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Detect(Arc::new(e)), faces_failed: 0 }, None, times),
+        Err(e) => {
+            return done(job, Outcome::Failed { error: PhotoFailure::Detect(Arc::new(e)), faces_failed: 0 }, None, times, sr_recovery);
+        }
     };
     times.detect += t.elapsed();
     // Reported in the input's pixels (what `--faces` and the window's face switches take back),
@@ -232,7 +259,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
             Err(error) => Outcome::Failed { error: PhotoFailure::Write(Arc::new(error)), faces_failed: 0 },
         };
-        return done(job, outcome, found, times);
+        return done(job, outcome, found, times, sr_recovery);
     }
 
     let t = Instant::now();
@@ -244,10 +271,10 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     };
     times.align += t.elapsed();
     match aligned {
-        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, background, faces, aligned }), found, times },
+        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, background, faces, aligned }), found, times, sr_recovery },
         Err(error) => {
             let faces_failed = faces.len();
-            done(job, Outcome::Failed { error, faces_failed }, found, times)
+            done(job, Outcome::Failed { error, faces_failed }, found, times, sr_recovery)
         }
     }
 }

@@ -30,6 +30,22 @@ pub trait FaceRestorer {
     }
 }
 
+/// The restorer of a run that restores no faces (`upscale`, [`RunConfig::upscale_only`]): such a
+/// run never finds a face to give it.
+///
+/// [`RunConfig::upscale_only`]: crate::config::RunConfig::upscale_only
+pub struct NoRestorer;
+
+impl FaceRestorer for NoRestorer {
+    fn size(&self) -> u32 {
+        512
+    }
+
+    fn restore_batch(&self, _: &[&RgbImage]) -> Result<Vec<RgbImage>, RunError> {
+        Err(RunError::Torch("this run only upscales; it restores no faces".into()))
+    }
+}
+
 impl FaceRestorer for Gpen {
     fn size(&self) -> u32 {
         Gpen::size(self)

@@ -16,7 +16,9 @@ pub mod stage;
 pub mod tiles;
 
 pub use rrdbnet::{RrdbConfig, RrdbNet};
-pub use stage::{MIN_TILE, PhotoUpscaler, TILE_PAD, TilePlan, UpscaleError, Upscaled, fit, plan_tiles, upscale_with_retry};
+pub use stage::{
+    MIN_TILE, PhotoUpscaler, TILE_PAD, TilePlan, UpscaleError, Upscaled, describe_recovery, fit, plan_tiles, upscale_with_retry,
+};
 pub use tiles::{Rect, Tile, Tiles};
 
 use crate::checkpoint::{self, CheckpointError, Shapes};

@@ -123,6 +123,15 @@ pub enum UpscaleError {
     Failed(RunError),
 }
 
+/// How an upscaling that ran out of memory `oom_events` times finished (in tiles of `tile` px, or
+/// whole), as the command line and the window say it.
+pub fn describe_recovery(oom_events: usize, tile: Option<u32>) -> String {
+    match tile {
+        Some(t) => format!("out of memory {oom_events}×, finished in tiles of {t} px"),
+        None => format!("out of memory {oom_events}×"),
+    }
+}
+
 /// Upscales `image` starting with `tiles`; on out-of-memory frees the cache, halves the tile (a
 /// whole photo becomes tiles of half its longer side) and runs the photo again, down to
 /// [`MIN_TILE`]. Any other error, or running out of memory at the smallest tile, is the photo's
