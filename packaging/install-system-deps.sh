@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gpen-studio needs to build and run, when any is missing.
-# Build: a C++ compiler (the allocator shim, torch-sys glue), Python 3 with pip (fetches libtorch).
+# Build: a C++ compiler (the allocator shim, torch-sys glue), Python 3 with pip (fetches libtorch),
+# CMake and NASM (libjpeg-turbo, the JPEG decoder, is built from the turbojpeg crate's bundled
+# sources with its SIMD code and linked statically: the decoder OpenCV uses, the same on every
+# machine, and no library for the package to depend on).
 # With --gui, also the libraries the desktop window loads at run time (winit and glutin dlopen them,
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
 # Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
@@ -31,6 +34,8 @@ elif [ "${1:-}" = "--gui" ]; then
   done
 else
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  command -v nasm >/dev/null 2>&1 || missing+=(nasm)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }

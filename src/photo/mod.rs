@@ -1,10 +1,11 @@
 //! Photo input and output: the first and last steps of a photo's path (read -> ... -> write).
 //!
 //! [`read_photo`] turns any real-world JPEG, PNG, WebP, TIFF, BMP or GIF into upright 8-bit RGB
-//! plus the metadata worth keeping; [`write_photo`] writes a result atomically with that metadata.
+//! plus the metadata worth keeping (JPEG through libjpeg-turbo, as OpenCV decodes it: [`jpeg`]); [`write_photo`] writes a result atomically with that metadata.
 //! Neither panics on hostile input: a bad file is a [`PhotoError`] a user can act on.
 
 pub mod error;
+pub mod jpeg;
 pub mod read;
 pub mod write;
 

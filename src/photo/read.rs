@@ -107,7 +107,13 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
         let _ = Orientation::remove_from_exif_chunk(exif);
     }
 
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::from_decode(path, format, e))?;
+    // JPEG as the authors' OpenCV decodes it; what libjpeg-turbo does not decode (CMYK, damaged
+    // data) is decoded as before, by the image crate's decoder, which accepts more.
+    let turbo = (format == ImageFormat::Jpeg).then(|| std::fs::read(path).ok()).flatten().and_then(|d| super::jpeg::decode_rgb(&d).ok());
+    let image = match turbo {
+        Some(rgb) => DynamicImage::ImageRgb8(rgb),
+        None => DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::from_decode(path, format, e))?,
+    };
     // 16-bit samples are rounded to 8 bits (65535 -> 255, 32896 -> 128); alpha is dropped.
     let mut upright = DynamicImage::ImageRgb8(image.into_rgb8());
     upright.apply_orientation(orientation);
