@@ -28,6 +28,9 @@ pub const MIN_FACE: RangeInclusive<f64> = 4.0..=4096.0;
 pub const DEFAULT_MIN_FACE: f64 = 20.0;
 /// Largest photo accepted, in megapixels.
 pub const MAX_MEGAPIXELS: RangeInclusive<f64> = 0.01..=1000.0;
+/// Face parser input sizes accepted (`--parser-size`); the parser itself also wants a multiple of
+/// `2^down_steps`.
+pub const PARSER_SIZE: RangeInclusive<u32> = 32..=2048;
 /// CPU stage workers (read + detect + align, paste + encode).
 pub const WORKERS: RangeInclusive<usize> = 1..=256;
 
@@ -265,6 +268,9 @@ pub struct RunConfig {
     pub mask: MaskChoice,
     /// ParseNet weights; `None` looks for [`PARSENET_FILE`] in the models folder.
     pub parser_weights: Option<PathBuf>,
+    /// The face parser's input size (`--parser-size`); `None`: the released ParseNet's 512. Not
+    /// in the weights, so a parser trained at another size needs it.
+    pub parser_size: Option<u32>,
     /// Faces to use instead of detecting, per photo.
     #[serde(skip)]
     pub given_faces: Option<Arc<GivenFaces>>,
@@ -319,6 +325,7 @@ impl Default for RunConfig {
             detect_threshold: 0.9,
             mask: MaskChoice::Auto,
             parser_weights: None,
+            parser_size: None,
             given_faces: None,
             task: None,
             upscale: None,
@@ -372,6 +379,9 @@ impl RunConfig {
         {
             problems.push(format!("workers must be between {} and {}, got {n}", WORKERS.start(), WORKERS.end()));
         }
+        if let Some(s) = self.parser_size.filter(|s| !PARSER_SIZE.contains(s)) {
+            problems.push(format!("parser size must be between {} and {} px, got {s}", PARSER_SIZE.start(), PARSER_SIZE.end()));
+        }
         if self.upscale_only && self.upscale.is_none() {
             problems.push("upscaling only needs a scale".into());
         }
@@ -424,6 +434,7 @@ impl RunConfig {
             || self.detect_threshold != other.detect_threshold
             || self.mask != other.mask
             || self.parser_weights != other.parser_weights
+            || self.parser_size != other.parser_size
             || self.task != other.task
             || self.upscale != other.upscale
             || self.sr_weights != other.sr_weights

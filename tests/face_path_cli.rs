@@ -121,6 +121,8 @@ fn parse_writes_the_face_mask_the_labels_and_the_paste_mask() {
             os("cpu"),
             os("--parser-weights"),
             golden().join("parsenet/weights.pth").as_os_str(),
+            os("--parser-size"),
+            os("256"),
             face.as_os_str(),
             os("-o"),
             tmp.path().as_os_str(),
@@ -182,4 +184,51 @@ fn imported_add_ons_are_verified_recorded_and_used_by_auto() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("faces: RetinaFace (") && stdout.contains("RetinaFace-R50.pth"), "{stdout}");
+}
+
+/// The parser's input size is not in its weights: the released ParseNet runs at 512, and any other
+/// parser (here the golden's small one) needs `--parser-size`; without it `parse` and `restore`
+/// stop before any work as bad usage (2), naming the option.
+#[test]
+fn a_parser_that_is_not_the_released_one_needs_its_size_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parser = golden().join("parsenet/weights.pth");
+    let face = golden().join("align/solvay_1927_face00_aligned512.png");
+    let parse = run(
+        tmp.path(),
+        &[
+            os("parse"),
+            os("--device"),
+            os("cpu"),
+            os("--parser-weights"),
+            parser.as_os_str(),
+            face.as_os_str(),
+            os("-o"),
+            tmp.path().join("p").as_os_str(),
+        ],
+    );
+    let out = tmp.path().join("r");
+    let restore = run(
+        tmp.path(),
+        &[
+            os("restore"),
+            os("--device"),
+            os("cpu"),
+            os("--weights"),
+            golden_weights().as_os_str(),
+            os("--mask"),
+            os("parser"),
+            os("--parser-weights"),
+            parser.as_os_str(),
+            astronaut().as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ],
+    );
+    for (what, result) in [("parse", &parse), ("restore", &restore)] {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains("give the size it was trained at with --parser-size N"), "{what}: {stderr}");
+    }
+    assert!(!out.join("astronaut.png").exists(), "nothing was restored");
 }

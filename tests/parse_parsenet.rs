@@ -16,8 +16,13 @@ fn dir() -> PathBuf {
     golden().join("parsenet")
 }
 
+/// The golden's small parser: `ParseNet(256, 256, 16, 16, 19, ..., ch_range=[8, 64])`, run at 256.
+const GOLDEN_256: ParseNetConfig =
+    ParseNetConfig { base_ch: 16, min_ch: 8, max_ch: 64, down_steps: 4, up_steps: 4, res_depth: 10, parsing_ch: 19 };
+const GOLDEN_SIZE: u32 = 256;
+
 fn load() -> FaceParser {
-    FaceParser::load(&dir().join("weights.pth"), Device::Cpu).expect("golden parser loads")
+    FaceParser::load(&dir().join("weights.pth"), Some(GOLDEN_SIZE), Device::Cpu).expect("golden parser loads")
 }
 
 fn gray(path: &Path) -> image::GrayImage {
@@ -40,11 +45,16 @@ fn equal_fraction(a: &image::GrayImage, b: &image::GrayImage) -> f64 {
 }
 
 #[test]
-fn configuration_and_size_are_inferred() {
+fn the_configuration_is_inferred_and_the_size_is_the_one_given() {
     let parser = load();
-    assert_eq!(parser.size(), 256);
-    assert_eq!(parser.config().effective(), ParseNetConfig::GOLDEN_256.effective());
+    assert_eq!(parser.size(), GOLDEN_SIZE);
+    assert_eq!(parser.config().effective(), GOLDEN_256.effective());
     assert_eq!(parser.config().channels().1, 64);
+    // The size is not in the weights: without one, only the released configuration loads (at
+    // 512), and the error names the option that gives it.
+    let err = FaceParser::load(&dir().join("weights.pth"), None, Device::Cpu).unwrap_err();
+    assert!(matches!(err, ParseError::UnknownSize { .. }), "{err}");
+    assert!(err.to_string().contains("--parser-size"), "{err}");
 }
 
 #[test]
@@ -165,7 +175,7 @@ fn released_size_is_inferred_from_the_released_shapes() {
     let path = tmp.path().join("ParseNet-latest.safetensors");
     let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     Tensor::write_safetensors(&named, &path).unwrap();
-    let parser = FaceParser::load(&path, Device::Cpu).unwrap();
+    let parser = FaceParser::load(&path, None, Device::Cpu).unwrap();
     assert_eq!(parser.size(), 512);
     assert_eq!(parser.config().effective(), ParseNetConfig::RELEASED.effective());
     assert_eq!(parser.bytes_per_face(), bytes_per_face(512));
@@ -173,16 +183,16 @@ fn released_size_is_inferred_from_the_released_shapes() {
 
 #[test]
 fn wrong_files_are_clear_errors() {
-    let err = FaceParser::load(&golden().join("gpen-64/weights.pth"), Device::Cpu).unwrap_err();
+    let err = FaceParser::load(&golden().join("gpen-64/weights.pth"), None, Device::Cpu).unwrap_err();
     assert!(matches!(err, ParseError::NotParseNet { .. }), "{err}");
     assert!(err.to_string().contains("does not hold a ParseNet"), "{err}");
 
-    let err = FaceParser::load(Path::new("/nonexistent/ParseNet-latest.pth"), Device::Cpu).unwrap_err();
+    let err = FaceParser::load(Path::new("/nonexistent/ParseNet-latest.pth"), None, Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
 
     // A ParseNet with one shape changed: the strict check names the key.
     let vs = nn::VarStore::new(Device::Cpu);
-    let _net = ParseNet::new(&vs.root(), &ParseNetConfig::GOLDEN_256);
+    let _net = ParseNet::new(&vs.root(), &GOLDEN_256);
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     for (k, t) in &mut named {
         if k == "body.3.conv2.conv2d.weight" {
@@ -192,21 +202,21 @@ fn wrong_files_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bad.safetensors");
     Tensor::write_safetensors(&named, &path).unwrap();
-    let err = FaceParser::load(&path, Device::Cpu).unwrap_err();
+    let err = FaceParser::load(&path, Some(GOLDEN_SIZE), Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("body.3.conv2.conv2d.weight"), "{err}");
 
     // An unknown configuration needs its size; with one it loads.
     let vs = nn::VarStore::new(Device::Cpu);
-    let other = ParseNetConfig { res_depth: 2, ..ParseNetConfig::GOLDEN_256 };
+    let other = ParseNetConfig { res_depth: 2, ..GOLDEN_256 };
     let _net = ParseNet::new(&vs.root(), &other);
     let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     let path = tmp.path().join("other.safetensors");
     Tensor::write_safetensors(&named, &path).unwrap();
-    let err = FaceParser::load(&path, Device::Cpu).unwrap_err();
+    let err = FaceParser::load(&path, None, Device::Cpu).unwrap_err();
     assert!(matches!(err, ParseError::UnknownSize { .. }), "{err}");
-    let parser = FaceParser::load_with_size(&path, 64, Device::Cpu).unwrap();
+    let parser = FaceParser::load(&path, Some(64), Device::Cpu).unwrap();
     assert_eq!(parser.config().res_depth, 2);
-    assert!(FaceParser::load_with_size(&path, 40, Device::Cpu).is_err());
+    assert!(FaceParser::load(&path, Some(40), Device::Cpu).is_err());
 
     // Wrong input shapes are errors, not panics.
     let parser = load();

@@ -76,6 +76,7 @@ fn restore_with_given_faces_and_the_parser_equals_the_authors_photo() {
             .arg(golden_weights())
             .arg("--parser-weights")
             .arg(parser_weights())
+            .args(["--parser-size", "256"])
             .arg("--faces")
             .arg(&faces_file)
             .arg(&input)
@@ -112,7 +113,7 @@ fn restore_with_given_faces_and_the_parser_equals_the_authors_photo() {
 #[test]
 fn transforms_and_the_paste_mask_equal_the_authors() {
     let gpen = Gpen::load(&golden_weights(), Device::Cpu, gpen_studio::device::Precision::Fp32).unwrap();
-    let masker = ParsedMask::load(&parser_weights(), 64, Device::Cpu).unwrap();
+    let masker = ParsedMask::load(&parser_weights(), Some(256), 64, Device::Cpu).unwrap();
     for case in CASES {
         let photo = rgb(&pipeline().join(format!("{case}-input.png")));
         let (faces, golden_inv) = golden_faces(case);

@@ -233,7 +233,7 @@ fn staged_workers_write_byte_identical_files_to_one_thread() {
 
     // With the face parser too: its masks are made on the engine's thread in both modes.
     let parser = common::golden().join("parsenet/weights.pth");
-    let parsed = ["--mask", "parser", "--parser-weights", parser.to_str().unwrap()];
+    let parsed = ["--mask", "parser", "--parser-weights", parser.to_str().unwrap(), "--parser-size", "256"];
     let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = cli_restore(&[input.path()], one.path(), &[&["--workers", "1"][..], &parsed].concat());
     let b = cli_restore(&[input.path()], many.path(), &[&["--workers", "3"][..], &parsed].concat());

@@ -62,6 +62,8 @@ fn restore_with_sr_in_the_authors_sizes_equals_their_photo() {
                 os("parser"),
                 os("--parser-weights"),
                 golden().join("parsenet/weights.pth").as_os_str(),
+                os("--parser-size"),
+                os("256"),
                 os("--upscale"),
                 os("2"),
                 os("--sr-weights"),

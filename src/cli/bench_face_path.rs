@@ -26,6 +26,8 @@ pub struct FacePathBenchArgs {
     /// placeholder weights.
     #[arg(long, value_name = "FILE")]
     pub parser_weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub parser_size: super::restore::ParserSizeArg,
     /// Faces per parser call, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,4", value_name = "N,...")]
     pub batch: Vec<usize>,
@@ -83,8 +85,10 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     let parser = match &args.parser_weights {
-        Some(p) => FaceParser::load(p, device)?,
-        None => FaceParser::with_config(ParseNetConfig::RELEASED, 512, device)?,
+        Some(p) => FaceParser::load(p, args.parser_size.size, device)?,
+        None => {
+            FaceParser::with_config(ParseNetConfig::RELEASED, args.parser_size.size.unwrap_or(crate::mask::parser::RELEASED_SIZE), device)?
+        }
     };
     let p = parser.size();
     let what = if args.parser_weights.is_some() { "from the file" } else { "released shapes, placeholder weights" };

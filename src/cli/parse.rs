@@ -20,6 +20,8 @@ pub struct ParseArgs {
     #[arg(long, value_name = "FILE")]
     pub parser_weights: Option<PathBuf>,
     #[command(flatten)]
+    pub parser_size: super::restore::ParserSizeArg,
+    #[command(flatten)]
     pub device: super::DeviceArg,
 }
 
@@ -33,7 +35,10 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!(crate::paths::missing_addon_help("ParseNet", "--parser-weights", &path));
     }
     let device = args.device.resolve()?;
-    let parser = FaceParser::load(&path, device)?;
+    let parser = FaceParser::load(&path, args.parser_size.size, device).map_err(|e| match e {
+        crate::mask::parser::ParseError::UnknownSize { .. } => super::exit::usage(e),
+        other => other.into(),
+    })?;
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
     let mut failed = 0;
     for face_path in &args.faces {

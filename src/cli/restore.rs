@@ -166,12 +166,23 @@ pub struct MaskArgs {
     /// ParseNet weights (default: ParseNet-latest.pth in the models folder).
     #[arg(long, value_name = "FILE")]
     pub parser_weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub parser_size: ParserSizeArg,
 }
 
 impl MaskArgs {
     pub fn apply(&self, config: RunConfig) -> RunConfig {
-        RunConfig { mask: self.mask, parser_weights: self.parser_weights.clone(), ..config }
+        RunConfig { mask: self.mask, parser_weights: self.parser_weights.clone(), parser_size: self.parser_size.size, ..config }
     }
+}
+
+/// `--parser-size`, for every command that loads the face parser.
+#[derive(Debug, Clone, Args)]
+pub struct ParserSizeArg {
+    /// The face parser's input size in px (not stored in its weights): the released ParseNet's 512
+    /// unless given; a parser trained at another size needs it.
+    #[arg(long = "parser-size", value_name = "N")]
+    pub size: Option<u32>,
 }
 
 /// How photos are upscaled: shared by `restore --upscale` and `upscale`.

@@ -36,7 +36,7 @@ pub fn parser_memory(config: &ResolvedRun) -> Option<ParserMemory> {
     let shapes = crate::checkpoint::read_shapes(path).ok()?;
     let weights = crate::checkpoint::fp32_bytes(&shapes);
     let parse_config = crate::mask::parser::infer_config(&shapes).ok()?;
-    let size = crate::mask::parser::known_size(&parse_config)?;
+    let size = crate::mask::parser::input_size(&parse_config, config.parser_size)?;
     Some(ParserMemory { weights, per_face: crate::mask::parser::peak_activation_bytes(&parse_config, size) })
 }
 

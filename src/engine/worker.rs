@@ -262,7 +262,7 @@ impl Components {
             }),
             masker: Box::new(|s, device, crop| match &s.mask {
                 crate::config::MaskUse::Parser(path) => {
-                    crate::mask::ParsedMask::load(path, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
+                    crate::mask::ParsedMask::load(path, s.parser_size, crop, device).map(|m| Some(Box::new(m) as Box<dyn FaceMasker>))
                 }
                 crate::config::MaskUse::Rectangle => Ok(None),
             }),

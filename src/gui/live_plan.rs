@@ -43,12 +43,13 @@ impl PlanJob {
     /// arithmetic applies): the window compares it every frame and asks only when it changes.
     pub fn key(run: &RunConfig, gpen: GpenConfig, device: &str, cuda: bool) -> String {
         format!(
-            "{device}|{cuda}|{gpen:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            "{device}|{cuda}|{gpen:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             run.precision,
             run.detector,
             run.detector_weights,
             run.mask,
             run.parser_weights,
+            run.parser_size,
             run.upscale,
             run.sr_weights,
             run.workers,

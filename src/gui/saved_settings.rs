@@ -32,6 +32,8 @@ pub struct SavedSettings {
     pub batch_override: Option<usize>,
     pub detector: DetectorChoice,
     pub mask: MaskChoice,
+    /// The face parser's input size, when the user gave one (the released 512 otherwise).
+    pub parser_size: Option<u32>,
     pub upscale: Option<u32>,
     /// Folders are searched in their sub-folders too.
     pub recursive: bool,
@@ -60,6 +62,7 @@ impl From<&UiSettings> for SavedSettings {
             batch_override: r.batch_override,
             detector: r.detector,
             mask: r.mask,
+            parser_size: r.parser_size,
             upscale: r.upscale,
             recursive: s.recursive,
         }
@@ -81,6 +84,7 @@ impl From<SavedSettings> for UiSettings {
             batch_override: s.batch_override,
             detector: s.detector,
             mask: s.mask,
+            parser_size: s.parser_size,
             upscale: s.upscale,
             ..UiSettings::default().run
         };

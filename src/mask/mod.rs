@@ -31,11 +31,14 @@ impl ParsedMask {
         ParsedMask { parser, crop }
     }
 
-    /// Loads ParseNet from `path` for crops of `crop` px.
-    pub fn load(path: &std::path::Path, crop: u32, device: tch::Device) -> Result<Self, crate::error::SetupError> {
-        crate::mask::parser::FaceParser::load(path, device)
-            .map(|p| ParsedMask::new(p, crop))
-            .map_err(|e| crate::error::SetupError::Load(e.to_string()))
+    /// Loads ParseNet from `path` at `size` (`None`: the released file's 512) for crops of `crop` px.
+    pub fn load(path: &std::path::Path, size: Option<u32>, crop: u32, device: tch::Device) -> Result<Self, crate::error::SetupError> {
+        use crate::error::{ConfigError, SetupError};
+        crate::mask::parser::FaceParser::load(path, size, device).map(|p| ParsedMask::new(p, crop)).map_err(|e| match e {
+            // A parser whose size nobody gave is the user's to fix (its message names the option).
+            crate::mask::parser::ParseError::UnknownSize { .. } => SetupError::Config(ConfigError::BadValue(e.to_string())),
+            other => SetupError::Load(other.to_string()),
+        })
     }
 
     pub fn parser(&self) -> &crate::mask::parser::FaceParser {

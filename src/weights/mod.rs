@@ -158,8 +158,8 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
     let parser = || {
-        crate::mask::parser::FaceParser::load(path, tch::Device::Cpu)
-            .map(|p| Validated { kind: ModelKind::FaceParser, description: format!("ParseNet {}", p.size()) })
+        crate::mask::parser::check_file(path)
+            .map(|description| Validated { kind: ModelKind::FaceParser, description })
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
     let upscaler = |want: Option<u32>| {

@@ -101,6 +101,9 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
                 changed |= ui.selectable_value(&mut s.mask, m, mask_text(m)).changed();
             }
         });
+        if s.mask != MaskChoice::Rectangle {
+            changed |= parser_size(ui, &mut s.parser_size);
+        }
     });
     ui.add_enabled_ui(editable, |ui| {
         egui::ComboBox::from_label("Upscale background").selected_text(upscale_text(s.upscale)).show_ui(ui, |ui| {
@@ -139,6 +142,32 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
         });
         ui.label(RichText::new(entry.task.strip_prefix("optional: ").unwrap_or(&entry.task)).small().weak());
     }
+}
+
+/// The face parser's input size: the released ParseNet's unless the user sets one (it is not in
+/// the weights, so a parser trained at another size needs it). Whether it changed.
+fn parser_size(ui: &mut Ui, size: &mut Option<u32>) -> bool {
+    use crate::mask::parser::RELEASED_SIZE;
+    ui.horizontal(|ui| {
+        let mut given = size.is_some();
+        let hint = "The face parser's input size in px. It is not stored in its weights: the released ParseNet runs at \
+                    512; a parser trained at another size needs its size here (--parser-size).";
+        let mut changed = ui.checkbox(&mut given, "Parser size").on_hover_text(hint).changed();
+        if changed {
+            *size = given.then_some(RELEASED_SIZE);
+        }
+        match size.as_mut() {
+            Some(px) => {
+                let field = egui::DragValue::new(px).range(crate::config::PARSER_SIZE).speed(16.0).suffix(" px");
+                changed |= ui.add(field).changed();
+            }
+            None => {
+                ui.label(RichText::new(format!("{RELEASED_SIZE} px (the released ParseNet)")).small().weak());
+            }
+        }
+        changed
+    })
+    .inner
 }
 
 fn upscale_text(u: Option<u32>) -> String {

@@ -23,15 +23,31 @@ use tch::{Device, Kind, Tensor, nn};
 /// skin, features, hair, ears, neck and accessories are inside.
 pub const MASK_COLORMAP: [u8; 19] = [0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 255, 255, 255, 0];
 
-/// Configurations whose input size is known. The size is not in the weights — ParseNet is fully
-/// convolutional and `in_size` only fixes the number of down steps together with
-/// `min_feat_size` — so it is the size `FaceParse` was used at: 512 for the released file, 256
-/// for the golden fixtures' small parser. Compared by [`ParseNetConfig::effective`].
-const KNOWN_SIZES: [(ParseNetConfig, u32); 2] = [(ParseNetConfig::RELEASED, 512), (ParseNetConfig::GOLDEN_256, 256)];
+/// The input size of the released `ParseNet-latest.pth`, the size `FaceParse` runs it at. The size
+/// is not in the weights — ParseNet is fully convolutional and `in_size` only fixes the number of
+/// down steps together with `min_feat_size` — so another parser's size is the user's to give
+/// (`--parser-size`).
+pub const RELEASED_SIZE: u32 = 512;
 
-/// The input size of a known configuration (see [`KNOWN_SIZES`]).
-pub fn known_size(config: &ParseNetConfig) -> Option<u32> {
-    KNOWN_SIZES.iter().find(|(c, _)| c.effective() == config.effective()).map(|&(_, s)| s)
+/// The size a parser of `config` runs at: `given` (the user's `--parser-size`), else
+/// [`RELEASED_SIZE`] for the released configuration (compared by [`ParseNetConfig::effective`]);
+/// `None` for another configuration without a size.
+pub fn input_size(config: &ParseNetConfig, given: Option<u32>) -> Option<u32> {
+    given.or_else(|| (config.effective() == ParseNetConfig::RELEASED.effective()).then_some(RELEASED_SIZE))
+}
+
+/// Checks that `path` holds a ParseNet whose weights load strictly, and says which: "ParseNet 512"
+/// for the released file, else its configuration (whose input size the user gives).
+pub fn check_file(path: &Path) -> Result<String, ParseError> {
+    let shapes = checkpoint::read_shapes(path)?;
+    let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
+    let size = input_size(&config, None);
+    // The weights do not depend on the input size: any size the network accepts checks them.
+    FaceParser::load(path, Some(size.unwrap_or(2 << config.down_steps)), Device::Cpu)?;
+    Ok(match size {
+        Some(s) => format!("ParseNet {s}"),
+        None => format!("{config}, input size not recorded"),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +58,8 @@ pub enum ParseError {
     #[error("{} does not hold a ParseNet face parser: {reason}", path.display())]
     NotParseNet { path: PathBuf, reason: crate::error::ShapeError },
     #[error(
-        "{} holds {config}, a ParseNet whose input size is unknown (the weights do not record it); \
-         load it with an explicit size", path.display()
+        "{} holds {config}, not the released ParseNet, and its input size is not in the weights; \
+         give the size it was trained at with --parser-size N", path.display()
     )]
     UnknownSize { path: PathBuf, config: ParseNetConfig },
     #[error("face parser: {0}")]
@@ -70,29 +86,18 @@ pub struct FaceParser {
 }
 
 impl FaceParser {
-    /// Loads a ParseNet checkpoint; the configuration is inferred from its shapes and the input
-    /// size from [`KNOWN_SIZES`] (an unknown configuration is [`ParseError::UnknownSize`]).
-    pub fn load(path: &Path, device: Device) -> Result<Self, ParseError> {
-        Self::load_inner(path, None, device)
-    }
-
-    /// As [`FaceParser::load`], for a configuration of any input size (a multiple of
-    /// `2^down_steps`, at least twice that so the innermost reflection pad has room).
-    pub fn load_with_size(path: &Path, size: u32, device: Device) -> Result<Self, ParseError> {
-        Self::load_inner(path, Some(size), device)
-    }
-
-    fn load_inner(path: &Path, size: Option<u32>, device: Device) -> Result<Self, ParseError> {
+    /// Loads a ParseNet checkpoint; the configuration is inferred from its shapes, the input size
+    /// is `size` (a multiple of `2^down_steps`, at least twice that so the innermost reflection pad
+    /// has room), or [`RELEASED_SIZE`] for the released configuration ([`input_size`]); another
+    /// configuration without a size is [`ParseError::UnknownSize`].
+    pub fn load(path: &Path, size: Option<u32>, device: Device) -> Result<Self, ParseError> {
         if !path.is_file() {
             return Err(CheckpointError::unreadable(path, "face parser weights (ParseNet-latest.pth) not found").into());
         }
         let found: BTreeMap<String, Tensor> = checkpoint::unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
         let shapes: Shapes = found.iter().map(|(k, t)| (k.clone(), t.size())).collect();
         let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
-        let size = match size {
-            Some(s) => s,
-            None => known_size(&config).ok_or(ParseError::UnknownSize { path: path.into(), config })?,
-        };
+        let size = input_size(&config, size).ok_or(ParseError::UnknownSize { path: path.into(), config })?;
         let mut parser = Self::with_config(config, size, device)?;
         // `num_batches_tracked` is a training counter; a file without it loads all the same.
         checkpoint::load_strict(&mut parser._vs, &found, path, &config.to_string(), |k| k.ends_with(".num_batches_tracked"))?;

@@ -31,10 +31,6 @@ impl ParseNetConfig {
     pub const RELEASED: ParseNetConfig =
         ParseNetConfig { base_ch: 64, min_ch: 32, max_ch: 256, down_steps: 4, up_steps: 4, res_depth: 10, parsing_ch: 19 };
 
-    /// The golden fixtures' small parser: `ParseNet(256, 256, 16, 16, 19, ..., ch_range=[8, 64])`.
-    pub const GOLDEN_256: ParseNetConfig =
-        ParseNetConfig { base_ch: 16, min_ch: 8, max_ch: 64, down_steps: 4, up_steps: 4, res_depth: 10, parsing_ch: 19 };
-
     fn clip(&self, c: i64) -> i64 {
         c.min(self.max_ch).max(self.min_ch)
     }
