@@ -72,11 +72,38 @@ pub fn write_atomically<E: std::fmt::Display>(path: &Path, write: impl FnOnce(&P
     result
 }
 
+/// The longest file name the usual file systems take (ext4, XFS, btrfs, APFS, NTFS: 255 bytes).
+pub const NAME_MAX: usize = 255;
+
+/// `{prefix}{stem}{tail}`, or, when that is longer than [`NAME_MAX`], with the stem cut short and a
+/// hash of the whole stem after it (two long stems that share their start stay apart): any name the
+/// file system took as an input still works when a run adds to it.
+pub fn fit_file_name(prefix: &str, stem: &str, tail: &str) -> String {
+    if prefix.len() + stem.len() + tail.len() <= NAME_MAX {
+        return format!("{prefix}{stem}{tail}");
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    stem.hash(&mut hasher);
+    let hash = format!("~{:016x}", hasher.finish());
+    let mut cut = NAME_MAX.saturating_sub(prefix.len() + hash.len() + tail.len()).min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{prefix}{}{hash}{tail}", &stem[..cut])
+}
+
 /// The temporary name of `name` while this process writes it: `.<host>.<pid>.part-<name>`. Host
 /// and pid make it unique among all writers of a shared (network) folder; the extension stays
-/// last, so encoders that pick the format from the name still see it.
+/// last, so encoders that pick the format from the name still see it ([`fit_file_name`] keeps a
+/// long name within the limit).
 pub fn partial_name(name: &str) -> String {
-    format!(".{}.{}.part-{name}", host_name(), std::process::id())
+    let prefix = format!(".{}.{}.part-", host_name(), std::process::id());
+    let (stem, tail) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    fit_file_name(&prefix, stem, tail)
 }
 
 /// Who wrote a temporary file, from its name (`None`: not one of ours). Names without a host
@@ -182,6 +209,23 @@ mod tests {
         std::fs::write(&foreign, b"x").unwrap();
         let later = std::time::SystemTime::now() + FOREIGN_PARTIAL_AGE + std::time::Duration::from_secs(1);
         assert_eq!(remove_stale_partials_as(dir.path(), "this-host", later), 1, "abandoned for a day");
+    }
+
+    #[test]
+    fn a_long_name_s_partial_stays_within_the_file_system_s_limit() {
+        // 250 bytes with multi-byte characters, as a scanner or a chat app may name a photo.
+        let long = |end: &str| format!("{}{end}.png", "é".repeat(120));
+        let (a, b) = (partial_name(&long("ab")), partial_name(&long("cd")));
+        for p in [&a, &b] {
+            assert!(p.len() <= NAME_MAX, "{} bytes", p.len());
+            assert!(p.ends_with(".png") && is_partial_name(p), "{p}");
+        }
+        assert_ne!(a, b, "names that differ only at the end get different partials");
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(long("ab"));
+        write_atomically(&out, |tmp| std::fs::write(tmp, b"done")).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"done");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 
     #[test]

@@ -264,3 +264,27 @@ fn dry_run_prints_the_plan_and_restores_nothing() {
     }
     assert!(!target.exists(), "a dry run writes nothing, not even the output folder");
 }
+
+/// A name the file system took as an input works as an output, even when the run adds to it: the
+/// temporary file beside the result, a longer extension, and the saved faces' `_faceNN` stay within
+/// the 255-byte limit (the start of the name is kept, with a hash of the whole).
+#[test]
+fn a_photo_named_up_to_the_file_system_s_limit_is_restored_with_its_faces() {
+    let input = tempfile::tempdir().unwrap();
+    let stem = "a".repeat(251);
+    let photo = input.path().join(format!("{stem}.png"));
+    std::fs::copy(photos().join("astronaut.png"), &photo).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run =
+        cli_restore(&[photo.as_path()], out.path(), &["--format", "webp", "--save-faces", "--detector", "mtcnn", "--mask", "rectangle"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let names: Vec<String> =
+        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let results: Vec<&String> = names.iter().filter(|n| n.ends_with(".webp")).collect();
+    let faces = names.iter().filter(|n| n.contains("_face") && n.ends_with(".png")).count();
+    assert!(results.len() == 1 && results[0].starts_with(&stem[..200]), "{names:?}");
+    assert!(faces >= 1, "the saved faces are there too: {names:?}");
+    assert!(names.iter().all(|n| n.len() <= 255 && !gpen_studio::paths::is_partial_name(n)), "{names:?}");
+    assert_eq!(image::image_dimensions(out.path().join(results[0])).unwrap(), image::image_dimensions(&photo).unwrap());
+}

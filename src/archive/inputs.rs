@@ -47,10 +47,16 @@ impl OutputNamer {
             key = PathBuf::from(name);
             n += 1;
         }
-        let mut name = key.into_os_string();
+        let mut name = key.clone().into_os_string();
         name.push(".");
         name.push(&self.extension);
-        self.dir.join(name)
+        let mut output = self.dir.join(name);
+        // An extension longer than the input's may push a name past the file system's limit.
+        if output.file_name().is_some_and(|n| n.len() > crate::paths::NAME_MAX) {
+            let stem = key.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            output.set_file_name(crate::paths::fit_file_name("", &stem, &format!(".{}", self.extension)));
+        }
+        output
     }
 
     /// The first time a folder of results is written to in a run, creates it and removes the

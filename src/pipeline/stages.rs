@@ -399,7 +399,7 @@ fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> 
         let mut pair = RgbImage::new(2 * s, s);
         image::imageops::replace(&mut pair, &a.crop, 0, 0);
         image::imageops::replace(&mut pair, r, s as i64, 0);
-        let path = output.with_file_name(format!("{stem}_face{i:02}.png"));
+        let path = output.with_file_name(crate::paths::fit_file_name("", &stem, &format!("_face{i:02}.png")));
         photo::write_photo(&path, &pair, OutputFormat::Png, &Default::default())?;
     }
     Ok(())
