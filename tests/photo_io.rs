@@ -458,7 +458,7 @@ mod photo_write {
     #[test]
     fn writing_keeps_icc_and_exif_with_orientation_reset() {
         let c = Corpus::new();
-        let meta = PhotoMeta { icc: Some(fake_icc()), exif: Some(exif_block(6, true)) };
+        let meta = PhotoMeta { icc: Some(fake_icc()), exif: Some(exif_block(6, true)), ..PhotoMeta::default() };
         for format in [OutputFormat::Png, OutputFormat::Jpeg { quality: 95 }, OutputFormat::Webp] {
             let path = c.path().join(format!("out.{}", format.extension()));
             write_photo(&path, &quadrants(), format, &meta).unwrap();

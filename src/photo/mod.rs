@@ -4,11 +4,14 @@
 //! plus the metadata worth keeping (JPEG through libjpeg-turbo, as OpenCV decodes it: [`jpeg`]); [`write_photo`] writes a result atomically with that metadata.
 //! Neither panics on hostile input: a bad file is a [`PhotoError`] a user can act on.
 
+mod chunks;
+pub mod density;
 pub mod error;
 pub mod jpeg;
 pub mod read;
 pub mod write;
 
+pub use density::Density;
 pub use error::PhotoError;
 pub use read::{Photo, ReadLimits, read_photo};
 pub use write::{OutputFormat, PhotoMeta, write_photo};

@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 use super::error::{PhotoError, format_name};
 
@@ -47,16 +47,37 @@ pub struct Photo {
     pub exif: Option<Vec<u8>>,
     /// What the content turned out to be, whatever the file is named.
     pub source_format: ImageFormat,
-    /// The file's pixel format carried an alpha channel (GIF frames always do). Alpha is dropped,
-    /// not composited, like PIL's `convert('RGB')` that the face detector's reference uses, so
-    /// detection sees the same pixels here as there.
+    /// The file's pixel format carried an alpha channel (GIF frames always do). The pixels are
+    /// the colour channels as they are, not composited, like PIL's `convert('RGB')` that the face
+    /// detector's reference uses, so detection sees the same pixels here as there.
     pub had_alpha: bool,
+    /// The alpha channel, upright, when it is not opaque everywhere: written back into outputs
+    /// that can hold it (PNG, WebP).
+    pub alpha: Option<GrayImage>,
+    /// The resolution the file records.
+    pub density: Option<super::Density>,
+    /// Width and height as read (upright), which `pixels` may leave (upscaled) on the way.
+    pub read_size: (u32, u32),
 }
 
 impl Photo {
-    /// The metadata to hand to [`super::write_photo`].
+    /// The metadata to hand to [`super::write_photo`] for a result the size of the photo as read.
     pub fn meta(&self) -> super::PhotoMeta {
-        super::PhotoMeta { icc: self.icc.clone(), exif: self.exif.clone() }
+        self.meta_for(self.read_size.0, self.read_size.1)
+    }
+
+    /// The metadata for a result of `width` × `height` (an upscaled photo): the alpha channel
+    /// resized to it (bilinear), the density scaled with it, so the print keeps its size.
+    pub fn meta_for(&self, width: u32, height: u32) -> super::PhotoMeta {
+        let alpha = self.alpha.as_ref().map(|a| {
+            if a.dimensions() == (width, height) {
+                a.clone()
+            } else {
+                image::imageops::resize(a, width, height, image::imageops::FilterType::Triangle)
+            }
+        });
+        let factor = width as f64 / self.read_size.0.max(1) as f64;
+        super::PhotoMeta { icc: self.icc.clone(), exif: self.exif.clone(), density: self.density.map(|d| d.scaled(factor)), alpha }
     }
 }
 
@@ -114,10 +135,26 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
         Some(rgb) => DynamicImage::ImageRgb8(rgb),
         None => DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::from_decode(path, format, e))?,
     };
-    // 16-bit samples are rounded to 8 bits (65535 -> 255, 32896 -> 128); alpha is dropped.
+    // 16-bit samples are rounded to 8 bits (65535 -> 255, 32896 -> 128); alpha goes its own way.
+    let alpha = if color.has_alpha() { transparency(&image) } else { None };
     let mut upright = DynamicImage::ImageRgb8(image.into_rgb8());
     upright.apply_orientation(orientation);
-    Ok(Photo { pixels: upright.into_rgb8(), icc, exif, source_format: format, had_alpha: color.has_alpha() })
+    let alpha = alpha.map(|a| {
+        let mut a = DynamicImage::ImageLuma8(a);
+        a.apply_orientation(orientation);
+        a.into_luma8()
+    });
+    let pixels = upright.into_rgb8();
+    let read_size = pixels.dimensions();
+    let density = super::density::read_density(path, format);
+    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, read_size })
+}
+
+/// The alpha channel (8 bits), unless every pixel is opaque (then there is nothing to keep).
+fn transparency(image: &DynamicImage) -> Option<GrayImage> {
+    let rgba = image.to_rgba8();
+    let alpha = GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]]));
+    alpha.as_raw().iter().any(|&a| a < 255).then_some(alpha)
 }
 
 /// Runs decoder code so that a panic inside a codec becomes a `Corrupt` error, not a crash.

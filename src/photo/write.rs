@@ -1,13 +1,13 @@
-//! Writing a restored photo: atomically (temp file + rename) and with its colour profile and EXIF.
+//! Writing a restored photo: atomically (temp file + rename) and with what the original carried —
+//! its colour profile, EXIF, resolution and transparency, where the output format can hold them.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-use image::codecs::{jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder};
+use image::codecs::jpeg::{JpegEncoder, PixelDensity, PixelDensityUnit};
+use image::codecs::{png::PngEncoder, webp::WebPEncoder};
 use image::metadata::Orientation;
-use image::{ImageEncoder, RgbImage};
+use image::{GrayImage, ImageEncoder, RgbImage};
 
 use super::error::PhotoError;
 
@@ -52,13 +52,17 @@ impl FromStr for OutputFormat {
     }
 }
 
-/// Metadata carried from the input photo to the result.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What is carried from the input photo to the result besides its colour pixels.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PhotoMeta {
     /// ICC colour profile, written back unchanged so colours look as in the original.
     pub icc: Option<Vec<u8>>,
     /// Raw EXIF (TIFF structure). Its orientation is reset to 1 on write: the pixels are upright.
     pub exif: Option<Vec<u8>>,
+    /// Resolution, written as JFIF density (JPEG) or `pHYs` (PNG); WebP has no field for it.
+    pub density: Option<super::Density>,
+    /// Transparency at the result's size, written by PNG and WebP (JPEG has none).
+    pub alpha: Option<GrayImage>,
 }
 
 /// A JPEG APP1 segment holds at most 65533 bytes, 6 of them the `Exif\0\0` header.
@@ -76,19 +80,39 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
     if matches!(format, OutputFormat::Jpeg { .. }) && exif.as_ref().is_some_and(|e| e.len() > JPEG_MAX_EXIF) {
         exif = None;
     }
+    // Transparency only where the format holds it, and only of the result's size.
+    let alpha = meta.alpha.as_ref().filter(|a| a.dimensions() == pixels.dimensions() && !matches!(format, OutputFormat::Jpeg { .. }));
+    let layers = Layers { pixels, alpha };
     crate::paths::write_atomically(path, |tmp| {
-        let mut out = BufWriter::new(File::create(tmp).map_err(image::ImageError::IoError)?);
+        let mut bytes = Vec::new();
         match format {
-            OutputFormat::Png => encode(PngEncoder::new(&mut out), pixels, icc, exif)?,
-            OutputFormat::Jpeg { quality } => encode(JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)), pixels, icc, exif)?,
-            OutputFormat::Webp => encode(WebPEncoder::new_lossless(&mut out), pixels, icc, exif)?,
+            OutputFormat::Png => {
+                encode(PngEncoder::new(&mut bytes), &layers, icc, exif)?;
+                if let Some(density) = meta.density {
+                    bytes = super::density::with_png_density(bytes, density);
+                }
+            }
+            OutputFormat::Jpeg { quality } => {
+                let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100));
+                if let Some(density) = meta.density {
+                    encoder.set_pixel_density(PixelDensity { density: density.jfif(), unit: PixelDensityUnit::Inches });
+                }
+                encode(encoder, &layers, icc, exif)?
+            }
+            OutputFormat::Webp => encode(WebPEncoder::new_lossless(&mut bytes), &layers, icc, exif)?,
         }
-        out.flush().map_err(image::ImageError::IoError)
+        std::fs::write(tmp, &bytes).map_err(image::ImageError::IoError)
     })
     .map_err(|e| PhotoError::Write { path: path.into(), detail: e.to_string() })
 }
 
-fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), image::ImageError> {
+/// The colour pixels and, where kept, the transparency written with them.
+struct Layers<'a> {
+    pixels: &'a RgbImage,
+    alpha: Option<&'a GrayImage>,
+}
+
+fn encode(mut encoder: impl ImageEncoder, layers: &Layers, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), image::ImageError> {
     // All three encoders accept both; an unsupported one would only cost the metadata.
     if let Some(icc) = icc {
         let _ = encoder.set_icc_profile(icc);
@@ -96,8 +120,14 @@ fn encode(mut encoder: impl ImageEncoder, pixels: &RgbImage, icc: Option<Vec<u8>
     if let Some(exif) = exif {
         let _ = encoder.set_exif_metadata(exif);
     }
-    let (w, h) = pixels.dimensions();
-    encoder.write_image(pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+    let (w, h) = layers.pixels.dimensions();
+    match layers.alpha {
+        Some(alpha) => {
+            let rgba: Vec<u8> = layers.pixels.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect();
+            encoder.write_image(&rgba, w, h, image::ExtendedColorType::Rgba8)
+        }
+        None => encoder.write_image(layers.pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8),
+    }
 }
 
 #[cfg(test)]

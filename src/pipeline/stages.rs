@@ -253,7 +253,8 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let found = Some(Found { faces: faces.iter().map(|f| f.scaled(1.0 / face_scale)).collect(), before });
     if faces.is_empty() {
         let t = Instant::now();
-        let written = write(&job.output, background.as_ref().unwrap_or(&photo.pixels), &photo.meta(), ctx.format);
+        let image = background.as_ref().unwrap_or(&photo.pixels);
+        let written = write(&job.output, image, &photo.meta_for(image.width(), image.height()), ctx.format);
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
@@ -327,7 +328,7 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
 
     let t = Instant::now();
     // Aligned crops carry no metadata worth keeping: the result is a new face image.
-    let meta = if ctx.aligned { PhotoMeta::default() } else { prepared.photo.meta() };
+    let meta = if ctx.aligned { PhotoMeta::default() } else { prepared.photo.meta_for(result.width(), result.height()) };
     let written = write(output, &result, &meta, ctx.format)
         .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) });
     times.encode += t.elapsed();

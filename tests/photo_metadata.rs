@@ -1,0 +1,134 @@
+//! Nothing of the original lost on the way out: a scan's resolution (JFIF density, PNG pHYs, TIFF
+//! resolution tags) and its transparency come back in the result, through a real restore, read
+//! back with readers independent of our writer (the png crate, the image crate, the JFIF bytes).
+
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bin, golden, golden_weights};
+use image::codecs::jpeg::{JpegEncoder, PixelDensity, PixelDensityUnit};
+use image::{ImageEncoder, RgbImage, RgbaImage};
+
+fn astronaut() -> RgbImage {
+    common::rgb(&common::repo_root().join("../shared/photos/astronaut.png"))
+}
+
+/// `restore` with the golden generator, MTCNN and the rectangle (no add-ons), plus `extra`.
+fn restore(input: &Path, out: &Path, extra: &[&str]) {
+    let run = Command::new(bin())
+        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--weights"])
+        .arg(golden_weights())
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .env("XDG_DATA_HOME", out.join(".no-data"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
+/// A PNG's pixels per metre, as the png crate reads them (`None`: no pHYs or aspect only).
+fn png_ppm(path: &Path) -> Option<(u32, u32)> {
+    let reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).read_info().unwrap();
+    reader.info().pixel_dims.filter(|d| d.unit == png::Unit::Meter).map(|d| (d.xppu, d.yppu))
+}
+
+/// A JPEG's JFIF density as (unit, x, y), from its APP0 bytes.
+fn jfif(path: &Path) -> (u8, u16, u16) {
+    let bytes = std::fs::read(path).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"JFIF\0").expect("a JFIF segment");
+    let f = &bytes[at..];
+    (f[7], u16::from_be_bytes([f[8], f[9]]), u16::from_be_bytes([f[10], f[11]]))
+}
+
+fn write_jpeg_at(path: &Path, image: &RgbImage, dpi: u16) {
+    let mut bytes = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut bytes, 92);
+    encoder.set_pixel_density(PixelDensity { density: (dpi, dpi), unit: PixelDensityUnit::Inches });
+    encoder.write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn write_tiff_at(path: &Path, image: &RgbImage, dots_per_cm: u32) {
+    use tiff::encoder::{Rational, TiffEncoder, colortype::RGB8};
+    let mut encoder = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut tiff = encoder.new_image::<RGB8>(image.width(), image.height()).unwrap();
+    tiff.resolution(tiff::tags::ResolutionUnit::Centimeter, Rational { n: dots_per_cm, d: 1 });
+    tiff.write_data(image.as_raw()).unwrap();
+}
+
+fn one_output(dir: &Path, ext: &str) -> PathBuf {
+    let found: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn a_scan_s_resolution_comes_back_in_each_output_format_and_scales_with_upscaling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = astronaut();
+    let jpeg = tmp.path().join("in/scan.jpg");
+    std::fs::create_dir_all(jpeg.parent().unwrap()).unwrap();
+    write_jpeg_at(&jpeg, &photo, 300);
+
+    // JPEG at 300 dpi -> PNG: pHYs of 300 dpi (11811 per metre).
+    let out = tmp.path().join("png");
+    restore(&jpeg, &out, &[]);
+    assert_eq!(png_ppm(&one_output(&out, "png")), Some((11811, 11811)));
+    // -> JPEG: JFIF 300 per inch.
+    let out = tmp.path().join("jpg");
+    restore(&jpeg, &out, &["--format", "jpg"]);
+    assert_eq!(jfif(&one_output(&out, "jpg")), (1, 300, 300));
+    // Upscaled ×2: the same print size, so twice the density.
+    let out = tmp.path().join("sr");
+    let x2 = golden().join("rrdbnet/x2.pth");
+    restore(&jpeg, &out, &["--upscale", "2", "--sr-weights", x2.to_str().unwrap()]);
+    assert_eq!(png_ppm(&one_output(&out, "png")), Some((23622, 23622)));
+
+    // A TIFF scan at 118 dots per cm (299.72 dpi) -> PNG at 11800 per metre.
+    let tiff = tmp.path().join("tin/scan.tif");
+    std::fs::create_dir_all(tiff.parent().unwrap()).unwrap();
+    write_tiff_at(&tiff, &photo, 118);
+    let out = tmp.path().join("tiff");
+    restore(&tiff, &out, &[]);
+    assert_eq!(png_ppm(&one_output(&out, "png")), Some((11800, 11800)));
+}
+
+#[test]
+fn transparency_comes_back_bit_for_bit_in_png_and_webp_and_is_left_out_of_jpeg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = astronaut();
+    // The corners cut away (transparent), a soft band half transparent; the faces opaque.
+    let (w, h) = photo.dimensions();
+    let alpha = |x: u32, y: u32| -> u8 {
+        if x < 60 && y < 60 {
+            0
+        } else if y > h - 40 {
+            (x * 255 / w) as u8
+        } else {
+            255
+        }
+    };
+    let rgba = RgbaImage::from_fn(w, h, |x, y| {
+        let p = photo.get_pixel(x, y);
+        image::Rgba([p[0], p[1], p[2], alpha(x, y)])
+    });
+    let input = tmp.path().join("in/cutout.png");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    rgba.save(&input).unwrap();
+    for (format, ext) in [("png", "png"), ("webp", "webp")] {
+        let out = tmp.path().join(format);
+        restore(&input, &out, &["--format", format]);
+        let result = image::open(one_output(&out, ext)).unwrap();
+        assert!(result.color().has_alpha(), "{format}: {:?}", result.color());
+        let result = result.to_rgba8();
+        let kept = result.enumerate_pixels().all(|(x, y, p)| p[3] == alpha(x, y));
+        assert!(kept, "{format}: the alpha channel is the input's, every pixel");
+    }
+    let out = tmp.path().join("jpg");
+    restore(&input, &out, &["--format", "jpg"]);
+    assert!(!image::open(one_output(&out, "jpg")).unwrap().color().has_alpha());
+}
