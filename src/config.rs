@@ -253,6 +253,9 @@ pub struct RunConfig {
     /// Inputs are aligned face crops: each is resized to the model size and restored whole, with no
     /// detection and no paste-back (GPEN's aligned mode).
     pub aligned: bool,
+    /// Results carry none of the original's EXIF and XMP and say nothing of what was done
+    /// (`--strip-metadata`); the colour profile, resolution and transparency are kept.
+    pub strip_metadata: bool,
     /// Only the background upscaler runs (the `upscale` command): no faces are searched or
     /// restored, no generator is loaded, and each photo is written upscaled. Needs `upscale`.
     pub upscale_only: bool,
@@ -318,6 +321,7 @@ impl Default for RunConfig {
             max_megapixels: 100.0,
             aligned: false,
             upscale_only: false,
+            strip_metadata: false,
             workers: Workers::Auto,
             ram_budget: None,
             detector: DetectorChoice::Auto,

@@ -132,3 +132,76 @@ fn transparency_comes_back_bit_for_bit_in_png_and_webp_and_is_left_out_of_jpeg()
     restore(&input, &out, &["--format", "jpg"]);
     assert!(!image::open(one_output(&out, "jpg")).unwrap().color().has_alpha());
 }
+
+/// A JPEG APP1 XMP segment right after SOI, as photo managers write it.
+fn with_xmp_app1(jpeg: &[u8], xmp: &str) -> Vec<u8> {
+    let mut data = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
+    data.extend_from_slice(xmp.as_bytes());
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((data.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+const CAPTION: &str = "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\
+    <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description rdf:about=\"\" \
+    xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:description><rdf:Alt><rdf:li xml:lang=\"x-default\">Grandma and \
+    Aunt Rose, 1931</rdf:li></rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>";
+
+/// The XMP packet and EXIF block of `path`, as the image crate's decoders read them.
+fn xmp_and_exif(path: &Path) -> (Option<String>, Option<Vec<u8>>) {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::open(path).unwrap().with_guessed_format().unwrap().into_decoder().unwrap();
+    let xmp = decoder.xmp_metadata().unwrap().map(|x| String::from_utf8(x).unwrap());
+    (xmp, decoder.exif_metadata().unwrap())
+}
+
+/// An ASCII field of IFD0, as kamadak-exif reads it.
+fn exif_text(block: &[u8], tag: exif::Tag) -> Option<String> {
+    let parsed = exif::Reader::new().read_raw(block.to_vec()).unwrap();
+    match &parsed.get_field(tag, exif::In::PRIMARY)?.value {
+        exif::Value::Ascii(parts) => Some(String::from_utf8_lossy(&parts[0]).into_owned()),
+        other => panic!("{tag}: {other:?}"),
+    }
+}
+
+#[test]
+fn captions_and_exif_travel_into_every_format_with_what_was_done_unless_stripped() {
+    let tmp = tempfile::tempdir().unwrap();
+    for big_endian in [false, true] {
+        let mut jpeg = Vec::new();
+        let photo = astronaut();
+        let mut encoder = JpegEncoder::new_with_quality(&mut jpeg, 92);
+        encoder.set_pixel_density(PixelDensity { density: (300, 300), unit: PixelDensityUnit::Inches });
+        encoder.write_image(photo.as_raw(), photo.width(), photo.height(), image::ExtendedColorType::Rgb8).unwrap();
+        let jpeg = with_xmp_app1(&common::corpus::with_exif_app1(&jpeg, &common::corpus::exif_block(1, big_endian)), CAPTION);
+        let input = tmp.path().join(format!("in-{big_endian}/family.jpg"));
+        std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+        std::fs::write(&input, jpeg).unwrap();
+        for (format, ext) in [("png", "png"), ("jpg", "jpg"), ("webp", "webp")] {
+            let out = tmp.path().join(format!("{format}-{big_endian}"));
+            restore(&input, &out, &["--format", format]);
+            let (xmp, exif) = xmp_and_exif(&one_output(&out, ext));
+            let xmp = xmp.unwrap_or_else(|| panic!("{format}: no XMP"));
+            assert!(xmp.contains("Grandma and Aunt Rose, 1931"), "{format}: the caption is kept: {xmp}");
+            assert!(xmp.contains(&format!("stEvt:softwareAgent=\"gpen-studio {}\"", env!("CARGO_PKG_VERSION"))), "{format}: {xmp}");
+            assert!(
+                xmp.contains("face(s) with weights.pth at strength 1.00; faces found with MTCNN; pasted with the feathered rectangle"),
+                "{format}: the history says what was done: {xmp}"
+            );
+            let exif = exif.unwrap_or_else(|| panic!("{format}: no EXIF"));
+            assert_eq!(exif_text(&exif, exif::Tag::ImageDescription).as_deref(), Some("gpen-studio test"), "{format}");
+            let software = format!("gpen-studio {}", env!("CARGO_PKG_VERSION"));
+            assert_eq!(exif_text(&exif, exif::Tag::Software), Some(software), "{format}");
+        }
+    }
+    // Stripped: neither EXIF nor XMP, but the print size stays.
+    let input = tmp.path().join("in-false/family.jpg");
+    let out = tmp.path().join("stripped");
+    restore(&input, &out, &["--strip-metadata"]);
+    let result = one_output(&out, "png");
+    assert_eq!(xmp_and_exif(&result), (None, None));
+    assert_eq!(png_ppm(&result), Some((11811, 11811)), "the resolution is kept");
+}

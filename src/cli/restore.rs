@@ -53,6 +53,11 @@ pub struct RestoreArgs {
     /// Also write each face, aligned input | restored, as NAME_faceNN.png.
     #[arg(long)]
     pub save_faces: bool,
+    /// Leave the original's EXIF and XMP out of the results, and say nothing there of what was done
+    /// (by default both are kept, with gpen-studio as Software and an XMP history entry); the colour
+    /// profile, resolution and transparency are kept either way.
+    #[arg(long)]
+    pub strip_metadata: bool,
     /// Smallest face to look for, in pixels.
     #[arg(long, default_value_t = crate::config::DEFAULT_MIN_FACE, value_name = "PX")]
     pub min_face: f64,
@@ -110,6 +115,7 @@ impl RestoreArgs {
                 other => other,
             },
             save_faces: self.save_faces,
+            strip_metadata: self.strip_metadata,
             overwrite: self.overwrite,
             memory_ratio: self.memory_ratio,
             batch_override: self.batch,

@@ -37,6 +37,9 @@ pub struct UpscaleArgs {
     /// Replace results that already exist (by default they are kept, so a rerun resumes).
     #[arg(long)]
     pub overwrite: bool,
+    /// Leave the original's EXIF and XMP out of the results, and say nothing of what was done.
+    #[arg(long)]
+    pub strip_metadata: bool,
     #[command(flatten)]
     pub device: super::DeviceArg,
 }
@@ -49,6 +52,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         out_dir: args.output.clone(),
         format: args.format,
         overwrite: args.overwrite,
+        strip_metadata: args.strip_metadata,
         memory_ratio: args.memory_ratio,
         device: args.device.choice,
         workers: Workers::Fixed(1),

@@ -299,7 +299,7 @@ impl Worker {
                             books.budget.recharge(f.charged, kept);
                             f.charged = kept;
                         }
-                        gpu.add(prepared);
+                        gpu.add(*prepared);
                     }
                     Front::Done(_, outcome) => self.finish_photo(id, outcome, None, books),
                 }

@@ -27,6 +27,7 @@ pub struct SavedSettings {
     /// The JPEG quality, kept while another format is chosen.
     pub jpeg_quality: u8,
     pub save_faces: bool,
+    pub strip_metadata: bool,
     pub overwrite: bool,
     pub memory_ratio: f64,
     pub batch_override: Option<usize>,
@@ -57,6 +58,7 @@ impl From<&UiSettings> for SavedSettings {
             format: r.format,
             jpeg_quality: s.jpeg_quality,
             save_faces: r.save_faces,
+            strip_metadata: r.strip_metadata,
             overwrite: r.overwrite,
             memory_ratio: r.memory_ratio,
             batch_override: r.batch_override,
@@ -79,6 +81,7 @@ impl From<SavedSettings> for UiSettings {
             out_dir: s.out_dir,
             format: s.format,
             save_faces: s.save_faces,
+            strip_metadata: s.strip_metadata,
             overwrite: s.overwrite,
             memory_ratio: s.memory_ratio,
             batch_override: s.batch_override,

@@ -7,11 +7,14 @@
 mod chunks;
 pub mod density;
 pub mod error;
+mod exif_edit;
 pub mod jpeg;
 pub mod read;
 pub mod write;
+pub mod xmp;
 
 pub use density::Density;
 pub use error::PhotoError;
 pub use read::{Photo, ReadLimits, read_photo};
 pub use write::{OutputFormat, PhotoMeta, write_photo};
+pub use xmp::HistoryEntry;

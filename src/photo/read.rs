@@ -56,6 +56,8 @@ pub struct Photo {
     pub alpha: Option<GrayImage>,
     /// The resolution the file records.
     pub density: Option<super::Density>,
+    /// The XMP packet (captions, people tags, keywords), as the file holds it.
+    pub xmp: Option<Vec<u8>>,
     /// Width and height as read (upright), which `pixels` may leave (upscaled) on the way.
     pub read_size: (u32, u32),
 }
@@ -77,7 +79,14 @@ impl Photo {
             }
         });
         let factor = width as f64 / self.read_size.0.max(1) as f64;
-        super::PhotoMeta { icc: self.icc.clone(), exif: self.exif.clone(), density: self.density.map(|d| d.scaled(factor)), alpha }
+        super::PhotoMeta {
+            icc: self.icc.clone(),
+            exif: self.exif.clone(),
+            density: self.density.map(|d| d.scaled(factor)),
+            alpha,
+            xmp: self.xmp.clone(),
+            history: None,
+        }
     }
 }
 
@@ -124,6 +133,7 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();
     let mut exif = decoder.exif_metadata().ok().flatten();
+    let xmp = decoder.xmp_metadata().ok().flatten().filter(|x| !x.is_empty());
     if let Some(exif) = exif.as_mut() {
         let _ = Orientation::remove_from_exif_chunk(exif);
     }
@@ -147,7 +157,7 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     let pixels = upright.into_rgb8();
     let read_size = pixels.dimensions();
     let density = super::density::read_density(path, format);
-    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, read_size })
+    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, xmp, read_size })
 }
 
 /// The alpha channel (8 bits), unless every pixel is opaque (then there is nothing to keep).

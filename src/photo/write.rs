@@ -63,6 +63,19 @@ pub struct PhotoMeta {
     pub density: Option<super::Density>,
     /// Transparency at the result's size, written by PNG and WebP (JPEG has none).
     pub alpha: Option<GrayImage>,
+    /// The original's XMP packet (captions, people, keywords), carried into every format.
+    pub xmp: Option<Vec<u8>>,
+    /// What was done to the photo: the result names gpen-studio as its `Software` (EXIF) and
+    /// gains this entry in its XMP history. `None` (`--strip-metadata`, face tools): nothing said.
+    pub history: Option<super::HistoryEntry>,
+}
+
+/// The XMP namespace that opens a JPEG's XMP segment.
+const JPEG_XMP_HEADER: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+
+/// What results name as the program that wrote them.
+pub fn software() -> String {
+    format!("gpen-studio {}", env!("CARGO_PKG_VERSION"))
 }
 
 /// A JPEG APP1 segment holds at most 65533 bytes, 6 of them the `Exif\0\0` header.
@@ -76,6 +89,14 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
     if let Some(exif) = exif.as_mut() {
         let _ = Orientation::remove_from_exif_chunk(exif);
     }
+    let (exif, xmp) = match &meta.history {
+        Some(entry) => {
+            let xmp = super::xmp::with_history(meta.xmp.as_deref(), entry, &software());
+            (Some(super::exif_edit::with_software(exif, &software())), Some(xmp))
+        }
+        None => (exif, meta.xmp.clone().filter(|x| !x.is_empty())),
+    };
+    let mut exif = exif;
     // An oversized EXIF block cannot go into a JPEG; losing it beats losing the result.
     if matches!(format, OutputFormat::Jpeg { .. }) && exif.as_ref().is_some_and(|e| e.len() > JPEG_MAX_EXIF) {
         exif = None;
@@ -91,15 +112,29 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
                 if let Some(density) = meta.density {
                     bytes = super::density::with_png_density(bytes, density);
                 }
+                if let Some(xmp) = &xmp {
+                    bytes = super::chunks::with_png_chunk(bytes, *b"iTXt", &super::chunks::itxt("XML:com.adobe.xmp", xmp));
+                }
             }
             OutputFormat::Jpeg { quality } => {
                 let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100));
                 if let Some(density) = meta.density {
                     encoder.set_pixel_density(PixelDensity { density: density.jfif(), unit: PixelDensityUnit::Inches });
                 }
-                encode(encoder, &layers, icc, exif)?
+                encode(encoder, &layers, icc, exif)?;
+                // A packet over one segment (64 KiB; XMP's extended form is not written) is left out.
+                if let Some(with) =
+                    xmp.as_ref().and_then(|x| super::chunks::with_jpeg_segment(&bytes, 0xE1, &[JPEG_XMP_HEADER, x].concat()))
+                {
+                    bytes = with;
+                }
             }
-            OutputFormat::Webp => encode(WebPEncoder::new_lossless(&mut bytes), &layers, icc, exif)?,
+            OutputFormat::Webp => {
+                encode(WebPEncoder::new_lossless(&mut bytes), &layers, icc, exif)?;
+                if let Some(with) = xmp.as_ref().and_then(|x| super::chunks::with_webp_xmp(&bytes, x)) {
+                    bytes = with;
+                }
+            }
         }
         std::fs::write(tmp, &bytes).map_err(image::ImageError::IoError)
     })

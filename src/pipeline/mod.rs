@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod gpu;
+pub mod history;
 pub mod items;
 pub mod outcome;
 pub mod paste;

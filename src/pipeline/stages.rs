@@ -7,7 +7,6 @@ use super::items::{FaceFailure, RestoredFace};
 use super::outcome::{MaskFileError, PhotoFailure};
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
-use crate::config::RunConfig;
 use crate::detect::{Face, FaceDetector};
 use crate::photo::{self, OutputFormat, Photo, PhotoMeta, ReadLimits};
 use crate::pipeline::paste::{self, PasteFace};
@@ -67,6 +66,9 @@ pub struct StageContext {
     pub upscale: f32,
     /// What is done with aligned crops (restore, colorize, inpaint, seg2face).
     pub task: crate::weights::Task,
+    /// What results say was done to them; `None` with `--strip-metadata`, which also leaves out
+    /// the original's EXIF and XMP.
+    pub history: Option<super::history::RunHistory>,
 }
 
 /// What a read + detect + align worker holds: its detector (none when the run only upscales) and,
@@ -83,7 +85,7 @@ impl FrontTools {
 }
 
 impl StageContext {
-    pub fn new(config: &RunConfig, size: u32, device: Device) -> Self {
+    pub fn new(config: &crate::config::ResolvedRun, size: u32, device: Device) -> Self {
         StageContext {
             size,
             device,
@@ -99,6 +101,16 @@ impl StageContext {
             gpen_exact: config.gpen_exact,
             upscale: if config.aligned { 1.0 } else { config.upscale.unwrap_or(1) as f32 },
             task: config.run_task(),
+            history: (!config.strip_metadata).then(|| super::history::RunHistory::of(config)),
+        }
+    }
+
+    /// The metadata of a result of `photo` of `width` × `height` with `faces` faces restored.
+    fn meta(&self, photo: &photo::Photo, width: u32, height: u32, faces: usize) -> PhotoMeta {
+        let meta = photo.meta_for(width, height);
+        match &self.history {
+            Some(history) => PhotoMeta { history: Some(history.entry(faces)), ..meta },
+            None => PhotoMeta { exif: None, xmp: None, history: None, ..meta },
         }
     }
 }
@@ -129,8 +141,8 @@ pub struct Prepared {
 /// What [`prepare`] ends with.
 #[derive(Debug)]
 pub enum Front {
-    /// Faces to restore.
-    Ready(Prepared),
+    /// Faces to restore (boxed: a photo with its pixels and metadata is large beside an ending).
+    Ready(Box<Prepared>),
     /// The photo ended before the GPU (failed, no faces, already done, cancelled).
     Done(PhotoJob, Outcome),
 }
@@ -254,7 +266,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     if faces.is_empty() {
         let t = Instant::now();
         let image = background.as_ref().unwrap_or(&photo.pixels);
-        let written = write(&job.output, image, &photo.meta_for(image.width(), image.height()), ctx.format);
+        let written = write(&job.output, image, &ctx.meta(&photo, image.width(), image.height(), 0), ctx.format);
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
@@ -272,7 +284,9 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     };
     times.align += t.elapsed();
     match aligned {
-        Ok(aligned) => FrontReport { front: Front::Ready(Prepared { job, photo, background, faces, aligned }), found, times, sr_recovery },
+        Ok(aligned) => {
+            FrontReport { front: Front::Ready(Box::new(Prepared { job, photo, background, faces, aligned })), found, times, sr_recovery }
+        }
         Err(error) => {
             let faces_failed = faces.len();
             done(job, Outcome::Failed { error, faces_failed }, found, times, sr_recovery)
@@ -328,7 +342,7 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
 
     let t = Instant::now();
     // Aligned crops carry no metadata worth keeping: the result is a new face image.
-    let meta = if ctx.aligned { PhotoMeta::default() } else { prepared.photo.meta_for(result.width(), result.height()) };
+    let meta = if ctx.aligned { PhotoMeta::default() } else { ctx.meta(&prepared.photo, result.width(), result.height(), faces.len()) };
     let written = write(output, &result, &meta, ctx.format)
         .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) });
     times.encode += t.elapsed();

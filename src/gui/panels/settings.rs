@@ -79,6 +79,13 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
         }
         let s = &mut settings.run;
         output_changed |= ui.checkbox(&mut s.save_faces, "Also save face crops").changed();
+        output_changed |= ui
+            .checkbox(&mut s.strip_metadata, "Strip metadata")
+            .on_hover_text(
+                "Leave the original's EXIF and XMP out of the results and say nothing there of what was done. \
+                 By default both are kept, with gpen-studio as Software and an entry in the XMP history.",
+            )
+            .changed();
         output_changed |= ui.checkbox(&mut s.overwrite, "Overwrite existing outputs").changed();
     });
     if output_changed {
