@@ -98,7 +98,7 @@ fn a_scan_s_resolution_comes_back_in_each_output_format_and_scales_with_upscalin
 }
 
 #[test]
-fn transparency_comes_back_bit_for_bit_in_png_and_webp_and_is_left_out_of_jpeg() {
+fn transparency_comes_back_bit_for_bit_in_png_webp_and_tiff_and_is_left_out_of_jpeg() {
     let tmp = tempfile::tempdir().unwrap();
     let photo = astronaut();
     // The corners cut away (transparent), a soft band half transparent; the faces opaque.
@@ -119,7 +119,7 @@ fn transparency_comes_back_bit_for_bit_in_png_and_webp_and_is_left_out_of_jpeg()
     let input = tmp.path().join("in/cutout.png");
     std::fs::create_dir_all(input.parent().unwrap()).unwrap();
     rgba.save(&input).unwrap();
-    for (format, ext) in [("png", "png"), ("webp", "webp")] {
+    for (format, ext) in [("png", "png"), ("webp", "webp"), ("tiff", "tif")] {
         let out = tmp.path().join(format);
         restore(&input, &out, &["--format", format]);
         let result = image::open(one_output(&out, ext)).unwrap();
@@ -167,19 +167,24 @@ fn exif_text(block: &[u8], tag: exif::Tag) -> Option<String> {
     }
 }
 
+/// The astronaut as a family archive's JPEG: 300 dpi, EXIF (a description), an XMP caption.
+fn write_family_jpeg(path: &Path, big_endian: bool) {
+    let mut jpeg = Vec::new();
+    let photo = astronaut();
+    let mut encoder = JpegEncoder::new_with_quality(&mut jpeg, 92);
+    encoder.set_pixel_density(PixelDensity { density: (300, 300), unit: PixelDensityUnit::Inches });
+    encoder.write_image(photo.as_raw(), photo.width(), photo.height(), image::ExtendedColorType::Rgb8).unwrap();
+    let jpeg = with_xmp_app1(&common::corpus::with_exif_app1(&jpeg, &common::corpus::exif_block(1, big_endian)), CAPTION);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, jpeg).unwrap();
+}
+
 #[test]
 fn captions_and_exif_travel_into_every_format_with_what_was_done_unless_stripped() {
     let tmp = tempfile::tempdir().unwrap();
     for big_endian in [false, true] {
-        let mut jpeg = Vec::new();
-        let photo = astronaut();
-        let mut encoder = JpegEncoder::new_with_quality(&mut jpeg, 92);
-        encoder.set_pixel_density(PixelDensity { density: (300, 300), unit: PixelDensityUnit::Inches });
-        encoder.write_image(photo.as_raw(), photo.width(), photo.height(), image::ExtendedColorType::Rgb8).unwrap();
-        let jpeg = with_xmp_app1(&common::corpus::with_exif_app1(&jpeg, &common::corpus::exif_block(1, big_endian)), CAPTION);
         let input = tmp.path().join(format!("in-{big_endian}/family.jpg"));
-        std::fs::create_dir_all(input.parent().unwrap()).unwrap();
-        std::fs::write(&input, jpeg).unwrap();
+        write_family_jpeg(&input, big_endian);
         for (format, ext) in [("png", "png"), ("jpg", "jpg"), ("webp", "webp")] {
             let out = tmp.path().join(format!("{format}-{big_endian}"));
             restore(&input, &out, &["--format", format]);
@@ -204,4 +209,37 @@ fn captions_and_exif_travel_into_every_format_with_what_was_done_unless_stripped
     let result = one_output(&out, "png");
     assert_eq!(xmp_and_exif(&result), (None, None));
     assert_eq!(png_ppm(&result), Some((11811, 11811)), "the resolution is kept");
+}
+
+/// `--format tiff` (deflate) and `tiff-lzw` for archives: the same pixels as the PNG result, with the
+/// caption and history (XMP), the program and the resolution as the file's own tags.
+#[test]
+fn a_tiff_result_is_lossless_and_carries_the_caption_the_program_and_the_resolution() {
+    use tiff::decoder::ifd::Value;
+    use tiff::tags::Tag;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in/family.jpg");
+    write_family_jpeg(&input, false);
+    let png = tmp.path().join("png");
+    restore(&input, &png, &[]);
+    let png_pixels = image::open(one_output(&png, "png")).unwrap().to_rgb8();
+    for format in ["tiff", "tiff-lzw"] {
+        let out = tmp.path().join(format);
+        restore(&input, &out, &["--format", format]);
+        let result = one_output(&out, "tif");
+        assert!(image::open(&result).unwrap().to_rgb8() == png_pixels, "{format}: lossless, the PNG's pixels");
+        let (xmp, _) = xmp_and_exif(&result);
+        let xmp = xmp.unwrap_or_else(|| panic!("{format}: no XMP"));
+        assert!(xmp.contains("Grandma and Aunt Rose, 1931") && xmp.contains("stEvt:softwareAgent"), "{format}: {xmp}");
+        let mut tags = tiff::decoder::Decoder::new(std::fs::File::open(&result).unwrap()).unwrap();
+        let software = tags.get_tag_ascii_string(Tag::Software).unwrap();
+        assert_eq!(software, format!("gpen-studio {}", env!("CARGO_PKG_VERSION")));
+        let resolution = match tags.get_tag(Tag::XResolution).unwrap() {
+            Value::Rational(n, d) => n as f64 / d as f64,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((resolution, tags.get_tag_u32(Tag::ResolutionUnit).unwrap()), (300.0, 2), "{format}: 300 per inch");
+        let compression = tags.get_tag_u32(Tag::Compression).unwrap();
+        assert_eq!(compression, if format == "tiff" { 8 } else { 5 }, "{format}: deflate (8) or LZW (5)");
+    }
 }

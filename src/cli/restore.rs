@@ -44,7 +44,7 @@ pub struct RestoreArgs {
     /// How much of the restored face to use: 1 = all, 0 = the original (GPEN's --alpha).
     #[arg(long, default_value_t = 1.0, value_name = "S", value_parser = config::parse_strength)]
     pub strength: f32,
-    /// Output format of restored photos: png, jpg or webp (lossless).
+    /// Output format of restored photos: png, jpg, webp (lossless), tiff (deflate) or tiff-lzw.
     #[arg(long, default_value = "png", value_name = "FMT")]
     pub format: OutputFormat,
     /// JPEG quality, 1-100.

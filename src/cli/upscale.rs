@@ -31,7 +31,7 @@ pub struct UpscaleArgs {
     /// Share of the free GPU memory (system RAM on the CPU) that tiles may use, 0.10-0.95.
     #[arg(long, default_value_t = crate::config::DEFAULT_MEMORY_RATIO, value_name = "R", value_parser = config::parse_memory_ratio)]
     pub memory_ratio: f64,
-    /// Output format: png, jpg or webp.
+    /// Output format: png, jpg, webp, tiff (deflate) or tiff-lzw.
     #[arg(long, default_value = "png", value_name = "FMT")]
     pub format: OutputFormat,
     /// Replace results that already exist (by default they are kept, so a rerun resumes).

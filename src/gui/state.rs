@@ -85,6 +85,7 @@ pub enum FormatChoice {
     Png,
     Jpeg,
     Webp,
+    Tiff,
 }
 
 impl FormatChoice {
@@ -93,6 +94,7 @@ impl FormatChoice {
             OutputFormat::Png => FormatChoice::Png,
             OutputFormat::Jpeg { .. } => FormatChoice::Jpeg,
             OutputFormat::Webp => FormatChoice::Webp,
+            OutputFormat::Tiff { .. } => FormatChoice::Tiff,
         }
     }
 }
@@ -125,6 +127,7 @@ impl UiSettings {
             FormatChoice::Png => OutputFormat::Png,
             FormatChoice::Jpeg => OutputFormat::Jpeg { quality: self.jpeg_quality.clamp(1, 100) },
             FormatChoice::Webp => OutputFormat::Webp,
+            FormatChoice::Tiff => OutputFormat::Tiff { compression: crate::photo::TiffCompression::Deflate },
         };
     }
 }

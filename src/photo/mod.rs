@@ -10,11 +10,12 @@ pub mod error;
 mod exif_edit;
 pub mod jpeg;
 pub mod read;
+mod tiff;
 pub mod write;
 pub mod xmp;
 
 pub use density::Density;
 pub use error::PhotoError;
 pub use read::{Photo, ReadLimits, read_photo};
-pub use write::{OutputFormat, PhotoMeta, write_photo};
+pub use write::{OutputFormat, PhotoMeta, TiffCompression, write_photo};
 pub use xmp::HistoryEntry;

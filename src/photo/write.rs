@@ -21,6 +21,19 @@ pub enum OutputFormat {
     },
     /// Lossless only (the image crate has no lossy WebP encoder): expect files larger than JPEG.
     Webp,
+    /// TIFF, losslessly compressed, for archives.
+    Tiff {
+        compression: TiffCompression,
+    },
+}
+
+/// How a TIFF result is compressed (both lossless).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TiffCompression {
+    /// Deflate (zip), the smaller.
+    Deflate,
+    /// LZW, for readers that know no other.
+    Lzw,
 }
 
 impl OutputFormat {
@@ -34,6 +47,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::Jpeg { .. } => "jpg",
             OutputFormat::Webp => "webp",
+            OutputFormat::Tiff { .. } => "tif",
         }
     }
 }
@@ -41,13 +55,16 @@ impl OutputFormat {
 impl FromStr for OutputFormat {
     type Err = String;
 
-    /// `png`, `jpg`/`jpeg` (quality 95) or `webp`, in any case, with or without a leading dot.
+    /// `png`, `jpg`/`jpeg` (quality 95), `webp`, `tiff`/`tif` (deflate) or `tiff-lzw`, in any
+    /// case, with or without a leading dot.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim_start_matches('.').to_ascii_lowercase().as_str() {
             "png" => Ok(OutputFormat::Png),
             "jpg" | "jpeg" => Ok(OutputFormat::Jpeg { quality: Self::DEFAULT_JPEG_QUALITY }),
             "webp" => Ok(OutputFormat::Webp),
-            _ => Err(format!("unknown output format {s:?}: use png, jpg or webp")),
+            "tif" | "tiff" => Ok(OutputFormat::Tiff { compression: TiffCompression::Deflate }),
+            "tiff-lzw" => Ok(OutputFormat::Tiff { compression: TiffCompression::Lzw }),
+            _ => Err(format!("unknown output format {s:?}: use png, jpg, webp, tiff or tiff-lzw")),
         }
     }
 }
@@ -129,6 +146,10 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
                     bytes = with;
                 }
             }
+            OutputFormat::Tiff { compression } => {
+                let tags = TiffTags { icc, xmp, density: meta.density, software: meta.history.as_ref().map(|_| software()) };
+                bytes = super::tiff::encode(&layers, compression, &tags)?;
+            }
             OutputFormat::Webp => {
                 encode(WebPEncoder::new_lossless(&mut bytes), &layers, icc, exif)?;
                 if let Some(with) = xmp.as_ref().and_then(|x| super::chunks::with_webp_xmp(&bytes, x)) {
@@ -142,9 +163,25 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
 }
 
 /// The colour pixels and, where kept, the transparency written with them.
-struct Layers<'a> {
-    pixels: &'a RgbImage,
-    alpha: Option<&'a GrayImage>,
+pub(super) struct Layers<'a> {
+    pub(super) pixels: &'a RgbImage,
+    pub(super) alpha: Option<&'a GrayImage>,
+}
+
+impl Layers<'_> {
+    /// RGBA samples when there is transparency, else `None` (write the RGB as it is).
+    pub(super) fn rgba(&self) -> Option<Vec<u8>> {
+        self.alpha.map(|alpha| self.pixels.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect())
+    }
+}
+
+/// What a TIFF result carries besides its pixels (EXIF is not written into TIFF: its tags would
+/// have to become the file's own).
+pub(super) struct TiffTags {
+    pub(super) icc: Option<Vec<u8>>,
+    pub(super) xmp: Option<Vec<u8>>,
+    pub(super) density: Option<super::Density>,
+    pub(super) software: Option<String>,
 }
 
 fn encode(mut encoder: impl ImageEncoder, layers: &Layers, icc: Option<Vec<u8>>, exif: Option<Vec<u8>>) -> Result<(), image::ImageError> {
@@ -156,11 +193,8 @@ fn encode(mut encoder: impl ImageEncoder, layers: &Layers, icc: Option<Vec<u8>>,
         let _ = encoder.set_exif_metadata(exif);
     }
     let (w, h) = layers.pixels.dimensions();
-    match layers.alpha {
-        Some(alpha) => {
-            let rgba: Vec<u8> = layers.pixels.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect();
-            encoder.write_image(&rgba, w, h, image::ExtendedColorType::Rgba8)
-        }
+    match layers.rgba() {
+        Some(rgba) => encoder.write_image(&rgba, w, h, image::ExtendedColorType::Rgba8),
         None => encoder.write_image(layers.pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8),
     }
 }
@@ -175,8 +209,14 @@ mod tests {
         assert_eq!("JPG".parse(), Ok(OutputFormat::Jpeg { quality: 95 }));
         assert_eq!(".jpeg".parse(), Ok(OutputFormat::Jpeg { quality: 95 }));
         assert_eq!("WebP".parse(), Ok(OutputFormat::Webp));
-        assert!("gif".parse::<OutputFormat>().unwrap_err().contains("png, jpg or webp"));
-        for f in [OutputFormat::Png, OutputFormat::Jpeg { quality: 80 }, OutputFormat::Webp] {
+        assert!("gif".parse::<OutputFormat>().unwrap_err().contains("png, jpg, webp, tiff or tiff-lzw"));
+        assert_eq!("tiff-LZW".parse(), Ok(OutputFormat::Tiff { compression: TiffCompression::Lzw }));
+        for f in [
+            OutputFormat::Png,
+            OutputFormat::Jpeg { quality: 80 },
+            OutputFormat::Webp,
+            OutputFormat::Tiff { compression: TiffCompression::Deflate },
+        ] {
             assert_eq!(f.extension().parse::<OutputFormat>().map(|p| p.extension()), Ok(f.extension()));
         }
     }

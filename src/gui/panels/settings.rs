@@ -70,6 +70,7 @@ pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Actio
             output_changed |= ui.selectable_value(&mut choice, FormatChoice::Png, "PNG").changed();
             output_changed |= ui.selectable_value(&mut choice, FormatChoice::Jpeg, "JPEG").changed();
             output_changed |= ui.selectable_value(&mut choice, FormatChoice::Webp, "WebP").changed();
+            output_changed |= ui.selectable_value(&mut choice, FormatChoice::Tiff, "TIFF").changed();
         });
         if choice == FormatChoice::Jpeg {
             output_changed |= ui.add(egui::Slider::new(&mut settings.jpeg_quality, 50..=100).text("JPEG quality")).drag_stopped();

@@ -1,0 +1,67 @@
+//! TIFF results for archives: deflate or LZW (lossless), with the colour profile, the XMP packet,
+//! the resolution and the program that wrote it as the file's own tags, written by the `tiff`
+//! crate (the one the image crate reads TIFF with).
+
+use std::io::Cursor;
+
+use tiff::encoder::colortype::{ColorType, RGB8, RGBA8};
+use tiff::encoder::{Compression, DeflateLevel, Rational, TiffEncoder, TiffValue};
+use tiff::tags::{ExtraSamples, ResolutionUnit, Tag};
+
+use super::write::{Layers, TiffCompression, TiffTags};
+
+/// The XMP packet's tag (Adobe's XMP specification, part 3).
+const XMP_TAG: u16 = 700;
+
+/// The whole TIFF file of `layers`.
+pub(super) fn encode(layers: &Layers, compression: TiffCompression, tags: &TiffTags) -> Result<Vec<u8>, image::ImageError> {
+    let compression = match compression {
+        TiffCompression::Deflate => Compression::Deflate(DeflateLevel::Balanced),
+        TiffCompression::Lzw => Compression::Lzw,
+    };
+    let (w, h) = layers.pixels.dimensions();
+    let written = match layers.rgba() {
+        Some(rgba) => image_file::<RGBA8>(&rgba, w, h, compression, true, tags),
+        None => image_file::<RGB8>(layers.pixels.as_raw(), w, h, compression, false, tags),
+    };
+    written.map_err(|e| image::ImageError::IoError(std::io::Error::other(e.to_string())))
+}
+
+fn image_file<C: ColorType>(
+    samples: &[C::Inner],
+    w: u32,
+    h: u32,
+    compression: Compression,
+    alpha: bool,
+    tags: &TiffTags,
+) -> tiff::TiffResult<Vec<u8>>
+where
+    [C::Inner]: TiffValue,
+{
+    let mut file = Cursor::new(Vec::new());
+    let mut encoder = TiffEncoder::new(&mut file)?.with_compression(compression);
+    let mut image = encoder.new_image::<C>(w, h)?;
+    if alpha {
+        // The fourth sample of RGBA is already in the colour type; the tag says what it is
+        // (`extra_samples` would add a fifth).
+        image.encoder().write_tag(Tag::ExtraSamples, &[ExtraSamples::UnassociatedAlpha.to_u16()][..])?;
+    }
+    if let Some(d) = tags.density {
+        // Hundredths of a dot per inch: a density scaled by --upscale keeps its fraction.
+        let dpi = |v: f64| Rational { n: (v * 100.0).round().clamp(1.0, u32::MAX as f64) as u32, d: 100 };
+        image.resolution_unit(ResolutionUnit::Inch);
+        image.encoder().write_tag(Tag::XResolution, dpi(d.x))?;
+        image.encoder().write_tag(Tag::YResolution, dpi(d.y))?;
+    }
+    if let Some(software) = &tags.software {
+        image.encoder().write_tag(Tag::Software, software.as_str())?;
+    }
+    if let Some(icc) = &tags.icc {
+        image.encoder().write_tag(Tag::IccProfile, &icc[..])?;
+    }
+    if let Some(xmp) = &tags.xmp {
+        image.encoder().write_tag(Tag::Unknown(XMP_TAG), &xmp[..])?;
+    }
+    image.write_data(samples)?;
+    Ok(file.into_inner())
+}
