@@ -17,5 +17,5 @@ pub mod xmp;
 pub use density::Density;
 pub use error::PhotoError;
 pub use read::{Photo, ReadLimits, read_photo};
-pub use write::{OutputFormat, PhotoMeta, TiffCompression, write_photo};
+pub use write::{Gray16Image, OutputFormat, PhotoMeta, Rgb16Image, TiffCompression, write_photo, write_photo16};
 pub use xmp::HistoryEntry;

@@ -58,6 +58,8 @@ pub struct Photo {
     pub density: Option<super::Density>,
     /// The XMP packet (captions, people tags, keywords), as the file holds it.
     pub xmp: Option<Vec<u8>>,
+    /// A 16-bit photo's own samples (`pixels` holds them rounded to 8 bits).
+    pub deep: Option<Deep>,
     /// Width and height as read (upright), which `pixels` may leave (upscaled) on the way.
     pub read_size: (u32, u32),
 }
@@ -88,6 +90,15 @@ impl Photo {
             history: None,
         }
     }
+}
+
+/// A 16-bit photo's own samples, upright (PNG, TIFF): results that hold 16 bits are composited
+/// from these, so what the run does not touch stays as it was, bit for bit.
+#[derive(Clone, Debug)]
+pub struct Deep {
+    pub rgb: super::Rgb16Image,
+    /// Its transparency, when not opaque everywhere.
+    pub alpha: Option<super::Gray16Image>,
 }
 
 /// Reads the photo at `path`. Never panics: every failure, including a panicking decoder, is a
@@ -124,7 +135,10 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     }
     let color = decoder.color_type();
     let rgb_copy = if color == image::ColorType::Rgb8 { 0 } else { pixels * 3 };
-    let needed = decoder.total_bytes().saturating_add(rgb_copy);
+    // A 16-bit photo also keeps its own samples (and 16-bit alpha).
+    let sixteen = color.bytes_per_pixel() / color.channel_count() == 2;
+    let deep_copy = if sixteen { pixels * 8 } else { 0 };
+    let needed = decoder.total_bytes().saturating_add(rgb_copy).saturating_add(deep_copy);
     if needed > limits.max_alloc_bytes {
         return Err(PhotoError::TooMuchMemory { path: path.into(), needed, limit: limits.max_alloc_bytes });
     }
@@ -147,6 +161,7 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     };
     // 16-bit samples are rounded to 8 bits (65535 -> 255, 32896 -> 128); alpha goes its own way.
     let alpha = if color.has_alpha() { transparency(&image) } else { None };
+    let deep = sixteen.then(|| deep_samples(&image, orientation));
     let mut upright = DynamicImage::ImageRgb8(image.into_rgb8());
     upright.apply_orientation(orientation);
     let alpha = alpha.map(|a| {
@@ -157,7 +172,23 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     let pixels = upright.into_rgb8();
     let read_size = pixels.dimensions();
     let density = super::density::read_density(path, format);
-    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, xmp, read_size })
+    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, xmp, deep, read_size })
+}
+
+/// The 16-bit samples of `image`, turned upright like the 8-bit pixels.
+fn deep_samples(image: &DynamicImage, orientation: Orientation) -> Deep {
+    let mut rgb = DynamicImage::ImageRgb16(image.to_rgb16());
+    rgb.apply_orientation(orientation);
+    let alpha = image.color().has_alpha().then(|| image.to_rgba16()).and_then(|rgba| {
+        let alpha = super::Gray16Image::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]]));
+        alpha.as_raw().iter().any(|&a| a < u16::MAX).then_some(alpha)
+    });
+    let alpha = alpha.map(|a| {
+        let mut a = DynamicImage::ImageLuma16(a);
+        a.apply_orientation(orientation);
+        a.into_luma16()
+    });
+    Deep { rgb: rgb.into_rgb16(), alpha }
 }
 
 /// The alpha channel (8 bits), unless every pixel is opaque (then there is nothing to keep).

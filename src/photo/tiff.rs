@@ -4,11 +4,11 @@
 
 use std::io::Cursor;
 
-use tiff::encoder::colortype::{ColorType, RGB8, RGBA8};
+use tiff::encoder::colortype::{ColorType, RGB8, RGB16, RGBA8, RGBA16};
 use tiff::encoder::{Compression, DeflateLevel, Rational, TiffEncoder, TiffValue};
 use tiff::tags::{ExtraSamples, ResolutionUnit, Tag};
 
-use super::write::{Layers, TiffCompression, TiffTags};
+use super::write::{Layers, Samples, TiffCompression, TiffTags};
 
 /// The XMP packet's tag (Adobe's XMP specification, part 3).
 const XMP_TAG: u16 = 700;
@@ -19,10 +19,12 @@ pub(super) fn encode(layers: &Layers, compression: TiffCompression, tags: &TiffT
         TiffCompression::Deflate => Compression::Deflate(DeflateLevel::Balanced),
         TiffCompression::Lzw => Compression::Lzw,
     };
-    let (w, h) = layers.pixels.dimensions();
-    let written = match layers.rgba() {
-        Some(rgba) => image_file::<RGBA8>(&rgba, w, h, compression, true, tags),
-        None => image_file::<RGB8>(layers.pixels.as_raw(), w, h, compression, false, tags),
+    let (w, h) = layers.size;
+    let written = match layers.samples() {
+        Samples::Rgb8(s) => image_file::<RGB8>(s, w, h, compression, false, tags),
+        Samples::Rgba8(s) => image_file::<RGBA8>(&s, w, h, compression, true, tags),
+        Samples::Rgb16(s) => image_file::<RGB16>(s, w, h, compression, false, tags),
+        Samples::Rgba16(s) => image_file::<RGBA16>(&s, w, h, compression, true, tags),
     };
     written.map_err(|e| image::ImageError::IoError(std::io::Error::other(e.to_string())))
 }

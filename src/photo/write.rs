@@ -7,7 +7,12 @@ use std::str::FromStr;
 use image::codecs::jpeg::{JpegEncoder, PixelDensity, PixelDensityUnit};
 use image::codecs::{png::PngEncoder, webp::WebPEncoder};
 use image::metadata::Orientation;
-use image::{GrayImage, ImageEncoder, RgbImage};
+use image::{GrayImage, ImageBuffer, ImageEncoder, Luma, Rgb, RgbImage};
+
+/// A 16-bit photo's colour samples.
+pub type Rgb16Image = ImageBuffer<Rgb<u16>, Vec<u16>>;
+/// A 16-bit photo's transparency.
+pub type Gray16Image = ImageBuffer<Luma<u16>, Vec<u16>>;
 
 use super::error::PhotoError;
 
@@ -40,6 +45,11 @@ impl OutputFormat {
     /// JPEG quality when the user names the format without one: high enough that restored skin
     /// texture survives.
     pub const DEFAULT_JPEG_QUALITY: u8 = 95;
+
+    /// Whether results in this format keep a 16-bit photo's samples (PNG and TIFF do).
+    pub fn holds_16_bits(self) -> bool {
+        matches!(self, OutputFormat::Png | OutputFormat::Tiff { .. })
+    }
 
     /// The usual file extension, without the dot.
     pub fn extension(self) -> &'static str {
@@ -101,6 +111,36 @@ const JPEG_MAX_EXIF: usize = 65533 - 6;
 /// Writes `pixels` to `path` as `format` with `meta`. The file appears complete or not at all:
 /// on any error nothing is left behind, and an existing file at `path` is untouched.
 pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &PhotoMeta) -> Result<(), PhotoError> {
+    write_pixels(path, Pixels::Eight(pixels), format, meta)
+}
+
+/// As [`write_photo`], for 16-bit samples (and their own 16-bit transparency, which takes the place
+/// of `meta`'s): PNG and TIFF keep every bit; JPEG and WebP get them rounded to 8 bits.
+pub fn write_photo16(
+    path: &Path,
+    rgb: &Rgb16Image,
+    alpha: Option<&Gray16Image>,
+    format: OutputFormat,
+    meta: &PhotoMeta,
+) -> Result<(), PhotoError> {
+    if format.holds_16_bits() {
+        return write_pixels(path, Pixels::Sixteen(rgb, alpha), format, meta);
+    }
+    let eight = |v: u16| ((v as u32 + 128) / 257) as u8;
+    let rgb8 = RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| Rgb(rgb.get_pixel(x, y).0.map(eight)));
+    let alpha8 = alpha.map(|a| GrayImage::from_fn(a.width(), a.height(), |x, y| Luma([eight(a.get_pixel(x, y)[0])])));
+    write_pixels(path, Pixels::Eight(&rgb8), format, &PhotoMeta { alpha: alpha8, ..meta.clone() })
+}
+
+/// The samples of a result.
+#[derive(Clone, Copy)]
+pub(super) enum Pixels<'a> {
+    Eight(&'a RgbImage),
+    /// A 16-bit photo's, with its own transparency.
+    Sixteen(&'a Rgb16Image, Option<&'a Gray16Image>),
+}
+
+fn write_pixels(path: &Path, pixels: Pixels, format: OutputFormat, meta: &PhotoMeta) -> Result<(), PhotoError> {
     let icc = meta.icc.clone().filter(|p| !p.is_empty());
     let mut exif = meta.exif.clone().filter(|e| !e.is_empty());
     if let Some(exif) = exif.as_mut() {
@@ -119,8 +159,12 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
         exif = None;
     }
     // Transparency only where the format holds it, and only of the result's size.
-    let alpha = meta.alpha.as_ref().filter(|a| a.dimensions() == pixels.dimensions() && !matches!(format, OutputFormat::Jpeg { .. }));
-    let layers = Layers { pixels, alpha };
+    let size = match pixels {
+        Pixels::Eight(p) => p.dimensions(),
+        Pixels::Sixteen(p, _) => p.dimensions(),
+    };
+    let alpha = meta.alpha.as_ref().filter(|a| a.dimensions() == size && !matches!(format, OutputFormat::Jpeg { .. }));
+    let layers = Layers { pixels, alpha, size };
     crate::paths::write_atomically(path, |tmp| {
         let mut bytes = Vec::new();
         match format {
@@ -164,14 +208,32 @@ pub fn write_photo(path: &Path, pixels: &RgbImage, format: OutputFormat, meta: &
 
 /// The colour pixels and, where kept, the transparency written with them.
 pub(super) struct Layers<'a> {
-    pub(super) pixels: &'a RgbImage,
+    pub(super) pixels: Pixels<'a>,
+    /// 8-bit transparency (a 16-bit photo brings its own).
     pub(super) alpha: Option<&'a GrayImage>,
+    pub(super) size: (u32, u32),
+}
+
+/// Interleaved samples of a result, with or without alpha.
+pub(super) enum Samples<'a> {
+    Rgb8(&'a [u8]),
+    Rgba8(Vec<u8>),
+    Rgb16(&'a [u16]),
+    Rgba16(Vec<u16>),
 }
 
 impl Layers<'_> {
-    /// RGBA samples when there is transparency, else `None` (write the RGB as it is).
-    pub(super) fn rgba(&self) -> Option<Vec<u8>> {
-        self.alpha.map(|alpha| self.pixels.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect())
+    pub(super) fn samples(&self) -> Samples<'_> {
+        match (self.pixels, self.alpha) {
+            (Pixels::Eight(rgb), None) => Samples::Rgb8(rgb.as_raw()),
+            (Pixels::Eight(rgb), Some(alpha)) => {
+                Samples::Rgba8(rgb.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect())
+            }
+            (Pixels::Sixteen(rgb, None), _) => Samples::Rgb16(rgb.as_raw()),
+            (Pixels::Sixteen(rgb, Some(alpha)), _) => {
+                Samples::Rgba16(rgb.pixels().zip(alpha.pixels()).flat_map(|(c, a)| [c[0], c[1], c[2], a[0]]).collect())
+            }
+        }
     }
 }
 
@@ -192,10 +254,14 @@ fn encode(mut encoder: impl ImageEncoder, layers: &Layers, icc: Option<Vec<u8>>,
     if let Some(exif) = exif {
         let _ = encoder.set_exif_metadata(exif);
     }
-    let (w, h) = layers.pixels.dimensions();
-    match layers.rgba() {
-        Some(rgba) => encoder.write_image(&rgba, w, h, image::ExtendedColorType::Rgba8),
-        None => encoder.write_image(layers.pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8),
+    let (w, h) = layers.size;
+    // The image crate's encoders take 16-bit samples as bytes in the machine's order.
+    let bytes16 = |s: &[u16]| s.iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<u8>>();
+    match layers.samples() {
+        Samples::Rgb8(s) => encoder.write_image(s, w, h, image::ExtendedColorType::Rgb8),
+        Samples::Rgba8(s) => encoder.write_image(&s, w, h, image::ExtendedColorType::Rgba8),
+        Samples::Rgb16(s) => encoder.write_image(&bytes16(s), w, h, image::ExtendedColorType::Rgb16),
+        Samples::Rgba16(s) => encoder.write_image(&bytes16(&s), w, h, image::ExtendedColorType::Rgba16),
     }
 }
 

@@ -149,13 +149,34 @@ fn sample<const C: usize>(plane: &[[f32; C]], s: usize, u: f64, v: f64) -> [f32;
 /// Pastes every face into `photo`, in the order given. `strength` in [0, 1] blends the restored face
 /// with the original crop (1 = fully restored).
 pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32) -> RgbImage {
-    let (w, h) = (photo.width() as usize, photo.height() as usize);
-    let Composite { mask: full_mask, image: full_img } = composite(photo.width(), photo.height(), faces, strength);
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+    blend(photo, &composite(photo.width(), photo.height(), faces, strength))
+}
+
+/// GPEN's one blend of the warped faces over the photo.
+pub fn blend(photo: &RgbImage, composite: &Composite) -> RgbImage {
+    let w = photo.width() as usize;
+    let Composite { mask: full_mask, image: full_img } = composite;
+    RgbImage::from_fn(photo.width(), photo.height(), |x, y| {
         let i = y as usize * w + x as usize;
         let (m, p) = (full_mask[i], photo.get_pixel(x, y));
         // numpy's `img * (1 - M) + full_img * M` in float32, then convertScaleAbs.
         image::Rgb(std::array::from_fn(|c| to_u8(p[c] as f32 * (1.0 - m) + full_img[i][c] as f32 * m)))
+    })
+}
+
+/// The same blend over a 16-bit photo: GPEN's 8-bit faces scaled to 16 bits (× 257), the mask at
+/// full precision; where no face reaches (mask 0) the photo's own samples, bit for bit.
+pub fn blend16(photo: &crate::photo::Rgb16Image, composite: &Composite) -> crate::photo::Rgb16Image {
+    let w = photo.width() as usize;
+    let Composite { mask: full_mask, image: full_img } = composite;
+    crate::photo::Rgb16Image::from_fn(photo.width(), photo.height(), |x, y| {
+        let i = y as usize * w + x as usize;
+        let (m, p) = (full_mask[i], photo.get_pixel(x, y));
+        if m <= 0.0 {
+            return *p;
+        }
+        let mix = |c: usize| (p[c] as f32 * (1.0 - m) + full_img[i][c] as f32 * 257.0 * m).round().clamp(0.0, 65535.0) as u16;
+        image::Rgb([mix(0), mix(1), mix(2)])
     })
 }
 

@@ -228,6 +228,8 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
         let t = Instant::now();
         match upscale::upscale_with_retry(upscaler.as_ref(), &photo.pixels, job.tiles, ctx.gpen_exact) {
             Ok(done) => {
+                // The background is now upscaled from the 8-bit pixels: the result is 8-bit.
+                photo.deep = None;
                 sr_recovery = (done.oom_events > 0).then_some(SrRecovery { oom_events: done.oom_events, tiles: done.tiles });
                 if tools.detector.is_some() {
                     let (w, h) = done.image.dimensions();
@@ -266,7 +268,9 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     if faces.is_empty() {
         let t = Instant::now();
         let image = background.as_ref().unwrap_or(&photo.pixels);
-        let written = write(&job.output, image, &ctx.meta(&photo, image.width(), image.height(), 0), ctx.format);
+        // A 16-bit photo nobody changed is written from its own samples.
+        let deep = photo.deep.as_ref().filter(|_| ctx.format.holds_16_bits()).map(|d| (&d.rgb, d.alpha.as_ref()));
+        let written = write(&job.output, image, deep, &ctx.meta(&photo, image.width(), image.height(), 0), ctx.format);
         times.encode += t.elapsed();
         let outcome = match written {
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
@@ -320,6 +324,8 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
     let output = &prepared.job.output;
 
     let t = Instant::now();
+    // A 16-bit photo's result is composited from its own samples where the format keeps them.
+    let mut deep_result = None;
     let result = if ctx.aligned {
         task_output(&prepared.photo.pixels, &restored[0].image, ctx.task)
     } else {
@@ -335,7 +341,12 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
                 mask: restored.mask.as_deref().unwrap_or(&ctx.mask),
             })
             .collect();
-        paste::paste_faces(prepared.background.as_ref().unwrap_or(&prepared.photo.pixels), &paste_faces, ctx.strength)
+        let base = prepared.background.as_ref().unwrap_or(&prepared.photo.pixels);
+        let composite = paste::composite(base.width(), base.height(), &paste_faces, ctx.strength);
+        if let Some(deep) = prepared.photo.deep.as_ref().filter(|_| ctx.format.holds_16_bits()) {
+            deep_result = Some((paste::blend16(&deep.rgb, &composite), deep.alpha.as_ref()));
+        }
+        paste::blend(base, &composite)
     };
     let faces: Vec<RgbImage> = restored.into_iter().map(|r| r.image).collect();
     times.paste += t.elapsed();
@@ -343,7 +354,8 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
     let t = Instant::now();
     // Aligned crops carry no metadata worth keeping: the result is a new face image.
     let meta = if ctx.aligned { PhotoMeta::default() } else { ctx.meta(&prepared.photo, result.width(), result.height(), faces.len()) };
-    let written = write(output, &result, &meta, ctx.format)
+    let deep = deep_result.as_ref().map(|(rgb, alpha)| (rgb, *alpha));
+    let written = write(output, &result, deep, &meta, ctx.format)
         .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) });
     times.encode += t.elapsed();
     match written {
@@ -402,8 +414,18 @@ fn task_output(input: &RgbImage, out: &RgbImage, task: crate::weights::Task) -> 
     crate::imgproc::keep_luminance(input, &resized)
 }
 
-fn write(output: &Path, pixels: &RgbImage, meta: &PhotoMeta, format: OutputFormat) -> Result<(), photo::PhotoError> {
-    photo::write_photo(output, pixels, format, meta)
+/// Writes a result: a 16-bit photo's own samples (`deep`) when there are any, else `pixels`.
+fn write(
+    output: &Path,
+    pixels: &RgbImage,
+    deep: Option<(&photo::Rgb16Image, Option<&photo::Gray16Image>)>,
+    meta: &PhotoMeta,
+    format: OutputFormat,
+) -> Result<(), photo::PhotoError> {
+    match deep {
+        Some((rgb, alpha)) => photo::write_photo16(output, rgb, alpha, format, meta),
+        None => photo::write_photo(output, pixels, format, meta),
+    }
 }
 
 /// `<name>_faceNN.png`: the aligned input and the restored face side by side (GPEN's --save_face).
