@@ -44,9 +44,11 @@ export LIBTORCH="$out/site/torch"
 export CARGO_TARGET_DIR="$out/target"
 cargo update --quiet -p tch -p torch-sys
 if $run_tests; then
-    cargo test --release
+    cargo test --release --no-default-features
 fi
-cargo build --release
+# Without HEIC/AVIF reading (the `heif` feature): libheif's decoders are system libraries, and the GPU
+# machine has only what is carried to it.
+cargo build --release --no-default-features
 # Stripped so it fits what can be carried to the GPU machine.
 strip -o "$out/gpen-studio" "$CARGO_TARGET_DIR/release/gpen-studio"
 ls -l "$out/gpen-studio"

@@ -3,7 +3,8 @@
 # Build: a C++ compiler (the allocator shim, torch-sys glue), Python 3 with pip (fetches libtorch),
 # CMake and NASM (libjpeg-turbo, the JPEG decoder, is built from the turbojpeg crate's bundled
 # sources with its SIMD code and linked statically: the decoder OpenCV uses, the same on every
-# machine, and no library for the package to depend on).
+# machine, and no library for the package to depend on); libde265 and dav1d, the HEVC and AV1
+# decoders that libheif (HEIC and AVIF photos, built from the libheif-sys crate's sources) uses.
 # With --gui, also the libraries the desktop window loads at run time (winit and glutin dlopen them,
 # so building and the headless tests need none of them): X11/Wayland clients, xkbcommon, EGL/GL with
 # Mesa's drivers, and D-Bus for the file dialogs. With --package, the tools packaging/build-deb.sh
@@ -36,6 +37,10 @@ else
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
   command -v cmake >/dev/null 2>&1 || missing+=(cmake)
   command -v nasm >/dev/null 2>&1 || missing+=(nasm)
+  # libheif (HEIC, AVIF) is built from its crate's sources; its decoders are these libraries.
+  for pkg in libde265-dev libdav1d-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95+) is required: https://rustup.rs" >&2; exit 1; }

@@ -42,7 +42,7 @@ fn a_16_bit_scan_keeps_every_untouched_sample_and_its_faces_are_the_8_bit_faces_
     // The astronaut in 16 bits, with low bits an 8-bit file cannot hold.
     let deep = Rgb16::from_fn(photo.width(), photo.height(), |x, y| {
         let p = photo.get_pixel(x, y);
-        Rgb(std::array::from_fn(|c| (p[c] as u16 * 257).saturating_add(((x * 7 + y * 13 + c as u32 * 5) % 97) as u16).min(65535)))
+        Rgb(std::array::from_fn(|c| (p[c] as u16 * 257).saturating_add(((x * 7 + y * 13 + c as u32 * 5) % 97) as u16)))
     });
     let input = tmp.path().join("in16/scan.png");
     std::fs::create_dir_all(input.parent().unwrap()).unwrap();

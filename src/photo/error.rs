@@ -17,7 +17,7 @@ pub enum PhotoError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: the file is empty (0 bytes)", .path.display())]
     Empty { path: PathBuf },
-    #[error("{}: not an image, or not a format gpen-studio reads (JPEG, PNG, WebP, TIFF, BMP, GIF)", .path.display())]
+    #[error("{}: not an image, or not a format gpen-studio reads (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC, AVIF)", .path.display())]
     NotAnImage { path: PathBuf },
     #[error("{}: {format} images are not supported; convert it to PNG or JPEG first", .path.display())]
     UnsupportedFormat { path: PathBuf, format: String },

@@ -8,6 +8,8 @@ mod chunks;
 pub mod density;
 pub mod error;
 mod exif_edit;
+#[cfg(feature = "heif")]
+mod heif;
 pub mod jpeg;
 pub mod read;
 mod tiff;
@@ -16,6 +18,6 @@ pub mod xmp;
 
 pub use density::Density;
 pub use error::PhotoError;
-pub use read::{Photo, ReadLimits, read_photo};
+pub use read::{Photo, ReadLimits, SourceFormat, read_photo};
 pub use write::{Gray16Image, OutputFormat, PhotoMeta, Rgb16Image, TiffCompression, write_photo, write_photo16};
 pub use xmp::HistoryEntry;

@@ -35,6 +35,21 @@ impl Default for ReadLimits {
     }
 }
 
+/// What a photo's content turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// A format the image crate names (JPEG pixels still come from libjpeg-turbo).
+    Image(ImageFormat),
+    /// An HEIF container (HEIC, AVIF), read through libheif.
+    Heif,
+}
+
+impl PartialEq<ImageFormat> for SourceFormat {
+    fn eq(&self, other: &ImageFormat) -> bool {
+        *self == SourceFormat::Image(*other)
+    }
+}
+
 /// A decoded photo, upright, with the metadata worth carrying to the output.
 #[derive(Clone, Debug)]
 pub struct Photo {
@@ -46,7 +61,7 @@ pub struct Photo {
     /// The raw EXIF block (TIFF structure, no `Exif\0\0` prefix) with orientation reset to 1.
     pub exif: Option<Vec<u8>>,
     /// What the content turned out to be, whatever the file is named.
-    pub source_format: ImageFormat,
+    pub source_format: SourceFormat,
     /// The file's pixel format carried an alpha channel (GIF frames always do). The pixels are
     /// the colour channels as they are, not composited, like PIL's `convert('RGB')` that the face
     /// detector's reference uses, so detection sees the same pixels here as there.
@@ -111,6 +126,12 @@ pub fn read_photo(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError>
     if meta.len() == 0 {
         return Err(PhotoError::Empty { path: path.into() });
     }
+    let mut head = [0u8; 12];
+    let mut file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
+    let got = std::io::Read::read(&mut file, &mut head).map_err(|e| PhotoError::from_io(path, e))?;
+    if is_heif(&head[..got]) {
+        return read_heif(path, limits);
+    }
     let file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
     let reader = ImageReader::new(BufReader::new(file)).with_guessed_format().map_err(|e| PhotoError::from_io(path, e))?;
     let format = reader.format().ok_or_else(|| PhotoError::NotAnImage { path: path.into() })?;
@@ -172,7 +193,18 @@ fn decode(path: &Path, format: ImageFormat, mut reader: ImageReader<BufReader<Fi
     let pixels = upright.into_rgb8();
     let read_size = pixels.dimensions();
     let density = super::density::read_density(path, format);
-    Ok(Photo { pixels, icc, exif, source_format: format, had_alpha: color.has_alpha(), alpha, density, xmp, deep, read_size })
+    Ok(Photo {
+        pixels,
+        icc,
+        exif,
+        source_format: SourceFormat::Image(format),
+        had_alpha: color.has_alpha(),
+        alpha,
+        density,
+        xmp,
+        deep,
+        read_size,
+    })
 }
 
 /// The 16-bit samples of `image`, turned upright like the 8-bit pixels.
@@ -196,6 +228,36 @@ fn transparency(image: &DynamicImage) -> Option<GrayImage> {
     let rgba = image.to_rgba8();
     let alpha = GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]]));
     alpha.as_raw().iter().any(|&a| a < 255).then_some(alpha)
+}
+
+/// Whether `head` (a file's first bytes) opens an HEIF container: an ISO-BMFF `ftyp` box naming
+/// one of HEIF's brands (HEIC, AVIF, the generic image brands).
+pub fn is_heif(head: &[u8]) -> bool {
+    const BRANDS: [&[u8; 4]; 10] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"];
+    head.get(4..8) == Some(b"ftyp") && head.get(8..12).is_some_and(|brand| BRANDS.iter().any(|b| &b[..] == brand))
+}
+
+#[cfg(feature = "heif")]
+fn read_heif(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError> {
+    let d = guarded(path, ImageFormat::Avif, || super::heif::decode(path, limits))??;
+    let read_size = d.pixels.dimensions();
+    Ok(Photo {
+        pixels: d.pixels,
+        icc: d.icc,
+        exif: d.exif,
+        source_format: SourceFormat::Heif,
+        had_alpha: d.alpha.is_some(),
+        alpha: d.alpha,
+        density: None,
+        xmp: d.xmp,
+        deep: None,
+        read_size,
+    })
+}
+
+#[cfg(not(feature = "heif"))]
+fn read_heif(path: &Path, _: &ReadLimits) -> Result<Photo, PhotoError> {
+    Err(PhotoError::UnsupportedFormat { path: path.into(), format: "HEIF (HEIC, AVIF: this build has no libheif)".into() })
 }
 
 /// Runs decoder code so that a panic inside a codec becomes a `Corrupt` error, not a crash.
