@@ -232,6 +232,8 @@ fn a_tiff_result_is_lossless_and_carries_the_caption_the_program_and_the_resolut
         let xmp = xmp.unwrap_or_else(|| panic!("{format}: no XMP"));
         assert!(xmp.contains("Grandma and Aunt Rose, 1931") && xmp.contains("stEvt:softwareAgent"), "{format}: {xmp}");
         let mut tags = tiff::decoder::Decoder::new(std::fs::File::open(&result).unwrap()).unwrap();
+        let description = tags.get_tag_ascii_string(Tag::ImageDescription).unwrap();
+        assert_eq!(description, "gpen-studio test", "{format}: EXIF's description is the TIFF's own");
         let software = tags.get_tag_ascii_string(Tag::Software).unwrap();
         assert_eq!(software, format!("gpen-studio {}", env!("CARGO_PKG_VERSION")));
         let resolution = match tags.get_tag(Tag::XResolution).unwrap() {

@@ -88,3 +88,42 @@ fn write_ifd(out: &mut Vec<u8>, kept: &[(u16, &[u8])], software: &str, next: u32
         out.extend_from_slice(&text);
     }
 }
+
+/// The text (ASCII) entries of IFD0 — description, artist, copyright, make, model, date — as
+/// (tag, text), for a TIFF result, whose own first directory is where TIFF keeps them. `Software`
+/// is left out: the result names its own. An unreadable block gives none.
+pub fn ifd0_texts(block: &[u8]) -> Vec<(u16, String)> {
+    ifd0_texts_of(block).unwrap_or_default()
+}
+
+fn ifd0_texts_of(block: &[u8]) -> Option<Vec<(u16, String)>> {
+    let little = match block.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = block.get(at..at + 2)?.try_into().ok()?;
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = block.get(at..at + 4)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let ifd0 = u32_at(4)? as usize;
+    let mut texts = Vec::new();
+    for i in 0..u16_at(ifd0)? as usize {
+        let at = ifd0 + 2 + 12 * i;
+        let (tag, kind, count) = (u16_at(at)?, u16_at(at + 2)?, u32_at(at + 4)? as usize);
+        if kind != ASCII || tag == SOFTWARE || count == 0 {
+            continue;
+        }
+        let start = if count <= 4 { at + 8 } else { u32_at(at + 8)? as usize };
+        let Some(bytes) = block.get(start..start + count) else { continue };
+        let text = String::from_utf8_lossy(bytes.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+        if !text.is_empty() {
+            texts.push((tag, text));
+        }
+    }
+    Some(texts)
+}

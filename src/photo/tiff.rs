@@ -1,5 +1,5 @@
 //! TIFF results for archives: deflate or LZW (lossless), with the colour profile, the XMP packet,
-//! the resolution and the program that wrote it as the file's own tags, written by the `tiff`
+//! the resolution, EXIF's descriptive text and the program that wrote it as the file's own tags, written by the `tiff`
 //! crate (the one the image crate reads TIFF with).
 
 use std::io::Cursor;
@@ -54,6 +54,9 @@ where
         image.resolution_unit(ResolutionUnit::Inch);
         image.encoder().write_tag(Tag::XResolution, dpi(d.x))?;
         image.encoder().write_tag(Tag::YResolution, dpi(d.y))?;
+    }
+    for (tag, text) in &tags.texts {
+        image.encoder().write_tag(Tag::from_u16_exhaustive(*tag), text.as_str())?;
     }
     if let Some(software) = &tags.software {
         image.encoder().write_tag(Tag::Software, software.as_str())?;

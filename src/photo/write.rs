@@ -191,7 +191,8 @@ fn write_pixels(path: &Path, pixels: Pixels, format: OutputFormat, meta: &PhotoM
                 }
             }
             OutputFormat::Tiff { compression } => {
-                let tags = TiffTags { icc, xmp, density: meta.density, software: meta.history.as_ref().map(|_| software()) };
+                let texts = exif.as_deref().map(super::exif_edit::ifd0_texts).unwrap_or_default();
+                let tags = TiffTags { texts, icc, xmp, density: meta.density, software: meta.history.as_ref().map(|_| software()) };
                 bytes = super::tiff::encode(&layers, compression, &tags)?;
             }
             OutputFormat::Webp => {
@@ -237,9 +238,11 @@ impl Layers<'_> {
     }
 }
 
-/// What a TIFF result carries besides its pixels (EXIF is not written into TIFF: its tags would
-/// have to become the file's own).
+/// What a TIFF result carries besides its pixels. A TIFF keeps EXIF's first-directory text (the
+/// description, artist, copyright, camera, date) among its own tags; the camera settings of EXIF's
+/// sub-directory are not written into TIFF results.
 pub(super) struct TiffTags {
+    pub(super) texts: Vec<(u16, String)>,
     pub(super) icc: Option<Vec<u8>>,
     pub(super) xmp: Option<Vec<u8>>,
     pub(super) density: Option<super::Density>,
