@@ -1,26 +1,69 @@
-//! Saying in a result's EXIF which program wrote it (the `Software` tag of IFD0). The EXIF block is
-//! a TIFF structure whose entries point at values by absolute offset; rather than move anything,
-//! a new IFD0 — the old entries, the new `Software` — is appended after the block and the header
-//! pointed at it, so every value the original points at stays where it is.
+//! Keeping a result's EXIF true to it: IFD0's `Software` names the program that wrote it, and the
+//! resolution IFD0 records (when it records one) is the result's, not the original's (an upscaled
+//! photo has more dots per inch). The EXIF block is a TIFF structure whose entries point at values
+//! by absolute offset; rather than move anything, a new IFD0 — the old entries with these replaced
+//! — is appended after the block and the header pointed at it, so every value the original points
+//! at stays where it is.
 
 const SOFTWARE: u16 = 0x0131;
+const X_RESOLUTION: u16 = 0x011A;
+const Y_RESOLUTION: u16 = 0x011B;
+const RESOLUTION_UNIT: u16 = 0x0128;
 const ASCII: u16 = 2;
+const SHORT: u16 = 3;
+const RATIONAL: u16 = 5;
 
-/// `exif` with IFD0's `Software` set to `software`; without an EXIF block, a minimal one holding
-/// only that. A block that cannot be parsed comes back unchanged (the photo's own data wins).
-pub fn with_software(exif: Option<Vec<u8>>, software: &str) -> Vec<u8> {
+/// `exif` with IFD0's `Software` set to `software` and, when IFD0 records a resolution, that
+/// resolution set to `density` (per inch); without an EXIF block, a minimal one holding only
+/// `Software`. A block that cannot be parsed comes back unchanged (the photo's own data wins).
+pub fn with_software(exif: Option<Vec<u8>>, software: &str, density: Option<super::Density>) -> Vec<u8> {
     match exif {
-        Some(block) => append_ifd0(&block, software).unwrap_or(block),
+        Some(block) => append_ifd0(&block, software, density).unwrap_or(block),
         None => {
             let mut block = b"II*\0".to_vec();
             block.extend_from_slice(&8u32.to_le_bytes());
-            write_ifd(&mut block, &[], software, 0, true);
+            let ours = [NewEntry::ascii(SOFTWARE, software)];
+            write_ifd(&mut block, &[], &ours, 0, true);
             block
         }
     }
 }
 
-fn append_ifd0(block: &[u8], software: &str) -> Option<Vec<u8>> {
+/// An entry written by us: its type, count and value (in native form; put in the block's order
+/// when written).
+struct NewEntry {
+    tag: u16,
+    kind: u16,
+    count: u32,
+    value: Value,
+}
+
+enum Value {
+    Ascii(Vec<u8>),
+    Short(u16),
+    Rational(u32, u32),
+}
+
+impl NewEntry {
+    fn ascii(tag: u16, text: &str) -> Self {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(0);
+        NewEntry { tag, kind: ASCII, count: bytes.len() as u32, value: Value::Ascii(bytes) }
+    }
+
+    /// The value's bytes in the block's order.
+    fn bytes(&self, little: bool) -> Vec<u8> {
+        let u16b = |v: u16| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        let u32b = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        match &self.value {
+            Value::Ascii(b) => b.clone(),
+            Value::Short(v) => u16b(*v).to_vec(),
+            Value::Rational(n, d) => [u32b(*n), u32b(*d)].concat(),
+        }
+    }
+}
+
+fn append_ifd0(block: &[u8], software: &str, density: Option<super::Density>) -> Option<Vec<u8>> {
     let little = match block.get(..4)? {
         b"II*\0" => true,
         b"MM\0*" => false,
@@ -36,12 +79,18 @@ fn append_ifd0(block: &[u8], software: &str) -> Option<Vec<u8>> {
     };
     let ifd0 = u32_at(4)? as usize;
     let count = u16_at(ifd0)? as usize;
+    let mut ours = vec![NewEntry::ascii(SOFTWARE, software)];
     let mut kept = Vec::with_capacity(count);
     for i in 0..count {
         let at = ifd0 + 2 + 12 * i;
         let tag = u16_at(at)?;
-        if tag != SOFTWARE {
-            kept.push((tag, block.get(at..at + 12)?));
+        match (tag, density) {
+            (SOFTWARE, _) => {}
+            // Hundredths of a dot per inch, like the TIFF results.
+            (X_RESOLUTION, Some(d)) => ours.push(NewEntry { tag, kind: RATIONAL, count: 1, value: Value::Rational(dpi100(d.x), 100) }),
+            (Y_RESOLUTION, Some(d)) => ours.push(NewEntry { tag, kind: RATIONAL, count: 1, value: Value::Rational(dpi100(d.y), 100) }),
+            (RESOLUTION_UNIT, Some(_)) => ours.push(NewEntry { tag, kind: SHORT, count: 1, value: Value::Short(2) }),
+            _ => kept.push((tag, block.get(at..at + 12)?)),
         }
     }
     let next = u32_at(ifd0 + 2 + 12 * count)?;
@@ -51,42 +100,49 @@ fn append_ifd0(block: &[u8], software: &str) -> Option<Vec<u8>> {
     }
     let at = out.len() as u32;
     out[4..8].copy_from_slice(&if little { at.to_le_bytes() } else { at.to_be_bytes() });
-    write_ifd(&mut out, &kept, software, next, little);
+    write_ifd(&mut out, &kept, &ours, next, little);
     Some(out)
 }
 
-/// Appends an IFD of `kept` entries (tag, 12 raw bytes) and `Software`, in tag order, linking to
-/// `next`; the string follows the IFD.
-fn write_ifd(out: &mut Vec<u8>, kept: &[(u16, &[u8])], software: &str, next: u32, little: bool) {
+fn dpi100(dpi: f64) -> u32 {
+    (dpi * 100.0).round().clamp(1.0, u32::MAX as f64) as u32
+}
+
+/// Appends an IFD of `kept` entries (tag, 12 raw bytes) and `ours`, in tag order, linking to
+/// `next`; values of ours longer than four bytes follow the IFD.
+fn write_ifd(out: &mut Vec<u8>, kept: &[(u16, &[u8])], ours: &[NewEntry], next: u32, little: bool) {
     let u16b = |v: u16| if little { v.to_le_bytes() } else { v.to_be_bytes() };
     let u32b = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
-    let start = out.len();
-    let count = kept.len() + 1;
-    let text_at = (start + 2 + 12 * count + 4) as u32;
-    let mut text = software.as_bytes().to_vec();
-    text.push(0);
-    let mut ours = Vec::with_capacity(12);
-    ours.extend_from_slice(&u16b(SOFTWARE));
-    ours.extend_from_slice(&u16b(ASCII));
-    ours.extend_from_slice(&u32b(text.len() as u32));
-    if text.len() <= 4 {
-        let mut inline = text.clone();
-        inline.resize(4, 0);
-        ours.extend_from_slice(&inline);
-    } else {
-        ours.extend_from_slice(&u32b(text_at));
+    let count = kept.len() + ours.len();
+    let mut data_at = (out.len() + 2 + 12 * count + 4) as u32;
+    let mut data = Vec::new();
+    let mut entries: Vec<(u16, Vec<u8>)> = kept.iter().map(|(tag, raw)| (*tag, raw.to_vec())).collect();
+    for entry in ours {
+        let mut raw = Vec::with_capacity(12);
+        raw.extend_from_slice(&u16b(entry.tag));
+        raw.extend_from_slice(&u16b(entry.kind));
+        raw.extend_from_slice(&u32b(entry.count));
+        let mut value = entry.bytes(little);
+        if value.len() <= 4 {
+            value.resize(4, 0);
+            raw.extend_from_slice(&value);
+        } else {
+            raw.extend_from_slice(&u32b(data_at));
+            if value.len() % 2 == 1 {
+                value.push(0);
+            }
+            data_at += value.len() as u32;
+            data.extend_from_slice(&value);
+        }
+        entries.push((entry.tag, raw));
     }
-    let mut all: Vec<(u16, &[u8])> = kept.to_vec();
-    all.push((SOFTWARE, &ours));
-    all.sort_by_key(|(tag, _)| *tag);
+    entries.sort_by_key(|(tag, _)| *tag);
     out.extend_from_slice(&u16b(count as u16));
-    for (_, entry) in &all {
-        out.extend_from_slice(entry);
+    for (_, raw) in &entries {
+        out.extend_from_slice(raw);
     }
     out.extend_from_slice(&u32b(next));
-    if text.len() > 4 {
-        out.extend_from_slice(&text);
-    }
+    out.extend_from_slice(&data);
 }
 
 /// The text (ASCII) entries of IFD0 — description, artist, copyright, make, model, date — as
@@ -126,4 +182,49 @@ fn ifd0_texts_of(block: &[u8]) -> Option<Vec<(u16, String)>> {
         }
     }
     Some(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IFD0 with ImageDescription, XResolution 72/1 and ResolutionUnit inch, in either byte order.
+    fn block(little: bool) -> Vec<u8> {
+        let u16b = |v: u16| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        let u32b = |v: u32| if little { v.to_le_bytes() } else { v.to_be_bytes() };
+        let mut b = if little { b"II*\0".to_vec() } else { b"MM\0*".to_vec() };
+        b.extend_from_slice(&u32b(8));
+        b.extend_from_slice(&u16b(3));
+        let data = 8 + 2 + 3 * 12 + 4;
+        for (tag, kind, count, value) in [
+            (0x010E, ASCII, 9, u32b(data)),
+            (X_RESOLUTION, RATIONAL, 1, u32b(data + 10)),
+            (RESOLUTION_UNIT, SHORT, 1, [u16b(2), [0, 0]].concat().try_into().unwrap()),
+        ] {
+            b.extend_from_slice(&u16b(tag));
+            b.extend_from_slice(&u16b(kind));
+            b.extend_from_slice(&u32b(count));
+            b.extend_from_slice(&value);
+        }
+        b.extend_from_slice(&u32b(0));
+        b.extend_from_slice(b"grandma.\0\0");
+        b.extend_from_slice(&[u32b(72), u32b(1)].concat());
+        b
+    }
+
+    #[test]
+    fn software_is_set_and_a_recorded_resolution_becomes_the_result_s() {
+        for little in [true, false] {
+            let edited = with_software(Some(block(little)), "gpen-studio 9", Some(super::super::Density { x: 600.0, y: 600.0 }));
+            let exif = exif::Reader::new().read_raw(edited).unwrap();
+            let field = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| f.display_value().to_string());
+            assert_eq!(field(exif::Tag::Software).as_deref(), Some("\"gpen-studio 9\""), "little {little}");
+            assert_eq!(field(exif::Tag::ImageDescription).as_deref(), Some("\"grandma.\""), "little {little}");
+            assert_eq!(field(exif::Tag::XResolution).as_deref(), Some("600"), "little {little}");
+            assert_eq!(field(exif::Tag::ResolutionUnit).as_deref(), Some("inch"), "little {little}");
+        }
+        // No EXIF: only Software.
+        let fresh = exif::Reader::new().read_raw(with_software(None, "gpen-studio 9", None)).unwrap();
+        assert_eq!(fresh.fields().count(), 1);
+    }
 }

@@ -149,7 +149,7 @@ fn write_pixels(path: &Path, pixels: Pixels, format: OutputFormat, meta: &PhotoM
     let (exif, xmp) = match &meta.history {
         Some(entry) => {
             let xmp = super::xmp::with_history(meta.xmp.as_deref(), entry, &software());
-            (Some(super::exif_edit::with_software(exif, &software())), Some(xmp))
+            (Some(super::exif_edit::with_software(exif, &software(), meta.density)), Some(xmp))
         }
         None => (exif, meta.xmp.clone().filter(|x| !x.is_empty())),
     };
