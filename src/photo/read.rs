@@ -67,7 +67,7 @@ pub struct Photo {
     /// detector's reference uses, so detection sees the same pixels here as there.
     pub had_alpha: bool,
     /// The alpha channel, upright, when it is not opaque everywhere: written back into outputs
-    /// that can hold it (PNG, WebP).
+    /// that can hold it (PNG, WebP, TIFF).
     pub alpha: Option<GrayImage>,
     /// The resolution the file records.
     pub density: Option<super::Density>,
@@ -126,10 +126,11 @@ pub fn read_photo(path: &Path, limits: &ReadLimits) -> Result<Photo, PhotoError>
     if meta.len() == 0 {
         return Err(PhotoError::Empty { path: path.into() });
     }
-    let mut head = [0u8; 12];
-    let mut file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
-    let got = std::io::Read::read(&mut file, &mut head).map_err(|e| PhotoError::from_io(path, e))?;
-    if is_heif(&head[..got]) {
+    // HEIF containers (HEIC, AVIF) go to libheif; the image crate knows the rest.
+    let mut head = Vec::with_capacity(12);
+    let file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 12), &mut head).map_err(|e| PhotoError::from_io(path, e))?;
+    if is_heif(&head) {
         return read_heif(path, limits);
     }
     let file = File::open(path).map_err(|e| PhotoError::from_io(path, e))?;
