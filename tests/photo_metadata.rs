@@ -245,3 +245,63 @@ fn a_tiff_result_is_lossless_and_carries_the_caption_the_program_and_the_resolut
         assert_eq!(compression, if format == "tiff" { 8 } else { 5 }, "{format}: deflate (8) or LZW (5)");
     }
 }
+
+/// EXIF as a camera writes it: IFD0 with a description and the pointer to EXIF's own directory,
+/// which holds the exposure (RATIONAL), the ISO (SHORT) and the date taken (ASCII).
+fn camera_exif(big_endian: bool) -> Vec<u8> {
+    let u16b = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let entry = |e: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        e.extend_from_slice(&u16b(tag));
+        e.extend_from_slice(&u16b(kind));
+        e.extend_from_slice(&u32b(count));
+        e.extend_from_slice(&value);
+    };
+    let description = b"a scan\0\0";
+    let date = b"1931:06:01 12:00:00\0";
+    // Header 8, IFD0 (2 entries) 2 + 24 + 4 = 30, description 8, Exif IFD (3 entries) 2 + 36 + 4,
+    // then the exposure (8) and the date (20).
+    let (desc_at, exif_at) = (38u32, 46u32);
+    let (exposure_at, date_at) = (exif_at + 42, exif_at + 50);
+    let mut e = if big_endian { b"MM\0*".to_vec() } else { b"II*\0".to_vec() };
+    e.extend_from_slice(&u32b(8));
+    e.extend_from_slice(&u16b(2));
+    entry(&mut e, 0x010E, 2, 7, u32b(desc_at));
+    entry(&mut e, 0x8769, 4, 1, u32b(exif_at));
+    e.extend_from_slice(&u32b(0));
+    e.extend_from_slice(description);
+    e.extend_from_slice(&u16b(3));
+    entry(&mut e, 0x829A, 5, 1, u32b(exposure_at));
+    entry(&mut e, 0x8827, 3, 1, [u16b(400), [0, 0]].concat().try_into().unwrap());
+    entry(&mut e, 0x9003, 2, 20, u32b(date_at));
+    e.extend_from_slice(&u32b(0));
+    e.extend_from_slice(&[u32b(1), u32b(125)].concat());
+    e.extend_from_slice(date);
+    e
+}
+
+/// A TIFF result has no EXIF block of its own: EXIF's description becomes the file's tag and EXIF's
+/// own directory (exposure, ISO, date taken) the file's Exif directory, read back by kamadak-exif.
+#[test]
+fn a_tiff_result_keeps_the_camera_s_exif_in_its_own_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    for big_endian in [false, true] {
+        let mut jpeg = Vec::new();
+        let photo = astronaut();
+        JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .write_image(photo.as_raw(), photo.width(), photo.height(), image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let input = tmp.path().join(format!("in-{big_endian}/camera.jpg"));
+        std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+        std::fs::write(&input, common::corpus::with_exif_app1(&jpeg, &camera_exif(big_endian))).unwrap();
+        let out = tmp.path().join(format!("out-{big_endian}"));
+        restore(&input, &out, &["--format", "tiff"]);
+        let file = std::fs::File::open(one_output(&out, "tif")).unwrap();
+        let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).unwrap();
+        let field = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| f.display_value().to_string());
+        assert_eq!(field(exif::Tag::ImageDescription).as_deref(), Some("\"a scan\""), "big endian {big_endian}");
+        assert_eq!(field(exif::Tag::ExposureTime).as_deref(), Some("1/125"), "big endian {big_endian}");
+        assert_eq!(field(exif::Tag::PhotographicSensitivity).as_deref(), Some("400"), "big endian {big_endian}");
+        assert_eq!(field(exif::Tag::DateTimeOriginal).as_deref(), Some("1931-06-01 12:00:00"), "big endian {big_endian}");
+    }
+}

@@ -184,6 +184,72 @@ fn ifd0_texts_of(block: &[u8]) -> Option<Vec<(u16, String)>> {
     Some(texts)
 }
 
+/// An entry of EXIF's own directory, its value in little-endian order (the TIFF results' order).
+pub struct SubEntry {
+    pub tag: u16,
+    /// The TIFF field type (BYTE 1, ASCII 2, SHORT 3, LONG 4, RATIONAL 5, ...).
+    pub kind: u16,
+    pub data: Vec<u8>,
+}
+
+/// EXIF's own directory — exposure, lens, the date taken — for a TIFF result's Exif directory.
+/// Entries that point into other structures (the interoperability directory, maker notes with
+/// offsets of their own) are left out; an unreadable block gives none.
+pub fn exif_ifd_entries(block: &[u8]) -> Vec<SubEntry> {
+    exif_ifd_entries_of(block).unwrap_or_default()
+}
+
+const EXIF_IFD: u16 = 0x8769;
+const INTEROP_IFD: u16 = 0xA005;
+const MAKER_NOTE: u16 = 0x927C;
+
+fn exif_ifd_entries_of(block: &[u8]) -> Option<Vec<SubEntry>> {
+    let little = match block.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = block.get(at..at + 2)?.try_into().ok()?;
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = block.get(at..at + 4)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let ifd0 = u32_at(4)? as usize;
+    let exif_ifd = (0..u16_at(ifd0)? as usize).find_map(|i| {
+        let at = ifd0 + 2 + 12 * i;
+        (u16_at(at)? == EXIF_IFD).then(|| u32_at(at + 8)).flatten()
+    })? as usize;
+    let mut entries = Vec::new();
+    for i in 0..u16_at(exif_ifd)? as usize {
+        let at = exif_ifd + 2 + 12 * i;
+        let (tag, kind, count) = (u16_at(at)?, u16_at(at + 2)?, u32_at(at + 4)? as usize);
+        // Bytes per element, and the size of the units whose byte order is swapped.
+        let (size, unit) = match kind {
+            1 | 2 | 6 | 7 => (1, 1),
+            3 | 8 => (2, 2),
+            4 | 9 | 11 => (4, 4),
+            5 | 10 => (8, 4),
+            12 => (8, 8),
+            _ => continue,
+        };
+        if matches!(tag, INTEROP_IFD | MAKER_NOTE) || count == 0 {
+            continue;
+        }
+        let len = size * count;
+        let start = if len <= 4 { at + 8 } else { u32_at(at + 8)? as usize };
+        let Some(raw) = block.get(start..start + len) else { continue };
+        let mut data = raw.to_vec();
+        if !little && unit > 1 {
+            data.chunks_mut(unit).for_each(<[u8]>::reverse);
+        }
+        entries.push(SubEntry { tag, kind, data });
+    }
+    Some(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,14 @@
 //! TIFF results for archives: deflate or LZW (lossless), with the colour profile, the XMP packet,
-//! the resolution, EXIF's descriptive text and the program that wrote it as the file's own tags, written by the `tiff`
+//! the resolution, EXIF (its descriptive text among the file's own tags, its camera settings in the
+//! file's Exif directory) and the program that wrote it, written by the `tiff`
 //! crate (the one the image crate reads TIFF with).
 
 use std::io::Cursor;
 
+use tiff::Directory;
 use tiff::encoder::colortype::{ColorType, RGB8, RGB16, RGBA8, RGBA16};
 use tiff::encoder::{Compression, DeflateLevel, Rational, TiffEncoder, TiffValue};
-use tiff::tags::{ExtraSamples, ResolutionUnit, Tag};
+use tiff::tags::{ExtraSamples, ResolutionUnit, Tag, Type};
 
 use super::write::{Layers, Samples, TiffCompression, TiffTags};
 
@@ -42,7 +44,24 @@ where
 {
     let mut file = Cursor::new(Vec::new());
     let mut encoder = TiffEncoder::new(&mut file)?.with_compression(compression);
+    // EXIF's own directory first (the image's directory points at it).
+    let exif_ifd = if tags.exif.is_empty() {
+        None
+    } else {
+        let mut dir = encoder.extra_directory()?;
+        let mut entries = Directory::empty();
+        for e in &tags.exif {
+            let Some(kind) = Type::from_u16(e.kind) else { continue };
+            let entry = dir.write_entry_bytes(kind, &e.data)?;
+            entries.extend([(Tag::from_u16_exhaustive(e.tag), entry)]);
+        }
+        dir.extend_from(&entries);
+        Some(dir.finish_with_offsets()?.offset)
+    };
     let mut image = encoder.new_image::<C>(w, h)?;
+    if let Some(offset) = exif_ifd {
+        image.encoder().write_tag(Tag::ExifDirectory, offset)?;
+    }
     if alpha {
         // The fourth sample of RGBA is already in the colour type; the tag says what it is
         // (`extra_samples` would add a fifth).

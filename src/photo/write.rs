@@ -192,7 +192,8 @@ fn write_pixels(path: &Path, pixels: Pixels, format: OutputFormat, meta: &PhotoM
             }
             OutputFormat::Tiff { compression } => {
                 let texts = exif.as_deref().map(super::exif_edit::ifd0_texts).unwrap_or_default();
-                let tags = TiffTags { texts, icc, xmp, density: meta.density, software: meta.history.as_ref().map(|_| software()) };
+                let exif = exif.as_deref().map(super::exif_edit::exif_ifd_entries).unwrap_or_default();
+                let tags = TiffTags { texts, exif, icc, xmp, density: meta.density, software: meta.history.as_ref().map(|_| software()) };
                 bytes = super::tiff::encode(&layers, compression, &tags)?;
             }
             OutputFormat::Webp => {
@@ -239,10 +240,11 @@ impl Layers<'_> {
 }
 
 /// What a TIFF result carries besides its pixels. A TIFF keeps EXIF's first-directory text (the
-/// description, artist, copyright, camera, date) among its own tags; the camera settings of EXIF's
-/// sub-directory are not written into TIFF results.
+/// description, artist, copyright, camera, date) among its own tags, and EXIF's own directory
+/// (exposure, lens, the date taken) as its Exif directory.
 pub(super) struct TiffTags {
     pub(super) texts: Vec<(u16, String)>,
+    pub(super) exif: Vec<super::exif_edit::SubEntry>,
     pub(super) icc: Option<Vec<u8>>,
     pub(super) xmp: Option<Vec<u8>>,
     pub(super) density: Option<super::Density>,
