@@ -233,20 +233,17 @@ fn the_upscale_command_meets_the_tiled_golden_and_plans_tiles_otherwise() {
         &[os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x2().as_os_str(), input.as_os_str(), os("-o"), planned.as_os_str()],
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("photos upscaled 0, already done 1, failed 0"));
-    // A ×4 file asked to do ×2 says so.
-    let wrong = run(
-        tmp.path(),
-        &[
-            os("upscale"),
-            os("--device"),
-            os("cpu"),
-            os("--sr-weights"),
-            golden().join("rrdbnet/x4.pth").as_os_str(),
-            input.as_os_str(),
-            os("-o"),
-            tmp.path().join("w").as_os_str(),
-        ],
-    );
+    // A ×4 file upscales ×4 unless told otherwise; asked to do ×2, it says so.
+    let x4_weights = golden().join("rrdbnet/x4.pth");
+    let x4 = |extra: &[&std::ffi::OsStr], out: &str| {
+        let out = tmp.path().join(out);
+        let head = [os("upscale"), os("--device"), os("cpu"), os("--sr-weights"), x4_weights.as_os_str()];
+        run(tmp.path(), &[&head[..], extra, &[input.as_os_str(), os("-o"), out.as_os_str()]].concat())
+    };
+    let own = x4(&[], "x4");
+    assert!(own.status.success(), "{}", String::from_utf8_lossy(&own.stderr));
+    assert_eq!(image::image_dimensions(tmp.path().join("x4/x2-tiled-input.png")).unwrap(), (404, 284), "the file's own ×4");
+    let wrong = x4(&[os("--scale"), os("2")], "w");
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("upscales ×4, not ×2"), "{}", String::from_utf8_lossy(&wrong.stderr));
 }

@@ -23,9 +23,10 @@ pub struct UpscaleArgs {
     /// Also take photos from sub-folders of the folders given.
     #[arg(long, short = 'r')]
     pub recursive: bool,
-    /// Factor: 1, 2 or 4 (GPEN's realesrnet_xS.pth from the models folder unless --sr-weights).
-    #[arg(long, default_value_t = 2, value_name = "S")]
-    pub scale: u32,
+    /// Factor: 1, 2 or 4 (GPEN's realesrnet_xS.pth from the models folder). Default: the scale of
+    /// the --sr-weights file, read from its shapes; ×2 without one.
+    #[arg(long, value_name = "S")]
+    pub scale: Option<u32>,
     #[command(flatten)]
     pub sr_args: SrArgs,
     /// Share of the free GPU memory (system RAM on the CPU) that tiles may use, 0.10-0.95.
@@ -46,8 +47,15 @@ pub struct UpscaleArgs {
 
 pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let device = args.device.resolve()?;
+    // The scale the file was trained for, unless the user names one (a missing file is reported
+    // below, by the configuration).
+    let scale = match (args.scale, &args.sr_args.sr_weights) {
+        (Some(s), _) => s,
+        (None, Some(path)) if path.is_file() => crate::upscale::read_config(path)?.scale,
+        (None, _) => 2,
+    };
     let config = args.sr_args.apply(RunConfig {
-        upscale: Some(args.scale),
+        upscale: Some(scale),
         upscale_only: true,
         out_dir: args.output.clone(),
         format: args.format,
@@ -63,8 +71,8 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     let path = config.resolve().map_err(super::exit::usage)?.upscaler.expect("upscale is set");
     // The file's own scale, from its shapes, before anything is loaded or read.
     let c = crate::upscale::read_config(&path)?;
-    if c.scale != args.scale {
-        anyhow::bail!("{} upscales ×{}, not ×{}; pass --scale {} or another --sr-weights", path.display(), c.scale, args.scale, c.scale);
+    if c.scale != scale {
+        anyhow::bail!("{} upscales ×{}, not ×{scale}; pass --scale {} or another --sr-weights", path.display(), c.scale, c.scale);
     }
     let found = crate::archive::inputs::find_photos(&args.inputs, args.recursive, Some(&args.output));
     if found.photos.is_empty() {
