@@ -1,7 +1,7 @@
 //! TIFF results for archives: deflate or LZW (lossless), with the colour profile, the XMP packet,
 //! the resolution, EXIF (its descriptive text among the file's own tags, its camera settings in the
-//! file's Exif directory) and the program that wrote it, written by the `tiff`
-//! crate (the one the image crate reads TIFF with).
+//! file's Exif directory) and the program that wrote it, written by the `tiff` crate (the one the
+//! image crate reads TIFF with).
 
 use std::io::Cursor;
 
