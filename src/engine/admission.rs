@@ -27,8 +27,8 @@ pub(super) struct Admission<'r> {
     device: Device,
     sr: Option<SrPlan>,
     detection: DetectionModel,
-    /// The first photo's size, read once from its header.
-    dims: Option<(PhotoId, (u32, u32))>,
+    /// The first photo's header, read once.
+    dims: Option<(PhotoId, Header)>,
     /// The last tile plan announced (a new one is an event).
     last_tiles: String,
 }
@@ -49,11 +49,12 @@ impl<'r> Admission<'r> {
         emit: &mut dyn FnMut(EngineEvent),
     ) -> Option<NextPhoto> {
         let (id, photo) = front?;
-        let (w, h) = match self.dims {
-            Some((cached, d)) if cached == *id => d,
-            _ => photo_dims(&photo.path).unwrap_or((0, 0)),
+        let header = match self.dims {
+            Some((cached, h)) if cached == *id => h,
+            _ => photo_header(&photo.path).unwrap_or(Header { size: (0, 0), sixteen: false }),
         };
-        self.dims = Some((*id, (w, h)));
+        self.dims = Some((*id, header));
+        let (w, h) = header.size;
         let tiles = match self.sr {
             Some(plan) => {
                 let (tiles, reason) = plan.tiles(self.config, w, h, rec, model, sharers);
@@ -76,7 +77,12 @@ impl<'r> Admission<'r> {
             }
             _ => 0,
         };
-        Some(NextPhoto { pixels, charge: Charge::with_detection(pixels, self.detection_ram(pixels).max(sr_ram)), tiles })
+        let mut charge = Charge::with_detection(pixels, self.detection_ram(pixels).max(sr_ram));
+        // A 16-bit photo keeps its own samples until it is written (an upscaled one does not).
+        if header.sixteen && self.sr.is_none() {
+            charge = charge.with_deep_samples(pixels);
+        }
+        Some(NextPhoto { pixels, charge, tiles })
     }
 
     /// Whether searching `pixels` fits beside faces in flight in `free` device memory.
@@ -95,9 +101,19 @@ impl<'r> Admission<'r> {
     }
 }
 
-/// Width × height from the image header, without decoding.
-fn photo_dims(path: &Path) -> Option<(u32, u32)> {
-    image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()
+/// What admission reads of a photo before it starts: from the header, without decoding.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    size: (u32, u32),
+    /// 16 bits a sample (kept beside the 8-bit pixels).
+    sixteen: bool,
+}
+
+fn photo_header(path: &Path) -> Option<Header> {
+    use image::ImageDecoder;
+    let decoder = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_decoder().ok()?;
+    let color = decoder.color_type();
+    Some(Header { size: decoder.dimensions(), sixteen: color.bytes_per_pixel() / color.channel_count() == 2 })
 }
 
 /// What the coordinator needs to plan SR tiles.

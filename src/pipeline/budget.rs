@@ -7,6 +7,10 @@
 /// and the result (3) — which exist together at the end. The aligned crops are added per face.
 pub const KEPT_BYTES_PER_PIXEL: u64 = 22;
 
+/// Bytes per pixel a 16-bit photo keeps besides: its own samples (6) and alpha (2), and the 16-bit
+/// result composited from them (6).
+pub const DEEP_BYTES_PER_PIXEL: u64 = 14;
+
 /// Bytes per photo pixel that MTCNN takes on the CPU while it detects, beyond the kept photo: its
 /// planar f32 copy (12) and the image pyramid, 216 bytes per pixel of a level (the per-level
 /// account in `engine::memory_model::DetectionModel`) over `Σ 0.709^2k ≈ 2.02` levels, which start
@@ -36,6 +40,12 @@ impl Charge {
     pub fn with_detection(pixels: u64, detection: u64) -> Self {
         let kept = pixels.saturating_mul(KEPT_BYTES_PER_PIXEL);
         Charge { detecting: kept.saturating_add(detection), kept }
+    }
+
+    /// The charge of a 16-bit photo of `pixels`, which keeps its own samples too.
+    pub fn with_deep_samples(self, pixels: u64) -> Self {
+        let deep = pixels.saturating_mul(DEEP_BYTES_PER_PIXEL);
+        Charge { detecting: self.detecting.saturating_add(deep), kept: self.kept.saturating_add(deep) }
     }
 
     /// The kept charge plus `faces` aligned crops of `size` px.
@@ -103,6 +113,14 @@ impl InFlightBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_16_bit_photo_is_charged_for_its_own_samples_while_it_is_kept() {
+        let eight = Charge::with_detection(1_000, 500);
+        let deep = eight.with_deep_samples(1_000);
+        assert_eq!((deep.detecting - eight.detecting, deep.kept - eight.kept), (14_000, 14_000));
+        assert_eq!(deep.with_faces(2, 10) - eight.with_faces(2, 10), 14_000, "faces add the same either way");
+    }
 
     #[test]
     fn a_photo_larger_than_the_budget_runs_alone() {
