@@ -63,27 +63,63 @@ impl NewEntry {
     }
 }
 
+/// An EXIF block read as the TIFF structure it is: its byte order, its fields by offset, and the
+/// entries (12 bytes each) of its directories.
+struct Tiff<'a> {
+    bytes: &'a [u8],
+    little: bool,
+}
+
+impl<'a> Tiff<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let little = match bytes.get(..4)? {
+            b"II*\0" => true,
+            b"MM\0*" => false,
+            _ => return None,
+        };
+        Some(Tiff { bytes, little })
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if self.little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    }
+
+    /// Where IFD0 starts.
+    fn ifd0(&self) -> Option<usize> {
+        Some(self.u32_at(4)? as usize)
+    }
+
+    /// The offsets of the entries of the directory at `ifd`.
+    fn entries(&self, ifd: usize) -> Option<impl Iterator<Item = usize>> {
+        Some((0..self.u16_at(ifd)? as usize).map(move |i| ifd + 2 + 12 * i))
+    }
+
+    /// An entry's (tag, type, count).
+    fn entry(&self, at: usize) -> Option<(u16, u16, usize)> {
+        Some((self.u16_at(at)?, self.u16_at(at + 2)?, self.u32_at(at + 4)? as usize))
+    }
+
+    /// The `len` bytes of an entry's value: in the entry when they fit in 4, else where it points.
+    fn value(&self, at: usize, len: usize) -> Option<&'a [u8]> {
+        let start = if len <= 4 { at + 8 } else { self.u32_at(at + 8)? as usize };
+        self.bytes.get(start..start + len)
+    }
+}
+
 fn append_ifd0(block: &[u8], software: &str, density: Option<super::Density>) -> Option<Vec<u8>> {
-    let little = match block.get(..4)? {
-        b"II*\0" => true,
-        b"MM\0*" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = block.get(at..at + 2)?.try_into().ok()?;
-        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = block.get(at..at + 4)?.try_into().ok()?;
-        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
-    };
-    let ifd0 = u32_at(4)? as usize;
-    let count = u16_at(ifd0)? as usize;
+    let tiff = Tiff::parse(block)?;
+    let ifd0 = tiff.ifd0()?;
+    let count = tiff.u16_at(ifd0)? as usize;
     let mut ours = vec![NewEntry::ascii(SOFTWARE, software)];
     let mut kept = Vec::with_capacity(count);
-    for i in 0..count {
-        let at = ifd0 + 2 + 12 * i;
-        let tag = u16_at(at)?;
+    for at in tiff.entries(ifd0)? {
+        let tag = tiff.u16_at(at)?;
         match (tag, density) {
             (SOFTWARE, _) => {}
             // Hundredths of a dot per inch, like the TIFF results.
@@ -93,14 +129,14 @@ fn append_ifd0(block: &[u8], software: &str, density: Option<super::Density>) ->
             _ => kept.push((tag, block.get(at..at + 12)?)),
         }
     }
-    let next = u32_at(ifd0 + 2 + 12 * count)?;
+    let next = tiff.u32_at(ifd0 + 2 + 12 * count)?;
     let mut out = block.to_vec();
     if out.len() % 2 == 1 {
         out.push(0);
     }
     let at = out.len() as u32;
-    out[4..8].copy_from_slice(&if little { at.to_le_bytes() } else { at.to_be_bytes() });
-    write_ifd(&mut out, &kept, &ours, next, little);
+    out[4..8].copy_from_slice(&if tiff.little { at.to_le_bytes() } else { at.to_be_bytes() });
+    write_ifd(&mut out, &kept, &ours, next, tiff.little);
     Some(out)
 }
 
@@ -153,29 +189,14 @@ pub fn ifd0_texts(block: &[u8]) -> Vec<(u16, String)> {
 }
 
 fn ifd0_texts_of(block: &[u8]) -> Option<Vec<(u16, String)>> {
-    let little = match block.get(..4)? {
-        b"II*\0" => true,
-        b"MM\0*" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = block.get(at..at + 2)?.try_into().ok()?;
-        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = block.get(at..at + 4)?.try_into().ok()?;
-        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
-    };
-    let ifd0 = u32_at(4)? as usize;
+    let tiff = Tiff::parse(block)?;
     let mut texts = Vec::new();
-    for i in 0..u16_at(ifd0)? as usize {
-        let at = ifd0 + 2 + 12 * i;
-        let (tag, kind, count) = (u16_at(at)?, u16_at(at + 2)?, u32_at(at + 4)? as usize);
+    for at in tiff.entries(tiff.ifd0()?)? {
+        let (tag, kind, count) = tiff.entry(at)?;
         if kind != ASCII || tag == SOFTWARE || count == 0 {
             continue;
         }
-        let start = if count <= 4 { at + 8 } else { u32_at(at + 8)? as usize };
-        let Some(bytes) = block.get(start..start + count) else { continue };
+        let Some(bytes) = tiff.value(at, count) else { continue };
         let text = String::from_utf8_lossy(bytes.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
         if !text.is_empty() {
             texts.push((tag, text));
@@ -204,28 +225,11 @@ const INTEROP_IFD: u16 = 0xA005;
 const MAKER_NOTE: u16 = 0x927C;
 
 fn exif_ifd_entries_of(block: &[u8]) -> Option<Vec<SubEntry>> {
-    let little = match block.get(..4)? {
-        b"II*\0" => true,
-        b"MM\0*" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = block.get(at..at + 2)?.try_into().ok()?;
-        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = block.get(at..at + 4)?.try_into().ok()?;
-        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
-    };
-    let ifd0 = u32_at(4)? as usize;
-    let exif_ifd = (0..u16_at(ifd0)? as usize).find_map(|i| {
-        let at = ifd0 + 2 + 12 * i;
-        (u16_at(at)? == EXIF_IFD).then(|| u32_at(at + 8)).flatten()
-    })? as usize;
+    let tiff = Tiff::parse(block)?;
+    let exif_ifd = tiff.entries(tiff.ifd0()?)?.find_map(|at| (tiff.u16_at(at)? == EXIF_IFD).then(|| tiff.u32_at(at + 8)).flatten())?;
     let mut entries = Vec::new();
-    for i in 0..u16_at(exif_ifd)? as usize {
-        let at = exif_ifd + 2 + 12 * i;
-        let (tag, kind, count) = (u16_at(at)?, u16_at(at + 2)?, u32_at(at + 4)? as usize);
+    for at in tiff.entries(exif_ifd as usize)? {
+        let (tag, kind, count) = tiff.entry(at)?;
         // Bytes per element, and the size of the units whose byte order is swapped.
         let (size, unit) = match kind {
             1 | 2 | 6 | 7 => (1, 1),
@@ -238,11 +242,9 @@ fn exif_ifd_entries_of(block: &[u8]) -> Option<Vec<SubEntry>> {
         if matches!(tag, INTEROP_IFD | MAKER_NOTE) || count == 0 {
             continue;
         }
-        let len = size * count;
-        let start = if len <= 4 { at + 8 } else { u32_at(at + 8)? as usize };
-        let Some(raw) = block.get(start..start + len) else { continue };
+        let Some(raw) = tiff.value(at, size * count) else { continue };
         let mut data = raw.to_vec();
-        if !little && unit > 1 {
+        if !tiff.little && unit > 1 {
             data.chunks_mut(unit).for_each(<[u8]>::reverse);
         }
         entries.push(SubEntry { tag, kind, data });
