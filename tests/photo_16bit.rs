@@ -6,23 +6,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, golden_weights};
+use common::bin;
 use image::{ImageBuffer, Rgb};
 
 type Rgb16 = ImageBuffer<Rgb<u16>, Vec<u16>>;
 
 /// `restore` with the golden generator, MTCNN and the rectangle; the result's path.
 fn restore(input: &Path, out: &Path, format: &str) -> PathBuf {
-    let run = Command::new(bin())
-        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--format", format, "--weights"])
-        .arg(golden_weights())
-        .arg(input)
-        .arg("-o")
-        .arg(out)
-        .env("XDG_DATA_HOME", out.join(".no-data"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    common::restore_with_golden(input, out, &["--format", format]);
     let ext = if format == "png" { "png" } else { "tif" };
     out.join(input.with_extension(ext).file_name().unwrap())
 }

@@ -5,7 +5,6 @@
 
 mod common;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use gpen_studio::photo::{ReadLimits, SourceFormat, read_photo};
 use libheif_rs::{ColorSpace, HeifContext, LibHeif, RgbChroma};
@@ -48,19 +47,9 @@ fn a_folder_of_phone_photos_is_restored_with_their_transparency() {
         std::fs::copy(data(name), input.join(name)).unwrap();
     }
     let out = tmp.path().join("out");
-    let run = Command::new(common::bin())
-        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--weights"])
-        .arg(common::golden_weights())
-        .arg(&input)
-        .arg("-o")
-        .arg(&out)
-        .env("XDG_DATA_HOME", tmp.path().join("data"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    common::restore_with_golden(&input, &out, &[]);
     for name in ["test", "alpha"] {
-        let result = image::open(out.join(format!("{name}.png"))).unwrap_or_else(|e| panic!("{name}: {e}\n{stderr}"));
+        let result = image::open(out.join(format!("{name}.png"))).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (w, h, rgba) = rgba_by_libheif(&data(if name == "test" { "test.heic" } else { "alpha.heif" }));
         assert_eq!((result.width(), result.height()), (w, h), "{name}");
         if name == "alpha" {

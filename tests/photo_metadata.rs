@@ -4,29 +4,13 @@
 
 mod common;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{bin, golden, golden_weights};
+use common::{golden, restore_with_golden};
 use image::codecs::jpeg::{JpegEncoder, PixelDensity, PixelDensityUnit};
 use image::{ImageEncoder, RgbImage, RgbaImage};
 
 fn astronaut() -> RgbImage {
     common::rgb(&common::repo_root().join("../shared/photos/astronaut.png"))
-}
-
-/// `restore` with the golden generator, MTCNN and the rectangle (no add-ons), plus `extra`.
-fn restore(input: &Path, out: &Path, extra: &[&str]) {
-    let run = Command::new(bin())
-        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--weights"])
-        .arg(golden_weights())
-        .arg(input)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .env("XDG_DATA_HOME", out.join(".no-data"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
 
 /// A PNG's pixels per metre, as the png crate reads them (`None`: no pHYs or aspect only).
@@ -76,16 +60,16 @@ fn a_scan_s_resolution_comes_back_in_each_output_format_and_scales_with_upscalin
 
     // JPEG at 300 dpi -> PNG: pHYs of 300 dpi (11811 per metre).
     let out = tmp.path().join("png");
-    restore(&jpeg, &out, &[]);
+    restore_with_golden(&jpeg, &out, &[]);
     assert_eq!(png_ppm(&one_output(&out, "png")), Some((11811, 11811)));
     // -> JPEG: JFIF 300 per inch.
     let out = tmp.path().join("jpg");
-    restore(&jpeg, &out, &["--format", "jpg"]);
+    restore_with_golden(&jpeg, &out, &["--format", "jpg"]);
     assert_eq!(jfif(&one_output(&out, "jpg")), (1, 300, 300));
     // Upscaled ×2: the same print size, so twice the density.
     let out = tmp.path().join("sr");
     let x2 = golden().join("rrdbnet/x2.pth");
-    restore(&jpeg, &out, &["--upscale", "2", "--sr-weights", x2.to_str().unwrap()]);
+    restore_with_golden(&jpeg, &out, &["--upscale", "2", "--sr-weights", x2.to_str().unwrap()]);
     assert_eq!(png_ppm(&one_output(&out, "png")), Some((23622, 23622)));
 
     // A TIFF scan at 118 dots per cm (299.72 dpi) -> PNG at 11800 per metre.
@@ -93,7 +77,7 @@ fn a_scan_s_resolution_comes_back_in_each_output_format_and_scales_with_upscalin
     std::fs::create_dir_all(tiff.parent().unwrap()).unwrap();
     write_tiff_at(&tiff, &photo, 118);
     let out = tmp.path().join("tiff");
-    restore(&tiff, &out, &[]);
+    restore_with_golden(&tiff, &out, &[]);
     assert_eq!(png_ppm(&one_output(&out, "png")), Some((11800, 11800)));
 }
 
@@ -121,7 +105,7 @@ fn transparency_comes_back_bit_for_bit_in_png_webp_and_tiff_and_is_left_out_of_j
     rgba.save(&input).unwrap();
     for (format, ext) in [("png", "png"), ("webp", "webp"), ("tiff", "tif")] {
         let out = tmp.path().join(format);
-        restore(&input, &out, &["--format", format]);
+        restore_with_golden(&input, &out, &["--format", format]);
         let result = image::open(one_output(&out, ext)).unwrap();
         assert!(result.color().has_alpha(), "{format}: {:?}", result.color());
         let result = result.to_rgba8();
@@ -129,7 +113,7 @@ fn transparency_comes_back_bit_for_bit_in_png_webp_and_tiff_and_is_left_out_of_j
         assert!(kept, "{format}: the alpha channel is the input's, every pixel");
     }
     let out = tmp.path().join("jpg");
-    restore(&input, &out, &["--format", "jpg"]);
+    restore_with_golden(&input, &out, &["--format", "jpg"]);
     assert!(!image::open(one_output(&out, "jpg")).unwrap().color().has_alpha());
 }
 
@@ -187,7 +171,7 @@ fn captions_and_exif_travel_into_every_format_with_what_was_done_unless_stripped
         write_family_jpeg(&input, big_endian);
         for (format, ext) in [("png", "png"), ("jpg", "jpg"), ("webp", "webp")] {
             let out = tmp.path().join(format!("{format}-{big_endian}"));
-            restore(&input, &out, &["--format", format]);
+            restore_with_golden(&input, &out, &["--format", format]);
             let (xmp, exif) = xmp_and_exif(&one_output(&out, ext));
             let xmp = xmp.unwrap_or_else(|| panic!("{format}: no XMP"));
             assert!(xmp.contains("Grandma and Aunt Rose, 1931"), "{format}: the caption is kept: {xmp}");
@@ -205,7 +189,7 @@ fn captions_and_exif_travel_into_every_format_with_what_was_done_unless_stripped
     // Stripped: neither EXIF nor XMP, but the print size stays.
     let input = tmp.path().join("in-false/family.jpg");
     let out = tmp.path().join("stripped");
-    restore(&input, &out, &["--strip-metadata"]);
+    restore_with_golden(&input, &out, &["--strip-metadata"]);
     let result = one_output(&out, "png");
     assert_eq!(xmp_and_exif(&result), (None, None));
     assert_eq!(png_ppm(&result), Some((11811, 11811)), "the resolution is kept");
@@ -221,11 +205,11 @@ fn a_tiff_result_is_lossless_and_carries_the_caption_the_program_and_the_resolut
     let input = tmp.path().join("in/family.jpg");
     write_family_jpeg(&input, false);
     let png = tmp.path().join("png");
-    restore(&input, &png, &[]);
+    restore_with_golden(&input, &png, &[]);
     let png_pixels = image::open(one_output(&png, "png")).unwrap().to_rgb8();
     for format in ["tiff", "tiff-lzw"] {
         let out = tmp.path().join(format);
-        restore(&input, &out, &["--format", format]);
+        restore_with_golden(&input, &out, &["--format", format]);
         let result = one_output(&out, "tif");
         assert!(image::open(&result).unwrap().to_rgb8() == png_pixels, "{format}: lossless, the PNG's pixels");
         let (xmp, _) = xmp_and_exif(&result);
@@ -295,7 +279,7 @@ fn a_tiff_result_keeps_the_camera_s_exif_in_its_own_directories() {
         std::fs::create_dir_all(input.parent().unwrap()).unwrap();
         std::fs::write(&input, common::corpus::with_exif_app1(&jpeg, &camera_exif(big_endian))).unwrap();
         let out = tmp.path().join(format!("out-{big_endian}"));
-        restore(&input, &out, &["--format", "tiff"]);
+        restore_with_golden(&input, &out, &["--format", "tiff"]);
         let file = std::fs::File::open(one_output(&out, "tif")).unwrap();
         let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).unwrap();
         let field = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| f.display_value().to_string());

@@ -70,6 +70,23 @@ pub fn run_with_data(data: &Path, args: &[&std::ffi::OsStr]) -> std::process::Ou
     Command::new(bin()).args(args).env("XDG_DATA_HOME", data).output().unwrap()
 }
 
+/// `restore INPUT -o OUT EXTRA...` on the CPU with the golden generator, MTCNN and the feathered
+/// rectangle (no add-ons), its data folder inside `out` (nothing installed here changes the run);
+/// panics with its messages when it fails.
+pub fn restore_with_golden(input: &Path, out: &Path, extra: &[&str]) {
+    let run = Command::new(bin())
+        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--weights"])
+        .arg(golden_weights())
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .env("XDG_DATA_HOME", out.join(".no-data"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
 /// An argument of [`run_with_data`]: strings and paths alike.
 pub fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
     s.as_ref()
