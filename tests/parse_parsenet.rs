@@ -69,6 +69,30 @@ fn network_outputs_match_the_reference() {
     assert!(d_img <= 1e-4, "out_img max |diff| {d_img}");
 }
 
+/// The inference form (norms folded into the convolutions, each up block's upsample + conv1 +
+/// shortcut as one sub-pixel convolution) computes the checkpoint's network: within 1e-4 of the
+/// unfolded layers on the golden input, batched or not, and the same labels but where the top two
+/// logits are closer than the difference.
+#[test]
+fn folded_network_matches_the_unfolded_one() {
+    let folded = load();
+    let unfolded = FaceParser::load_unfolded(&dir().join("weights.pth"), Some(GOLDEN_SIZE), Device::Cpu).unwrap();
+    let x = read_npy(&dir().join("input.npy"));
+    // A batch of two different faces: the golden input and it mirrored.
+    let x2 = Tensor::cat(&[&x, &x.flip([3])], 0);
+    let (fl, fi) = folded.forward(&x2).unwrap();
+    let (ul, ui) = unfolded.forward(&x2).unwrap();
+    let (d_logits, d_img) = (max_abs_diff(&fl, &ul), max_abs_diff(&fi, &ui));
+    println!("folded against unfolded: logits max |diff| {d_logits:.3e}, out_img {d_img:.3e}");
+    assert!(d_logits <= 1e-4 && d_img <= 1e-4, "logits {d_logits}, out_img {d_img}");
+    assert!(d_logits > 0.0, "the folded form is a different computation (else this test checks nothing)");
+    let face = rgb(&golden().join("align/solvay_1927_face00_aligned512.png"));
+    let (a, b) = (folded.parse_labels(std::slice::from_ref(&face)).unwrap(), unfolded.parse_labels(std::slice::from_ref(&face)).unwrap());
+    let same = equal_fraction(&a[0], &b[0]);
+    println!("labels equal {:.5} %", 100.0 * same);
+    assert!(same >= 0.9999, "labels equal on {same}");
+}
+
 #[test]
 fn parse_of_the_aligned_face_matches_face_parse_process() {
     let parser = load();

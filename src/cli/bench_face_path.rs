@@ -84,11 +84,14 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let parser = match &args.parser_weights {
-        Some(p) => FaceParser::load(p, args.parser_size.size, device)?,
-        None => {
-            FaceParser::with_config(ParseNetConfig::RELEASED, args.parser_size.size.unwrap_or(crate::mask::parser::RELEASED_SIZE), device)?
-        }
+    let size = args.parser_size.size;
+    let released_size = size.unwrap_or(crate::mask::parser::RELEASED_SIZE);
+    let (parser, unfolded) = match &args.parser_weights {
+        Some(p) => (FaceParser::load(p, size, device)?, FaceParser::load_unfolded(p, size, device)?),
+        None => (
+            FaceParser::with_config(ParseNetConfig::RELEASED, released_size, device)?,
+            FaceParser::with_config_unfolded(ParseNetConfig::RELEASED, released_size, device)?,
+        ),
     };
     let p = parser.size();
     let what = if args.parser_weights.is_some() { "from the file" } else { "released shapes, placeholder weights" };
@@ -98,10 +101,14 @@ pub fn run(args: FacePathBenchArgs) -> anyhow::Result<ExitCode> {
         .first()
         .map(|(_, img)| image::imageops::resize(img, p, p, image::imageops::FilterType::Triangle))
         .unwrap_or_else(|| RgbImage::new(p, p));
+    // Back to back: the inference form the product runs, then the checkpoint's layers as the
+    // authors' code runs them (every BatchNorm, the upsampled copies).
     for &n in &args.batch {
         let faces = vec![face.clone(); n.max(1)];
-        let (s, _) = timed(args.repeat, || Ok(parser.parse(&faces)?))?;
-        println!("{:<40} {:>6} {:>12.1}", "ParseNet forward + argmax", n, s * 1e3 / n.max(1) as f64);
+        for (what, net) in [("ParseNet forward + argmax", &parser), ("  unfolded (the authors' layers)", &unfolded)] {
+            let (s, _) = timed(args.repeat, || Ok(net.parse_batch(&faces)?))?;
+            println!("{what:<40} {:>6} {:>12.1}", n, s * 1e3 / n.max(1) as f64);
+        }
     }
     let parsed = parser.parse(std::slice::from_ref(&face))?.remove(0);
     let (s, _) =

@@ -7,6 +7,7 @@
 mod blocks;
 pub mod mask;
 mod parsenet;
+mod subpixel;
 
 pub use mask::{MASK_BORDER, mask_postprocess, mask_to_unit};
 pub use parsenet::{ParseNet, ParseNetConfig};
@@ -78,11 +79,11 @@ impl From<tch::TchError> for ParseError {
 /// ParseNet with its weights, on one device, and the size faces are resized to.
 #[derive(Debug)]
 pub struct FaceParser {
+    /// Holds its tensors itself (the loading `VarStore` is dropped).
     net: ParseNet,
     config: ParseNetConfig,
     size: u32,
     device: Device,
-    _vs: nn::VarStore,
 }
 
 impl FaceParser {
@@ -90,7 +91,20 @@ impl FaceParser {
     /// is `size` (a multiple of `2^down_steps`, at least twice that so the innermost reflection pad
     /// has room), or [`RELEASED_SIZE`] for the released configuration ([`input_size`]); another
     /// configuration without a size is [`ParseError::UnknownSize`].
+    ///
+    /// The network runs in its inference form ([`ParseNet::fold`]); [`FaceParser::load_unfolded`]
+    /// keeps the checkpoint's layers as they are.
     pub fn load(path: &Path, size: Option<u32>, device: Device) -> Result<Self, ParseError> {
+        Self::load_as(path, size, device, true)
+    }
+
+    /// [`FaceParser::load`] without folding: every BatchNorm and upsampling as the reference runs
+    /// it (to check the folded form against, and to time both).
+    pub fn load_unfolded(path: &Path, size: Option<u32>, device: Device) -> Result<Self, ParseError> {
+        Self::load_as(path, size, device, false)
+    }
+
+    fn load_as(path: &Path, size: Option<u32>, device: Device, fold: bool) -> Result<Self, ParseError> {
         if !path.is_file() {
             return Err(CheckpointError::unreadable(path, "face parser weights (ParseNet-latest.pth) not found").into());
         }
@@ -98,15 +112,34 @@ impl FaceParser {
         let shapes: Shapes = found.iter().map(|(k, t)| (k.clone(), t.size())).collect();
         let config = infer_config(&shapes).map_err(|reason| ParseError::NotParseNet { path: path.into(), reason })?;
         let size = input_size(&config, size).ok_or(ParseError::UnknownSize { path: path.into(), config })?;
-        let mut parser = Self::with_config(config, size, device)?;
+        let (net, mut vs) = Self::build(config, size, device)?;
         // `num_batches_tracked` is a training counter; a file without it loads all the same.
-        checkpoint::load_strict(&mut parser._vs, &found, path, &config.to_string(), |k| k.ends_with(".num_batches_tracked"))?;
-        Ok(parser)
+        checkpoint::load_strict(&mut vs, &found, path, &config.to_string(), |k| k.ends_with(".num_batches_tracked"))?;
+        Self::finish(net, config, size, device, fold)
     }
 
-    /// The network with placeholder weights (zeros, unit BatchNorm), for benchmarks and memory
-    /// measurements where the values do not matter.
+    /// The network with placeholder weights (zeros, unit BatchNorm), folded, for benchmarks and
+    /// memory measurements where the values do not matter.
     pub fn with_config(config: ParseNetConfig, size: u32, device: Device) -> Result<Self, ParseError> {
+        let (net, _vs) = Self::build(config, size, device)?;
+        Self::finish(net, config, size, device, true)
+    }
+
+    /// [`FaceParser::with_config`] without folding (the checkpoint's layers, for comparisons).
+    pub fn with_config_unfolded(config: ParseNetConfig, size: u32, device: Device) -> Result<Self, ParseError> {
+        let (net, _vs) = Self::build(config, size, device)?;
+        Self::finish(net, config, size, device, false)
+    }
+
+    fn finish(mut net: ParseNet, config: ParseNetConfig, size: u32, device: Device, fold: bool) -> Result<Self, ParseError> {
+        if fold {
+            tch::no_grad(|| net.fold())?;
+        }
+        Ok(FaceParser { net, config, size, device })
+    }
+
+    /// The network's layers for `config` in a `VarStore` to load into, after checking `size`.
+    fn build(config: ParseNetConfig, size: u32, device: Device) -> Result<(ParseNet, nn::VarStore), ParseError> {
         let unit = 1u32 << config.down_steps;
         if size == 0 || !size.is_multiple_of(unit) || size / unit < 2 || config.up_steps != config.down_steps {
             return Err(ParseError::Input(format!(
@@ -117,7 +150,7 @@ impl FaceParser {
         }
         let vs = nn::VarStore::new(device);
         let net = ParseNet::new(&vs.root(), &config);
-        Ok(FaceParser { net, config, size, device, _vs: vs })
+        Ok((net, vs))
     }
 
     /// The parser's input (and mask) size.
@@ -140,17 +173,28 @@ impl FaceParser {
         Ok(tch::no_grad(|| self.net.forward(&x.to_device(self.device)))?)
     }
 
-    /// `FaceParse.process` for each face, batched: the 0/255 masks at the parser size.
+    /// `FaceParse.process` for each face: the 0/255 masks at the parser size. On the CPU the faces
+    /// go through the network [`CPU_BATCH`] at a time, on a GPU all in one call.
     pub fn parse(&self, faces: &[RgbImage]) -> Result<Vec<GrayImage>, ParseError> {
-        let mut masks = self.parse_labels(faces)?;
-        for m in &mut masks {
-            m.iter_mut().for_each(|v| *v = MASK_COLORMAP[*v as usize]);
-        }
-        Ok(masks)
+        Ok(colour(self.parse_labels(faces)?))
+    }
+
+    /// [`FaceParser::parse`] in exactly one network call, whatever the device (for benchmarks).
+    pub fn parse_batch(&self, faces: &[RgbImage]) -> Result<Vec<GrayImage>, ParseError> {
+        Ok(colour(self.labels_in_one_call(faces)?))
     }
 
     /// The argmax labels (0..19) per face, before the colour map.
     pub fn parse_labels(&self, faces: &[RgbImage]) -> Result<Vec<GrayImage>, ParseError> {
+        let per_call = if self.device == Device::Cpu { CPU_BATCH } else { faces.len().max(1) };
+        let mut labels = Vec::with_capacity(faces.len());
+        for chunk in faces.chunks(per_call) {
+            labels.extend(self.labels_in_one_call(chunk)?);
+        }
+        Ok(labels)
+    }
+
+    fn labels_in_one_call(&self, faces: &[RgbImage]) -> Result<Vec<GrayImage>, ParseError> {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
@@ -198,6 +242,18 @@ impl FaceParser {
     pub fn bytes_per_face(&self) -> u64 {
         peak_activation_bytes(&self.config, self.size)
     }
+}
+
+/// Faces per parser call on the CPU. One: a batch adds time per face there (more memory traffic
+/// for the same arithmetic; `bench face-path`, docs/BENCHMARKS.md); a GPU takes the batch whole.
+pub const CPU_BATCH: usize = 1;
+
+/// The 0/255 face masks of parsing labels (`MASK_COLORMAP`).
+fn colour(mut labels: Vec<GrayImage>) -> Vec<GrayImage> {
+    for m in &mut labels {
+        m.iter_mut().for_each(|v| *v = MASK_COLORMAP[*v as usize]);
+    }
+    labels
 }
 
 /// Peak activation memory of one face through the released ParseNet at input size `size`, for

@@ -81,6 +81,8 @@ impl fmt::Display for ParseNetConfig {
 
 #[derive(Debug)]
 pub struct ParseNet {
+    /// Folded: runs in channels-last memory.
+    folded: bool,
     stem: ConvLayer,
     down: Vec<ResidualBlock>,
     body: Vec<ResidualBlock>,
@@ -100,13 +102,27 @@ impl ParseNet {
         let head = config.head_ch();
         let out_img = ConvLayer::new(p / "out_img_conv", head, 3, Scale::None, false, false);
         let out_mask = ConvLayer::new(p / "out_mask_conv", head, config.parsing_ch, Scale::None, false, false);
-        ParseNet { stem, down, body, up, out_img, out_mask }
+        ParseNet { folded: false, stem, down, body, up, out_img, out_mask }
+    }
+
+    /// The inference form (see [`ResidualBlock::fold`]): the same function, each block's norms
+    /// folded into its convolutions and each up block's upsampling folded into a sub-pixel
+    /// convolution. Run under `no_grad` (the folded tensors are new, derived from the loaded ones).
+    pub fn fold(&mut self) -> TchResult<()> {
+        for block in self.down.iter_mut().chain(&mut self.body).chain(&mut self.up) {
+            block.fold()?;
+        }
+        for conv in [&mut self.stem, &mut self.out_img, &mut self.out_mask] {
+            conv.make_inference()?;
+        }
+        self.folded = true;
+        Ok(())
     }
 
     /// The decoder's output features. Each stage's input is dropped as soon as the next exists,
     /// so only the encoder output `feat` stays alive across the body, as in the reference.
     fn features(&self, x: &Tensor) -> TchResult<Tensor> {
-        let mut feat = self.stem.forward(x)?;
+        let mut feat = if self.folded { self.stem.forward(&super::blocks::channels_last(x)?)? } else { self.stem.forward(x)? };
         for block in &self.down {
             feat = block.forward(&feat)?;
         }
