@@ -83,14 +83,18 @@ impl gpen_studio::mask::FaceMasker for FakeParser {
     }
 }
 
-/// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2).
-struct Doubler;
+/// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2); records the thread of
+/// each call.
+struct Doubler {
+    threads: Arc<Mutex<Vec<String>>>,
+}
 
 impl gpen_studio::upscale::PhotoUpscaler for Doubler {
     fn scale(&self) -> u32 {
         2
     }
     fn upscale(&self, image: &RgbImage, _: Option<gpen_studio::upscale::Tiles>, _: bool) -> Result<RgbImage, RunError> {
+        self.threads.lock().unwrap().push(std::thread::current().name().unwrap_or("").to_string());
         Ok(image::imageops::resize(image, image.width() * 2, image.height() * 2, image::imageops::FilterType::Nearest))
     }
     fn bytes_per_input_pixel(&self) -> u64 {
@@ -134,6 +138,9 @@ struct Rig {
     out: tempfile::TempDir,
     _input: tempfile::TempDir,
     photos: Vec<PathBuf>,
+    /// The thread of every upscaler call, and how many upscalers were built.
+    sr_threads: Arc<Mutex<Vec<String>>>,
+    sr_builds: Arc<Mutex<usize>>,
 }
 
 /// The memory model every test plans with: 1 GiB fixed + 1 GiB per face, so with 8 GiB free and
@@ -170,6 +177,8 @@ fn rig(setup: Setup, photos: usize) -> Rig {
     let (probe_free, gpu_calls, fallback_calls) = (free, calls.clone(), cpu_calls.clone());
     let (capacity, per_photo, with_fallback, with_parser) = (setup.capacity, setup.per_photo, setup.fallback, setup.parser);
     let with_upscaler = setup.upscale;
+    let (sr_threads, sr_builds) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(0)));
+    let (up_threads, up_builds) = (sr_threads.clone(), sr_builds.clone());
     let gate = Mutex::new(setup.gate);
     let components = Components {
         restorer: Box::new(move |_, _| {
@@ -179,7 +188,11 @@ fn rig(setup: Setup, photos: usize) -> Rig {
             with_fallback.then(|| Box::new(FakeGpu { capacity: 1, calls: fallback_calls.clone(), gate: None }) as Box<dyn FaceRestorer>)
         }),
         detector: Box::new(move |_, _| Ok(Box::new(GridDetector { per_photo }) as Box<dyn FaceDetector + Send>)),
-        upscaler: Box::new(move |_, _| Ok(with_upscaler.then(|| Box::new(Doubler) as Box<dyn gpen_studio::upscale::PhotoUpscaler + Send>))),
+        upscaler: Box::new(move |_, _| {
+            *up_builds.lock().unwrap() += 1;
+            let threads = up_threads.clone();
+            Ok(with_upscaler.then(|| Box::new(Doubler { threads }) as Box<dyn gpen_studio::upscale::PhotoUpscaler + Send>))
+        }),
         masker: Box::new(move |_, _, _| {
             Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::mask::FaceMasker>))
         }),
@@ -188,7 +201,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         calibrate: Box::new(|_, _, _| Ok(model())),
     };
     let engine = spawn(settings.clone(), components, Box::new(|| {}));
-    Rig { engine, config: settings, calls, cpu_calls, out, _input: input, photos: paths }
+    Rig { engine, config: settings, calls, cpu_calls, out, _input: input, photos: paths, sr_threads, sr_builds }
 }
 
 /// Queues the rig's photos with ids 0, 1, ...
@@ -343,6 +356,36 @@ fn with_upscaling_faces_are_found_on_the_large_photo_and_reported_in_the_input_s
         let out = image::open(rig.out.path().join(name)).unwrap();
         assert_eq!((out.width(), out.height()), (440, 440), "the result is the upscaled photo");
     }
+}
+
+/// The upscaler is a stage of the engine's own thread, the one that runs GPEN (the device's one
+/// owner; on the CPU the thread with every intra-op thread): built once however many workers
+/// detect, every photo upscaled there, then searched by the workers.
+#[test]
+fn the_upscaler_runs_once_built_on_the_engine_s_thread_while_workers_detect() {
+    let rig = rig(Setup { upscale: true, workers: Workers::Fixed(3), ..Setup::default() }, 4);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let s = summary(&run_to_end(&rig));
+    assert_eq!((s.photos_restored, s.faces_restored, s.workers), (4, 12, 3 + 1), "{s}");
+    assert_eq!(*rig.sr_builds.lock().unwrap(), 1, "one upscaler for the run");
+    assert_eq!(*rig.sr_threads.lock().unwrap(), vec!["gpen-worker"; 4], "every photo upscaled on the engine's thread");
+    assert!(s.times.upscale > Duration::ZERO && s.times.detect > Duration::ZERO, "{:?}", s.times);
+}
+
+/// Cancelling while photos wait for the upscaler ends every photo, written or cancelled.
+#[test]
+fn a_run_cancelled_while_photos_wait_for_the_upscaler_ends_them_all() {
+    let rig = rig(Setup { upscale: true, workers: Workers::Fixed(2), ..Setup::default() }, 6);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    rig.engine.send(Command::Cancel);
+    let events = run_to_end(&rig);
+    let ended = events.iter().filter(|e| matches!(e, EngineEvent::PhotoEnded { .. })).count();
+    let s = summary(&events);
+    assert_eq!(ended, 6, "every photo ends: {s}");
+    assert_eq!(s.photos_restored + s.photos_cancelled, 6, "{s}");
+    assert_eq!(outputs(rig.out.path()).len(), s.photos_restored, "only restored photos are written");
 }
 
 #[test]

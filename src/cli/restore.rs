@@ -400,7 +400,8 @@ fn dry_run(config: &ResolvedRun, photos: &[crate::archive::Photo], device: tch::
     Ok(ExitCode::SUCCESS)
 }
 
-/// The SR tiles the first photo would get now (the engine plans each photo as it starts it).
+/// The SR tiles the first photo would get now (the engine plans each photo as it starts it, with
+/// the same arithmetic).
 fn tile_plan_line(
     config: &ResolvedRun,
     inputs: &[PathBuf],
@@ -409,14 +410,8 @@ fn tile_plan_line(
 ) -> Option<String> {
     let sr = crate::upscale::read_config(config.upscaler.as_ref()?).ok()?;
     let (w, h) = image::ImageReader::open(inputs.first()?).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
-    let sharers = config.workers.count().max(1) as u64;
-    let left = rec.budget.saturating_sub(model.bytes(rec.batch)) / sharers;
     let per_pixel = crate::engine::plan::sr_bytes_per_pixel(&sr, &crate::engine::memory::device_label(config.device.resolve().ok()?));
-    let plan = match config.tile {
-        Some(0) => "whole photos (--tile 0)".to_string(),
-        Some(t) => format!("tiles fixed at {t} px (+{} px context)", config.tile_pad),
-        None => crate::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad, sr.multiple()).reason,
-    };
+    let (_, plan) = crate::engine::admission::sr_tiles(config, w, h, rec, model, per_pixel, sr.multiple());
     Some(format!("upscale ×{}: {plan} (first photo, {w}x{h}; {per_pixel} B a pixel of input)", sr.scale))
 }
 

@@ -45,7 +45,6 @@ impl<'r> Admission<'r> {
         front: Option<&(PhotoId, Photo)>,
         rec: &Recommendation,
         model: &MemoryModel,
-        sharers: usize,
         emit: &mut dyn FnMut(EngineEvent),
     ) -> Option<NextPhoto> {
         let (id, photo) = front?;
@@ -57,7 +56,7 @@ impl<'r> Admission<'r> {
         let (w, h) = header.size;
         let tiles = match self.sr {
             Some(plan) => {
-                let (tiles, reason) = plan.tiles(self.config, w, h, rec, model, sharers);
+                let (tiles, reason) = sr_tiles(self.config, w, h, rec, model, plan.per_pixel, plan.multiple);
                 if reason != self.last_tiles {
                     self.last_tiles = reason.clone();
                     emit(EngineEvent::TilePlan { tile: tiles.as_ref().map(|t| t.size), reason });
@@ -124,30 +123,27 @@ pub(super) struct SrPlan {
     pub(super) multiple: u32,
 }
 
-impl SrPlan {
-    /// The tiles for a `w` x `h` photo: the user's, or the largest that fits in what the batch
-    /// leaves of the budget, shared by the `sharers` workers that may upscale at once.
-    fn tiles(
-        &self,
-        config: &RunConfig,
-        w: u32,
-        h: u32,
-        rec: &Recommendation,
-        model: &MemoryModel,
-        sharers: usize,
-    ) -> (Option<crate::upscale::Tiles>, String) {
-        if let Some(t) = config.tile {
-            let tiles = (t > 0).then_some(crate::upscale::Tiles { size: t, pad: config.tile_pad });
-            let what =
-                if t > 0 { format!("tiles of {t} px (--tile), +{} px context", config.tile_pad) } else { "whole photo (--tile 0)".into() };
-            return (tiles, what);
-        }
-        let left = rec.budget.saturating_sub(model.bytes(rec.batch));
-        let budget = left / sharers.max(1) as u64;
-        let plan = crate::upscale::plan_tiles(w, h, budget, self.per_pixel, config.tile_pad, self.multiple);
-        let share = if sharers > 1 { format!(" (÷ {sharers} workers)") } else { String::new() };
-        // A run that only upscales has no batch: the tiles have the whole budget.
-        let after_batch = if config.upscale_only { "" } else { "; budget left after the batch" };
-        (plan.tiles, format!("{}{after_batch}{share}", plan.reason))
+/// The SR tiles for a `w` x `h` photo: the user's, or the largest that fits in what the face
+/// batch `rec` leaves of the budget (one photo is upscaled at a time, on the GPU stage), with why.
+/// `per_pixel`: the upscaler's activation bytes per input pixel; `multiple`: its tile multiple.
+pub fn sr_tiles(
+    config: &RunConfig,
+    w: u32,
+    h: u32,
+    rec: &Recommendation,
+    model: &MemoryModel,
+    per_pixel: u64,
+    multiple: u32,
+) -> (Option<crate::upscale::Tiles>, String) {
+    if let Some(t) = config.tile {
+        let tiles = (t > 0).then_some(crate::upscale::Tiles { size: t, pad: config.tile_pad });
+        let what =
+            if t > 0 { format!("tiles of {t} px (--tile), +{} px context", config.tile_pad) } else { "whole photo (--tile 0)".into() };
+        return (tiles, what);
     }
+    let left = rec.budget.saturating_sub(model.bytes(rec.batch));
+    let plan = crate::upscale::plan_tiles(w, h, left, per_pixel, config.tile_pad, multiple);
+    // A run that only upscales has no batch: the tiles have the whole budget.
+    let after_batch = if config.upscale_only { "" } else { "; budget left after the batch" };
+    (plan.tiles, format!("{}{after_batch}", plan.reason))
 }

@@ -4,7 +4,7 @@
 //! driver of a whole run for the commands ([`driver`]).
 
 pub mod adaptive;
-mod admission;
+pub mod admission;
 pub mod driver;
 pub mod memory;
 pub mod memory_model;

@@ -2,7 +2,8 @@
 //! photos to the CPU stages (inline, or on worker threads) as the RAM budget admits them, batches
 //! their faces across photos, and turns every stage report into engine events.
 //!
-//! Which thread issues what: GPEN's batches are issued only from this thread. Detection and the
+//! Which thread issues what: GPEN's batches, and the background upscaler with `--upscale`, are
+//! issued only from this thread. Detection and the
 //! alignment warp are issued by the thread that prepares the photo (a stage worker, or this thread
 //! with `--workers 1`), on the restorer's device: on CUDA, each stage worker's MTCNN copy launches
 //! its own kernels (libtorch's caching allocator and the default stream are safe to share across
@@ -26,8 +27,7 @@ use crate::error::SetupError;
 use crate::pipeline::budget::{Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
 use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
-use crate::pipeline::stages::FrontTools;
-use crate::pipeline::stages::{Front, PhotoJob, StageContext};
+use crate::pipeline::stages::{Front, FrontJob, FrontTools, PhotoJob, StageContext};
 use crate::pipeline::{BatchSizer, NoRetry, Outcome, PhotoId, Preview, Summary};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -114,8 +114,7 @@ impl Worker {
     fn run_loaded(&mut self, loaded: &mut Loaded) -> Flow {
         // The settings as they are now, with the choices the loaded models were made by.
         let config = ResolvedRun { config: self.config.clone(), ..loaded.resolved.clone() };
-        // A run that only upscales has nothing to overlap: its one stage thread keeps every core.
-        let workers = if config.upscale_only { 1 } else { config.workers.count() };
+        let workers = config.workers.count();
         let staged = workers > 1;
         if staged {
             while loaded.fronts.len() < workers {
@@ -129,9 +128,9 @@ impl Worker {
                 }
             }
         }
-        let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device);
+        let ctx = StageContext { upscales: loaded.upscaler.is_some(), ..StageContext::new(&config, loaded.restorer.size(), loaded.device) };
         let capacity = config.ram_budget.unwrap_or_else(|| super::plan::in_flight_capacity(config.memory_ratio));
-        let Loaded { restorer, fronts, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
+        let Loaded { restorer, fronts, upscaler, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
         let (device, model) = (*device, model.clone());
 
         std::thread::scope(|scope| {
@@ -141,9 +140,10 @@ impl Worker {
             } else {
                 Stages::Inline(Inline::start(scope, &mut fronts[0], &ctx))
             };
-            let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref());
+            let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref())
+                .with_upscaler(upscaler.as_deref().map(|u| u as &dyn crate::upscale::PhotoUpscaler));
             let sr = sr_per_pixel.map(|(per_pixel, multiple)| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1), multiple });
-            self.coordinate(&mut stages, gpu, &config, &model, device, capacity, sr)
+            self.coordinate(&mut stages, gpu, &ctx, &config, &model, device, capacity, sr)
             // `stages` is dropped here: its queues close and the scope joins the workers.
         })
     }
@@ -153,6 +153,7 @@ impl Worker {
         &mut self,
         stages: &mut Stages,
         mut gpu: GpuStage,
+        ctx: &StageContext,
         config: &ResolvedRun,
         model: &MemoryModel,
         device: Device,
@@ -197,9 +198,11 @@ impl Worker {
             }
             let queued = gpu.queued_faces();
             let batch_full = queued > 0 && queued >= sizer.as_dyn().next();
-            let next = admission.next(self.queue.front(), &rec, model, stages.workers().0.max(1), &mut |e| self.emit(e));
+            let next = admission.next(self.queue.front(), &rec, model, &mut |e| self.emit(e));
+            // Photos waiting for the upscaler go back to the workers: they count as theirs.
+            let fronts = books.front_out + gpu.waiting_to_upscale();
             let admissible = next.as_ref().is_some_and(|n| {
-                books.front_out < stages.front_capacity()
+                fronts < stages.front_capacity()
                     && books.budget.admits(n.charge.detecting)
                     // The next photo's detection must not need the memory that faces in flight hold.
                     && (queued == 0 || admission.detection_fits(n.pixels, rec.free))
@@ -210,6 +213,8 @@ impl Worker {
                 self.dispatch(stages, &mut books, &mut namer, charge, tiles);
             } else if batch_full {
                 self.restore_batch(stages, &mut books, &mut gpu, &mut sizer);
+            } else if gpu.waiting_to_upscale() > 0 && books.front_out < stages.front_capacity() {
+                self.upscale_next(stages, &mut books, &mut gpu, ctx);
             } else if books.front_out > 0 {
                 self.wait_for_stages(stages, &mut books, &mut gpu);
             } else if queued > 0 {
@@ -252,7 +257,7 @@ impl Worker {
         self.emit(EngineEvent::PhotoStarted { id });
         let output = namer.name(&photo);
         namer.prepare_folder(&output);
-        stages.prepare(PhotoJob { id, input: photo.path, output, tiles });
+        stages.front(FrontJob::Start(PhotoJob { id, input: photo.path, output, tiles }));
     }
 
     fn restore_batch(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, sizer: &mut RunSizer) {
@@ -266,6 +271,24 @@ impl Worker {
         for c in completed {
             books.back_out += 1;
             stages.finish(c);
+        }
+    }
+
+    /// Upscales the photo that has waited longest, on this thread, and hands it back to the
+    /// workers to be searched.
+    fn upscale_next(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, ctx: &StageContext) {
+        let Some(report) = gpu.upscale_next(ctx) else { return };
+        books.summary.times.add(&report.times);
+        match report.result {
+            Ok(to_search) => {
+                let id = to_search.job.id;
+                if let Some(r) = report.sr_recovery {
+                    self.emit(EngineEvent::SrOomRecovered { id, oom_events: r.oom_events, tile: r.tiles.map(|t| t.size) });
+                }
+                books.front_out += 1;
+                stages.front(FrontJob::Search(to_search));
+            }
+            Err((job, outcome)) => self.finish_photo(job.id, outcome, None, books),
         }
     }
 
@@ -285,9 +308,6 @@ impl Worker {
                 books.front_out -= 1;
                 books.summary.times.add(&report.times);
                 let id = report.id();
-                if let Some(r) = report.sr_recovery {
-                    self.emit(EngineEvent::SrOomRecovered { id, oom_events: r.oom_events, tile: r.tiles.map(|t| t.size) });
-                }
                 if let Some(found) = report.found {
                     books.progress.faces_total += found.faces.len();
                     self.emit(EngineEvent::FacesFound { id, faces: found.faces, before: found.before });
@@ -301,6 +321,7 @@ impl Worker {
                         }
                         gpu.add(*prepared);
                     }
+                    Front::Upscale(read) => gpu.add_read(read),
                     Front::Done(_, outcome) => self.finish_photo(id, outcome, None, books),
                 }
             }
@@ -328,14 +349,14 @@ impl Worker {
     /// faces are all back are written, so no stage is left with work.
     fn cancel_run(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage) {
         stages.cancel();
-        for prepared in gpu.drain() {
-            self.finish_photo(prepared.job.id, Outcome::Cancelled, None, books);
+        for id in gpu.drain() {
+            self.finish_photo(id, Outcome::Cancelled, None, books);
         }
         let never = crossbeam_channel::never::<()>();
         while books.front_out > 0 || books.back_out > 0 {
             let Some(msg) = stages.try_next().or_else(|| stages.wait(&never, WAIT_SLICE)) else { continue };
             match msg {
-                StageMsg::Front(report) if matches!(report.front, Front::Ready(_)) => {
+                StageMsg::Front(report) if matches!(report.front, Front::Ready(_) | Front::Upscale(_)) => {
                     books.front_out -= 1;
                     books.summary.times.add(&report.times);
                     self.finish_photo(report.id(), Outcome::Cancelled, None, books);

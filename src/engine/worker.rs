@@ -192,7 +192,7 @@ pub type MakeRestorer = Box<dyn FnMut(&RunConfig, Device) -> Result<Box<dyn Face
 pub type MakeFallback = Box<dyn FnMut(&RunConfig, Device) -> Option<Box<dyn FaceRestorer>> + Send>;
 /// Builds one detection worker's detector.
 pub type MakeDetector = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Box<dyn FaceDetector + Send>, SetupError> + Send>;
-/// Builds one preparing worker's upscaler (`None`: the run does not upscale).
+/// Builds the run's upscaler, which the engine's thread runs (`None`: the run does not upscale).
 pub type MakeUpscaler = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, SetupError> + Send>;
 /// Builds the paste masks for restored faces of a crop size (`None`: the feathered rectangle).
 pub type MakeMasker = Box<dyn FnMut(&ResolvedRun, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, SetupError> + Send>;
@@ -208,8 +208,8 @@ pub struct Components {
     pub fallback: MakeFallback,
     /// Called once for each CPU stage worker that detects (each gets its own copy).
     pub detector: MakeDetector,
-    /// Called with each detector, for each worker that prepares photos, when the run upscales:
-    /// that worker's upscaler (`None` when the run does not upscale).
+    /// Called once per load: the run's upscaler (`None` when the run does not upscale), run on the
+    /// engine's thread between a photo's read and its search.
     pub upscaler: MakeUpscaler,
     /// The paste masks of restored faces of the given crop size (the face parser); `None` pastes
     /// with the feathered rectangle.
@@ -352,6 +352,9 @@ pub(super) struct Loaded {
     pub(super) restorer: Box<dyn FaceRestorer>,
     /// One per CPU stage worker that prepares photos (the first also serves the inline stages).
     pub(super) fronts: Vec<FrontTools>,
+    /// The run's upscaler: one, on this thread, like the restorer (the device's one owner; on the
+    /// CPU it gets every core).
+    pub(super) upscaler: Option<Box<dyn PhotoUpscaler + Send>>,
     /// The upscaler's activations per input pixel and its tile multiple, for tile plans (when the
     /// run upscales).
     pub(super) sr_per_pixel: Option<(u64, u32)>,
@@ -570,15 +573,14 @@ impl Worker {
         }
     }
 
-    /// A stage worker's detector (the whole image for aligned crops) and upscaler (when the run
+    /// A stage worker's detector (the whole image for aligned crops; none when the run only
     /// upscales).
     pub(super) fn make_front(&mut self, run: &ResolvedRun, device: Device) -> Result<FrontTools, SetupError> {
         if run.aligned {
             return Ok(FrontTools::detecting(Box::new(WholeImage)));
         }
         let detector = if run.upscale_only { None } else { Some((self.components.detector)(run, device)?) };
-        let upscaler = (self.components.upscaler)(run, device)?;
-        Ok(FrontTools { detector, upscaler })
+        Ok(FrontTools { detector })
     }
 
     pub(super) fn load(&mut self) -> Result<(), SetupError> {
@@ -591,8 +593,10 @@ impl Worker {
         // Every `auto` chosen once for the models being loaded; the stages and the plan take these.
         let resolved = self.config.resolve()?;
         let front = self.make_front(&resolved, device)?;
+        // Aligned crops are restored as they are: no background to upscale.
+        let upscaler = if resolved.aligned { None } else { (self.components.upscaler)(&resolved, device)? };
         let label = super::memory::device_label(device);
-        let sr_per_pixel = front.upscaler.as_ref().map(|u| {
+        let sr_per_pixel = upscaler.as_ref().map(|u| {
             let per_pixel = u.rrdb_config().map_or(u.bytes_per_input_pixel(), |c| super::plan::sr_bytes_per_pixel(&c, &label));
             (per_pixel, u.multiple())
         });
@@ -610,7 +614,8 @@ impl Worker {
         if let Some(config) = restorer.config() {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }
-        self.loaded = Some(Loaded { restorer, fronts: vec![front], sr_per_pixel, fallback, masker, device, device_label, model, resolved });
+        self.loaded =
+            Some(Loaded { restorer, fronts: vec![front], upscaler, sr_per_pixel, fallback, masker, device, device_label, model, resolved });
         Ok(())
     }
 

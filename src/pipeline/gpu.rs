@@ -4,16 +4,21 @@
 //! sizer says; a face that fails alone goes to the CPU fallback when there is one, and is reported
 //! otherwise. A photo leaves the stage as soon as its last face is back.
 //!
+//! With background super-resolution, the run's one upscaler is here too: a photo read by a worker
+//! waits here for it ([`GpuStage::upscale_next`]) before its faces are searched, so the device has
+//! one owner and, on the CPU, the upscaler gets every core as GPEN does.
+//!
 //! With a face parser, each batch's restored faces get their paste masks here, in the same batch
 //! (the parser runs on the restored face, as in GPEN). A mask that fails even for one face alone
 //! leaves that face with the feathered rectangle, reported as an event: a face is never lost for
 //! its mask.
 
 use super::items::{FaceFailure, RestoredFace};
-use super::stages::Prepared;
+use super::stages::{Prepared, ReadPhoto, StageContext, UpscaleReport};
 use super::{BatchSizer, PhotoId};
 use crate::mask::FaceMasker;
 use crate::restore::FaceRestorer;
+use crate::upscale::PhotoUpscaler;
 use image::RgbImage;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -58,6 +63,9 @@ pub struct GpuStage<'a> {
     /// Restores a face that runs out of memory alone on the GPU (a CPU copy of the model).
     fallback: Option<&'a dyn FaceRestorer>,
     masker: Option<&'a dyn FaceMasker>,
+    upscaler: Option<&'a dyn PhotoUpscaler>,
+    /// Photos read and waiting for the upscaler, in arrival order.
+    to_upscale: VecDeque<Box<ReadPhoto>>,
     photos: HashMap<PhotoId, Waiting>,
     /// (photo, face index) in arrival order.
     queue: VecDeque<(PhotoId, usize)>,
@@ -82,6 +90,8 @@ impl<'a> GpuStage<'a> {
             restorer,
             fallback,
             masker,
+            upscaler: None,
+            to_upscale: VecDeque::new(),
             photos: HashMap::new(),
             queue: VecDeque::new(),
             oom_events: 0,
@@ -90,6 +100,36 @@ impl<'a> GpuStage<'a> {
             busy: Duration::ZERO,
             mask_busy: Duration::ZERO,
         }
+    }
+
+    /// The run's upscaler, for the photos handed to [`GpuStage::add_read`].
+    pub fn with_upscaler(self, upscaler: Option<&'a dyn PhotoUpscaler>) -> Self {
+        GpuStage { upscaler, ..self }
+    }
+
+    /// Queues a read photo for the upscaler.
+    pub fn add_read(&mut self, read: Box<ReadPhoto>) {
+        self.to_upscale.push_back(read);
+    }
+
+    /// Photos waiting for the upscaler.
+    pub fn waiting_to_upscale(&self) -> usize {
+        self.to_upscale.len()
+    }
+
+    /// Upscales the photo that has waited longest (on this thread: the device's owner). A panic
+    /// is that photo's failure, as on the stage workers.
+    pub fn upscale_next(&mut self, ctx: &StageContext) -> Option<UpscaleReport> {
+        let read = self.to_upscale.pop_front()?;
+        let job = read.job.clone();
+        let Some(upscaler) = self.upscaler else {
+            let error = super::PhotoFailure::internal(&"a photo waits for an upscaler the run does not have");
+            return Some(UpscaleReport::ended(job, super::Outcome::Failed { error, faces_failed: 0 }));
+        };
+        let run = std::panic::AssertUnwindSafe(|| super::stages::upscale(*read, upscaler, ctx));
+        Some(std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+            UpscaleReport::ended(job, super::Outcome::Failed { error: super::PhotoFailure::internal(&*panic), faces_failed: 0 })
+        }))
     }
 
     /// Queues a photo's faces (it must have at least one).
@@ -269,11 +309,12 @@ impl<'a> GpuStage<'a> {
             .collect()
     }
 
-    /// Takes every photo out of the stage (the run was cancelled): nothing is written for them.
-    pub fn drain(&mut self) -> Vec<Prepared> {
+    /// Takes every photo out of the stage, waiting for the upscaler or for faces (the run was
+    /// cancelled): nothing is written for them. Their ids, in order.
+    pub fn drain(&mut self) -> Vec<PhotoId> {
         self.queue.clear();
-        let mut photos: Vec<Prepared> = self.photos.drain().map(|(_, w)| w.prepared).collect();
-        photos.sort_by_key(|p| p.job.id);
-        photos
+        let mut ids: Vec<PhotoId> = self.photos.drain().map(|(id, _)| id).chain(self.to_upscale.drain(..).map(|r| r.job.id)).collect();
+        ids.sort();
+        ids
     }
 }

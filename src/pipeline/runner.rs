@@ -1,11 +1,13 @@
 //! Where the CPU stages run. [`Inline`]: each step when it is asked for, waited for (`--workers 1`,
-//! the order of a single-threaded loop; detection on a helper thread only for its thread count). [`Threaded`]: read + detect + align workers and paste + encode
-//! workers on threads of their own, fed by bounded queues, reporting back on one channel, while the
-//! engine's thread keeps the GPU busy. The coordinator treats both alike through [`Stages`].
+//! the order of a single-threaded loop; detection on a helper thread only for its thread count).
+//! [`Threaded`]: read + detect + align workers and paste + encode workers on threads of their own,
+//! fed by bounded queues, reporting back on one channel, while the engine's thread keeps the GPU
+//! busy. The coordinator treats both alike through [`Stages`]. The upscaler is in neither: it runs
+//! on the engine's thread, between a photo's read and its search.
 
 use super::gpu::Completed;
 use super::outcome::PhotoFailure;
-use super::stages::{self, BackReport, FrontReport, FrontTools, PhotoJob, StageContext};
+use super::stages::{self, BackReport, FrontJob, FrontReport, FrontTools, StageContext};
 use crossbeam_channel::{Receiver, Select, Sender};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,13 +30,13 @@ pub enum Stages<'s> {
 }
 
 impl Stages<'_> {
-    /// Hands a photo to read + detect + align.
-    pub fn prepare(&mut self, job: PhotoJob) {
+    /// Hands a photo to read + detect + align (or, back from the upscaler, to detect + align).
+    pub fn front(&mut self, job: FrontJob) {
         match self {
             Stages::Inline(s) => {
                 // One step after the other: wait for the detection thread's answer. Should that
                 // thread be gone, the photo fails rather than the run waiting for it forever.
-                let copy = job.clone();
+                let copy = job.job().clone();
                 let sent = s.jobs.as_ref().expect("open until dropped").send(job).is_ok();
                 let report = sent.then(|| s.reports.recv().ok()).flatten().unwrap_or_else(|| {
                     let stopped = PhotoFailure::internal(&"the detection thread stopped");
@@ -123,7 +125,7 @@ pub const DETECT_THREADS: i32 = 1;
 /// so that it gets [`DETECT_THREADS`] while GPEN on the engine's thread keeps every core (libtorch's
 /// OpenMP thread count is per thread; switching it on one thread would also flush oneDNN's caches).
 pub struct Inline<'s> {
-    jobs: Option<Sender<PhotoJob>>,
+    jobs: Option<Sender<FrontJob>>,
     reports: Receiver<FrontReport>,
     ctx: &'s StageContext,
     ready: VecDeque<StageMsg>,
@@ -131,15 +133,12 @@ pub struct Inline<'s> {
 
 impl<'s> Inline<'s> {
     pub fn start<'scope>(scope: &'scope Scope<'scope, 's>, tools: &'s mut FrontTools, ctx: &'s StageContext) -> Self {
-        let (jobs_tx, jobs) = crossbeam_channel::bounded::<PhotoJob>(1);
+        let (jobs_tx, jobs) = crossbeam_channel::bounded::<FrontJob>(1);
         let (report_tx, reports) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("gpen-detect".into())
             .spawn_scoped(scope, move || {
-                // A thread that only upscales keeps every core, as the engine's thread has them.
-                if tools.detector.is_some() {
-                    detect_threads_here();
-                }
+                detect_threads_here();
                 for job in jobs {
                     if report_tx.send(guarded_prepare(job, tools, ctx)).is_err() {
                         return;
@@ -154,7 +153,7 @@ impl<'s> Inline<'s> {
 /// The worker threads' ends of the queues. Dropping it closes them, and the workers then end
 /// (the enclosing thread scope joins them).
 pub struct Threaded {
-    jobs: Option<Sender<PhotoJob>>,
+    jobs: Option<Sender<FrontJob>>,
     finishes: Option<Sender<Completed>>,
     reports: Receiver<StageMsg>,
     cancelled: Arc<AtomicBool>,
@@ -174,7 +173,7 @@ impl Threaded {
     ) -> Self {
         let front_workers = fronts.len().max(1);
         let back_workers = back_workers.max(1);
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<PhotoJob>(2 * front_workers);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<FrontJob>(2 * front_workers);
         let (finish_tx, finish_rx) = crossbeam_channel::bounded::<Completed>(2 * back_workers);
         let (report_tx, reports) = crossbeam_channel::unbounded();
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -191,8 +190,11 @@ impl Threaded {
                     lower_priority();
                     ready.wait();
                     for job in jobs {
-                        let report =
-                            if cancelled.load(Ordering::SeqCst) { FrontReport::cancelled(job) } else { guarded_prepare(job, tools, ctx) };
+                        let report = if cancelled.load(Ordering::SeqCst) {
+                            FrontReport::cancelled(job.job().clone())
+                        } else {
+                            guarded_prepare(job, tools, ctx)
+                        };
                         if reports.send(StageMsg::Front(report)).is_err() {
                             return;
                         }
@@ -243,11 +245,11 @@ fn lower_priority() {
     crate::sys::process::lower_this_thread_priority(WORKER_NICE);
 }
 
-/// [`stages::prepare`], with a panic turned into that photo's failure (a worker must always report,
+/// [`stages::front`], with a panic turned into that photo's failure (a worker must always report,
 /// or the run would wait for it forever).
-fn guarded_prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
-    let copy = job.clone();
-    catch_unwind(AssertUnwindSafe(|| stages::prepare(job, tools, ctx))).unwrap_or_else(|panic| {
+fn guarded_prepare(job: FrontJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
+    let copy = job.job().clone();
+    catch_unwind(AssertUnwindSafe(|| stages::front(job, tools, ctx))).unwrap_or_else(|panic| {
         FrontReport::ended(copy, super::Outcome::Failed { error: PhotoFailure::internal(&*panic), faces_failed: 0 })
     })
 }

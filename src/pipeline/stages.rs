@@ -1,6 +1,7 @@
-//! The CPU stages of a photo, as plain functions of their inputs, so they run the same on the
-//! engine's thread and on stage workers: [`prepare`] (read → [upscale] → detect → align) before the
-//! GPU, and [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
+//! The stages of a photo, as plain functions of their inputs, so they run the same on the engine's
+//! thread and on stage workers: [`start`] (read, then [`search`]: detect → align) before the GPU,
+//! [`upscale`] between the two when the run upscales (on the GPU stage's thread, the one owner of
+//! the device and of every core), and [`finish`] (paste → encode) after it. Aligned mode (GPEN's `--aligned`) swaps the warp for a
 //! resize and the paste-back for writing the restored crop itself.
 
 use super::items::{FaceFailure, RestoredFace};
@@ -64,6 +65,10 @@ pub struct StageContext {
     pub gpen_exact: bool,
     /// How much larger than its input a photo comes out (`--upscale`; 1 without).
     pub upscale: f32,
+    /// The run has an upscaler: photos go through [`upscale`] between reading and searching.
+    pub upscales: bool,
+    /// The run only upscales: the upscaled photo is the result, searched for nothing.
+    pub upscale_only: bool,
     /// What is done with aligned crops (restore, colorize, inpaint, seg2face).
     pub task: crate::weights::Task,
     /// What results say was done to them; `None` with `--strip-metadata`, which also leaves out
@@ -71,16 +76,15 @@ pub struct StageContext {
     pub history: Option<super::history::RunHistory>,
 }
 
-/// What a read + detect + align worker holds: its detector (none when the run only upscales) and,
-/// when the run upscales, its own upscaler (tensors are not shared between threads).
+/// What a read + detect + align worker holds: its detector (none when the run only upscales;
+/// tensors are not shared between threads).
 pub struct FrontTools {
     pub detector: Option<Box<dyn FaceDetector + Send>>,
-    pub upscaler: Option<Box<dyn PhotoUpscaler + Send>>,
 }
 
 impl FrontTools {
     pub fn detecting(detector: Box<dyn FaceDetector + Send>) -> Self {
-        FrontTools { detector: Some(detector), upscaler: None }
+        FrontTools { detector: Some(detector) }
     }
 }
 
@@ -100,6 +104,8 @@ impl StageContext {
             given_faces: if config.aligned { None } else { config.given_faces.clone() },
             gpen_exact: config.gpen_exact,
             upscale: if config.aligned { 1.0 } else { config.upscale.unwrap_or(1) as f32 },
+            upscales: !config.aligned && config.upscaler.is_some(),
+            upscale_only: config.upscale_only,
             task: config.run_task(),
             history: (!config.strip_metadata).then(|| super::history::RunHistory::of(config)),
         }
@@ -138,11 +144,51 @@ pub struct Prepared {
     pub aligned: Vec<AlignedFace>,
 }
 
-/// What [`prepare`] ends with.
+/// A photo read, waiting for the run's upscaler.
+#[derive(Debug)]
+pub struct ReadPhoto {
+    pub job: PhotoJob,
+    pub photo: Photo,
+}
+
+/// A photo whose faces are to be searched: read, and upscaled where the run upscales.
+#[derive(Debug)]
+pub struct ToSearch {
+    pub job: PhotoJob,
+    /// The photo to search and cut faces from (with SR: the input, which [`search`] resizes
+    /// bilinearly to the upscaled size; a run that only upscales: the upscaled photo, its result).
+    pub photo: Photo,
+    /// With SR, the upscaled photo the faces are pasted into.
+    pub background: Option<RgbImage>,
+    /// Photo pixels per input pixel (faces are given and reported in the input's).
+    pub face_scale: f32,
+}
+
+/// What a read + detect + align worker is handed.
+#[derive(Debug)]
+pub enum FrontJob {
+    /// A photo that starts: read it, then search it unless the run upscales it first.
+    Start(PhotoJob),
+    /// A photo back from the upscaler: search it.
+    Search(Box<ToSearch>),
+}
+
+impl FrontJob {
+    pub fn job(&self) -> &PhotoJob {
+        match self {
+            FrontJob::Start(job) => job,
+            FrontJob::Search(s) => &s.job,
+        }
+    }
+}
+
+/// What [`start`] and [`search`] end with.
 #[derive(Debug)]
 pub enum Front {
     /// Faces to restore (boxed: a photo with its pixels and metadata is large beside an ending).
     Ready(Box<Prepared>),
+    /// Read; the run's upscaler comes next (on the GPU stage), then [`search`].
+    Upscale(Box<ReadPhoto>),
     /// The photo ended before the GPU (failed, no faces, already done, cancelled).
     Done(PhotoJob, Outcome),
 }
@@ -160,8 +206,6 @@ pub struct FrontReport {
     /// Set once detection ran.
     pub found: Option<Found>,
     pub times: StageTimes,
-    /// The photo's upscaling ran out of memory and finished in smaller tiles.
-    pub sr_recovery: Option<SrRecovery>,
 }
 
 /// How a photo's upscaling recovered from running out of memory.
@@ -176,13 +220,14 @@ impl FrontReport {
     pub fn id(&self) -> PhotoId {
         match &self.front {
             Front::Ready(p) => p.job.id,
+            Front::Upscale(r) => r.job.id,
             Front::Done(job, _) => job.id,
         }
     }
 
     /// The report of a photo that ended before anything was done with it.
     pub fn ended(job: PhotoJob, outcome: Outcome) -> Self {
-        FrontReport { front: Front::Done(job, outcome), found: None, times: StageTimes::default(), sr_recovery: None }
+        FrontReport { front: Front::Done(job, outcome), found: None, times: StageTimes::default() }
     }
 
     /// The report of a photo skipped because the run was cancelled before it started.
@@ -200,55 +245,94 @@ pub struct BackReport {
     pub times: StageTimes,
 }
 
-/// Reads, upscales (when the run does), detects and aligns one photo (or ends it early: the output
-/// exists, it cannot be read, it has no faces — then it is written here without faces restored).
-pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
+/// Runs what a read + detect + align worker is handed.
+pub fn front(job: FrontJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
+    match job {
+        FrontJob::Start(job) => start(job, tools, ctx),
+        FrontJob::Search(photo) => search(*photo, tools, ctx, StageTimes::default()),
+    }
+}
+
+/// Reads one photo, then searches it ([`search`]) — or hands it to the upscaler first when the run
+/// upscales; ends it early when its output exists or it cannot be read.
+pub fn start(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontReport {
     let mut times = StageTimes::default();
-    let mut sr_recovery = None;
-    let done = |job, outcome, found, times, sr_recovery| FrontReport { front: Front::Done(job, outcome), found, times, sr_recovery };
     if crate::paths::same_file(&job.input, &job.output) {
-        return done(job, Outcome::Failed { error: PhotoFailure::WouldReplaceInput, faces_failed: 0 }, None, times, None);
+        return FrontReport::ended(job, Outcome::Failed { error: PhotoFailure::WouldReplaceInput, faces_failed: 0 });
     }
     if job.output.exists() && !ctx.overwrite {
         let output = job.output.clone();
-        return done(job, Outcome::AlreadyDone { output }, None, times, None);
+        return FrontReport::ended(job, Outcome::AlreadyDone { output });
     }
     let t = Instant::now();
-    let mut photo = match photo::read_photo(&job.input, &ctx.limits) {
+    let photo = match photo::read_photo(&job.input, &ctx.limits) {
         Ok(p) => p,
-        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Read(Arc::new(e)), faces_failed: 0 }, None, times, None),
+        Err(e) => return FrontReport::ended(job, Outcome::Failed { error: PhotoFailure::Read(Arc::new(e)), faces_failed: 0 }),
     };
     times.decode += t.elapsed();
+    if ctx.upscales {
+        return FrontReport { front: Front::Upscale(Box::new(ReadPhoto { job, photo })), found: None, times };
+    }
+    search(ToSearch { job, photo, background: None, face_scale: 1.0 }, tools, ctx, times)
+}
 
-    // GPEN's order with SR: upscale, then search and cut the faces from the input resized
-    // bilinearly (OpenCV's 8-bit resize) to the upscaled size; paste into the upscaled photo.
-    let mut background = None;
-    let mut face_scale = 1.0f32;
-    if let Some(upscaler) = &tools.upscaler {
-        let t = Instant::now();
-        match upscale::upscale_with_retry(upscaler.as_ref(), &photo.pixels, job.tiles, ctx.gpen_exact) {
-            Ok(done) => {
-                // The background is now upscaled from the 8-bit pixels: the result is 8-bit.
-                photo.deep = None;
-                sr_recovery = (done.oom_events > 0).then_some(SrRecovery { oom_events: done.oom_events, tiles: done.tiles });
-                if tools.detector.is_some() {
-                    let (w, h) = done.image.dimensions();
-                    photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, w, h);
-                    face_scale = ctx.upscale;
-                    background = Some(done.image);
-                } else {
-                    // Only upscaling: the upscaled photo is the result, searched for nothing.
-                    photo.pixels = done.image;
-                }
-            }
-            Err(error) => {
-                let outcome = Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 };
-                return done(job, outcome, None, times, None);
-            }
+/// What [`upscale`] ends with.
+#[derive(Debug)]
+pub struct UpscaleReport {
+    /// The photo to search, or how it ended.
+    pub result: Result<Box<ToSearch>, (PhotoJob, Outcome)>,
+    pub times: StageTimes,
+    /// The upscaling ran out of memory and finished in smaller tiles.
+    pub sr_recovery: Option<SrRecovery>,
+}
+
+impl UpscaleReport {
+    /// The report of a photo that ended without being upscaled.
+    pub fn ended(job: PhotoJob, outcome: Outcome) -> Self {
+        UpscaleReport { result: Err((job, outcome)), times: StageTimes::default(), sr_recovery: None }
+    }
+}
+
+/// Upscales a read photo with the run's upscaler (on the GPU stage's thread). GPEN's order with
+/// SR: upscale, then search and cut the faces from the input resized bilinearly (OpenCV's 8-bit
+/// resize) to the upscaled size, and paste them into the upscaled photo.
+pub fn upscale(read: ReadPhoto, upscaler: &dyn PhotoUpscaler, ctx: &StageContext) -> UpscaleReport {
+    let ReadPhoto { job, mut photo } = read;
+    let mut times = StageTimes::default();
+    let t = Instant::now();
+    let done = upscale::upscale_with_retry(upscaler, &photo.pixels, job.tiles, ctx.gpen_exact);
+    times.upscale += t.elapsed();
+    let done = match done {
+        Ok(done) => done,
+        Err(error) => {
+            let outcome = Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 };
+            return UpscaleReport { result: Err((job, outcome)), times, sr_recovery: None };
         }
+    };
+    let sr_recovery = (done.oom_events > 0).then_some(SrRecovery { oom_events: done.oom_events, tiles: done.tiles });
+    // The background is now upscaled from the 8-bit pixels: the result is 8-bit.
+    photo.deep = None;
+    let to_search = if ctx.upscale_only {
+        // Only upscaling: the upscaled photo is the result, searched for nothing.
+        photo.pixels = done.image;
+        ToSearch { job, photo, background: None, face_scale: 1.0 }
+    } else {
+        // The input is resized to the upscaled size by the worker that searches it ([`search`]).
+        ToSearch { job, photo, background: Some(done.image), face_scale: ctx.upscale }
+    };
+    UpscaleReport { result: Ok(Box::new(to_search)), times, sr_recovery }
+}
+
+/// Detects and aligns one photo (or ends it: it has no faces — then it is written here without
+/// faces restored — or they cannot be found or aligned). `times` is what the photo took so far.
+pub fn search(to_search: ToSearch, tools: &FrontTools, ctx: &StageContext, mut times: StageTimes) -> FrontReport {
+    let ToSearch { job, mut photo, background, face_scale } = to_search;
+    let done = |job, outcome, found, times| FrontReport { front: Front::Done(job, outcome), found, times };
+    if let Some(upscaled) = background.as_ref().filter(|b| b.dimensions() != photo.pixels.dimensions()) {
+        let t = Instant::now();
+        photo.pixels = crate::imgproc::resize_linear_rgb(&photo.pixels, upscaled.width(), upscaled.height());
         times.upscale += t.elapsed();
     }
-
     let t = Instant::now();
     // Given faces are in the input's pixels; with SR they scale with the photo.
     let given = ctx.given_faces.as_ref().and_then(|g| g.get(&job.input)).map(|f| f.iter().map(|f| f.scaled(face_scale)).collect());
@@ -256,9 +340,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     let search = || tools.detector.as_ref().map_or(Ok(Vec::new()), |d| d.detect(&photo.pixels));
     let faces = match given.map(Ok).unwrap_or_else(search) {
         Ok(f) => f,
-        Err(e) => {
-            return done(job, Outcome::Failed { error: PhotoFailure::Detect(Arc::new(e)), faces_failed: 0 }, None, times, sr_recovery);
-        }
+        Err(e) => return done(job, Outcome::Failed { error: PhotoFailure::Detect(Arc::new(e)), faces_failed: 0 }, None, times),
     };
     times.detect += t.elapsed();
     // Reported in the input's pixels (what `--faces` and the window's face switches take back),
@@ -276,7 +358,7 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
             Ok(()) => Outcome::NoFaces { output: job.output.clone() },
             Err(error) => Outcome::Failed { error: PhotoFailure::Write(Arc::new(error)), faces_failed: 0 },
         };
-        return done(job, outcome, found, times, sr_recovery);
+        return done(job, outcome, found, times);
     }
 
     let t = Instant::now();
@@ -288,12 +370,10 @@ pub fn prepare(job: PhotoJob, tools: &FrontTools, ctx: &StageContext) -> FrontRe
     };
     times.align += t.elapsed();
     match aligned {
-        Ok(aligned) => {
-            FrontReport { front: Front::Ready(Box::new(Prepared { job, photo, background, faces, aligned })), found, times, sr_recovery }
-        }
+        Ok(aligned) => FrontReport { front: Front::Ready(Box::new(Prepared { job, photo, background, faces, aligned })), found, times },
         Err(error) => {
             let faces_failed = faces.len();
-            done(job, Outcome::Failed { error, faces_failed }, found, times, sr_recovery)
+            done(job, Outcome::Failed { error, faces_failed }, found, times)
         }
     }
 }
