@@ -26,5 +26,6 @@ pub mod photo;
 pub mod pipeline;
 pub mod restore;
 pub mod sys;
+pub mod tensor_ops;
 pub mod upscale;
 pub mod weights;

@@ -3,7 +3,7 @@
 //! and `RRDB` (`rdb1`..`rdb3`).
 
 use crate::error::TchResult;
-use tch::{Kind, Tensor, nn};
+use tch::{Tensor, nn};
 
 /// ESRGAN's residual scaling ("Emperically, we use 0.2 to scale the residual"), in both blocks.
 const RESIDUAL_SCALE: f64 = 0.2;
@@ -26,23 +26,17 @@ impl Conv3 {
     pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
         x.f_conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1)
     }
+
+    /// Replaces the weight by a channels-last copy (after loading: the loaded values are copied).
+    pub fn make_channels_last(&mut self) -> TchResult<()> {
+        self.weight = crate::tensor_ops::channels_last(&self.weight)?;
+        Ok(())
+    }
 }
 
-/// `nn.LeakyReLU(0.2)`: `x > 0 ? x : 0.2 * x`, computed by PReLU with one shared slope (the same
-/// f32 product; tch's `leaky_relu` has no slope argument).
-#[derive(Debug)]
-pub struct LeakyRelu {
-    slope: Tensor,
-}
-
-impl LeakyRelu {
-    pub fn new(device: tch::Device) -> Self {
-        LeakyRelu { slope: Tensor::from_slice(&[0.2f32]).to_device(device).to_kind(Kind::Float) }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
-        x.f_prelu(&self.slope)
-    }
+/// `nn.LeakyReLU(0.2)` on a fresh convolution output, in place: `x > 0 ? x : 0.2f * x`.
+pub fn lrelu(x: Tensor) -> TchResult<Tensor> {
+    crate::tensor_ops::leaky_relu_(x, 0.2)
 }
 
 /// `ResidualDenseBlock(num_feat, num_grow_ch)`: conv_k sees the concatenation of the block input
@@ -50,7 +44,6 @@ impl LeakyRelu {
 #[derive(Debug)]
 pub struct ResidualDenseBlock {
     convs: [Conv3; 5],
-    lrelu: LeakyRelu,
     num_feat: i64,
     num_grow_ch: i64,
 }
@@ -62,7 +55,7 @@ impl ResidualDenseBlock {
             Conv3::new(&p / format!("conv{}", i + 1), num_feat + i * num_grow_ch, c_out)
         };
         let convs = [conv(0), conv(1), conv(2), conv(3), conv(4)];
-        ResidualDenseBlock { convs, lrelu: LeakyRelu::new(p.device()), num_feat, num_grow_ch }
+        ResidualDenseBlock { convs, num_feat, num_grow_ch }
     }
 
     /// Channels of the dense buffer: the input and the four growth maps.
@@ -70,17 +63,16 @@ impl ResidualDenseBlock {
         self.num_feat + 4 * self.num_grow_ch
     }
 
-    /// The block on `x` [N, num_feat, H, W]. `dense` is a scratch [N, dense_channels, H, W] tensor
-    /// (its contents are overwritten): the reference's `torch.cat((x, x1, ..))` inputs are its
-    /// leading channels, so each growth map is written once instead of copied into four ever
-    /// larger concatenations (for N = 1 a leading channel range is contiguous, so the convs read
-    /// it in place). The values are the same as the reference's.
+    /// The block on `x` [N, num_feat, H, W]. `dense` is a scratch [N, dense_channels, H, W] tensor,
+    /// channels-last (its contents are overwritten): the reference's `torch.cat((x, x1, ..))`
+    /// inputs are its leading channels, so each growth map is written once instead of copied
+    /// into four ever larger concatenations. The values are the same as the reference's.
     pub fn forward(&self, x: &Tensor, dense: &Tensor) -> TchResult<Tensor> {
         let (nf, g) = (self.num_feat, self.num_grow_ch);
         dense.f_narrow(1, 0, nf)?.f_copy_(x)?;
         for (i, conv) in self.convs[..4].iter().enumerate() {
             let c_in = nf + i as i64 * g;
-            let grown = self.lrelu.forward(&conv.forward(&dense.f_narrow(1, 0, c_in)?)?)?;
+            let grown = lrelu(conv.forward(&dense.f_narrow(1, 0, c_in)?)?)?;
             dense.f_narrow(1, c_in, g)?.f_copy_(&grown)?;
         }
         let mut x5 = self.convs[4].forward(dense)?;
@@ -98,6 +90,13 @@ pub struct Rrdb {
 }
 
 impl Rrdb {
+    pub fn make_channels_last(&mut self) -> TchResult<()> {
+        for conv in self.rdbs.iter_mut().flat_map(|r| r.convs.iter_mut()) {
+            conv.make_channels_last()?;
+        }
+        Ok(())
+    }
+
     pub fn new(p: nn::Path, num_feat: i64, num_grow_ch: i64) -> Self {
         let rdb = |i: u32| ResidualDenseBlock::new(&p / format!("rdb{i}"), num_feat, num_grow_ch);
         Rrdb { rdbs: [rdb(1), rdb(2), rdb(3)] }

@@ -76,18 +76,28 @@ impl Upscaler {
         let found: BTreeMap<String, Tensor> = checkpoint::unwrap(checkpoint::read_tensors(path)?).into_iter().collect();
         let shapes: Shapes = found.iter().map(|(k, t)| (k.clone(), t.size())).collect();
         let config = infer_config(&shapes).map_err(|reason| SrError::NotRrdb { path: path.into(), reason })?;
-        let mut up = Self::with_config(config, device)?;
+        let mut up = Self::build(config, device)?;
         checkpoint::load_strict(&mut up._vs, &found, path, &config.to_string(), |_| false)?;
-        Ok(up)
+        up.ready()
     }
 
     /// The network with placeholder (zero) weights, for key checks, benchmarks and memory
     /// measurements where the values do not matter.
     pub fn with_config(config: RrdbConfig, device: Device) -> Result<Self, SrError> {
+        Self::build(config, device)?.ready()
+    }
+
+    fn build(config: RrdbConfig, device: Device) -> Result<Self, SrError> {
         config.validate().map_err(SrError::Config)?;
         let vs = nn::VarStore::new(device);
         let net = RrdbNet::new(&vs.root(), config);
         Ok(Upscaler { net, device, _vs: vs })
+    }
+
+    /// The loaded network in the layout it runs in (channels-last copies of its weights).
+    fn ready(mut self) -> Result<Self, SrError> {
+        tch::no_grad(|| self.net.make_channels_last())?;
+        Ok(self)
     }
 
     pub fn config(&self) -> RrdbConfig {

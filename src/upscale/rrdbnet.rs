@@ -4,7 +4,7 @@
 //! LeakyReLU(0.2), then `conv_hr` + LeakyReLU and `conv_last`. The output is always 4x the size
 //! the body works at, so scale 2 (1) unshuffles by 2 (4) first.
 
-use super::blocks::{Conv3, LeakyRelu, Rrdb};
+use super::blocks::{Conv3, Rrdb, lrelu};
 use crate::error::TchResult;
 use std::fmt;
 use tch::{Tensor, nn};
@@ -73,7 +73,6 @@ pub struct RrdbNet {
     conv_up2: Conv3,
     conv_hr: Conv3,
     conv_last: Conv3,
-    lrelu: LeakyRelu,
 }
 
 impl RrdbNet {
@@ -91,7 +90,6 @@ impl RrdbNet {
             conv_up2: conv("conv_up2", nf, nf),
             conv_hr: conv("conv_hr", nf, nf),
             conv_last: conv("conv_last", nf, config.num_out_ch),
-            lrelu: LeakyRelu::new(p.device()),
         }
     }
 
@@ -104,11 +102,13 @@ impl RrdbNet {
     /// what [`super::bytes_per_input_pixel`] counts.
     pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
         let u = self.config.unshuffle() as i64;
-        let feat = if u > 1 { self.conv_first.forward(&x.f_pixel_unshuffle(u)?)? } else { self.conv_first.forward(x)? };
+        // Channels-last from here on (the weights are, see `make_channels_last`).
+        let x = if u > 1 { x.f_pixel_unshuffle(u)? } else { x.shallow_clone() };
+        let feat = self.conv_first.forward(&crate::tensor_ops::channels_last(&x)?)?;
         let mut body_feat = None::<Tensor>;
         if let Some(first) = self.body.first() {
             let (n, _, h, w) = feat.size4()?;
-            let dense = Tensor::f_empty([n, first.dense_channels(), h, w], (feat.kind(), feat.device()))?;
+            let dense = crate::tensor_ops::empty_channels_last([n, first.dense_channels(), h, w], &feat)?;
             for block in &self.body {
                 body_feat = Some(block.forward(body_feat.as_ref().unwrap_or(&feat), &dense)?);
             }
@@ -118,8 +118,22 @@ impl RrdbNet {
         drop(body_feat);
         let feat = self.up(feat, &self.conv_up1)?;
         let feat = self.up(feat, &self.conv_up2)?;
-        let feat = self.lrelu.forward(&self.conv_hr.forward(&feat)?)?;
+        let feat = lrelu(self.conv_hr.forward(&feat)?)?;
         self.conv_last.forward(&feat)
+    }
+
+    /// Every convolution's weight in channels-last memory, the layout `forward` runs in (about
+    /// 1.1–1.2× faster on the CPU's oneDNN than NCHW here). Call after loading.
+    pub fn make_channels_last(&mut self) -> TchResult<()> {
+        for conv in
+            [&mut self.conv_first, &mut self.conv_body, &mut self.conv_up1, &mut self.conv_up2, &mut self.conv_hr, &mut self.conv_last]
+        {
+            conv.make_channels_last()?;
+        }
+        for block in &mut self.body {
+            block.make_channels_last()?;
+        }
+        Ok(())
     }
 
     /// `lrelu(conv(F.interpolate(feat, scale_factor=2, mode='nearest')))`, dropping each input early.
@@ -129,6 +143,6 @@ impl RrdbNet {
         drop(feat);
         let y = conv.forward(&big)?;
         drop(big);
-        self.lrelu.forward(&y)
+        lrelu(y)
     }
 }

@@ -10,6 +10,8 @@
 
 use super::subpixel::UpConv;
 use crate::error::TchResult;
+use crate::tensor_ops::channels_last;
+use crate::tensor_ops::leaky_relu_;
 use tch::{Kind, Tensor, nn};
 
 /// Resampling of a `ConvLayer`: `scale='down'` is a stride-2 conv, `'up'` a nearest x2 before the pad.
@@ -56,13 +58,6 @@ impl BatchNorm {
         let shift = f64(&self.bias)?.f_sub(&f64(&self.mean)?.f_mul(&scale)?)?;
         Ok((scale, shift))
     }
-}
-
-/// `t` [N, C, H, W] with channels-last strides (memory [N, H, W, C]): oneDNN then convolves without
-/// reordering each input and output (about 1.3× faster per convolution on this CPU), and every
-/// other operation of the network keeps the layout.
-pub fn channels_last(t: &Tensor) -> TchResult<Tensor> {
-    t.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])
 }
 
 /// `ConvLayer` with a 3x3 kernel, the only size ParseNet builds.
@@ -147,19 +142,10 @@ impl ConvLayer {
         let stride = if self.scale == Scale::Down { 2 } else { 1 };
         let y = reflect_conv(x, &self.weight, self.bias.as_ref(), stride)?;
         match &self.slope {
-            Some(_) => leaky_relu_in_place(y),
+            Some(_) => leaky_relu_(y, 0.2),
             None => Ok(y),
         }
     }
-}
-
-/// LeakyReLU(0.2) written into `y` itself, bit for bit PReLU's `x > 0 ? x : 0.2f * x`. tch's
-/// `leaky_relu_` takes no slope; ATen's `leaky_relu_backward(g, x, s)` is `x > 0 ? g : g * s`, so
-/// with `g = x` and `y` as its output it is the activation, in place (an output that is exactly
-/// its input is allowed for elementwise kernels).
-pub fn leaky_relu_in_place(y: Tensor) -> TchResult<Tensor> {
-    let _ = y.f_leaky_relu_backward_grad_input(&y, &y, 0.2, false)?;
-    Ok(y)
 }
 
 /// `conv2d(ReflectionPad2d(1)(x), w, b, stride)` for a 3×3 kernel, without the padded copy of
@@ -284,14 +270,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn leaky_relu_in_place_is_prelu() {
-        let x = Tensor::randn([1, 3, 5, 5], (Kind::Float, Device::Cpu));
-        let want = x.prelu(&Tensor::from_slice(&[0.2f32]));
-        let got = leaky_relu_in_place(x.copy()).unwrap();
-        assert!(got.equal(&want));
     }
 
     /// An up block in its folded form (norms folded, sub-pixel conv1 + shortcut) computes the

@@ -122,7 +122,7 @@ impl ParseNet {
     /// The decoder's output features. Each stage's input is dropped as soon as the next exists,
     /// so only the encoder output `feat` stays alive across the body, as in the reference.
     fn features(&self, x: &Tensor) -> TchResult<Tensor> {
-        let mut feat = if self.folded { self.stem.forward(&super::blocks::channels_last(x)?)? } else { self.stem.forward(x)? };
+        let mut feat = if self.folded { self.stem.forward(&crate::tensor_ops::channels_last(x)?)? } else { self.stem.forward(x)? };
         for block in &self.down {
             feat = block.forward(&feat)?;
         }

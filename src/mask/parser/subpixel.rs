@@ -46,7 +46,7 @@ impl UpConv {
             }
         }
         Ok(UpConv {
-            weight: super::blocks::channels_last(&Tensor::f_cat(&phases, 0)?.f_to_kind(kind)?)?,
+            weight: crate::tensor_ops::channels_last(&Tensor::f_cat(&phases, 0)?.f_to_kind(kind)?)?,
             bias: b.f_repeat([4])?,
             c1: conv1.weight.size()[0],
             cs: shortcut.weight.size()[0],
@@ -74,7 +74,7 @@ impl UpConv {
         let out = out.f_view([n, 2 * h, 2 * w, c])?.f_permute([0, 3, 1, 2])?;
         let mut main = out.f_narrow(1, 0, self.c1)?;
         if self.activated {
-            main = super::blocks::leaky_relu_in_place(main)?;
+            main = crate::tensor_ops::leaky_relu_(main, 0.2)?;
         }
         Ok((out.f_narrow(1, self.c1, self.cs)?, main))
     }
