@@ -12,12 +12,6 @@ pub fn channels_last(t: &Tensor) -> TchResult<Tensor> {
     t.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])
 }
 
-/// An uninitialised [N, C, H, W] tensor laid out channels-last, like `like`'s kind and device.
-pub fn empty_channels_last(size: [i64; 4], like: &Tensor) -> TchResult<Tensor> {
-    let [n, c, h, w] = size;
-    Tensor::f_empty([n, h, w, c], (like.kind(), like.device()))?.f_permute([0, 3, 1, 2])
-}
-
 /// LeakyReLU(`slope`) written into `y` itself, bit for bit PReLU's `x > 0 ? x : slope * x` (the
 /// slope as f32). tch's `leaky_relu_` takes no slope; ATen's `leaky_relu_backward(g, x, s)` is
 /// `x > 0 ? g : g * s`, so with `g = x` and `y` as its output it is the activation, in place (an
@@ -48,6 +42,5 @@ mod tests {
         let y = channels_last(&x).unwrap();
         assert!(y.equal(&x));
         assert_eq!(y.stride(), [60, 1, 15, 3]);
-        assert_eq!(empty_channels_last([2, 3, 4, 5], &x).unwrap().stride(), [60, 1, 15, 3]);
     }
 }

@@ -106,12 +106,8 @@ impl RrdbNet {
         let x = if u > 1 { x.f_pixel_unshuffle(u)? } else { x.shallow_clone() };
         let feat = self.conv_first.forward(&crate::tensor_ops::channels_last(&x)?)?;
         let mut body_feat = None::<Tensor>;
-        if let Some(first) = self.body.first() {
-            let (n, _, h, w) = feat.size4()?;
-            let dense = crate::tensor_ops::empty_channels_last([n, first.dense_channels(), h, w], &feat)?;
-            for block in &self.body {
-                body_feat = Some(block.forward(body_feat.as_ref().unwrap_or(&feat), &dense)?);
-            }
+        for block in &self.body {
+            body_feat = Some(block.forward(body_feat.as_ref().unwrap_or(&feat))?);
         }
         let body_feat = self.conv_body.forward(body_feat.as_ref().unwrap_or(&feat))?;
         let feat = feat.f_add(&body_feat)?;
@@ -123,17 +119,15 @@ impl RrdbNet {
     }
 
     /// Every convolution's weight in channels-last memory, the layout `forward` runs in (about
-    /// 1.1–1.2× faster on the CPU's oneDNN than NCHW here). Call after loading.
+    /// 1.1–1.2× faster on the CPU's oneDNN than NCHW here), the dense blocks' split by input
+    /// ([`super::blocks::ResidualDenseBlock`]). Call after loading.
     pub fn make_channels_last(&mut self) -> TchResult<()> {
         for conv in
             [&mut self.conv_first, &mut self.conv_body, &mut self.conv_up1, &mut self.conv_up2, &mut self.conv_hr, &mut self.conv_last]
         {
             conv.make_channels_last()?;
         }
-        for block in &mut self.body {
-            block.make_channels_last()?;
-        }
-        Ok(())
+        self.body.iter_mut().try_for_each(Rrdb::split_weights)
     }
 
     /// `lrelu(conv(F.interpolate(feat, scale_factor=2, mode='nearest')))`, dropping each input early.
