@@ -90,6 +90,12 @@ timeout 150 "$bin" bench pipeline "${pipeline_net[@]}" --device "$device" --synt
     --synthetic-from "$photos/solvay_1927.png" "$photos/astronaut.png" --workers 1,auto \
     --json "$out/pipeline.json" > "$out/pipeline.txt" 2>&1
 
+log "bench face-path: the parser folded against the authors' layers, by batch, and the detectors"
+face_batches=1,4,8
+$smoke && face_batches=1
+timeout 90 "$bin" bench face-path --device "$device" --batch "$face_batches" --repeat "$reps" \
+    --photos "$photos/solvay_1927.png" "$photos/astronaut.png" > "$out/face-path.txt" 2>&1
+
 [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
 log "done"
 for f in "$out"/*.txt; do echo "--- $f"; tail -n 12 "$f"; done

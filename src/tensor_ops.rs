@@ -5,9 +5,8 @@ use crate::error::TchResult;
 use tch::Tensor;
 
 /// `t` [N, C, H, W] with channels-last strides (memory [N, H, W, C]): oneDNN then convolves
-/// without reordering each input and output (1.1–1.3× faster per convolution on the 2-core
-/// development box, docs/BENCHMARKS.md), and elementwise operations, pads and concatenations keep
-/// the layout.
+/// without reordering each input and output, and elementwise operations, pads and
+/// concatenations keep the layout (the parser's and RRDBNet's speed-ups, docs/BENCHMARKS.md).
 pub fn channels_last(t: &Tensor) -> TchResult<Tensor> {
     t.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])
 }

@@ -45,9 +45,10 @@ pub fn lrelu(x: Tensor) -> TchResult<Tensor> {
 /// Run without the concatenations: a convolution of concatenated inputs is the sum of each
 /// input's convolution with its slice of the weight, so conv_k is accumulated from the block input
 /// and the growth maps as they are, each slice a channels-last tensor of its own
-/// ([`ResidualDenseBlock::split_weights`]). No map is copied, and in channels-last memory that is
-/// about 1.25× faster on the CPU than convolving a concatenation buffer's leading channels (which
-/// oneDNN must first copy out); the sums differ from the reference's in the last bits only.
+/// ([`ResidualDenseBlock::split_weights`]). No map is copied: in channels-last memory a
+/// concatenation buffer's leading channels are strided, and oneDNN would first copy them out (the
+/// whole network is 1.37× faster this way on the CPU, docs/BENCHMARKS.md); the sums differ from
+/// the reference's in the last bits only.
 #[derive(Debug)]
 pub struct ResidualDenseBlock {
     convs: [Conv3; 5],

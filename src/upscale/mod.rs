@@ -6,9 +6,10 @@
 //! reference); Real-ESRGAN's `RealESRGAN_x4plus.pth` (num_feat 64) loads as well.
 //!
 //! Cost: the released x2 network does about 2.4 M multiply-adds per input pixel (the 23 RRDBs at a
-//! quarter of the pixels); on 2 CPU cores (Zen 5, AVX-512) that is about 0.05 megapixels of
-//! input per second whole or in 128 px tiles, 0.033 in 64 px tiles (the 10 px context is then
-//! 1.5x the pixels). See [`bytes_per_input_pixel`] for memory.
+//! quarter of the pixels); on 2 CPU cores (Zen 5, AVX-512) that is about 0.07 megapixels of
+//! input per second whole (channels-last, the dense blocks without concatenations; `bench
+//! upscale`, docs/BENCHMARKS.md), less in small tiles (64 px tiles process 1.5x the pixels with
+//! their 10 px context). See [`bytes_per_input_pixel`] for memory.
 
 mod blocks;
 mod rrdbnet;
@@ -266,9 +267,10 @@ fn to_image(raw: &Tensor, w: u32, h: u32) -> Result<RgbImage, SrError> {
 /// Our forward pass keeps the input `x` (C = num_in_ch·u² floats per body pixel, u = the unshuffle
 /// factor 4/scale, the body working at 1/u² of the input pixels), and every 3x3 conv holds its
 /// input, a working copy of it, a working output and the output (oneDNN's reorders on the CPU).
-/// Per body pixel, with F = num_feat, G = num_grow_ch, D = F + 4G (the dense buffer):
-/// - body, at a dense block's conv5: `feat`, the RRDB's and the RDB's inputs (3F), the dense
-///   buffer and its working copy (2D), conv5's output twice (2F): 5F + 2D (F = G = 32: 480);
+/// Per body pixel, with F = num_feat, G = num_grow_ch, D = F + 4G (the dense block's inputs):
+/// - body, at a dense block's conv5: `feat`, the RRDB's and the RDB's inputs (3F), the four
+///   growth maps and a partial sum (D), conv5's outputs (2F), bounded by 5F + 2D (F = G = 32:
+///   480);
 /// - tail, conv_up2 or conv_hr at 16x the body's pixels: 4 · F · 16 = 64F (F = 32: 2048);
 /// - conv_last: 2 · 16F + 2 · 16 · num_out_ch.
 ///

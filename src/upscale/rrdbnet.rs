@@ -118,8 +118,8 @@ impl RrdbNet {
         self.conv_last.forward(&feat)
     }
 
-    /// Every convolution's weight in channels-last memory, the layout `forward` runs in (about
-    /// 1.1–1.2× faster on the CPU's oneDNN than NCHW here), the dense blocks' split by input
+    /// Every convolution's weight in channels-last memory, the layout `forward` runs in (oneDNN
+    /// then reorders nothing), the dense blocks' split by input
     /// ([`super::blocks::ResidualDenseBlock`]). Call after loading.
     pub fn make_channels_last(&mut self) -> TchResult<()> {
         for conv in

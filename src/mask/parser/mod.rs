@@ -262,7 +262,8 @@ pub fn bytes_per_face(size: u32) -> u64 {
     peak_activation_bytes(&ParseNetConfig::RELEASED, size)
 }
 
-/// The largest set of f32 tensors alive at once in our forward pass (fp32, batch 1).
+/// The largest set of f32 tensors alive at once in the unfolded forward pass (fp32, batch 1), an
+/// upper bound of the folded one the product runs (which makes no padded or upsampled copies).
 ///
 /// Every convolution also holds a working copy of its (padded) input and of its output while it
 /// runs (oneDNN's reorders on the CPU). A residual block on input `x` (c_in at h x w, output c_out
