@@ -118,6 +118,17 @@ pub enum MaskChoice {
     Rectangle,
 }
 
+/// Whether each restored face's identity is measured (the identity network, ArcFace IR-SE-50).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IdentityChoice {
+    /// Measured when the identity network is installed.
+    #[default]
+    Auto,
+    /// Measured; the run needs the network.
+    On,
+    Off,
+}
+
 macro_rules! choice_text {
     ($t:ty, $what:literal, $($variant:ident = $name:literal),+) => {
         impl std::str::FromStr for $t {
@@ -138,6 +149,7 @@ macro_rules! choice_text {
 }
 choice_text!(DetectorChoice, "detector", Auto = "auto", RetinaFace = "retinaface", Mtcnn = "mtcnn");
 choice_text!(MaskChoice, "mask", Auto = "auto", Parser = "parser", Rectangle = "rectangle");
+choice_text!(IdentityChoice, "identity choice", Auto = "auto", On = "on", Off = "off");
 
 /// The paste mask a run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +175,8 @@ pub struct GivenFaces {
     /// Keyed as the file keys them (`detect --json` uses the file name, or the whole path when two
     /// photos share a name); a photo is looked up by its path first, then by its file name.
     by_key: std::collections::HashMap<String, Vec<crate::detect::Face>>,
+    /// Each face's own strength (overriding the run's), where one is given; keyed as `by_key`.
+    strengths: std::collections::HashMap<String, Vec<Option<f32>>>,
 }
 
 impl GivenFaces {
@@ -170,14 +184,34 @@ impl GivenFaces {
         self.by_key.insert(key.into(), faces);
     }
 
+    /// Faces with their own strengths (`None`: the run's), one per face.
+    pub fn insert_with_strengths(&mut self, key: impl Into<String>, faces: Vec<crate::detect::Face>, strengths: Vec<Option<f32>>) {
+        let key = key.into();
+        debug_assert_eq!(faces.len(), strengths.len());
+        if strengths.iter().any(Option::is_some) {
+            self.strengths.insert(key.clone(), strengths);
+        }
+        self.by_key.insert(key, faces);
+    }
+
     /// The faces given for `photo`: by its whole path, else by its file name.
     pub fn get(&self, photo: &Path) -> Option<&[crate::detect::Face]> {
+        self.key_of(photo).map(|k| self.by_key[k].as_slice())
+    }
+
+    /// The strength of each face given for `photo` (`None` where the run's applies); `None` when
+    /// no face of it has its own.
+    pub fn strengths(&self, photo: &Path) -> Option<&[Option<f32>]> {
+        self.key_of(photo).and_then(|k| self.strengths.get(k)).map(Vec::as_slice)
+    }
+
+    fn key_of(&self, photo: &Path) -> Option<&str> {
         let whole = photo.to_string_lossy();
-        if let Some(f) = self.by_key.get(whole.as_ref()) {
-            return Some(f);
+        if let Some((k, _)) = self.by_key.get_key_value(whole.as_ref()) {
+            return Some(k);
         }
         let name = photo.file_name()?.to_string_lossy();
-        self.by_key.get(name.as_ref()).map(Vec::as_slice)
+        self.by_key.get_key_value(name.as_ref()).map(|(k, _)| k.as_str())
     }
 
     pub fn len(&self) -> usize {
@@ -189,7 +223,7 @@ impl GivenFaces {
     }
 
     /// Reads the `detect --json` layout: `{ "<file name or path>": { "faces": [ {box, score,
-    /// landmarks}, ... ], ... }, ... }`.
+    /// landmarks}, ... ], ... }, ... }`; a face may carry its own `strength` (0-1).
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::FacesFile(format!("cannot read faces file {}: {e}", path.display())))?;
@@ -198,18 +232,33 @@ impl GivenFaces {
 
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         #[derive(Deserialize)]
+        struct GivenFace {
+            #[serde(flatten)]
+            face: crate::detect::Face,
+            #[serde(default)]
+            strength: Option<f32>,
+        }
+        #[derive(Deserialize)]
         struct Entry {
-            faces: Vec<crate::detect::Face>,
+            faces: Vec<GivenFace>,
         }
         let entries: std::collections::BTreeMap<String, Entry> = serde_json::from_str(text).map_err(|e| {
             ConfigError::FacesFile(format!("{e} (expected the layout `detect --json` writes: {{\"photo.jpg\": {{\"faces\": [...]}}}})"))
         })?;
         let mut given = GivenFaces::default();
         for (key, entry) in entries {
-            if let Some(bad) = entry.faces.iter().position(|f| !f.landmarks.iter().flatten().chain(&f.bbox).all(|v| v.is_finite())) {
+            if let Some(bad) =
+                entry.faces.iter().position(|f| !f.face.landmarks.iter().flatten().chain(&f.face.bbox).all(|v| v.is_finite()))
+            {
                 return Err(ConfigError::FacesFile(format!("{key}: face {bad} has a coordinate that is not a number")));
             }
-            given.insert(key, entry.faces);
+            if let Some((i, s)) =
+                entry.faces.iter().enumerate().find_map(|(i, f)| f.strength.filter(|s| !STRENGTH.contains(s)).map(|s| (i, s)))
+            {
+                return Err(ConfigError::FacesFile(format!("{key}: face {i} has strength {s}; a strength is between 0 and 1")));
+            }
+            let strengths = entry.faces.iter().map(|f| f.strength).collect();
+            given.insert_with_strengths(key, entry.faces.into_iter().map(|f| f.face).collect(), strengths);
         }
         Ok(given)
     }
@@ -274,6 +323,16 @@ pub struct RunConfig {
     /// The face parser's input size (`--parser-size`); `None`: the released ParseNet's 512. Not
     /// in the weights, so a parser trained at another size needs it.
     pub parser_size: Option<u32>,
+    /// Measure each face's identity ([`IdentityChoice`]).
+    pub identity: IdentityChoice,
+    /// Identity network weights; `None` looks for [`crate::identity::IDENTITY_FILE`] in the models
+    /// folder.
+    pub identity_weights: Option<PathBuf>,
+    /// The identity guard's floor (cosine similarity in [-1, 1]); `None`: faces are only measured.
+    /// A floor needs the identity network.
+    pub identity_floor: Option<f32>,
+    /// What the guard does with a face below the floor.
+    pub identity_guard: crate::identity::GuardMode,
     /// Faces to use instead of detecting, per photo.
     #[serde(skip)]
     pub given_faces: Option<Arc<GivenFaces>>,
@@ -330,6 +389,10 @@ impl Default for RunConfig {
             mask: MaskChoice::Auto,
             parser_weights: None,
             parser_size: None,
+            identity: IdentityChoice::Auto,
+            identity_weights: None,
+            identity_floor: None,
+            identity_guard: crate::identity::GuardMode::Soften,
             given_faces: None,
             task: None,
             upscale: None,
@@ -412,6 +475,12 @@ impl RunConfig {
         if !DETECT_THRESHOLD.contains(&self.detect_threshold) {
             problems.push(format!("detection threshold must be between 0 and 1, got {}", self.detect_threshold));
         }
+        if let Some(f) = self.identity_floor.filter(|f| !(-1.0..=1.0).contains(f)) {
+            problems.push(format!("identity floor must be between -1 and 1 (a cosine similarity), got {f}"));
+        }
+        if self.identity_floor.is_some() && self.identity == IdentityChoice::Off {
+            problems.push("an identity floor needs the identity measured; leave out --identity off".into());
+        }
         if let Sizer::FixedNoRetry(0) = self.sizer {
             problems.push("a fixed batch needs at least 1 face".into());
         }
@@ -443,6 +512,14 @@ impl RunConfig {
             || self.upscale != other.upscale
             || self.sr_weights != other.sr_weights
             || self.upscale_only != other.upscale_only
+            || self.identity != other.identity
+            || self.identity_weights != other.identity_weights
+            || self.identity_floor.is_some() != other.identity_floor.is_some()
+    }
+
+    /// The guard a run applies: its floor and mode, when a floor is set.
+    pub fn guard(&self) -> Option<crate::identity::Guard> {
+        self.identity_floor.map(|floor| crate::identity::Guard { floor, mode: self.identity_guard })
     }
 
     /// What this run does with each face (`--task`; restoring by default).
@@ -476,15 +553,34 @@ impl RunConfig {
     /// its own (the window shows each): the one place the file system is asked which add-ons are
     /// installed. A run needs all of them: [`RunConfig::resolve`].
     pub fn choices(&self) -> Choices {
-        Choices { detector: self.detector_use(), upscaler: self.sr_use(), mask: self.mask_use() }
+        Choices { detector: self.detector_use(), upscaler: self.sr_use(), mask: self.mask_use(), identity: self.identity_use() }
     }
 
     /// This configuration with every choice made, checked once at the edge (the command, the
     /// engine's model load, the window's preview); the first choice that cannot be made, in the order
-    /// a run loads them (detector, upscaler, mask), is the error.
+    /// a run loads them (detector, upscaler, mask, identity), is the error.
     pub fn resolve(&self) -> Result<ResolvedRun, ConfigError> {
-        let Choices { detector, upscaler, mask } = self.choices();
-        Ok(ResolvedRun { config: self.clone(), detector: detector?, upscaler: upscaler?, mask: mask? })
+        let Choices { detector, upscaler, mask, identity } = self.choices();
+        Ok(ResolvedRun { config: self.clone(), detector: detector?, upscaler: upscaler?, mask: mask?, identity: identity? })
+    }
+
+    /// The identity network's weights when faces are measured: `auto` when they are installed, and
+    /// always with `on` or a floor (then missing weights are an error that says how to get them).
+    /// Aligned crops and upscaling alone paste no faces: nothing to measure.
+    fn identity_use(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let path = self.identity_weights.clone().unwrap_or_else(|| crate::paths::model_file(crate::identity::IDENTITY_FILE));
+        let wanted = self.identity == IdentityChoice::On || self.identity_floor.is_some();
+        match self.identity {
+            _ if self.aligned || self.upscale_only => Ok(None),
+            IdentityChoice::Off => Ok(None),
+            _ if path.is_file() => Ok(Some(path)),
+            _ if wanted => Err(ConfigError::MissingFile(crate::paths::missing_addon_help(
+                "ArcFace IR-SE-50 (the identity network)",
+                "--identity-weights",
+                &path,
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// The SR weights this configuration upscales with, if it upscales; an error that says how to
@@ -538,6 +634,8 @@ pub struct Choices {
     /// The SR weights when the configuration upscales.
     pub upscaler: Result<Option<PathBuf>, ConfigError>,
     pub mask: Result<MaskUse, ConfigError>,
+    /// The identity network's weights when faces are measured.
+    pub identity: Result<Option<PathBuf>, ConfigError>,
 }
 
 /// A run configuration with every choice made ([`RunConfig::resolve`]): what the engine's stages,
@@ -550,6 +648,8 @@ pub struct ResolvedRun {
     /// The SR weights when the run upscales.
     pub upscaler: Option<PathBuf>,
     pub mask: MaskUse,
+    /// The identity network's weights when faces are measured.
+    pub identity: Option<PathBuf>,
 }
 
 impl std::ops::Deref for ResolvedRun {

@@ -68,6 +68,7 @@ fn run_events(photos: usize) -> Vec<EngineEvent> {
         detector: Box::new(|_, _| Ok(Box::new(GridDetector { per_photo: 3 }) as Box<dyn FaceDetector + Send>)),
         upscaler: Box::new(|_, _| Ok(None)),
         masker: Box::new(|_, _, _| Ok(None)),
+        identity: Box::new(|_, _| Ok(None)),
         probe: Box::new(|_| Box::new(WobblingProbe { n: 0 }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(move |_, _, _| model()),
         calibrate: Box::new(move |_, _, _| Ok(model())),

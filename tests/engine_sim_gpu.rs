@@ -51,6 +51,7 @@ fn run_with(gpu: &SimGpu, photos: usize, held: bool) -> Vec<EngineEvent> {
         detector: Box::new(|_, _| Ok(Box::new(GridDetector { per_photo: FACES_PER_PHOTO }) as Box<dyn FaceDetector + Send>)),
         upscaler: Box::new(|_, _| Ok(None)),
         masker: Box::new(|_, _, _| Ok(None)),
+        identity: Box::new(|_, _| Ok(None)),
         probe: Box::new(move |_| if held { for_probe.probe() } else { for_probe.probe_free_only() }),
         memory_model: Box::new(|_, _, _| MemoryModel { fixed: WEIGHTS + WORKSPACE, per_face: PER_FACE, source: ModelSource::Analytic }),
         calibrate: Box::new(|_, _, _| Err(gpen_studio::error::SetupError::Calibration("not simulated".into()))),

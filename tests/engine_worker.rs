@@ -83,6 +83,36 @@ impl gpen_studio::mask::FaceMasker for FakeParser {
     }
 }
 
+/// An identity network on the pretend device: records each call's size; with `broken`, out of
+/// memory for more than one face (two embeddings) and failing for every face alone.
+struct FakeIdentity {
+    calls: Arc<Mutex<Vec<usize>>>,
+    broken: bool,
+}
+
+impl gpen_studio::identity::FaceIdentifier for FakeIdentity {
+    fn embed(&self, faces: &[&RgbImage]) -> Result<Vec<Vec<f32>>, gpen_studio::identity::IdentityError> {
+        self.calls.lock().unwrap().push(faces.len());
+        if self.broken {
+            let e = if faces.len() > 2 {
+                RunError::OutOfMemory("CUDA out of memory (identity)".into())
+            } else {
+                RunError::Torch("broke".into())
+            };
+            return Err(e.into());
+        }
+        // The mean level as an angle: the fake restorer returns each face unchanged, so every
+        // pasted face is its original (similarity 1).
+        Ok(faces
+            .iter()
+            .map(|f| {
+                let a = f.pixels().map(|p| p[0] as f32).sum::<f32>() / (f.width() * f.height()) as f32 / 255.0;
+                vec![a.cos(), a.sin()]
+            })
+            .collect())
+    }
+}
+
 /// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2); records the thread of
 /// each call.
 struct Doubler {
@@ -112,6 +142,8 @@ struct Setup {
     ram_budget: Option<u64>,
     parser: bool,
     upscale: bool,
+    /// An identity network (`Some(broken)`), its calls recorded in the rig.
+    identity: Option<bool>,
 }
 
 impl Default for Setup {
@@ -126,6 +158,7 @@ impl Default for Setup {
             ram_budget: None,
             parser: false,
             upscale: false,
+            identity: None,
         }
     }
 }
@@ -141,6 +174,8 @@ struct Rig {
     /// The thread of every upscaler call, and how many upscalers were built.
     sr_threads: Arc<Mutex<Vec<String>>>,
     sr_builds: Arc<Mutex<usize>>,
+    /// The size of every identity call.
+    identity_calls: Arc<Mutex<Vec<usize>>>,
 }
 
 /// The memory model every test plans with: 1 GiB fixed + 1 GiB per face, so with 8 GiB free and
@@ -180,6 +215,8 @@ fn rig(setup: Setup, photos: usize) -> Rig {
     let (sr_threads, sr_builds) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(0)));
     let (up_threads, up_builds) = (sr_threads.clone(), sr_builds.clone());
     let gate = Mutex::new(setup.gate);
+    let identity_calls = Arc::new(Mutex::new(Vec::new()));
+    let (id_calls, with_identity) = (identity_calls.clone(), setup.identity);
     let components = Components {
         restorer: Box::new(move |_, _| {
             Ok(Box::new(FakeGpu { capacity, calls: gpu_calls.clone(), gate: gate.lock().unwrap().take() }) as Box<dyn FaceRestorer>)
@@ -196,12 +233,16 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         masker: Box::new(move |_, _, _| {
             Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::mask::FaceMasker>))
         }),
+        identity: Box::new(move |_, _| {
+            Ok(with_identity
+                .map(|broken| Box::new(FakeIdentity { calls: id_calls.clone(), broken }) as Box<dyn gpen_studio::identity::FaceIdentifier>))
+        }),
         probe: Box::new(move |_| Box::new(ScriptedProbe { free: probe_free.clone() }) as Box<dyn MemoryProbe>),
         memory_model: Box::new(|_, _, _| model()),
         calibrate: Box::new(|_, _, _| Ok(model())),
     };
     let engine = spawn(settings.clone(), components, Box::new(|| {}));
-    Rig { engine, config: settings, calls, cpu_calls, out, _input: input, photos: paths, sr_threads, sr_builds }
+    Rig { engine, config: settings, calls, cpu_calls, out, _input: input, photos: paths, sr_threads, sr_builds, identity_calls }
 }
 
 /// Queues the rig's photos with ids 0, 1, ...
@@ -399,6 +440,49 @@ fn without_a_fallback_every_face_is_reported_failed_not_dropped() {
     let face_failures = events.iter().filter(|e| matches!(e, EngineEvent::FaceFailed { .. })).count();
     assert_eq!(face_failures, 4);
     assert!(outputs(rig.out.path()).is_empty(), "a photo with a lost face is not written");
+}
+
+#[test]
+fn every_face_s_identity_is_measured_in_one_call_a_batch_and_ends_in_its_photo_s_outcome() {
+    // 3 faces a photo, batches of 5 faces: each batch's faces in one call of two embeddings each.
+    let rig = rig(Setup { identity: Some(false), ..Setup::default() }, 3);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let mut measured = 0;
+    for e in &events {
+        if let EngineEvent::PhotoEnded { outcome: Outcome::Restored { faces, identity, .. }, .. } = e {
+            assert_eq!(identity.len(), *faces);
+            for id in identity {
+                let id = id.expect("every face measured");
+                assert!(id.similarity > 0.9999 && !id.softened && id.strength == 1.0, "{id:?}");
+                measured += 1;
+            }
+        }
+    }
+    assert_eq!(measured, 9);
+    let calls = rig.identity_calls.lock().unwrap().clone();
+    let batches = rig.calls.lock().unwrap().clone();
+    assert_eq!(calls, batches.iter().map(|n| 2 * n).collect::<Vec<_>>(), "one identity call per GPEN batch");
+    let s = summary(&events);
+    assert_eq!((s.faces_measured, s.faces_below_floor, s.identity_embeddings), (9, 0, 18), "{s:?}");
+}
+
+#[test]
+fn a_face_whose_identity_cannot_be_measured_is_pasted_as_restored_and_reported() {
+    let rig = rig(Setup { identity: Some(true), per_photo: 2, ..Setup::default() }, 2);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert_eq!((s.photos_restored, s.faces_restored, s.identity_failures), (2, 4, 4), "{s}");
+    let unmeasured = events.iter().filter(|e| matches!(e, EngineEvent::IdentityUnmeasured { .. })).count();
+    assert_eq!(unmeasured, 4);
+    assert!(s.to_string().contains("4 faces' identity could not be measured"), "{s}");
+    assert_eq!(outputs(rig.out.path()).len(), 2, "both photos are written");
+    // The batch out of memory, then each face alone.
+    let calls = rig.identity_calls.lock().unwrap().clone();
+    assert!(calls.contains(&2) && calls.iter().any(|&n| n > 2), "{calls:?}");
 }
 
 #[test]
@@ -602,7 +686,11 @@ fn a_panic_in_the_engine_ends_the_run_with_a_crash_error() {
 fn events_past_the_unread_backlog_go_without_their_previews() {
     use gpen_studio::engine::worker::{PREVIEW_BACKLOG, Preview, lighter_when_behind};
     let preview = || Some(Preview { image: RgbImage::new(8, 6), scale: 0.5 });
-    let ended = || EngineEvent::PhotoEnded { id: 3, outcome: Outcome::Restored { output: "o/x.png".into(), faces: 1 }, after: preview() };
+    let ended = || EngineEvent::PhotoEnded {
+        id: 3,
+        outcome: Outcome::Restored { output: "o/x.png".into(), faces: 1, identity: vec![None] },
+        after: preview(),
+    };
     let found = || EngineEvent::FacesFound { id: 3, faces: Vec::new(), before: preview() };
     for (event, waiting, kept) in [
         (ended(), PREVIEW_BACKLOG - 1, true),

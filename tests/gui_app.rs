@@ -18,7 +18,7 @@ use gpen_studio::gui::Studio;
 use gpen_studio::gui::download::{DownloadState, ModelSource, mb};
 use gpen_studio::gui::face_tool::ToolStatus;
 use gpen_studio::gui::helpers::Helpers;
-use gpen_studio::gui::state::{AppState, PhotoStatus, UiSettings};
+use gpen_studio::gui::state::{Action, AppState, PhotoStatus, UiSettings};
 use gpen_studio::photo::PhotoError;
 use gpen_studio::pipeline::{Outcome, PhotoFailure};
 use gpen_studio::restore::network::GpenConfig;
@@ -256,7 +256,7 @@ fn a_finished_photo_shows_its_after_image_in_the_compare_view() {
         .events
         .send(EngineEvent::PhotoEnded {
             id: ID,
-            outcome: Outcome::Restored { output: dir.path().join("out/grandma.png"), faces: 1 },
+            outcome: Outcome::Restored { output: dir.path().join("out/grandma.png"), faces: 1, identity: vec![None] },
             after: Some(preview(40, 30)),
         })
         .unwrap();
@@ -641,6 +641,64 @@ fn switching_a_face_off_sends_the_kept_faces_to_the_engine_and_the_outline_shows
 }
 
 #[test]
+fn the_face_strip_shows_each_face_s_identity_and_its_own_strength_goes_to_the_engine() {
+    use gpen_studio::identity::FaceIdentity;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, script, photo) = one_queued_photo(dir.path(), some_weights(dir.path()));
+    let face = |x: f32| Face { bbox: [x, 10.0, x + 30.0, 40.0], score: 0.99, landmarks: [[x + 15.0, 25.0]; 5] };
+    {
+        let app = &mut harness.state_mut().state;
+        app.settings.run.identity_floor = Some(0.6);
+        let row = &mut app.rows[0];
+        row.faces = vec![face(5.0), face(45.0), face(85.0)];
+        row.faces_known = true;
+        row.faces_off.insert(1);
+        row.before = Some(preview(120, 60));
+        row.revision += 1;
+    }
+    harness.run_steps(2);
+    let id = |similarity: f32, strength: f32, final_similarity: f32, below_floor: bool| FaceIdentity {
+        asked_strength: 1.0,
+        similarity,
+        strength,
+        final_similarity,
+        below_floor,
+        softened: strength < 1.0,
+    };
+    // The engine got faces 1 and 3 (face 2 is switched off): its two identities are theirs.
+    script
+        .events
+        .send(EngineEvent::PhotoEnded {
+            id: ID,
+            outcome: Outcome::Restored {
+                output: dir.path().join("out/grandma.png"),
+                faces: 2,
+                identity: vec![Some(id(0.41, 0.38, 0.62, true)), Some(id(0.88, 1.0, 0.88, false))],
+            },
+            after: Some(preview(120, 60)),
+        })
+        .unwrap();
+    harness.run_steps(2);
+    harness.get_by_label("identity 0.41 -> 0.62 (strength 0.38)");
+    harness.get_by_label("identity 0.88");
+    let row = &harness.state().state.rows[0];
+    assert_eq!(row.identity.iter().map(|i| i.map(|i| i.similarity)).collect::<Vec<_>>(), vec![Some(0.41), None, Some(0.88)]);
+    // Face 3 gets its own strength: the engine receives the kept faces with it.
+    let _ = script.sent();
+    harness.state_mut().handle(Action::FaceStrength(ID, 2, Some(0.5)));
+    harness.run_steps(2);
+    let given = script
+        .sent()
+        .into_iter()
+        .filter_map(|c| if let Command::Configure(config) = c { config.given_faces.clone() } else { None })
+        .last()
+        .expect("configured with the face's strength");
+    assert_eq!(given.get(&photo), Some(&[face(5.0), face(85.0)][..]));
+    assert_eq!(given.strengths(&photo), Some(&[None, Some(0.5)][..]));
+    harness.get_by_label("run's");
+}
+
+#[test]
 fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
     let dir = tempfile::tempdir().unwrap();
     let (harness, _script) = window(settings(dir.path(), some_weights(dir.path())));
@@ -651,6 +709,8 @@ fn the_settings_name_the_detector_and_mask_in_use_and_offer_the_add_ons() {
     harness.get_by_label("ParseNet-latest");
     harness.get_by_label("realesrnet_x2");
     harness.get_by_label("Upscale background");
+    harness.get_by_label("ArcFace-IR-SE50");
+    harness.get_by_label("Identity not measured (the identity network is not installed)");
 }
 
 #[test]

@@ -135,9 +135,16 @@ fn transforms_and_the_paste_mask_equal_the_authors() {
             .zip(&aligned)
             .zip(&faces)
             .zip(&masks)
-            .map(|(((r, a), f), m)| PasteFace { restored: r, aligned: &a.crop, tfm: a.tfm, box_side: f.width().min(f.height()), mask: m })
+            .map(|(((r, a), f), m)| PasteFace {
+                restored: r,
+                aligned: &a.crop,
+                tfm: a.tfm,
+                box_side: f.width().min(f.height()),
+                mask: m,
+                strength: 1.0,
+            })
             .collect();
-        let ours = paste::composite(photo.width(), photo.height(), &paste, 1.0).mask;
+        let ours = paste::composite(photo.width(), photo.height(), &paste).mask;
         let theirs = common::read_npy(&pipeline().join(format!("{case}-nosr-full_mask.npy")));
         let theirs: Vec<f32> = Vec::try_from(theirs.flatten(0, -1)).unwrap();
         assert_eq!(ours.len(), theirs.len());

@@ -123,6 +123,10 @@ pub struct FaceRecord {
     pub result: FaceResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How much the face as pasted still looks like the original (when the identity network
+    /// measured it): the similarity at the strength asked for and at the strength used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::identity::FaceIdentity>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +141,11 @@ pub struct Totals {
     pub pending: usize,
     pub faces_restored: usize,
     pub faces_failed: usize,
+    /// Faces measured below the identity guard's floor, and those it softened.
+    #[serde(default)]
+    pub faces_below_floor: usize,
+    #[serde(default)]
+    pub faces_softened: usize,
 }
 
 impl Totals {
@@ -151,6 +160,9 @@ impl Totals {
             }
             t.faces_restored += p.faces.iter().filter(|f| f.result == FaceResult::Restored).count();
             t.faces_failed += p.faces.iter().filter(|f| f.result == FaceResult::Failed).count();
+            let measured = || p.faces.iter().filter_map(|f| f.identity);
+            t.faces_below_floor += measured().filter(|i| i.below_floor).count();
+            t.faces_softened += measured().filter(|i| i.softened).count();
         }
         t.pending = total.saturating_sub(photos.len());
         t
@@ -163,7 +175,11 @@ impl std::fmt::Display for Totals {
             f,
             "photos {}: restored {}, no faces {}, already done {}, failed {}, pending {}; faces restored {}, failed {}",
             self.photos, self.restored, self.no_faces, self.already_done, self.failed, self.pending, self.faces_restored, self.faces_failed
-        )
+        )?;
+        if self.faces_below_floor > 0 {
+            write!(f, "; below the identity floor {} (softened {})", self.faces_below_floor, self.faces_softened)?;
+        }
+        Ok(())
     }
 }
 
@@ -292,8 +308,10 @@ impl ReportWriter {
 
     /// The faces found on a photo in flight (each restored until said otherwise).
     pub fn faces_found(&mut self, id: PhotoId, faces: &[crate::detect::Face]) {
-        let records =
-            faces.iter().map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None }).collect();
+        let records = faces
+            .iter()
+            .map(|f| FaceRecord { bbox: f.bbox, score: f.score, result: FaceResult::Restored, reason: None, identity: None })
+            .collect();
         self.pending.entry(id).or_default().faces = records;
     }
 
@@ -310,6 +328,11 @@ impl ReportWriter {
             return;
         };
         let reason = if let Outcome::Failed { error, .. } = outcome { Some(error.to_string()) } else { None };
+        if let (Outcome::Restored { identity, .. }, Some(p)) = (outcome, self.pending.get_mut(&id)) {
+            for (f, i) in p.faces.iter_mut().zip(identity) {
+                f.identity = *i;
+            }
+        }
         let wait = self.interval.max(self.write_cost * 20);
         if self.end(id, recorded, reason) && self.last_write.is_none_or(|t| t.elapsed() >= wait) {
             self.try_write();
@@ -528,7 +551,17 @@ mod tests {
         let m = merge(&[rerun, other, killed]);
         assert_eq!(
             m.totals,
-            Totals { photos: 6, restored: 3, no_faces: 1, already_done: 1, failed: 1, pending: 0, faces_restored: 0, faces_failed: 0 }
+            Totals {
+                photos: 6,
+                restored: 3,
+                no_faces: 1,
+                already_done: 1,
+                failed: 1,
+                pending: 0,
+                faces_restored: 0,
+                faces_failed: 0,
+                ..Totals::default()
+            }
         );
         assert_eq!((m.reports, m.unfinished), (3, 1));
         let failed: Vec<&Path> = m.failed().map(|p| p.input.as_path()).collect();

@@ -150,6 +150,9 @@ pub fn record(report: &mut ReportWriter, event: &EngineEvent) {
         EngineEvent::MaskFallback { id, face, error } => {
             report.face_note(*id, *face, false, format!("no parsing mask ({error}); pasted with the rectangle"))
         }
+        EngineEvent::IdentityUnmeasured { id, face, error } => {
+            report.face_note(*id, *face, false, format!("identity not measured ({error}); pasted as restored"))
+        }
         EngineEvent::PhotoEnded { id, outcome, .. } => report.photo_ended(*id, outcome),
         EngineEvent::Finished(summary) => report.finished(summary),
         _ => {}

@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// GPEN's face path beside ours: detection time with MTCNN and RetinaFace on the same photos,
     /// and the paste mask per face (ParseNet and its post-processing) against the rectangle.
     FacePath(super::bench_face_path::FacePathBenchArgs),
+    /// The identity guard's cost beside GPEN's: the identity network's time an embedding by batch,
+    /// and what measuring (and softening) a face adds to restoring it.
+    Identity(super::bench_identity::IdentityBenchArgs),
     /// Background super-resolution by tile size (MP/s, peak memory, difference from untiled), and
     /// fixed against planned tiles on an emulated small device.
     Upscale(super::bench_upscale::UpscaleBenchArgs),
@@ -106,6 +109,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Engine(args) => super::bench_engine::run(args),
         BenchCommand::FacePath(args) => super::bench_face_path::run(args),
         BenchCommand::Upscale(args) => super::bench_upscale::run(args),
+        BenchCommand::Identity(args) => super::bench_identity::run(args),
         BenchCommand::Gui(args) => super::bench_gui::run(args),
     }
 }

@@ -287,9 +287,10 @@ fn run_engine(
         sizer,
         monitor_interval: Duration::from_millis(250),
         // The strategies differ only in their batches: MTCNN (which the synthetic mosaics are made
-        // for) and the rectangle mask, whatever add-ons are installed.
+        // for), the rectangle mask and no identity measure, whatever add-ons are installed.
         detector: crate::config::DetectorChoice::Mtcnn,
         mask: crate::config::MaskChoice::Rectangle,
+        identity: crate::config::IdentityChoice::Off,
         ..RunConfig::default()
     };
     let engine = spawn(settings, components, Box::new(|| {}));

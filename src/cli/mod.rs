@@ -6,6 +6,7 @@ mod bench;
 mod bench_engine;
 mod bench_face_path;
 mod bench_gui;
+mod bench_identity;
 mod bench_photos;
 mod bench_upscale;
 mod calibrate;
@@ -13,6 +14,7 @@ mod completions;
 mod detect;
 pub mod exit;
 mod generator;
+mod identity;
 mod info;
 mod models;
 pub mod output;
@@ -64,6 +66,9 @@ pub enum Command {
     Upscale(upscale::UpscaleArgs),
     /// Run GPEN's face parser (ParseNet) on face crops; write each face's mask, labels and paste mask.
     Parse(parse::ParseArgs),
+    /// How alike face crops are (GPEN's identity network, ArcFace IR-SE-50): the similarity of
+    /// every pair, and with --json the embeddings.
+    Identity(identity::IdentityArgs),
     /// Measure speed and memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -206,6 +211,7 @@ pub fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Identity(args) => identity::run(args),
         Command::Upscale(args) => upscale::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),

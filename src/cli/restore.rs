@@ -78,6 +78,8 @@ pub struct RestoreArgs {
     pub mask_args: MaskArgs,
     #[command(flatten)]
     pub sr_args: SrArgs,
+    #[command(flatten)]
+    pub identity_args: IdentityArgs,
     /// With --aligned: what to do with each crop — restore (default), colorize (GPEN-Colorization:
     /// grey in, colours out, the input's luminance kept), inpaint (GPEN-Inpainting: white regions,
     /// or NAME_mask.png beside the crop, are filled) or seg2face (GPEN-Seg2face: a parsing map in).
@@ -132,8 +134,8 @@ impl RestoreArgs {
             preview_side: 0, // the terminal shows no images
             ..RunConfig::default()
         };
-        let config =
-            self.sr_args.apply(self.mask_args.apply(self.face_args.apply(RunConfig { upscale: self.upscale, task: self.task, ..config })));
+        let config = RunConfig { upscale: self.upscale, task: self.task, ..config };
+        let config = self.identity_args.apply(self.sr_args.apply(self.mask_args.apply(self.face_args.apply(config))));
         config.validate().map_err(super::exit::usage)?;
         Ok(config)
     }
@@ -179,6 +181,39 @@ pub struct MaskArgs {
 impl MaskArgs {
     pub fn apply(&self, config: RunConfig) -> RunConfig {
         RunConfig { mask: self.mask, parser_weights: self.parser_weights.clone(), parser_size: self.parser_size.size, ..config }
+    }
+}
+
+/// Each face's identity, measured and guarded: shared by `restore` and `bench pipeline`.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// Measure how much each restored face still looks like the person (the cosine similarity of
+    /// ArcFace IR-SE-50 embeddings, GPEN's identity network): auto (when model_ir_se50.pth is
+    /// installed), on, or off.
+    #[arg(long, default_value = "auto", value_name = "WHEN")]
+    pub identity: config::IdentityChoice,
+    /// Identity network weights (default: model_ir_se50.pth in the models folder).
+    #[arg(long, value_name = "FILE")]
+    pub identity_weights: Option<PathBuf>,
+    /// Faces whose similarity to the original falls below S (-1 to 1; e.g. 0.6) are softened: their
+    /// strength is lowered until they meet it, down to 0 (the original face), or only reported
+    /// with --identity-guard flag. Needs the identity network.
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub identity_floor: Option<f32>,
+    /// What to do with a face below --identity-floor: soften (default) or flag (only report it).
+    #[arg(long, default_value = "soften", value_name = "MODE", requires = "identity_floor")]
+    pub identity_guard: crate::identity::GuardMode,
+}
+
+impl IdentityArgs {
+    pub fn apply(&self, config: RunConfig) -> RunConfig {
+        RunConfig {
+            identity: self.identity,
+            identity_weights: self.identity_weights.clone(),
+            identity_floor: self.identity_floor,
+            identity_guard: self.identity_guard,
+            ..config
+        }
     }
 }
 
@@ -236,6 +271,15 @@ pub fn face_path_line(config: &ResolvedRun) -> String {
         None => detector,
     };
     let mut line = format!("faces: {detector}; paste mask: {}", config.mask.describe());
+    if let Some(path) = &config.identity {
+        line += &match config.guard() {
+            Some(g) if g.mode == crate::identity::GuardMode::Soften => {
+                format!("; identity measured ({}), faces below {} softened", path.display(), g.floor)
+            }
+            Some(g) => format!("; identity measured ({}), faces below {} flagged", path.display(), g.floor),
+            None => format!("; identity measured ({})", path.display()),
+        };
+    }
     if let Some(path) = &config.upscaler {
         let tiles = match config.tile {
             Some(0) => "whole photos".to_string(),
@@ -309,6 +353,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
                 let path = &names[*id as usize];
                 out.error(&format!("error: {}: {}", path.display(), without_path(&error.to_string(), path)));
             }
+            EngineEvent::PhotoEnded { id, outcome: Outcome::Restored { identity, .. }, .. } => {
+                for line in identity_lines(&names[*id as usize], identity, config.identity_floor) {
+                    out.info(&line);
+                }
+            }
             EngineEvent::PhotoEnded { id, outcome: Outcome::NoFaces { .. }, .. } => {
                 out.info(&format!("note: {}: no faces found; written unchanged", names[*id as usize].display()));
             }
@@ -322,6 +371,12 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             EngineEvent::MaskFallback { id, face, error } => {
                 out.info(&format!(
                     "warning: {} face {face}: no parsing mask ({error}); pasted with the rectangle",
+                    names[*id as usize].display()
+                ));
+            }
+            EngineEvent::IdentityUnmeasured { id, face, error } => {
+                out.info(&format!(
+                    "warning: {} face {face}: identity not measured ({error}); pasted as restored",
                     names[*id as usize].display()
                 ));
             }
@@ -386,7 +441,14 @@ fn dry_run(config: &ResolvedRun, photos: &[crate::archive::Photo], device: tch::
     if let Some(p) = plan::parser_memory(config) {
         println!("face parser: {} of weights + {} per face, planned with GPEN's", format_bytes(p.weights), format_bytes(p.per_face));
     }
-    let model = plan::run_model(model, config, device.is_cuda());
+    if let Some(i) = plan::identity_memory(config, gpen.size as u32) {
+        println!(
+            "identity network: {} of weights + {} per face (two embeddings), planned with GPEN's",
+            format_bytes(i.weights),
+            format_bytes(i.per_face)
+        );
+    }
+    let model = plan::run_model(model, config, device.is_cuda(), gpen.size as u32);
     let rec = plan::plan(sample.as_ref().ok().map(|s| (s.free, s.held)), device == tch::Device::Cpu, config, &model);
     println!("batch {}: {}", rec.batch, rec.reason);
     if let Some(line) = tile_plan_line(config, inputs, &rec, &model) {
@@ -420,6 +482,30 @@ fn workers_line(config: &RunConfig) -> String {
         1 => "every step on one thread".to_string(),
         n => format!("{n} detection workers, {} writer(s)", config.workers.writers()),
     }
+}
+
+/// What `restore` says of a restored photo's faces' identity: with `-v` every face, otherwise the
+/// faces below the floor (never silent about a face the guard acted on).
+fn identity_lines(path: &Path, faces: &[Option<crate::identity::FaceIdentity>], floor: Option<f32>) -> Vec<String> {
+    let verbose = super::output::verbosity() == super::output::Verbosity::Verbose;
+    let mut lines = Vec::new();
+    for (i, f) in faces.iter().enumerate() {
+        let Some(f) = f else { continue };
+        if !verbose && !f.below_floor {
+            continue;
+        }
+        let mut line = format!("{} face {i}: identity {:.3}", path.display(), f.similarity);
+        if f.below_floor {
+            line += &format!(" below the floor {:.3}", floor.unwrap_or(f32::NAN));
+        }
+        if f.softened {
+            line += &format!("; softened from strength {:.2} to {:.2} (identity {:.3})", f.asked_strength, f.strength, f.final_similarity);
+        } else if f.below_floor {
+            line += "; kept (--identity-guard flag)";
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// A photo's error names its file already (`PATH: what is wrong`); the CLI's line names it once.

@@ -50,12 +50,37 @@ pub fn with_parser(model: MemoryModel, parser: Option<ParserMemory>) -> MemoryMo
     }
 }
 
-/// The memory model of a run's GPU stage: GPEN's (calibrated or analytic), the face parser's when
-/// it pastes with one, and on CUDA the detectors' and upscalers' weights, resident beside them
-/// (each stage worker holds its own copies; RetinaFace-R50 is 109 MB a copy, RealESRNet 38 MB,
-/// MTCNN's are negligible). SR tiles are planned from what the batch leaves.
-pub fn run_model(gpen: MemoryModel, config: &ResolvedRun, cuda: bool) -> MemoryModel {
+/// What the identity network adds to a batch's memory (it runs after GPEN and the parser, on the
+/// faces they leave: like the parser, its weights stay resident and a face needs the largest of the
+/// networks' activations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityMemory {
+    pub weights: u64,
+    /// Two embeddings a face (the face that went in and the face as pasted) at the crop side.
+    pub per_face: u64,
+}
+
+/// The identity network's memory when `config` measures faces of side `crop`, from the weights
+/// file's shapes; `None` when faces are not measured or the file is not an IR-SE network.
+pub fn identity_memory(config: &ResolvedRun, crop: u32) -> Option<IdentityMemory> {
+    let shapes = crate::checkpoint::read_shapes(config.identity.as_deref()?).ok()?;
+    let ir = crate::identity::infer_config(&shapes).ok()?;
+    // A crop whose side is not a multiple of 256 is measured at 256.
+    let side = if crate::identity::needs_resize(crop, crop) { crate::identity::UNIT_SIDE } else { crop };
+    Some(IdentityMemory { weights: crate::checkpoint::fp32_bytes(&shapes), per_face: 2 * crate::identity::bytes_per_face(&ir, side) })
+}
+
+/// The memory model of a run's GPU stage for crops of side `crop`: GPEN's (calibrated or
+/// analytic), the face parser's when it pastes with one, the identity network's when it measures
+/// faces, and on CUDA the detectors' and upscalers' weights, resident beside them (each stage
+/// worker holds its own copies; RetinaFace-R50 is 109 MB a copy, RealESRNet 38 MB, MTCNN's are
+/// negligible). SR tiles are planned from what the batch leaves.
+pub fn run_model(gpen: MemoryModel, config: &ResolvedRun, cuda: bool, crop: u32) -> MemoryModel {
     let mut model = with_parser(gpen, parser_memory(config));
+    if let Some(id) = identity_memory(config, crop) {
+        model.fixed += id.weights;
+        model.per_face = model.per_face.max(id.per_face);
+    }
     if cuda && !config.aligned {
         let copies = if config.workers.count() > 1 { config.workers.count() as u64 } else { 1 };
         model.fixed += copies * (detector_weights(config) + upscaler_weights(config));
@@ -163,9 +188,29 @@ mod tests {
         // 27.3 M parameters, resident in fp32 whatever the file stores (fp16 here).
         assert!((100_000_000..120_000_000).contains(&weights), "{weights}");
         let gpen = MemoryModel { fixed: GIB, per_face: GIB, source: ModelSource::Analytic };
-        assert_eq!(run_model(gpen.clone(), &config, true).fixed, GIB + 4 * weights);
-        assert_eq!(run_model(gpen.clone(), &config, false), gpen, "on the CPU detection is charged to RAM instead");
+        assert_eq!(run_model(gpen.clone(), &config, true, 512).fixed, GIB + 4 * weights);
+        assert_eq!(run_model(gpen.clone(), &config, false, 512), gpen, "on the CPU detection is charged to RAM instead");
         let mtcnn = RunConfig { detector: crate::config::DetectorChoice::Mtcnn, ..config.config }.resolve().unwrap();
-        assert_eq!(run_model(gpen.clone(), &mtcnn, true), gpen);
+        assert_eq!(run_model(gpen.clone(), &mtcnn, true, 512), gpen);
+    }
+
+    #[test]
+    fn the_identity_network_adds_its_weights_and_two_embeddings_a_face() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/arcface/weights.pth");
+        let config = RunConfig {
+            identity_weights: Some(golden),
+            identity: crate::config::IdentityChoice::On,
+            mask: crate::config::MaskChoice::Rectangle,
+            detector: crate::config::DetectorChoice::Mtcnn,
+            ..RunConfig::default()
+        };
+        let config = config.resolve().unwrap();
+        let id = identity_memory(&config, 512).unwrap();
+        assert!((4_000_000..7_000_000).contains(&id.weights), "{}", id.weights);
+        let gpen = MemoryModel { fixed: GIB, per_face: 1 << 20, source: ModelSource::Analytic };
+        let model = run_model(gpen, &config, false, 512);
+        assert_eq!((model.fixed, model.per_face), (GIB + id.weights, id.per_face.max(1 << 20)));
+        // A crop that is not a multiple of 256 is measured at 256: less memory than at 512.
+        assert!(identity_memory(&config, 300).unwrap().per_face < id.per_face);
     }
 }

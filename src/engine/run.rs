@@ -3,18 +3,19 @@
 //! their faces across photos, and turns every stage report into engine events.
 //!
 //! Which thread issues what: GPEN's batches, and the background upscaler with `--upscale`, are
-//! issued only from this thread. Detection and the
-//! alignment warp are issued by the thread that prepares the photo (a stage worker, or this thread
-//! with `--workers 1`), on the restorer's device: on CUDA, each stage worker's MTCNN copy launches
-//! its own kernels (libtorch's caching allocator and the default stream are safe to share across
-//! threads, and GPU kernels of detection and GPEN then queue on the device), so the CPU-side parts
-//! of detection (decoding, pyramid set-up, box bookkeeping) never stall the batches.
+//! issued only from this thread. Detection and the alignment warp are issued by the thread that
+//! prepares the photo (a stage worker, or this thread with `--workers 1`), on the restorer's
+//! device: on CUDA, each stage worker's MTCNN copy launches its own kernels (libtorch's caching
+//! allocator and the default stream are safe to share across threads, and GPU kernels of
+//! detection and GPEN then queue on the device), so the CPU-side parts of detection (decoding,
+//! pyramid set-up, box bookkeeping) never stall the batches.
 //!
 //! On the CPU, libtorch's intra-op threads and the stage workers would fight over the cores: GPEN
 //! on this thread keeps the intra-op thread count it started with, and each detecting thread runs
 //! one intra-op thread (libtorch's OpenMP thread count is per calling thread; see
 //! [`crate::pipeline::runner::DETECT_THREADS`]), so the workers themselves are the parallelism of
-//! detection. Paste and encode are plain Rust and use one core each.
+//! detection. Paste and encode are plain Rust and use one core each. The upscaler, like GPEN, runs
+//! here with every intra-op thread: a lone photo is upscaled on all the cores.
 
 use super::adaptive::AdaptiveBatch;
 use super::admission::{Admission, SrPlan};
@@ -24,6 +25,7 @@ use super::worker::{EngineEvent, Flow, Loaded, Progress, Worker};
 use crate::archive::inputs::OutputNamer;
 use crate::config::{ResolvedRun, Sizer};
 use crate::error::SetupError;
+use crate::identity::FaceIdentifier;
 use crate::pipeline::budget::{Charge, InFlightBudget};
 use crate::pipeline::gpu::{GpuEvent, GpuStage};
 use crate::pipeline::runner::{Inline, StageMsg, Stages, Threaded};
@@ -77,6 +79,9 @@ impl Books {
         summary.mask_fallbacks = gpu.mask_fallbacks;
         summary.times.restore = gpu.busy;
         summary.times.mask = gpu.mask_busy;
+        summary.times.identity = gpu.identity_busy;
+        summary.identity_failures = gpu.identity_failures;
+        summary.identity_embeddings = gpu.identity_embeddings;
         summary.peak_photos_in_flight = self.budget.peak_photos();
         summary.peak_charged_bytes = self.budget.peak_used();
         summary
@@ -128,9 +133,9 @@ impl Worker {
                 }
             }
         }
-        let ctx = StageContext { upscales: loaded.upscaler.is_some(), ..StageContext::new(&config, loaded.restorer.size(), loaded.device) };
+        let ctx = StageContext::new(&config, loaded.restorer.size(), loaded.device, loaded.upscaler.is_some());
         let capacity = config.ram_budget.unwrap_or_else(|| super::plan::in_flight_capacity(config.memory_ratio));
-        let Loaded { restorer, fronts, upscaler, fallback, masker, device, model, sr_per_pixel, .. } = loaded;
+        let Loaded { restorer, fronts, upscaler, fallback, masker, identity, device, model, sr_per_pixel, .. } = loaded;
         let (device, model) = (*device, model.clone());
 
         std::thread::scope(|scope| {
@@ -141,7 +146,8 @@ impl Worker {
                 Stages::Inline(Inline::start(scope, &mut fronts[0], &ctx))
             };
             let gpu = GpuStage::new(restorer.as_ref(), fallback.as_deref(), masker.as_deref())
-                .with_upscaler(upscaler.as_deref().map(|u| u as &dyn crate::upscale::PhotoUpscaler));
+                .with_upscaler(upscaler.as_deref().map(|u| u as &dyn crate::upscale::PhotoUpscaler))
+                .with_identity(identity.as_deref().map(|i| i as &dyn FaceIdentifier), config.guard(), config.strength);
             let sr = sr_per_pixel.map(|(per_pixel, multiple)| SrPlan { per_pixel, scale: config.upscale.unwrap_or(1), multiple });
             self.coordinate(&mut stages, gpu, &ctx, &config, &model, device, capacity, sr)
             // `stages` is dropped here: its queues close and the scope joins the workers.
@@ -266,6 +272,9 @@ impl Worker {
             GpuEvent::CpuFallback { id, face } => self.emit(EngineEvent::CpuFallback { id, face }),
             GpuEvent::FaceFailed { id, face, error } => self.emit(EngineEvent::FaceFailed { id, face, error: error.into() }),
             GpuEvent::MaskFallback { id, face, error } => self.emit(EngineEvent::MaskFallback { id, face, error: error.into() }),
+            GpuEvent::IdentityUnmeasured { id, face, error } => {
+                self.emit(EngineEvent::IdentityUnmeasured { id, face, error: error.into() })
+            }
         });
         books.progress.faces_done += result.faces - result.failed;
         for c in completed {

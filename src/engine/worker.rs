@@ -13,6 +13,7 @@ use crate::config::{ResolvedRun, RunConfig};
 use crate::detect::{Face, FaceDetector, WholeImage};
 use crate::device::{Precision, device_name};
 use crate::error::{ConfigError, SetupError};
+use crate::identity::FaceIdentifier;
 use crate::mask::FaceMasker;
 use crate::pipeline::stages::FrontTools;
 use crate::pipeline::{Outcome, PhotoId, Summary};
@@ -160,6 +161,12 @@ pub enum EngineEvent {
         face: usize,
         error: String,
     },
+    /// The identity network could not measure this face; it was pasted as restored.
+    IdentityUnmeasured {
+        id: PhotoId,
+        face: usize,
+        error: String,
+    },
     Progress(Progress),
     Calibrated(MemoryModel),
     Paused,
@@ -196,6 +203,8 @@ pub type MakeDetector = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Box<dyn Fa
 pub type MakeUpscaler = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Option<Box<dyn PhotoUpscaler + Send>>, SetupError> + Send>;
 /// Builds the paste masks for restored faces of a crop size (`None`: the feathered rectangle).
 pub type MakeMasker = Box<dyn FnMut(&ResolvedRun, Device, u32) -> Result<Option<Box<dyn FaceMasker>>, SetupError> + Send>;
+/// Builds the identity network that measures each restored face (`None`: faces are not measured).
+pub type MakeIdentity = Box<dyn FnMut(&ResolvedRun, Device) -> Result<Option<Box<dyn FaceIdentifier>>, SetupError> + Send>;
 /// The memory model of a loaded restorer (calibration store or analytic estimate).
 pub type MakeMemoryModel = Box<dyn FnMut(&dyn FaceRestorer, &ResolvedRun, &str) -> MemoryModel + Send>;
 /// Measures the memory model of a loaded restorer.
@@ -214,6 +223,8 @@ pub struct Components {
     /// The paste masks of restored faces of the given crop size (the face parser); `None` pastes
     /// with the feathered rectangle.
     pub masker: MakeMasker,
+    /// The identity network of the run's faces (with the guard's floor, if any).
+    pub identity: MakeIdentity,
     pub probe: Box<dyn FnMut(Device) -> Box<dyn MemoryProbe> + Send>,
     /// The memory model for a loaded restorer (calibration store or analytic estimate).
     pub memory_model: MakeMemoryModel,
@@ -266,11 +277,16 @@ impl Components {
                 }
                 crate::config::MaskUse::Rectangle => Ok(None),
             }),
+            identity: Box::new(|s, device| {
+                let Some(path) = &s.identity else { return Ok(None) };
+                let net = crate::identity::IdentityNet::load(path, device).map_err(|e| SetupError::Load(e.to_string()))?;
+                Ok(Some(Box::new(net) as Box<dyn FaceIdentifier>))
+            }),
             probe: Box::new(super::memory::probe_for),
             memory_model: Box::new(|restorer, s, device_label| {
                 let Some(config) = restorer.config() else { return unknown_model() };
                 let gpen = super::plan::memory_model_for(&config, s.precision, device_label);
-                super::plan::run_model(gpen, s, restorer.as_gpen().is_some_and(|g| g.device.is_cuda()))
+                super::plan::run_model(gpen, s, restorer.as_gpen().is_some_and(|g| g.device.is_cuda()), restorer.size())
             }),
             calibrate: Box::new(|restorer, s, device_label| {
                 let gpen = restorer.as_gpen().ok_or_else(|| SetupError::Calibration("only GPEN can be calibrated".into()))?;
@@ -361,6 +377,7 @@ pub(super) struct Loaded {
     /// A CPU copy of the restorer for faces that do not fit the GPU even alone.
     pub(super) fallback: Option<Box<dyn FaceRestorer>>,
     pub(super) masker: Option<Box<dyn FaceMasker>>,
+    pub(super) identity: Option<Box<dyn FaceIdentifier>>,
     pub(super) device: Device,
     pub(super) device_label: String,
     pub(super) model: MemoryModel,
@@ -602,6 +619,7 @@ impl Worker {
         });
         let fallback = if self.config.upscale_only { None } else { (self.components.fallback)(&self.config, device) };
         let masker = (self.components.masker)(&resolved, device, restorer.size())?;
+        let identity = (self.components.identity)(&resolved, device)?;
         self.ensure_monitor(device);
         // The key `calibrate` stores under, so a calibration is found whether or not a sample exists yet.
         let device_label = super::memory::device_label(device);
@@ -614,8 +632,19 @@ impl Worker {
         if let Some(config) = restorer.config() {
             self.emit(EngineEvent::ModelLoaded { config, device: device_name(device), precision: self.config.precision });
         }
-        self.loaded =
-            Some(Loaded { restorer, fronts: vec![front], upscaler, sr_per_pixel, fallback, masker, device, device_label, model, resolved });
+        self.loaded = Some(Loaded {
+            restorer,
+            fronts: vec![front],
+            upscaler,
+            sr_per_pixel,
+            fallback,
+            masker,
+            identity,
+            device,
+            device_label,
+            model,
+            resolved,
+        });
         Ok(())
     }
 

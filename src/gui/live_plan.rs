@@ -64,7 +64,7 @@ impl PlanJob {
         let gpen = crate::engine::plan::memory_model_for(&self.gpen, self.run.precision, &self.device);
         let resolved = self.run.resolve().ok();
         let model = match &resolved {
-            Some(r) => crate::engine::plan::run_model(gpen, r, self.cuda),
+            Some(r) => crate::engine::plan::run_model(gpen, r, self.cuda, self.gpen.size as u32),
             None => gpen,
         };
         let sr = resolved.and_then(|r| r.upscaler.clone()).and_then(|path| crate::upscale::read_config(&path).ok()).map(|c| {

@@ -306,7 +306,9 @@ impl Studio {
         self.request_model_info();
     }
 
-    fn handle(&mut self, action: Action) {
+    /// Carries out what a panel asked for (the panels return their actions; tests hand some in
+    /// directly).
+    pub fn handle(&mut self, action: Action) {
         match action {
             Action::Engine(c) => self.send(c),
             Action::AddPaths(p) => self.add_paths(&p),
@@ -352,6 +354,11 @@ impl Studio {
             }
             Action::ToggleFace(key, index) => {
                 if self.state.toggle_face(key, index) {
+                    self.send(self.state.configure_command());
+                }
+            }
+            Action::FaceStrength(key, index, strength) => {
+                if self.state.set_face_strength(key, index, strength) {
                     self.send(self.state.configure_command());
                 }
             }
@@ -429,8 +436,9 @@ impl Studio {
         });
         egui::CentralPanel::default().show(ui, |ui| {
             let editable = !state.run.running;
+            let faces = panels::compare::FaceSettings { strength: state.settings.run.strength, floor: state.settings.run.identity_floor };
             let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
-            panels::compare::compare_panel(ui, &mut state.compare, row, editable, &mut self.textures, &mut actions);
+            panels::compare::compare_panel(ui, &mut state.compare, row, editable, faces, &mut self.textures, &mut actions);
         });
         let run_going = state.run.running;
         if let Some(tool) = state.face_tool.as_mut() {

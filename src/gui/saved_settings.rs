@@ -1,5 +1,5 @@
 //! What the window remembers between sessions: only what the user chose in it (the model, device,
-//! output, memory ratio, face path and upscaling), not the run's wiring. Everything else a run
+//! output, memory ratio, face path, upscaling and the identity guard), not the run's wiring. Everything else a run
 //! needs (limits, preview size, faces given, add-on paths) starts from the engine's defaults each
 //! time, so a setting the window cannot show never sticks from an old session.
 
@@ -36,6 +36,9 @@ pub struct SavedSettings {
     /// The face parser's input size, when the user gave one (the released 512 otherwise).
     pub parser_size: Option<u32>,
     pub upscale: Option<u32>,
+    /// The identity guard's floor (off: `None`) and what it does below it.
+    pub identity_floor: Option<f32>,
+    pub identity_guard: crate::identity::GuardMode,
     /// Folders are searched in their sub-folders too.
     pub recursive: bool,
 }
@@ -66,6 +69,8 @@ impl From<&UiSettings> for SavedSettings {
             mask: r.mask,
             parser_size: r.parser_size,
             upscale: r.upscale,
+            identity_floor: r.identity_floor,
+            identity_guard: r.identity_guard,
             recursive: s.recursive,
         }
     }
@@ -89,6 +94,8 @@ impl From<SavedSettings> for UiSettings {
             mask: s.mask,
             parser_size: s.parser_size,
             upscale: s.upscale,
+            identity_floor: s.identity_floor,
+            identity_guard: s.identity_guard,
             ..UiSettings::default().run
         };
         UiSettings { run, jpeg_quality: s.jpeg_quality, recursive: s.recursive }
@@ -121,6 +128,8 @@ mod tests {
         chosen.run.memory_ratio = 0.55;
         chosen.run.upscale = Some(2);
         chosen.run.mask = MaskChoice::Rectangle;
+        chosen.run.identity_floor = Some(0.7);
+        chosen.run.identity_guard = crate::identity::GuardMode::Flag;
         chosen.jpeg_quality = 77;
         chosen.recursive = false;
         // Wiring a run set up and the window never shows: not remembered.

@@ -68,6 +68,10 @@ pub struct Row {
     /// Indices into `faces` the user switched off: the run restores only the others (they go to
     /// the engine as given faces, so it does not detect this photo again).
     pub faces_off: BTreeSet<usize>,
+    /// Faces given their own strength (index into `faces`), overriding the run's.
+    pub face_strength: std::collections::BTreeMap<usize, f32>,
+    /// Each face's identity as the last run measured it (index into `faces`).
+    pub identity: Vec<Option<crate::identity::FaceIdentity>>,
     pub before: Option<Preview>,
     pub after: Option<Preview>,
     /// Bumped whenever `before`/`after` change, so textures are uploaded again.
@@ -228,6 +232,8 @@ pub enum Action {
     SettingsChanged,
     /// Switch a face of a photo off (or back on) for the run.
     ToggleFace(u64, usize),
+    /// Give a face of a photo its own strength (`None`: the run's again).
+    FaceStrength(u64, usize, Option<f32>),
     /// Download (or resume) the model the missing-model banner offers.
     DownloadModel,
     /// Download an optional add-on (RetinaFace, ParseNet) by catalogue name.
@@ -283,15 +289,30 @@ impl AppState {
         Command::Configure(Box::new(run))
     }
 
-    /// The kept faces of every photo with a face switched off (keyed by the photo's path, as the
-    /// engine receives it); `None` when the user switched none off.
+    /// The kept faces, with their own strengths, of every photo with a face switched off or given
+    /// its own strength (keyed by the photo's path, as the engine receives it); `None` when the user
+    /// changed no face.
     pub fn given_faces(&self) -> Option<crate::config::GivenFaces> {
         let mut given = crate::config::GivenFaces::default();
-        for row in self.rows.iter().filter(|r| r.faces_known && !r.faces_off.is_empty()) {
-            let kept = row.faces.iter().enumerate().filter(|(i, _)| !row.faces_off.contains(i)).map(|(_, f)| *f).collect();
-            given.insert(row.path.to_string_lossy().into_owned(), kept);
+        for row in self.rows.iter().filter(|r| r.faces_known && (!r.faces_off.is_empty() || !r.face_strength.is_empty())) {
+            let kept: Vec<usize> = (0..row.faces.len()).filter(|i| !row.faces_off.contains(i)).collect();
+            let strengths = kept.iter().map(|i| row.face_strength.get(i).copied()).collect();
+            given.insert_with_strengths(row.path.to_string_lossy().into_owned(), kept.iter().map(|&i| row.faces[i]).collect(), strengths);
         }
         (!given.is_empty()).then_some(given)
+    }
+
+    /// Gives face `index` of photo `key` its own strength (`None`: the run's again). Returns
+    /// whether anything changed.
+    pub fn set_face_strength(&mut self, key: u64, index: usize, strength: Option<f32>) -> bool {
+        let Some(row) = self.row_mut(key) else { return false };
+        if index >= row.faces.len() {
+            return false;
+        }
+        match strength {
+            Some(s) => row.face_strength.insert(index, s.clamp(0.0, 1.0)) != Some(s),
+            None => row.face_strength.remove(&index).is_some(),
+        }
     }
 
     /// Switches face `index` of photo `key` off, or on again. Returns whether anything changed.
@@ -313,6 +334,8 @@ impl AppState {
             row.faces.clear();
             row.faces_known = false;
             row.faces_off.clear();
+            row.face_strength.clear();
+            row.identity.clear();
             row.before = None;
             row.preview_requested = false;
             row.revision += 1;
@@ -385,6 +408,8 @@ impl AppState {
                 faces: Vec::new(),
                 faces_known: false,
                 faces_off: BTreeSet::new(),
+                face_strength: Default::default(),
+                identity: Vec::new(),
                 before: None,
                 after: None,
                 revision: 0,
@@ -554,7 +579,13 @@ impl AppState {
             row.output = Some(output.clone());
         }
         match outcome {
-            Outcome::Restored { .. } => {
+            Outcome::Restored { identity, .. } => {
+                // The engine numbered the faces it got: the row's without those switched off.
+                let kept = (0..row.faces.len()).filter(|i| !row.faces_off.contains(i));
+                row.identity = vec![None; row.faces.len()];
+                for (i, id) in kept.zip(identity) {
+                    row.identity[i] = id;
+                }
                 row.status = PhotoStatus::Done;
                 if after.is_some() {
                     row.after = after;
@@ -666,6 +697,11 @@ impl AppState {
                 let t = self.now();
                 let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
                 self.memory.events.push(format!("{}: {name} face {}: no parsing mask ({error}), rectangle used", clock(t), face + 1));
+            }
+            EngineEvent::IdentityUnmeasured { id, face, error } => {
+                let t = self.now();
+                let name = self.row_mut(id).map(|r| r.name.clone()).unwrap_or_default();
+                self.memory.events.push(format!("{}: {name} face {}: identity not measured ({error})", clock(t), face + 1));
             }
             EngineEvent::Progress(p) => self.run.progress = p,
             EngineEvent::Calibrated(model) => {

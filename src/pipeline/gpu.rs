@@ -12,10 +12,15 @@
 //! (the parser runs on the restored face, as in GPEN). A mask that fails even for one face alone
 //! leaves that face with the feathered rectangle, reported as an event: a face is never lost for
 //! its mask.
+//!
+//! With the identity network, each batch's faces are then measured as they will be pasted (the
+//! guard softening those below its floor, [`crate::identity::guard`]), again in one call per
+//! batch; a face whose measurement fails is pasted as restored and reported, never lost.
 
 use super::items::{FaceFailure, RestoredFace};
 use super::stages::{Prepared, ReadPhoto, StageContext, UpscaleReport};
 use super::{BatchSizer, PhotoId};
+use crate::identity::guard::{self, FaceIdentifier, FaceIdentity, Guard, Measure};
 use crate::mask::FaceMasker;
 use crate::restore::FaceRestorer;
 use crate::upscale::PhotoUpscaler;
@@ -47,6 +52,12 @@ pub enum GpuEvent<'a> {
         face: usize,
         error: &'a str,
     },
+    /// The identity network could not measure this face; it is pasted as restored.
+    IdentityUnmeasured {
+        id: PhotoId,
+        face: usize,
+        error: &'a str,
+    },
 }
 
 /// A photo whose faces are all back: each restored, or the error it failed with.
@@ -64,6 +75,11 @@ pub struct GpuStage<'a> {
     fallback: Option<&'a dyn FaceRestorer>,
     masker: Option<&'a dyn FaceMasker>,
     upscaler: Option<&'a dyn PhotoUpscaler>,
+    /// Measures each face as pasted (at its own strength or the run's `strength`), with the guard
+    /// when there is a floor.
+    identity: Option<&'a dyn FaceIdentifier>,
+    guard: Option<Guard>,
+    strength: f32,
     /// Photos read and waiting for the upscaler, in arrival order.
     to_upscale: VecDeque<Box<ReadPhoto>>,
     photos: HashMap<PhotoId, Waiting>,
@@ -72,9 +88,12 @@ pub struct GpuStage<'a> {
     pub oom_events: usize,
     pub cpu_fallbacks: usize,
     pub mask_fallbacks: usize,
-    /// Time in the restorer, and in the masker.
+    pub identity_failures: usize,
+    pub identity_embeddings: usize,
+    /// Time in the restorer, in the masker and in the identity measurements.
     pub busy: Duration,
     pub mask_busy: Duration,
+    pub identity_busy: Duration,
 }
 
 /// One batch's result: the faces it ran and how many of them failed.
@@ -91,15 +110,27 @@ impl<'a> GpuStage<'a> {
             fallback,
             masker,
             upscaler: None,
+            identity: None,
+            guard: None,
+            strength: 1.0,
             to_upscale: VecDeque::new(),
             photos: HashMap::new(),
             queue: VecDeque::new(),
             oom_events: 0,
             cpu_fallbacks: 0,
             mask_fallbacks: 0,
+            identity_failures: 0,
+            identity_embeddings: 0,
             busy: Duration::ZERO,
             mask_busy: Duration::ZERO,
+            identity_busy: Duration::ZERO,
         }
+    }
+
+    /// The run's identity network (`None`: faces are not measured), its guard and the strength
+    /// faces are pasted at.
+    pub fn with_identity(self, identity: Option<&'a dyn FaceIdentifier>, guard: Option<Guard>, strength: f32) -> Self {
+        GpuStage { identity, guard, strength, ..self }
     }
 
     /// The run's upscaler, for the photos handed to [`GpuStage::add_read`].
@@ -168,6 +199,9 @@ impl<'a> GpuStage<'a> {
         let t = Instant::now();
         let results = self.add_masks(&batch, faces, on_event);
         self.mask_busy += t.elapsed();
+        let t = Instant::now();
+        let results = self.add_identity(&batch, results, on_event);
+        self.identity_busy += t.elapsed();
         let failed = results.iter().filter(|r| r.is_err()).count();
         let mut completed = Vec::new();
         for ((id, f), result) in batch.into_iter().zip(results) {
@@ -260,7 +294,7 @@ impl<'a> GpuStage<'a> {
         on_event: &mut dyn FnMut(GpuEvent),
     ) -> Vec<Result<RestoredFace, FaceFailure>> {
         let Some(masker) = self.masker else {
-            return faces.into_iter().map(|r| r.map(|image| RestoredFace { image, mask: None })).collect();
+            return faces.into_iter().map(|r| r.map(|image| RestoredFace { image, mask: None, identity: None })).collect();
         };
         let ok: Vec<&RgbImage> = faces.iter().filter_map(|r| r.as_ref().ok()).collect();
         // The batch's masks in one call; out of memory, one face a call (each face then on its own:
@@ -304,9 +338,79 @@ impl<'a> GpuStage<'a> {
                         None
                     }
                 };
-                Ok(RestoredFace { image, mask })
+                Ok(RestoredFace { image, mask, identity: None })
             })
             .collect()
+    }
+
+    /// Each restored face of a batch measured as it will be pasted (and softened by the guard),
+    /// all in one call; out of memory, one face a call; a face that still fails keeps no identity
+    /// and is reported.
+    fn add_identity(
+        &mut self,
+        batch: &[(PhotoId, usize)],
+        mut results: Vec<Result<RestoredFace, FaceFailure>>,
+        on_event: &mut dyn FnMut(GpuEvent),
+    ) -> Vec<Result<RestoredFace, FaceFailure>> {
+        let Some(identifier) = self.identity else { return results };
+        let ok: Vec<usize> = (0..results.len()).filter(|&k| results[k].is_ok()).collect();
+        let measured: Vec<Result<FaceIdentity, String>> = {
+            let (photos, guard) = (&self.photos, self.guard);
+            let crop = |k: usize| {
+                let (id, f) = batch[k];
+                let p = &photos[&id].prepared;
+                (&p.aligned[f].crop, p.faces[f].width().min(p.faces[f].height()))
+            };
+            // Each face's own strength (the window's, a faces file's), else the run's.
+            let asked = |k: usize| {
+                let (id, f) = batch[k];
+                photos[&id].prepared.strengths.get(f).copied().unwrap_or(self.strength)
+            };
+            let restored = |k: usize| &results[k].as_ref().expect("only restored faces are measured").image;
+            let pasted = |i: usize, s: f32| {
+                let (original, box_side) = crop(ok[i]);
+                crate::pipeline::paste::pasted_face(restored(ok[i]), original, box_side, s)
+            };
+            let of = |which: &[usize]| -> Result<guard::Measured, crate::identity::IdentityError> {
+                let subset = |i: usize, s: f32| pasted(which[i], s);
+                let m = Measure {
+                    originals: which.iter().map(|&i| crop(ok[i]).0).collect(),
+                    asked: which.iter().map(|&i| asked(ok[i])).collect(),
+                    pasted: &subset,
+                };
+                guard::measure(identifier, &m, guard)
+            };
+            let all: Vec<usize> = (0..ok.len()).collect();
+            match of(&all) {
+                Ok(m) => {
+                    self.identity_embeddings += m.embeddings;
+                    m.faces.into_iter().map(Ok).collect()
+                }
+                Err(e) if e.is_oom() && ok.len() > 1 => {
+                    identifier.release_cache();
+                    self.oom_events += 1;
+                    (0..ok.len())
+                        .map(|i| {
+                            let m = of(&[i]).map_err(|e| e.to_string())?;
+                            self.identity_embeddings += m.embeddings;
+                            Ok(m.faces[0])
+                        })
+                        .collect()
+                }
+                Err(e) => ok.iter().map(|_| Err(e.to_string())).collect(),
+            }
+        };
+        for (&k, m) in ok.iter().zip(measured) {
+            match m {
+                Ok(identity) => results[k].as_mut().expect("restored").identity = Some(identity),
+                Err(error) => {
+                    let (id, face) = batch[k];
+                    self.identity_failures += 1;
+                    on_event(GpuEvent::IdentityUnmeasured { id, face, error: &error });
+                }
+            }
+        }
+        results
     }
 
     /// Takes every photo out of the stage, waiting for the upscaler or for faces (the run was

@@ -16,9 +16,11 @@ pub enum FaceFailure {
     AlsoOnCpu { device: RunError, cpu: RunError },
 }
 
-/// A restored face and, with a parser, its paste mask at the crop size.
+/// A restored face and, with a parser, its paste mask at the crop size; with the identity network,
+/// its identity as pasted and the strength it is pasted at (lowered by the guard, maybe).
 #[derive(Debug, Clone)]
 pub struct RestoredFace {
     pub image: RgbImage,
     pub mask: Option<Vec<f32>>,
+    pub identity: Option<crate::identity::FaceIdentity>,
 }

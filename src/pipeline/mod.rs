@@ -60,16 +60,18 @@ pub struct StageTimes {
     pub restore: Duration,
     /// The face parser's paste masks (on the GPU stage, after each batch).
     pub mask: Duration,
+    /// The identity network's measurements and the guard's (on the GPU stage, after the masks).
+    pub identity: Duration,
     pub paste: Duration,
     pub encode: Duration,
 }
 
 impl StageTimes {
     pub fn total(&self) -> Duration {
-        self.decode + self.upscale + self.detect + self.align + self.restore + self.mask + self.paste + self.encode
+        self.decode + self.upscale + self.detect + self.align + self.restore + self.mask + self.identity + self.paste + self.encode
     }
 
-    pub fn named(&self) -> [(&'static str, Duration); 8] {
+    pub fn named(&self) -> [(&'static str, Duration); 9] {
         [
             ("decode", self.decode),
             ("upscale", self.upscale),
@@ -77,6 +79,7 @@ impl StageTimes {
             ("align", self.align),
             ("restore (GPEN)", self.restore),
             ("mask (parser)", self.mask),
+            ("identity", self.identity),
             ("paste", self.paste),
             ("encode", self.encode),
         ]
@@ -107,6 +110,16 @@ pub struct Summary {
     pub cpu_fallbacks: usize,
     /// Faces the parser could not mask, pasted with the feathered rectangle instead.
     pub mask_fallbacks: usize,
+    /// Faces of written photos whose identity was measured, those below the guard's floor, and
+    /// those the guard softened with the strength it took from them in all.
+    pub faces_measured: usize,
+    pub faces_below_floor: usize,
+    pub faces_softened: usize,
+    pub strength_lowered: f64,
+    /// Faces whose identity could not be measured (pasted as restored).
+    pub identity_failures: usize,
+    /// Embeddings the identity network computed (two a face, and each bisection step's).
+    pub identity_embeddings: usize,
     pub times: StageTimes,
     /// Time the GPU stage had no full batch and waited for the CPU stages.
     pub gpu_waited: Duration,
@@ -126,9 +139,17 @@ impl Summary {
 
     pub fn count(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Restored { faces, .. } => {
+            Outcome::Restored { faces, identity, .. } => {
                 self.photos_restored += 1;
                 self.faces_restored += faces;
+                for id in identity.iter().flatten() {
+                    self.faces_measured += 1;
+                    self.faces_below_floor += id.below_floor as usize;
+                    if id.softened {
+                        self.faces_softened += 1;
+                        self.strength_lowered += (id.asked_strength - id.strength) as f64;
+                    }
+                }
             }
             Outcome::NoFaces { .. } => self.photos_without_faces += 1,
             Outcome::AlreadyDone { .. } => self.photos_already_done += 1,
@@ -161,6 +182,16 @@ impl std::fmt::Display for Summary {
         }
         if self.mask_fallbacks > 0 {
             write!(f, "; {} faces pasted with the rectangle mask (the parser failed)", self.mask_fallbacks)?;
+        }
+        if self.faces_below_floor > 0 {
+            write!(f, "; {} of {} faces measured below the identity floor", self.faces_below_floor, self.faces_measured)?;
+            if self.faces_softened > 0 {
+                let mean = self.strength_lowered / self.faces_softened as f64;
+                write!(f, ", {} softened (strength lowered by {mean:.2} on average)", self.faces_softened)?;
+            }
+        }
+        if self.identity_failures > 0 {
+            write!(f, "; {} faces' identity could not be measured", self.identity_failures)?;
         }
         Ok(())
     }

@@ -17,15 +17,14 @@ pub enum Outcome {
     Restored {
         output: PathBuf,
         faces: usize,
+        /// Each face's identity as pasted (`None` for every face when it is not measured, or for a
+        /// face whose measurement failed).
+        identity: Vec<Option<crate::identity::FaceIdentity>>,
     },
     /// No face found: the photo is written unchanged (re-encoded, metadata kept).
-    NoFaces {
-        output: PathBuf,
-    },
+    NoFaces { output: PathBuf },
     /// The result exists from an earlier run and `overwrite` is off.
-    AlreadyDone {
-        output: PathBuf,
-    },
+    AlreadyDone { output: PathBuf },
     /// Nothing was written for this photo; a rerun tries it again.
     Failed {
         error: PhotoFailure,

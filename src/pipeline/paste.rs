@@ -27,6 +27,22 @@ pub struct PasteFace<'a> {
     pub box_side: f32,
     /// Where the face is pasted, S x S values in [0, 1] (row-major).
     pub mask: &'a [f32],
+    /// The blend with the original crop, in [0, 1] (1 = fully restored): the run's strength, or
+    /// this face's own (set in the window, or lowered by the identity guard).
+    pub strength: f32,
+}
+
+/// The face as it is pasted, at the crop size: the small-face smoothing, then the 8-bit blend with
+/// the original crop by `strength` (what the identity guard measures).
+pub fn pasted_face(restored: &RgbImage, aligned: &RgbImage, box_side: f32, strength: f32) -> RgbImage {
+    let smoothed;
+    let restored = if box_side < SMALL_FACE_PX {
+        smoothed = smooth3x3(restored);
+        &smoothed
+    } else {
+        restored
+    };
+    add_weighted(restored, aligned, strength.clamp(0.0, 1.0))
 }
 
 /// Below this detected box side (photo pixels) GPEN smooths the restored face with a 3x3 kernel.
@@ -146,10 +162,9 @@ fn sample<const C: usize>(plane: &[[f32; C]], s: usize, u: f64, v: f64) -> [f32;
     out
 }
 
-/// Pastes every face into `photo`, in the order given. `strength` in [0, 1] blends the restored face
-/// with the original crop (1 = fully restored).
-pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace], strength: f32) -> RgbImage {
-    blend(photo, &composite(photo.width(), photo.height(), faces, strength))
+/// Pastes every face into `photo`, in the order given, each at its own strength.
+pub fn paste_faces(photo: &RgbImage, faces: &[PasteFace]) -> RgbImage {
+    blend(photo, &composite(photo.width(), photo.height(), faces))
 }
 
 /// GPEN's one blend of the warped faces over the photo.
@@ -189,22 +204,14 @@ pub struct Composite {
 }
 
 /// Warps every face (and its mask) into a `w` x `h` photo, "largest mask wins".
-pub fn composite(w: u32, h: u32, faces: &[PasteFace], strength: f32) -> Composite {
+pub fn composite(w: u32, h: u32, faces: &[PasteFace]) -> Composite {
     let (w, h) = (w as usize, h as usize);
     let mut full_mask = vec![0f32; w * h];
     let mut full_img = vec![[0u8; 3]; w * h];
-    let alpha = strength.clamp(0.0, 1.0);
     for face in faces {
         let s = face.restored.width() as usize;
         assert_eq!(face.mask.len(), s * s, "a paste mask has the crop's size");
-        let smoothed;
-        let restored = if face.box_side < SMALL_FACE_PX {
-            smoothed = smooth3x3(face.restored);
-            &smoothed
-        } else {
-            face.restored
-        };
-        let blended = add_weighted(restored, face.aligned, alpha);
+        let blended = pasted_face(face.restored, face.aligned, face.box_side, face.strength);
         let plane: Vec<[f32; 3]> = blended.pixels().map(|p| p.0.map(f32::from)).collect();
         let mask_plane: Vec<[f32; 1]> = face.mask.iter().map(|&m| [m]).collect();
         // The photo region the crop covers: its corners through the inverse transform. Alignment
@@ -275,18 +282,18 @@ mod tests {
         let identity = Affine2::IDENTITY;
         let shifted = Affine2 { m: [[1.0, 0.0, -16.0], [0.0, 1.0, 0.0]] }; // crop origin at photo x = 16
         let faces = [
-            PasteFace { restored: &white, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask },
-            PasteFace { restored: &black, aligned: &black, tfm: shifted, box_side: 200.0, mask: &mask },
+            PasteFace { restored: &white, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask, strength: 1.0 },
+            PasteFace { restored: &black, aligned: &black, tfm: shifted, box_side: 200.0, mask: &mask, strength: 1.0 },
         ];
-        let out = paste_faces(&photo, &faces, 1.0);
+        let out = paste_faces(&photo, &faces);
         // (16, 16) is the white crop's centre and the black crop's edge: white wins there.
         assert!(out.get_pixel(16, 16)[0] > 240);
         // (32, 16) is the black crop's centre and the white crop's outside: black.
         assert!(out.get_pixel(32, 16)[0] < 15);
         // Far from both crops the photo is untouched.
         assert_eq!(out.get_pixel(5, 60), photo.get_pixel(5, 60));
-        let same = PasteFace { restored: &black, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask };
-        let out = paste_faces(&photo, &[same], 0.0);
+        let same = PasteFace { restored: &black, aligned: &white, tfm: identity, box_side: 200.0, mask: &mask, strength: 0.0 };
+        let out = paste_faces(&photo, &[same]);
         assert!(out.get_pixel(16, 16)[0] > 240, "strength 0 keeps the original crop");
     }
 
@@ -295,7 +302,7 @@ mod tests {
         let photo = RgbImage::from_fn(40, 40, |x, y| image::Rgb([(x * 6) as u8, (y * 6) as u8, 7]));
         let black = RgbImage::new(32, 32);
         let zero = vec![0f32; 32 * 32];
-        let face = PasteFace { restored: &black, aligned: &black, tfm: Affine2::IDENTITY, box_side: 50.0, mask: &zero };
-        assert_eq!(paste_faces(&photo, &[face], 1.0), photo);
+        let face = PasteFace { restored: &black, aligned: &black, tfm: Affine2::IDENTITY, box_side: 50.0, mask: &zero, strength: 1.0 };
+        assert_eq!(paste_faces(&photo, &[face]), photo);
     }
 }

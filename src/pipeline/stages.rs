@@ -89,7 +89,8 @@ impl FrontTools {
 }
 
 impl StageContext {
-    pub fn new(config: &crate::config::ResolvedRun, size: u32, device: Device) -> Self {
+    /// `upscales`: the run has an upscaler (the engine loaded one).
+    pub fn new(config: &crate::config::ResolvedRun, size: u32, device: Device, upscales: bool) -> Self {
         StageContext {
             size,
             device,
@@ -104,7 +105,7 @@ impl StageContext {
             given_faces: if config.aligned { None } else { config.given_faces.clone() },
             gpen_exact: config.gpen_exact,
             upscale: if config.aligned { 1.0 } else { config.upscale.unwrap_or(1) as f32 },
-            upscales: !config.aligned && config.upscaler.is_some(),
+            upscales,
             upscale_only: config.upscale_only,
             task: config.run_task(),
             history: (!config.strip_metadata).then(|| super::history::RunHistory::of(config)),
@@ -142,6 +143,8 @@ pub struct Prepared {
     pub background: Option<RgbImage>,
     pub faces: Vec<Face>,
     pub aligned: Vec<AlignedFace>,
+    /// Each face's own strength where one was given (`restore --faces`, the window), else the run's.
+    pub strengths: Vec<f32>,
 }
 
 /// A photo read, waiting for the run's upscaler.
@@ -370,7 +373,11 @@ pub fn search(to_search: ToSearch, tools: &FrontTools, ctx: &StageContext, mut t
     };
     times.align += t.elapsed();
     match aligned {
-        Ok(aligned) => FrontReport { front: Front::Ready(Box::new(Prepared { job, photo, background, faces, aligned })), found, times },
+        Ok(aligned) => {
+            let own = ctx.given_faces.as_ref().and_then(|g| g.strengths(&job.input));
+            let strengths = (0..faces.len()).map(|i| own.and_then(|s| s.get(i).copied().flatten()).unwrap_or(ctx.strength)).collect();
+            FrontReport { front: Front::Ready(Box::new(Prepared { job, photo, background, faces, aligned, strengths })), found, times }
+        }
         Err(error) => {
             let faces_failed = faces.len();
             done(job, Outcome::Failed { error, faces_failed }, found, times)
@@ -413,21 +420,25 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
             .iter()
             .zip(&prepared.aligned)
             .zip(&prepared.faces)
-            .map(|((restored, aligned), face)| PasteFace {
+            .zip(&prepared.strengths)
+            .map(|(((restored, aligned), face), &asked)| PasteFace {
                 restored: &restored.image,
                 aligned: &aligned.crop,
                 tfm: aligned.tfm,
                 box_side: face.width().min(face.height()),
                 mask: restored.mask.as_deref().unwrap_or(&ctx.mask),
+                // The guard's strength when it measured the face, else the face's own or the run's.
+                strength: restored.identity.map_or(asked, |i| i.strength),
             })
             .collect();
         let base = prepared.background.as_ref().unwrap_or(&prepared.photo.pixels);
-        let composite = paste::composite(base.width(), base.height(), &paste_faces, ctx.strength);
+        let composite = paste::composite(base.width(), base.height(), &paste_faces);
         if let Some(deep) = prepared.photo.deep.as_ref().filter(|_| ctx.format.holds_16_bits()) {
             deep_result = Some((paste::blend16(&deep.rgb, &composite), deep.alpha.as_ref()));
         }
         paste::blend(base, &composite)
     };
+    let identity: Vec<Option<crate::identity::FaceIdentity>> = restored.iter().map(|r| r.identity).collect();
     let faces: Vec<RgbImage> = restored.into_iter().map(|r| r.image).collect();
     times.paste += t.elapsed();
 
@@ -436,14 +447,14 @@ pub fn finish(prepared: Prepared, restored: Vec<Result<RestoredFace, FaceFailure
     let meta = if ctx.aligned { PhotoMeta::default() } else { ctx.meta(&prepared.photo, result.width(), result.height(), faces.len()) };
     let deep = deep_result.as_ref().map(|(rgb, alpha)| (rgb, *alpha));
     let written = write(output, &result, deep, &meta, ctx.format)
-        .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces) } else { Ok(()) });
+        .and_then(|()| if ctx.save_faces { save_faces(output, &prepared.aligned, &faces, &identity) } else { Ok(()) });
     times.encode += t.elapsed();
     match written {
         Ok(()) => {
             // Previews map the input's pixels (in which faces are reported) to the preview's.
             let scale = if prepared.background.is_some() { ctx.upscale } else { 1.0 };
             let after = preview(&result, ctx.preview_side).map(|p| Preview { scale: p.scale * scale, ..p });
-            BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len() }, after, times }
+            BackReport { id, outcome: Outcome::Restored { output: output.clone(), faces: faces.len(), identity }, after, times }
         }
         Err(error) => {
             BackReport { id, outcome: Outcome::Failed { error: PhotoFailure::Write(Arc::new(error)), faces_failed: 0 }, after: None, times }
@@ -509,15 +520,36 @@ fn write(
 }
 
 /// `<name>_faceNN.png`: the aligned input and the restored face side by side (GPEN's --save_face).
-fn save_faces(output: &Path, aligned: &[AlignedFace], restored: &[RgbImage]) -> Result<(), photo::PhotoError> {
+/// Each face as `NAME_faceNN.png` (aligned input | restored) and, when identities were measured,
+/// `NAME_faces.json` beside them: each face's file and identity.
+fn save_faces(
+    output: &Path,
+    aligned: &[AlignedFace],
+    restored: &[RgbImage],
+    identity: &[Option<crate::identity::FaceIdentity>],
+) -> Result<(), photo::PhotoError> {
+    #[derive(serde::Serialize)]
+    struct SavedFace<'a> {
+        file: &'a str,
+        identity: Option<crate::identity::FaceIdentity>,
+    }
     let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut names = Vec::new();
     for (i, (a, r)) in aligned.iter().zip(restored).enumerate() {
         let s = a.crop.width();
         let mut pair = RgbImage::new(2 * s, s);
         image::imageops::replace(&mut pair, &a.crop, 0, 0);
         image::imageops::replace(&mut pair, r, s as i64, 0);
-        let path = output.with_file_name(crate::paths::fit_file_name("", &stem, &format!("_face{i:02}.png")));
-        photo::write_photo(&path, &pair, OutputFormat::Png, &Default::default())?;
+        let name = crate::paths::fit_file_name("", &stem, &format!("_face{i:02}.png"));
+        photo::write_photo(&output.with_file_name(&name), &pair, OutputFormat::Png, &Default::default())?;
+        names.push(name);
+    }
+    if identity.iter().any(Option::is_some) {
+        let faces: Vec<SavedFace> = names.iter().zip(identity).map(|(n, i)| SavedFace { file: n, identity: *i }).collect();
+        let path = output.with_file_name(crate::paths::fit_file_name("", &stem, "_faces.json"));
+        let json = serde_json::to_vec_pretty(&faces).expect("identities serialize");
+        crate::paths::write_atomically(&path, |tmp| std::fs::write(tmp, &json))
+            .map_err(|source| photo::PhotoError::Io { path: path.clone(), source })?;
     }
     Ok(())
 }

@@ -82,6 +82,8 @@ pub enum ModelKind {
     FaceParser,
     /// RRDBNet background super-resolution (GPEN's RealESRNet, Real-ESRGAN) of this scale.
     Upscaler { scale: u32 },
+    /// ArcFace IR-SE (GPEN's identity network, for the identity guard).
+    Identity,
 }
 
 impl std::fmt::Display for ModelKind {
@@ -91,6 +93,7 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Detector => write!(f, "face detector (RetinaFace)"),
             ModelKind::FaceParser => write!(f, "face parser (ParseNet)"),
             ModelKind::Upscaler { scale } => write!(f, "background SR ×{scale} (RRDBNet)"),
+            ModelKind::Identity => write!(f, "identity network (ArcFace IR-SE)"),
         }
     }
 }
@@ -234,6 +237,14 @@ impl Catalogue {
                 "optional: GPEN's face parser; each face is pasted through a face-shaped mask (skin, hair, \
                  ears, neck), so no box shows around it (without it: a feathered rectangle)",
             ),
+            ModelEntry::addon(
+                "ArcFace-IR-SE50",
+                crate::identity::IDENTITY_FILE,
+                &format!("{OSS_BASE}/{}", crate::identity::IDENTITY_FILE),
+                ModelKind::Identity,
+                "optional: GPEN's identity network (ArcFace IR-SE-50); each restored face's likeness to the \
+                 original is measured and reported, and with --identity-floor faces that drift are softened",
+            ),
         ])
     }
 
@@ -290,5 +301,7 @@ mod tests {
         assert_eq!(c.find("seg2face-512").unwrap().gpen_task(), Some(Task::Seg2Face));
         assert_eq!(c.find("bfr-512").unwrap().gpen_task(), Some(Task::Restore));
         assert_eq!(c.find("realesrnet_x2").unwrap().kind, ModelKind::Upscaler { scale: 2 });
+        assert_eq!(c.find("arcface-ir-se50").unwrap().file, "model_ir_se50.pth");
+        assert_eq!(c.find("model_ir_se50.pth").unwrap().kind, ModelKind::Identity);
     }
 }

@@ -145,7 +145,7 @@ pub struct Validated {
 }
 
 /// Checks that `path` loads as what `kind` says; with `None`, as whatever it is (a generator, else
-/// RetinaFace, ParseNet or RRDBNet). Add-ons are checked by loading them on the CPU, with every key and
+/// RetinaFace, ParseNet, RRDBNet or ArcFace). Add-ons are checked by loading them on the CPU, with every key and
 /// shape, as a run would.
 pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -> Result<Validated, ModelError> {
     let generator = |expected: Option<GpenConfig>| {
@@ -160,6 +160,11 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
     let parser = || {
         crate::mask::parser::check_file(path)
             .map(|description| Validated { kind: ModelKind::FaceParser, description })
+            .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
+    };
+    let identity = || {
+        crate::identity::check_file(path)
+            .map(|description| Validated { kind: ModelKind::Identity, description })
             .map_err(|e| ModelError::InvalidAddon { reason: e.to_string() })
     };
     let upscaler = |want: Option<u32>| {
@@ -180,10 +185,11 @@ pub fn validate_file(path: &Path, name: Option<&str>, kind: Option<ModelKind>) -
         Some(ModelKind::Upscaler { scale }) => web_page_check(path).and_then(|()| upscaler(Some(scale))),
         Some(ModelKind::Detector) => web_page_check(path).and_then(|()| detector()),
         Some(ModelKind::FaceParser) => web_page_check(path).and_then(|()| parser()),
+        Some(ModelKind::Identity) => web_page_check(path).and_then(|()| identity()),
         None => match generator(None) {
             Err(ModelError::Invalid { cause: CheckpointError::NotGpen { .. } }) => {
-                detector().or_else(|_| parser()).or_else(|_| upscaler(None)).map_err(|_| ModelError::InvalidAddon {
-                    reason: format!("{} is neither a GPEN generator nor a RetinaFace, ParseNet or RRDBNet file", path.display()),
+                detector().or_else(|_| parser()).or_else(|_| upscaler(None)).or_else(|_| identity()).map_err(|_| ModelError::InvalidAddon {
+                    reason: format!("{} is neither a GPEN generator nor a RetinaFace, ParseNet, RRDBNet or ArcFace file", path.display()),
                 })
             }
             other => other,

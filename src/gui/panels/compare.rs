@@ -1,6 +1,7 @@
 //! The compare view (centre): the selected photo before and after, side by side with synchronized
 //! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops, each
-//! with a switch that leaves the face out of the run (its outline then shows it off) and the face
+//! with a switch that leaves the face out of the run (its outline then shows it off), its own
+//! strength, its identity as the last run measured it (coloured by the guard's floor), and the face
 //! tools (colorize, inpaint).
 
 use crate::engine::worker::Preview;
@@ -14,12 +15,38 @@ const FACE_STRIP_HEIGHT: f32 = 84.0;
 /// Outline of faces switched off.
 const OFF: Color32 = Color32::from_rgb(150, 150, 150);
 const ON: Color32 = Color32::from_rgb(80, 220, 120);
+/// Identity: at or above the floor, softened by the guard, below it and kept.
+const KEPT_LIKENESS: Color32 = Color32::from_rgb(80, 220, 120);
+const SOFTENED: Color32 = Color32::from_rgb(240, 180, 60);
+const BELOW_FLOOR: Color32 = Color32::from_rgb(240, 90, 80);
+
+/// The run's settings the face strip shows each face against.
+#[derive(Debug, Clone, Copy)]
+pub struct FaceSettings {
+    /// The run's strength (a face without its own).
+    pub strength: f32,
+    /// The identity guard's floor, if set.
+    pub floor: Option<f32>,
+}
+
+/// What the strip says of a face's identity, and its colour: the similarity as pasted, with the
+/// guard's change when it softened the face.
+pub fn identity_label(id: &crate::identity::FaceIdentity) -> (String, Color32) {
+    if id.softened {
+        (format!("identity {:.2} -> {:.2} (strength {:.2})", id.similarity, id.final_similarity, id.strength), SOFTENED)
+    } else if id.below_floor {
+        (format!("identity {:.2} (below the floor)", id.similarity), BELOW_FLOOR)
+    } else {
+        (format!("identity {:.2}", id.similarity), KEPT_LIKENESS)
+    }
+}
 
 pub fn compare_panel(
     ui: &mut Ui,
     view: &mut CompareView,
     row: Option<&mut Row>,
     editable: bool,
+    settings: FaceSettings,
     textures: &mut Textures,
     actions: &mut Vec<Action>,
 ) {
@@ -123,7 +150,7 @@ pub fn compare_panel(
         }
     }
     if strip && let Some((btex, bp)) = &before {
-        face_strip(ui, row, editable, btex, bp, after.as_ref().map(|(t, p)| (t, *p)), actions);
+        face_strip(ui, row, editable, settings, btex, bp, after.as_ref().map(|(t, p)| (t, *p)), actions);
     }
 }
 
@@ -203,11 +230,13 @@ fn placeholder(ui: &Ui, rect: Rect, text: &str) {
 }
 
 /// Before → after crops of each face, cut from the previews with the face boxes, each with its
-/// switch.
+/// switch, its strength and its identity.
+#[allow(clippy::too_many_arguments)] // the strip's row, settings, textures and actions, each used
 fn face_strip(
     ui: &mut Ui,
     row: &Row,
     editable: bool,
+    settings: FaceSettings,
     btex: &TextureHandle,
     bp: &Preview,
     after: Option<(&TextureHandle, &Preview)>,
@@ -238,6 +267,15 @@ fn face_strip(
                         );
                         tool(ui, "Inpaint…", Task::Inpaint, "Brush over a damaged part of this face and let GPEN-Inpainting fill it in");
                     });
+                    face_strength(ui, row, i, editable, settings.strength, actions);
+                    if let Some(id) = row.identity.get(i).copied().flatten() {
+                        let (text, colour) = identity_label(&id);
+                        let hover = match settings.floor {
+                            Some(f) => format!("Likeness to the original (ArcFace IR-SE-50 cosine similarity); the floor is {f:.2}"),
+                            None => "Likeness to the original (ArcFace IR-SE-50 cosine similarity); no floor set".to_string(),
+                        };
+                        ui.label(RichText::new(text).small().color(colour)).on_hover_text(hover);
+                    }
                 });
                 let side = FACE_STRIP_HEIGHT - 4.0;
                 let (rect, _) = ui.allocate_exact_size(vec2(side * 2.0 + 14.0, side), Sense::hover());
@@ -267,6 +305,25 @@ fn face_strip(
                 ui.add_space(6.0);
             }
         });
+    });
+}
+
+/// The face's own strength, or the run's: dragging gives it its own, "run's" takes it back.
+fn face_strength(ui: &mut Ui, row: &Row, i: usize, editable: bool, run_strength: f32, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        let own = row.face_strength.get(&i).copied();
+        let mut value = own.unwrap_or(run_strength);
+        let drag = ui
+            .add_enabled(editable, egui::DragValue::new(&mut value).range(0.0..=1.0).speed(0.01).fixed_decimals(2).prefix("strength "))
+            .on_hover_text("This face's strength (1 = fully restored, 0 = the original), instead of the run's");
+        if drag.changed() {
+            actions.push(Action::FaceStrength(row.key, i, Some(value)));
+        }
+        if own.is_some()
+            && ui.add_enabled(editable, egui::Button::new("run's").small()).on_hover_text("Use the run's strength again").clicked()
+        {
+            actions.push(Action::FaceStrength(row.key, i, None));
+        }
     });
 }
 

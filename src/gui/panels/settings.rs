@@ -4,6 +4,7 @@
 use crate::config::{DetectorChoice, MaskChoice};
 use crate::device::{DeviceChoice, Precision};
 use crate::gui::state::{Action, AppState, FormatChoice, ModelInfo, short_path};
+use crate::identity::GuardMode;
 use egui::{RichText, Ui};
 
 pub fn settings_panel(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Action>) {
@@ -120,6 +121,35 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
             }
         });
     });
+    let mut floor_moved = false;
+    ui.add_enabled_ui(editable, |ui| {
+        let installed = s.identity_weights.clone().unwrap_or_else(|| crate::paths::model_file(crate::identity::IDENTITY_FILE)).is_file();
+        let mut on = s.identity_floor.is_some();
+        let hint = if installed {
+            "Soften faces that no longer look like the person: a face whose likeness to the original (ArcFace \
+             IR-SE-50) falls below the floor gets a lower strength, just enough to meet it (--identity-floor)"
+        } else {
+            "Needs the identity network: download ArcFace-IR-SE50 below"
+        };
+        if ui.add_enabled(installed || on, egui::Checkbox::new(&mut on, "Identity guard")).on_hover_text(hint).changed() {
+            s.identity_floor = on.then_some(DEFAULT_FLOOR);
+            changed = true;
+        }
+        if let Some(floor) = s.identity_floor.as_mut() {
+            floor_moved |= ui
+                .add(egui::Slider::new(floor, 0.0..=1.0).text("Identity floor"))
+                .on_hover_text("Cosine similarity to the original face below which a face is softened (or only flagged)")
+                .changed();
+            egui::ComboBox::from_label("Below the floor").selected_text(guard_text(s.identity_guard)).show_ui(ui, |ui| {
+                for m in [GuardMode::Soften, GuardMode::Flag] {
+                    floor_moved |= ui.selectable_value(&mut s.identity_guard, m, guard_text(m)).changed();
+                }
+            });
+        }
+    });
+    if floor_moved {
+        actions.push(Action::SettingsChanged);
+    }
     let mut now = |r: Result<String, crate::error::ConfigError>| match r {
         Ok(text) => ui.label(RichText::new(text).small()),
         Err(e) => ui.colored_label(egui::Color32::from_rgb(240, 90, 80), RichText::new(e.to_string()).small()),
@@ -130,6 +160,10 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
     if s.upscale.is_some() {
         now(choices.upscaler.map(|p| format!("Background upscaled with {}", p.map(|p| p.display().to_string()).unwrap_or_default())));
     }
+    now(choices.identity.map(|p| match p {
+        Some(p) => format!("Each face's identity measured with {}", short_path(&p)),
+        None => "Identity not measured (the identity network is not installed)".into(),
+    }));
     if changed {
         actions.push(Action::ModelChanged);
     }
@@ -149,6 +183,17 @@ fn face_path(ui: &mut Ui, state: &mut AppState, editable: bool, actions: &mut Ve
             }
         });
         ui.label(RichText::new(entry.task.strip_prefix("optional: ").unwrap_or(&entry.task)).small().weak());
+    }
+}
+
+/// The floor the identity guard starts at when switched on: CodeFormer's mean identity score on
+/// CelebA-Test (0.60, reference/users.md), a likeness most restorers keep.
+const DEFAULT_FLOOR: f32 = 0.6;
+
+fn guard_text(m: GuardMode) -> &'static str {
+    match m {
+        GuardMode::Soften => "soften the face",
+        GuardMode::Flag => "only flag it",
     }
 }
 
