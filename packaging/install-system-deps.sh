@@ -11,7 +11,8 @@
 # uses. Only missing packages are installed (dpkg -s).
 # With --test, Slurm and MUNGE (slurm-wlm, munge) for `make test` only: tests/cluster_slurm/ starts its
 # own single-node cluster on loopback from the programs alone, so the packages' own daemons are never
-# started (a policy-rc.d refuses them while apt installs) and no system configuration is needed.
+# started (a policy-rc.d refuses them while apt installs) and no system configuration is needed; and
+# Chromium, in which tests/report_sheet.rs opens the review sheet headless.
 set -euo pipefail
 
 missing=()
@@ -21,7 +22,7 @@ if [ "${1:-}" = "--package" ]; then
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 elif [ "${1:-}" = "--test" ]; then
-  for pkg in slurm-wlm munge; do
+  for pkg in slurm-wlm munge chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 elif [ "${1:-}" = "--gui" ]; then

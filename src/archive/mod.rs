@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod manifest;
 pub mod report;
 pub mod shard;
+pub mod sheet;
 pub mod walk;
 
 pub use shard::Shard;

@@ -116,7 +116,7 @@ pub struct PhotoRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaceRecord {
-    /// `[x1, y1, x2, y2]` in the input's pixels (the upscaled photo's with `--upscale`).
+    /// `[x1, y1, x2, y2]` in the input's pixels (also with `--upscale`, whose result is larger).
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
     pub score: f32,

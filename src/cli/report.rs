@@ -1,5 +1,6 @@
 //! `report merge`: the reports of a sharded run (and of reruns) folded into totals, and the
-//! photos that failed written as a manifest for `restore --from-list`.
+//! photos that failed written as a manifest for `restore --from-list`. `report sheet`: the faces of
+//! those reports on one HTML page, worst first, for review.
 
 use crate::archive::{manifest, report};
 use clap::{Args, Subcommand};
@@ -11,6 +12,22 @@ pub enum ReportCommand {
     /// Fold the reports of shards (and of their reruns) together: totals per outcome and of faces;
     /// the exit status is 1 when any photo's latest outcome is a failure.
     Merge(MergeArgs),
+    /// Write a review sheet: one HTML page (thumbnails beside it) of every face, before | after,
+    /// with its identity, strength and result; softened, failed and least-alike faces first.
+    Sheet(SheetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SheetArgs {
+    /// Report files written by `restore --report` (the reports of shards are merged first).
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Folder for index.html and its faces/ thumbnails (created if missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
+    /// Only the first N faces of the order (the ones that most need a look).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -25,7 +42,25 @@ pub struct MergeArgs {
 }
 
 pub fn run(cmd: ReportCommand) -> anyhow::Result<ExitCode> {
-    let ReportCommand::Merge(args) = cmd;
+    match cmd {
+        ReportCommand::Merge(args) => merge(args),
+        ReportCommand::Sheet(args) => sheet(args),
+    }
+}
+
+fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
+    let reports = args.reports.iter().map(|p| report::read(p)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let merged = report::merge(&reports);
+    let names: Vec<String> =
+        args.reports.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let title = format!("gpen-studio review sheet: {}", names.join(", "));
+    let (page, faces) = crate::archive::sheet::write(&merged.photos, &args.output, &title, args.limit)
+        .map_err(|e| anyhow::anyhow!("cannot write the sheet into {}: {e}", args.output.display()))?;
+    println!("{faces} faces on {}", page.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let reports = args.reports.iter().map(|p| report::read(p)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
     let merged = report::merge(&reports);
     let t = &merged.totals;
