@@ -167,10 +167,10 @@ pub fn html(faces: &[SheetFace], thumbs: &[(Option<String>, Option<String>)], ti
             Some(name) => format!("<img src=\"{}\" alt=\"{alt}\">", escape(name)),
             None => format!("<span class=\"missing\" title=\"{alt}: none\"></span>"),
         };
-        let _ = write!(
+        let _ = writeln!(
             page,
             "<div class=\"face {cls}\" id=\"face-{k}\" data-rank=\"{rank}\" data-similarity=\"{sim}\">\
-             {b}{a}<p><a href=\"{url}\">{name}</a> face {i}</p><p>{what}</p></div>\n",
+             {b}{a}<p><a href=\"{url}\">{name}</a> face {i}</p><p>{what}</p></div>",
             cls = f.rank.label().replace(' ', "-"),
             rank = f.rank.label(),
             sim = f.face.identity.map_or(String::new(), |i| format!("{:.4}", i.similarity)),
@@ -318,7 +318,7 @@ mod tests {
         let photos = vec![photo("<b>&.png", PhotoOutcome::Restored, vec![face(Some((0.3, true, true)), FaceResult::Restored)])];
         let faces = ordered(&photos);
         let page = html(&faces, &[(Some("faces/00000_before.jpg".into()), None)], "Run <1>");
-        assert!(page.contains("&lt;b&gt;&amp;.png face 0") && page.contains("<title>Run &lt;1&gt;</title>"), "{page}");
+        assert!(page.contains("&lt;b&gt;&amp;.png</a> face 0") && page.contains("<title>Run &lt;1&gt;</title>"), "{page}");
         assert!(page.contains("href=\"file:///out/%3Cb%3E%26.png\""), "{page}");
         assert!(page.contains("identity 0.300 → 0.300; strength 1.00 → 0.50"), "{page}");
         assert!(page.contains("class=\"missing\""), "a face without an after image is still listed");
