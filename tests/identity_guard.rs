@@ -188,3 +188,52 @@ fn entry_strength(file: &Path, strength: f64) {
     }
     std::fs::write(file, serde_json::to_vec(&faces).unwrap()).unwrap();
 }
+
+#[test]
+fn compare_with_restores_the_same_faces_with_a_second_model_and_writes_a_and_b_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Model B: the same weights under another name, so B's result must equal A's exactly when it
+    // restores the same faces A found.
+    let b = tmp.path().join("other.pth");
+    std::fs::copy(golden_weights(), &b).unwrap();
+    let out = tmp.path().join("out");
+    let id = arcface();
+    let run = std::process::Command::new(bin())
+        .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--mask", "rectangle", "--weights"])
+        .arg(golden_weights())
+        .arg(photo())
+        .arg("-o")
+        .arg(&out)
+        .arg("--compare-with")
+        .arg(&b)
+        .args(["--identity-weights", id.to_str().unwrap()])
+        .env("XDG_DATA_HOME", tmp.path().join("data"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let a = rgb(&out.join("astronaut.png"));
+    let b_result = rgb(&out.join("compare-other/astronaut.png"));
+    assert!(a == b_result, "the same model on the same faces");
+    let sheet = rgb(&out.join("compare/astronaut.png"));
+    assert_eq!(sheet.dimensions(), (2 * a.width() + 8, a.height()));
+    assert!(image::imageops::crop_imm(&sheet, 0, 0, a.width(), a.height()).to_image() == a);
+    assert!(image::imageops::crop_imm(&sheet, a.width() + 8, 0, a.width(), a.height()).to_image() == b_result);
+    assert!(stdout.contains("A | B in") && stdout.contains("face 0: identity A "), "{stdout}");
+    // A model B that is not there: said before anything runs (status 2).
+    let missing = run_with_data(
+        &tmp.path().join("data"),
+        &[
+            os("restore"),
+            os("--weights"),
+            os(&golden_weights()),
+            os(&photo()),
+            os("-o"),
+            os(&tmp.path().join("o2")),
+            os("--compare-with"),
+            os("nope.pth"),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(!tmp.path().join("o2").exists());
+}

@@ -10,6 +10,7 @@ mod bench_identity;
 mod bench_photos;
 mod bench_upscale;
 mod calibrate;
+mod compare;
 mod completions;
 mod detect;
 pub mod exit;

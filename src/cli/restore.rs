@@ -95,6 +95,11 @@ pub struct RestoreArgs {
     /// path); photos the file does not list are detected as usual.
     #[arg(long, value_name = "FILE", conflicts_with = "aligned")]
     pub faces: Option<PathBuf>,
+    /// Also restore the photos with a second generator (B), with the faces the first found, into
+    /// OUTDIR/compare-<B>/, and write each photo's A | B side by side as OUTDIR/compare/NAME.png
+    /// (each face's identity under both is printed).
+    #[arg(long, value_name = "FILE", conflicts_with = "aligned")]
+    pub compare_with: Option<PathBuf>,
     /// Print the photos found, the model, the device and the batch that would be planned now (with
     /// its arithmetic), and restore nothing.
     #[arg(long)]
@@ -316,6 +321,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         return dry_run(&resolved, &photos, device);
     }
+    if let Some(b) = args.compare_with.as_ref().filter(|b| !b.exists()) {
+        return Err(super::exit::usage(crate::paths::missing_weights_help(b)));
+    }
     let mut report = args.archive.start_report(&selection.shard, &photos, &config)?;
     if photos.is_empty() {
         return Ok(super::archive_args::nothing_to_do(report));
@@ -333,6 +341,8 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         let _ = commands.send(Command::Cancel);
     });
     let names: Vec<PathBuf> = inputs.clone();
+    let compared = args.compare_with.is_some().then(|| photos.clone());
+    let mut first = super::compare::FirstRun::default();
     let unit = if config.aligned { "crops" } else { "photos" };
     // Plans when they change, progress as a bar or plain lines, -q/-v (src/cli/output.rs).
     let mut out = super::output::RunOutput::stderr(inputs.len(), unit);
@@ -341,6 +351,9 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let ended = engine.run_to_end(photos, |event| {
         if let Some(r) = report.as_mut() {
             super::archive_args::record(r, event);
+        }
+        if compared.is_some() {
+            first.record(event);
         }
         match event {
             EngineEvent::ModelLoaded { config: c, device, precision } => {
@@ -399,7 +412,13 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let split: Vec<String> =
         t.named().iter().map(|(n, d)| format!("{n} {:.1} s ({:.0} %)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / total)).collect();
     out.info(&format!("time: {}", split.join(", ")));
-    Ok(super::exit::of_run(summary.photos_failed > 0 || summary.faces_failed > 0, summary.photos_cancelled > 0))
+    let mut compare_ok = true;
+    if let (Some(b), Some(photos)) = (&args.compare_with, &compared)
+        && summary.photos_cancelled == 0
+    {
+        compare_ok = super::compare::compare(&config, b, photos, &first)?;
+    }
+    Ok(super::exit::of_run(summary.photos_failed > 0 || summary.faces_failed > 0 || !compare_ok, summary.photos_cancelled > 0))
 }
 
 /// `--dry-run`: what a run would do now, from the model file's shapes and a fresh memory reading;
