@@ -398,6 +398,58 @@ fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
     harness.get_by_label_contains("1 of 1 photos");
 }
 
+/// A | B: the real engine restores a photo with the run's model, then with model B (the same
+/// weights under another name) from the compare view's button; B restores the same faces into
+/// compare-<B>/ and each face shows its identity under both.
+#[test]
+fn model_b_restores_the_selected_photo_with_the_same_faces_and_the_view_shows_a_beside_b() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let weights = root.join("../shared/golden/gpen-64/weights.pth");
+    let photo = root.join("../shared/photos/astronaut.png");
+    let out = tempfile::tempdir().unwrap();
+    let b = out.path().join("other.pth");
+    std::fs::copy(&weights, &b).unwrap();
+    let ui_settings = UiSettings {
+        run: RunConfig {
+            weights: weights.clone(),
+            device: gpen_studio::device::DeviceChoice::Cpu,
+            out_dir: out.path().into(),
+            identity_weights: Some(root.join("../shared/golden/arcface/weights.pth")),
+            ..UiSettings::default().run
+        },
+        ..UiSettings::default()
+    };
+    let engine = spawn(ui_settings.run.clone(), Components::real(), Box::new(|| {}));
+    let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
+    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    drop_paths(&mut harness, &[photo]);
+    harness.get_by_label("Start").click();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while harness.state().state.run.running || harness.state().state.rows[0].status != PhotoStatus::Done {
+        assert!(Instant::now() < deadline, "the run did not finish: {:?}", harness.state().state.rows[0].status);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.state_mut().state.set_compare_b(b.clone());
+    harness.run_steps(2);
+    harness.get_by_label("B: other.pth");
+    harness.get_by_label("Restore with B").click();
+    while harness.state().state.rows[0].b.is_none() {
+        assert!(Instant::now() < deadline, "model B did not finish");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.run_steps(3);
+    let row = &harness.state().state.rows[0];
+    let result = row.b.clone().unwrap().unwrap_or_else(|e| panic!("model B failed: {e}"));
+    assert_eq!(result.output, out.path().join("compare-other/astronaut.png"));
+    assert!(common::rgb(&result.output) == common::rgb(&out.path().join("astronaut.png")), "the same model on the same faces");
+    assert!(harness.state().state.compare.ab_mode);
+    assert!(harness.get_all_by_label_contains("A identity ").count() >= 1);
+    assert!(harness.get_all_by_label_contains("B identity ").count() >= 1);
+    harness.get_by_label("Restore with B again");
+}
+
 /// The golden generator's configuration (../shared/golden/gpen-64/config.json).
 const GOLDEN: GpenConfig = GpenConfig::new(64, 1, 0.125);
 

@@ -72,6 +72,13 @@ impl OutputNamer {
     }
 }
 
+/// Where a second generator's results go when it is compared with the run's (`restore
+/// --compare-with B`, the window's A | B): `OUT/compare-<B's file stem>/`, named as the run names.
+pub fn compare_folder(out: &Path, weights_b: &Path) -> PathBuf {
+    let stem = weights_b.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "B".into());
+    out.join(format!("compare-{stem}"))
+}
+
 /// The output of each photo, in order, as a run names them.
 pub fn plan_outputs(photos: &[Photo], outdir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut namer = OutputNamer::new(outdir, extension);

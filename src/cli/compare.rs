@@ -10,7 +10,7 @@ use crate::identity::FaceIdentity;
 use crate::pipeline::{Outcome, PhotoId};
 use image::RgbImage;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What the first run (model A) said of each photo: its faces and how it ended.
 #[derive(Debug, Default)]
@@ -33,13 +33,8 @@ impl FirstRun {
     }
 }
 
-/// The folder model B's results go to: `OUT/<B's file stem>`.
-pub fn b_folder(out: &Path, weights_b: &Path) -> PathBuf {
-    let stem = weights_b.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "B".into());
-    out.join(format!("compare-{stem}"))
-}
-
-/// Restores the photos A restored with `weights_b` into [`b_folder`], with A's faces, and writes
+/// Restores the photos A restored with `weights_b` into `OUT/compare-<B>/` (the one
+/// [`crate::archive::inputs::compare_folder`]), with A's faces, and writes
 /// `OUT/compare/<key>.png` (A | B) for each photo both restored. Prints each photo's faces'
 /// identity under both. Returns whether everything compared was written.
 pub fn compare(config_a: &RunConfig, weights_b: &Path, photos: &[Photo], first: &FirstRun) -> anyhow::Result<bool> {
@@ -56,7 +51,7 @@ pub fn compare(config_a: &RunConfig, weights_b: &Path, photos: &[Photo], first: 
         super::output::note("nothing to compare: model A restored no photo");
         return Ok(true);
     }
-    let out_b = b_folder(&config_a.out_dir, weights_b);
+    let out_b = crate::archive::inputs::compare_folder(&config_a.out_dir, weights_b);
     let config_b = RunConfig {
         weights: weights_b.to_path_buf(),
         out_dir: out_b.clone(),

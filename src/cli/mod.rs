@@ -57,7 +57,7 @@ pub enum Command {
     /// Run the raw GPEN network on an NCHW float32 RGB tensor in [-1, 1] (.npy), for verification.
     Generator(generator::GeneratorArgs),
     /// Restore the faces in photos (files or folders) into an output folder.
-    Restore(restore::RestoreArgs),
+    Restore(Box<restore::RestoreArgs>),
     /// Find faces (RetinaFace or MTCNN) and print their boxes, scores and five landmarks (`--json`
     /// writes what `restore --faces` reads).
     Detect(detect::DetectArgs),
@@ -208,7 +208,7 @@ pub fn main() -> ExitCode {
     };
     let result = match command {
         Command::Generator(args) => generator::run(args),
-        Command::Restore(args) => restore::run(args),
+        Command::Restore(args) => restore::run(*args),
         Command::Detect(args) => detect::run(args),
         Command::Align(args) => align::run(args),
         Command::Parse(args) => parse::run(args),

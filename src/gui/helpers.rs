@@ -28,6 +28,8 @@ pub enum DialogPurpose {
     Folder,
     Weights,
     OutputDir,
+    /// The compare view's model B.
+    CompareWeights,
 }
 
 #[derive(Debug)]
@@ -74,6 +76,11 @@ pub enum HelperResult {
         key: u64,
         face: usize,
         result: Result<(PathBuf, image::RgbImage), super::face_job::FaceToolError>,
+    },
+    /// A photo restored by the compare view's model B.
+    CompareResult {
+        key: u64,
+        result: Result<super::compare_job::CompareResult, String>,
     },
 }
 
@@ -259,6 +266,17 @@ impl Helpers {
         })
     }
 
+    /// Restores a photo with the compare view's model B on the engine behind `engine` (the
+    /// window's), from a helper thread.
+    pub fn compare_job(
+        &self,
+        key: u64,
+        job: super::compare_job::CompareJob,
+        engine: Sender<crate::engine::worker::Command>,
+    ) -> std::io::Result<()> {
+        self.on_thread("gui-compare-job", move || HelperResult::CompareResult { key, result: super::compare_job::run(&job, &engine) })
+    }
+
     fn on_thread(&self, name: &str, work: impl FnOnce() -> HelperResult + Send + 'static) -> std::io::Result<()> {
         let tx = self.results_tx.clone();
         let wake = self.wake.clone();
@@ -289,6 +307,11 @@ impl Helpers {
                 DialogPurpose::Weights => dialog
                     .add_filter("GPEN weights", &["pth", "pt", "safetensors"])
                     .set_title("Open GPEN weights")
+                    .pick_file()
+                    .map(|p| vec![p]),
+                DialogPurpose::CompareWeights => dialog
+                    .add_filter("GPEN weights", &["pth", "pt", "safetensors"])
+                    .set_title("Model B: GPEN weights to compare with")
                     .pick_file()
                     .map(|p| vec![p]),
                 DialogPurpose::OutputDir => dialog.set_title("Output folder").pick_folder().map(|p| vec![p]),

@@ -5,6 +5,7 @@
 //!
 //! [`state`] holds everything shown (testable without a window), [`panels`] draw it.
 
+pub mod compare_job;
 pub mod download;
 pub mod face_job;
 pub mod face_tool;
@@ -21,7 +22,7 @@ use download::{DownloadOutcome, DownloadState, Running};
 use egui::{Color32, Ui};
 use helpers::{DialogPurpose, HelperResult, Helpers};
 use state::{Action, AppState, ModelInfo};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -156,6 +157,11 @@ impl Studio {
                                 self.send(self.state.configure_command());
                             }
                         }
+                        DialogPurpose::CompareWeights => {
+                            if let Some(p) = paths.into_iter().next() {
+                                self.state.set_compare_b(p);
+                            }
+                        }
                     }
                 }
                 HelperResult::Collected(found) => {
@@ -179,6 +185,16 @@ impl Studio {
                             }
                         }
                         Err(e) => tool.status = face_tool::ToolStatus::Failed(format!("cannot align the face: {e}")),
+                    }
+                }
+                HelperResult::CompareResult { key, result } => {
+                    if let Err(e) = &result {
+                        self.state.note(format!("model B: {e}"));
+                    }
+                    if let Some(row) = self.state.row_mut(key) {
+                        row.b = Some(result);
+                        row.b_running = false;
+                        row.revision += 1;
                     }
                 }
                 HelperResult::FaceResult { key, face, result } => {
@@ -281,6 +297,24 @@ impl Studio {
         }
     }
 
+    /// Restores photo `key` with model B, unless a run holds the device (one run at a time).
+    fn start_compare(&mut self, key: u64) {
+        if self.state.run.running || self.state.face_tool_running() {
+            self.state.note("model B waits: a run is using the device".to_string());
+            return;
+        }
+        let Some(job) = self.state.compare_job(key) else { return };
+        if let Some(row) = self.state.row_mut(key) {
+            row.b_running = true;
+        }
+        if let Err(e) = self.helpers.compare_job(key, job, self.commands.clone())
+            && let Some(row) = self.state.row_mut(key)
+        {
+            row.b_running = false;
+            row.b = Some(Err(format!("cannot start the run: {e}")));
+        }
+    }
+
     fn run_face_tool(&mut self) {
         // One run on the device at a time: the tool waits for the queue's run to end.
         if self.state.run.running {
@@ -357,6 +391,11 @@ impl Studio {
                     self.send(self.state.configure_command());
                 }
             }
+            Action::PickCompareWeights => {
+                let start = self.state.compare_b.as_ref().and_then(|p| p.parent().map(Path::to_path_buf));
+                self.helpers.dialog(DialogPurpose::CompareWeights, start);
+            }
+            Action::CompareB(key) => self.start_compare(key),
             Action::FaceStrength(key, index, strength) => {
                 if self.state.set_face_strength(key, index, strength) {
                     self.send(self.state.configure_command());
@@ -436,7 +475,11 @@ impl Studio {
         });
         egui::CentralPanel::default().show(ui, |ui| {
             let editable = !state.run.running;
-            let faces = panels::compare::FaceSettings { strength: state.settings.run.strength, floor: state.settings.run.identity_floor };
+            let faces = panels::compare::FaceSettings {
+                strength: state.settings.run.strength,
+                floor: state.settings.run.identity_floor,
+                model_b: state.compare_b.clone(),
+            };
             let row = state.selected.and_then(|k| state.rows.iter_mut().find(|r| r.key == k));
             panels::compare::compare_panel(ui, &mut state.compare, row, editable, faces, &mut self.textures, &mut actions);
         });

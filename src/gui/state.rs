@@ -72,6 +72,10 @@ pub struct Row {
     pub face_strength: std::collections::BTreeMap<usize, f32>,
     /// Each face's identity as the last run measured it (index into `faces`).
     pub identity: Vec<Option<crate::identity::FaceIdentity>>,
+    /// The photo as the comparison's model B restored it (the window's A | B), or why it could not.
+    pub b: Option<Result<crate::gui::compare_job::CompareResult, String>>,
+    /// B is restoring this photo now.
+    pub b_running: bool,
     pub before: Option<Preview>,
     pub after: Option<Preview>,
     /// Bumped whenever `before`/`after` change, so textures are uploaded again.
@@ -200,11 +204,13 @@ pub struct CompareView {
     /// Position of the split line (0..1) in split mode.
     pub split: f32,
     pub show_boxes: bool,
+    /// Show model A's result beside model B's instead of before | after.
+    pub ab_mode: bool,
 }
 
 impl Default for CompareView {
     fn default() -> Self {
-        CompareView { split_mode: false, zoom: 1.0, center: [0.5, 0.5], split: 0.5, show_boxes: true }
+        CompareView { split_mode: false, zoom: 1.0, center: [0.5, 0.5], split: 0.5, show_boxes: true, ab_mode: false }
     }
 }
 
@@ -234,6 +240,10 @@ pub enum Action {
     ToggleFace(u64, usize),
     /// Give a face of a photo its own strength (`None`: the run's again).
     FaceStrength(u64, usize, Option<f32>),
+    /// Choose the second generator (B) the compare view can show beside the run's.
+    PickCompareWeights,
+    /// Restore a photo with model B, with the faces the run restored.
+    CompareB(u64),
     /// Download (or resume) the model the missing-model banner offers.
     DownloadModel,
     /// Download an optional add-on (RetinaFace, ParseNet) by catalogue name.
@@ -278,6 +288,8 @@ pub struct AppState {
     pub log: Vec<String>,
     /// One face being colorized or inpainted, in a window of its own.
     pub face_tool: Option<crate::gui::face_tool::FaceTool>,
+    /// The second generator of the compare view's A | B (not remembered between sessions).
+    pub compare_b: Option<PathBuf>,
 }
 
 impl AppState {
@@ -300,6 +312,28 @@ impl AppState {
             given.insert_with_strengths(row.path.to_string_lossy().into_owned(), kept.iter().map(|&i| row.faces[i]).collect(), strengths);
         }
         (!given.is_empty()).then_some(given)
+    }
+
+    /// Chooses the compare view's model B; results of another B are forgotten.
+    pub fn set_compare_b(&mut self, weights: PathBuf) {
+        if self.compare_b.as_ref() != Some(&weights) {
+            for row in &mut self.rows {
+                row.b = None;
+            }
+        }
+        self.compare_b = Some(weights);
+    }
+
+    /// What model B gets for photo `key`: the faces the run restored (those left on, each with its
+    /// own strength); `None` before its faces are known or without a model B.
+    pub fn compare_job(&self, key: u64) -> Option<crate::gui::compare_job::CompareJob> {
+        let weights_b = self.compare_b.clone()?;
+        let row = self.row(key).filter(|r| r.faces_known)?;
+        let kept: Vec<usize> = (0..row.faces.len()).filter(|i| !row.faces_off.contains(i)).collect();
+        let mut faces = crate::config::GivenFaces::default();
+        let strengths = kept.iter().map(|i| row.face_strength.get(i).copied()).collect();
+        faces.insert_with_strengths(row.path.to_string_lossy().into_owned(), kept.iter().map(|&i| row.faces[i]).collect(), strengths);
+        Some(crate::gui::compare_job::CompareJob { photo: row.photo.clone(), faces, settings: self.settings.run.clone(), weights_b })
     }
 
     /// Gives face `index` of photo `key` its own strength (`None`: the run's again). Returns
@@ -371,6 +405,7 @@ impl AppState {
             walks_pending: 0,
             log: Vec::new(),
             face_tool: None,
+            compare_b: None,
         }
     }
 
@@ -410,6 +445,8 @@ impl AppState {
                 faces_off: BTreeSet::new(),
                 face_strength: Default::default(),
                 identity: Vec::new(),
+                b: None,
+                b_running: false,
                 before: None,
                 after: None,
                 revision: 0,

@@ -12,6 +12,8 @@ pub enum Slot {
     /// The face tool's aligned face (with the brushed mask over it) and its result.
     FaceTool,
     FaceResult,
+    /// The compare view's model B result.
+    B,
 }
 
 /// Textures by photo key and slot; a texture is uploaded again when its revision changes.

@@ -1,11 +1,13 @@
-//! The compare view (centre): the selected photo before and after, side by side with synchronized
-//! zoom and pan, or one image with a split line; detected faces outlined; a strip of face crops, each
+//! The compare view (centre): the selected photo before and after — or restored by the run's model
+//! (A) and by a second one (B) — side by side with synchronized zoom and pan, or one image with a
+//! split line; detected faces outlined; a strip of face crops, each
 //! with a switch that leaves the face out of the run (its outline then shows it off), its own
 //! strength, its identity as the last run measured it (coloured by the guard's floor), and the face
 //! tools (colorize, inpaint).
 
 use crate::engine::worker::Preview;
 use crate::gui::state::{Action, CompareView, PhotoStatus, Row};
+
 use crate::gui::textures::{Slot, Textures};
 use crate::weights::Task;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2, pos2, vec2};
@@ -20,13 +22,15 @@ const KEPT_LIKENESS: Color32 = Color32::from_rgb(80, 220, 120);
 const SOFTENED: Color32 = Color32::from_rgb(240, 180, 60);
 const BELOW_FLOOR: Color32 = Color32::from_rgb(240, 90, 80);
 
-/// The run's settings the face strip shows each face against.
-#[derive(Debug, Clone, Copy)]
+/// The run's settings the view shows each face against.
+#[derive(Debug, Clone)]
 pub struct FaceSettings {
     /// The run's strength (a face without its own).
     pub strength: f32,
     /// The identity guard's floor, if set.
     pub floor: Option<f32>,
+    /// The second generator of A | B, when one is chosen.
+    pub model_b: Option<std::path::PathBuf>,
 }
 
 /// What the strip says of a face's identity, and its colour: the similarity as pasted, with the
@@ -61,6 +65,10 @@ pub fn compare_panel(
     let ctx = ui.ctx().clone();
     let before = row.before.as_ref().map(|p| (textures.get(&ctx, row.key, Slot::Before, row.revision, &p.image), p));
     let after = row.after.as_ref().map(|p| (textures.get(&ctx, row.key, Slot::After, row.revision, &p.image), p));
+    let b_after = match &row.b {
+        Some(Ok(b)) => b.after.as_ref().map(|p| (textures.get(&ctx, row.key, Slot::B, row.revision, &p.image), p)),
+        _ => None,
+    };
 
     ui.horizontal(|ui| {
         ui.heading(&row.name);
@@ -85,6 +93,10 @@ pub fn compare_panel(
             ui.add(egui::Slider::new(&mut view.split, 0.0..=1.0).show_value(false).text("Split position"));
         }
     });
+    model_b_bar(ui, view, row, editable, &settings, actions);
+    // A | B: the run's result on the left, model B's on the right, in place of before | after.
+    let (before, after) = if view.ab_mode && settings.model_b.is_some() { (after, b_after) } else { (before, after) };
+    let labels = if view.ab_mode && settings.model_b.is_some() { ["A", "B"] } else { ["before", "after"] };
     if let PhotoStatus::Failed(error) = &row.status {
         ui.colored_label(Color32::from_rgb(240, 90, 80), format!("Failed: {error}"));
     }
@@ -133,12 +145,20 @@ pub fn compare_panel(
         let half = (area.width() - 8.0) / 2.0;
         let left = Rect::from_min_size(area.min, vec2(half, area.height()));
         let right = Rect::from_min_size(pos2(area.min.x + half + 8.0, area.min.y), vec2(half, area.height()));
-        for (rect, image, label, salt) in [(left, &before, "before", "before-view"), (right, &after, "after", "after-view")] {
+        for (rect, image, label, salt) in [(left, &before, labels[0], "before-view"), (right, &after, labels[1], "after-view")] {
             let response = ui.interact(rect, ui.scope_id().with(salt), Sense::click_and_drag());
             pan_zoom(ui, view, &response, image.as_ref().map(|t| t.0.size_vec2()));
             match image {
                 Some((tex, p)) => draw_image(ui, rect, rect, view, tex, p, faces, off),
-                None => placeholder(ui, rect, if label == "before" { "loading preview…" } else { "not restored yet" }),
+                None => placeholder(
+                    ui,
+                    rect,
+                    match label {
+                        "before" => "loading preview…",
+                        "B" => "not restored with B yet",
+                        _ => "not restored yet",
+                    },
+                ),
             }
             ui.painter().text(
                 rect.left_top() + vec2(6.0, 4.0),
@@ -150,7 +170,7 @@ pub fn compare_panel(
         }
     }
     if strip && let Some((btex, bp)) = &before {
-        face_strip(ui, row, editable, settings, btex, bp, after.as_ref().map(|(t, p)| (t, *p)), actions);
+        face_strip(ui, row, editable, &settings, btex, bp, after.as_ref().map(|(t, p)| (t, *p)), actions);
     }
 }
 
@@ -236,7 +256,7 @@ fn face_strip(
     ui: &mut Ui,
     row: &Row,
     editable: bool,
-    settings: FaceSettings,
+    settings: &FaceSettings,
     btex: &TextureHandle,
     bp: &Preview,
     after: Option<(&TextureHandle, &Preview)>,
@@ -268,13 +288,23 @@ fn face_strip(
                         tool(ui, "Inpaint…", Task::Inpaint, "Brush over a damaged part of this face and let GPEN-Inpainting fill it in");
                     });
                     face_strength(ui, row, i, editable, settings.strength, actions);
+                    let hover = match settings.floor {
+                        Some(f) => format!("Likeness to the original (ArcFace IR-SE-50 cosine similarity); the floor is {f:.2}"),
+                        None => "Likeness to the original (ArcFace IR-SE-50 cosine similarity); no floor set".to_string(),
+                    };
+                    // With a model B restored, each face's identity under A and under B.
+                    let b_identity = match &row.b {
+                        Some(Ok(b)) if settings.model_b.is_some() => Some(b_face_identity(row, b, i)),
+                        _ => None,
+                    };
                     if let Some(id) = row.identity.get(i).copied().flatten() {
                         let (text, colour) = identity_label(&id);
-                        let hover = match settings.floor {
-                            Some(f) => format!("Likeness to the original (ArcFace IR-SE-50 cosine similarity); the floor is {f:.2}"),
-                            None => "Likeness to the original (ArcFace IR-SE-50 cosine similarity); no floor set".to_string(),
-                        };
-                        ui.label(RichText::new(text).small().color(colour)).on_hover_text(hover);
+                        let text = if b_identity.is_some() { format!("A {text}") } else { text };
+                        ui.label(RichText::new(text).small().color(colour)).on_hover_text(&hover);
+                    }
+                    if let Some(Some(id)) = b_identity {
+                        let (text, colour) = identity_label(&id);
+                        ui.label(RichText::new(format!("B {text}")).small().color(colour)).on_hover_text(&hover);
                     }
                 });
                 let side = FACE_STRIP_HEIGHT - 4.0;
@@ -305,6 +335,49 @@ fn face_strip(
                 ui.add_space(6.0);
             }
         });
+    });
+}
+
+/// Face `i`'s identity under model B: B restored the faces left on, in order.
+fn b_face_identity(row: &Row, b: &crate::gui::compare_job::CompareResult, i: usize) -> Option<crate::identity::FaceIdentity> {
+    if row.faces_off.contains(&i) {
+        return None;
+    }
+    let k = (0..i).filter(|j| !row.faces_off.contains(j)).count();
+    b.identity.get(k).copied().flatten()
+}
+
+/// Model B: which file, *A | B* to show it, and *Restore with B* for the selected photo.
+fn model_b_bar(ui: &mut Ui, view: &mut CompareView, row: &Row, editable: bool, settings: &FaceSettings, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        let pick = ui
+            .add_enabled(editable, egui::Button::new("Model B…"))
+            .on_hover_text("Choose a second GPEN generator to compare with the run's (for example GPEN-BFR-1024 against GPEN-BFR-512)");
+        if pick.clicked() {
+            actions.push(Action::PickCompareWeights);
+        }
+        let Some(b) = &settings.model_b else {
+            ui.label(RichText::new("no model B").small().weak());
+            return;
+        };
+        let name = b.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        ui.label(RichText::new(format!("B: {name}")).small()).on_hover_text(b.display().to_string());
+        ui.checkbox(&mut view.ab_mode, "A | B").on_hover_text("The run's result beside model B's, instead of before | after");
+        if row.b_running {
+            ui.label(RichText::new("restoring with B…").small());
+        } else if row.status == PhotoStatus::Done {
+            let label = if matches!(row.b, Some(Ok(_))) { "Restore with B again" } else { "Restore with B" };
+            let button = ui.add_enabled(editable, egui::Button::new(label)).on_hover_text(
+                "Restore this photo with model B, the same faces at the same strengths (into compare-<B>/ in the output folder)",
+            );
+            if button.clicked() {
+                view.ab_mode = true;
+                actions.push(Action::CompareB(row.key));
+            }
+        }
+        if let Some(Err(e)) = &row.b {
+            ui.colored_label(BELOW_FLOOR, RichText::new(crate::gui::state::displayable(e)).small());
+        }
     });
 }
 
