@@ -46,6 +46,8 @@ pub struct PipelineBenchArgs {
     pub face_args: super::restore::FaceArgs,
     #[command(flatten)]
     pub mask_args: super::restore::MaskArgs,
+    #[command(flatten)]
+    pub identity_args: super::restore::IdentityArgs,
     /// Photos or folders to restore.
     #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "synthetic")]
     pub photos: Vec<PathBuf>,
@@ -158,7 +160,7 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
         }
     }
     println!(
-        "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>6} {:>7} | {:>9}",
+        "{:<8} {:>7} {:>9} {:>8} {:>8} {:>6} {:>9} {:>9} | busy s: {:>7} {:>7} {:>6} {:>7} {:>6} {:>8} {:>6} {:>7} | {:>9}",
         "workers",
         "faces",
         "wall s",
@@ -172,6 +174,7 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
         "align",
         "GPEN",
         "mask",
+        "identity",
         "paste",
         "encode",
         "GPU idle"
@@ -183,7 +186,7 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
         let r = sorted[sorted.len() / 2].clone();
         let t = &r.times;
         println!(
-            "{:<8} {:>7} {:>9.2} {:>8.3} {:>8.2} {:>5.0}% {:>9} {:>9} | busy s: {:>7.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>6.1} {:>7.1} | {:>8.1}s",
+            "{:<8} {:>7} {:>9.2} {:>8.3} {:>8.2} {:>5.0}% {:>9} {:>9} | busy s: {:>7.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>6.1} {:>7.1} | {:>8.1}s",
             args.workers[i].to_string(),
             r.faces,
             r.wall_s,
@@ -197,11 +200,24 @@ fn bench_pipeline_in(args: &PipelineBenchArgs, scratch: &std::path::Path) -> any
             t.align.as_secs_f64(),
             t.restore.as_secs_f64(),
             t.mask.as_secs_f64(),
+            t.identity.as_secs_f64(),
             t.paste.as_secs_f64(),
             t.encode.as_secs_f64(),
             // Not restoring: waiting for the CPU stages, or (one thread) doing their work itself.
-            (r.wall_s - t.restore.as_secs_f64() - t.mask.as_secs_f64()).max(0.0),
+            (r.wall_s - t.restore.as_secs_f64() - t.mask.as_secs_f64() - t.identity.as_secs_f64()).max(0.0),
         );
+        if r.identity_embeddings > 0 && r.faces > 0 {
+            // Two embeddings a face; the rest are the guard's bisection steps.
+            let extra = r.identity_embeddings.saturating_sub(2 * r.faces);
+            println!(
+                "         identity: {} embeddings ({} for the guard's bisection), {:.0} ms a face = {:.1} % of GPEN's time a face; {} faces softened",
+                r.identity_embeddings,
+                extra,
+                1e3 * t.identity.as_secs_f64() / r.faces as f64,
+                100.0 * t.identity.as_secs_f64() / t.restore.as_secs_f64().max(1e-9),
+                r.faces_softened
+            );
+        }
         if r.failed > 0 {
             println!("         {} photos failed", r.failed);
         }
@@ -235,6 +251,8 @@ struct PipelineRow {
     peak_charged: u64,
     gpu_waited_s: f64,
     times: crate::pipeline::StageTimes,
+    identity_embeddings: usize,
+    faces_softened: usize,
 }
 
 /// One run of the engine over `inputs` with `workers`, timed from the model being loaded to the
@@ -251,7 +269,7 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         preview_side: 0,
         ..RunConfig::default()
     };
-    let config = args.mask_args.apply(args.face_args.apply(config));
+    let config = args.identity_args.apply(args.mask_args.apply(args.face_args.apply(config)));
     config.validate().map_err(super::exit::usage)?;
     let engine = spawn(config, super::bench_engine::components(&args.network), Box::new(|| {}));
     let mut clock: Option<(Instant, f64)> = None;
@@ -286,6 +304,8 @@ fn run_pipeline_once(args: &PipelineBenchArgs, workers: Workers, inputs: &[PathB
         ram_budget: summary.ram_budget,
         peak_charged: summary.peak_charged_bytes,
         gpu_waited_s: summary.gpu_waited.as_secs_f64(),
+        identity_embeddings: summary.identity_embeddings,
+        faces_softened: summary.faces_softened,
         times: summary.times,
     })
 }

@@ -30,8 +30,12 @@ impl RunHistory {
             MaskUse::Parser(_) => "face-parsing mask (ParseNet)",
             MaskUse::Rectangle => "feathered rectangle",
         };
-        let restore =
+        let mut restore =
             format!("{} at strength {:.2}; faces found with {detector}; pasted with the {mask}", file_name(&run.weights), run.strength);
+        // The guard may paste a face at a lower strength: the history says so.
+        if let Some(g) = run.guard().filter(|g| g.mode == crate::identity::GuardMode::Soften) {
+            restore += &format!("; faces below identity {:.2} softened", g.floor);
+        }
         let upscale = run.upscaler.as_deref().map(|p| format!("upscaled ×{} with {}", run.upscale.unwrap_or(1), file_name(p)));
         RunHistory { restore, upscale, only_upscale: run.upscale_only }
     }

@@ -92,6 +92,7 @@ impl StageTimes {
         self.align += other.align;
         self.restore += other.restore;
         self.mask += other.mask;
+        self.identity += other.identity;
         self.paste += other.paste;
         self.encode += other.encode;
     }

@@ -519,9 +519,8 @@ fn write(
     }
 }
 
-/// `<name>_faceNN.png`: the aligned input and the restored face side by side (GPEN's --save_face).
 /// Each face as `NAME_faceNN.png` (aligned input | restored) and, when identities were measured,
-/// `NAME_faces.json` beside them: each face's file and identity.
+/// `NAME_faces.json` beside them: each face's file and identity (GPEN's --save_face, and more).
 fn save_faces(
     output: &Path,
     aligned: &[AlignedFace],
