@@ -181,7 +181,9 @@ pub struct GivenFaces {
 
 impl GivenFaces {
     pub fn insert(&mut self, key: impl Into<String>, faces: Vec<crate::detect::Face>) {
-        self.by_key.insert(key.into(), faces);
+        let key = key.into();
+        self.strengths.remove(&key);
+        self.by_key.insert(key, faces);
     }
 
     /// Faces with their own strengths (`None`: the run's), one per face.
@@ -190,6 +192,8 @@ impl GivenFaces {
         debug_assert_eq!(faces.len(), strengths.len());
         if strengths.iter().any(Option::is_some) {
             self.strengths.insert(key.clone(), strengths);
+        } else {
+            self.strengths.remove(&key);
         }
         self.by_key.insert(key, faces);
     }
