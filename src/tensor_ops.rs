@@ -1,8 +1,47 @@
-//! Tensor operations the networks share that tch does not offer as such: channels-last memory and
-//! LeakyReLU with a slope, in place.
+//! Tensor operations the networks share that tch does not offer as such: channels-last memory,
+//! LeakyReLU with a slope, in place, and an eval-mode BatchNorm that can be folded.
 
 use crate::error::TchResult;
-use tch::Tensor;
+use tch::{Kind, Tensor, nn};
+
+/// `nn.BatchNorm2d` / `nn.BatchNorm1d` in eval mode, under `p`: keys `weight`, `bias`,
+/// `running_mean`, `running_var` and `num_batches_tracked` (a training counter the files carry;
+/// unused in eval). The parser's and the identity network's norms.
+#[derive(Debug)]
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    mean: Tensor,
+    var: Tensor,
+}
+
+/// PyTorch's default BatchNorm epsilon.
+const BN_EPS: f64 = 1e-5;
+
+impl BatchNorm {
+    pub fn new(p: nn::Path, channels: i64) -> Self {
+        let weight = p.var("weight", &[channels], nn::Init::Const(1.0));
+        let bias = p.var("bias", &[channels], nn::Init::Const(0.0));
+        let mean = p.zeros_no_train("running_mean", &[channels]);
+        let var = p.ones_no_train("running_var", &[channels]);
+        let _ = p.zeros_no_train("num_batches_tracked", &[]);
+        BatchNorm { weight, bias, mean, var }
+    }
+
+    /// `x` [N, C] or [N, C, H, W].
+    pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
+        x.f_batch_norm(Some(&self.weight), Some(&self.bias), Some(&self.mean), Some(&self.var), false, 0.1, BN_EPS, true)
+    }
+
+    /// The eval-mode norm as a per-channel affine map `y * scale + shift`, computed in f64 so
+    /// weights folded with it carry one rounding.
+    pub fn affine(&self) -> TchResult<(Tensor, Tensor)> {
+        let f64 = |t: &Tensor| t.f_to_kind(Kind::Double);
+        let scale = f64(&self.weight)?.f_div(&f64(&self.var)?.f_add_scalar(BN_EPS)?.f_sqrt()?)?;
+        let shift = f64(&self.bias)?.f_sub(&f64(&self.mean)?.f_mul(&scale)?)?;
+        Ok((scale, shift))
+    }
+}
 
 /// `t` [N, C, H, W] with channels-last strides (memory [N, H, W, C]): oneDNN then convolves
 /// without reordering each input and output, and elementwise operations, pads and

@@ -4,9 +4,10 @@
 //! then `l2_norm`.
 
 use super::bottleneck::BottleneckIrSe;
-use super::layers::{BatchNorm, PRelu, conv_weight};
+use super::layers::{PRelu, conv_weight};
 use crate::checkpoint::Shapes;
 use crate::error::{ShapeError, TchResult};
+use crate::tensor_ops::BatchNorm;
 use std::fmt;
 use tch::{Tensor, nn};
 

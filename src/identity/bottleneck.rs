@@ -3,8 +3,9 @@
 //! ([`SeModule`]); the shortcut is `MaxPool2d(1, stride)` (a strided subsample) when the width
 //! does not change, else a strided 1x1 conv and a BatchNorm.
 
-use super::layers::{BatchNorm, PRelu, conv_weight};
+use super::layers::{PRelu, conv_weight};
 use crate::error::TchResult;
+use crate::tensor_ops::BatchNorm;
 use tch::{Tensor, nn};
 
 /// `SEModule(C, 16)`: global average, 1x1 conv C -> C/16, ReLU, 1x1 conv back, sigmoid, and the

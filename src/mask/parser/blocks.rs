@@ -10,6 +10,7 @@
 
 use super::subpixel::UpConv;
 use crate::error::TchResult;
+use crate::tensor_ops::BatchNorm;
 use crate::tensor_ops::channels_last;
 use crate::tensor_ops::leaky_relu_;
 use tch::{Kind, Tensor, nn};
@@ -20,44 +21,6 @@ pub enum Scale {
     None,
     Down,
     Up,
-}
-
-/// `NormLayer(norm_type='bn')`: keys `norm.weight`, `norm.bias`, `norm.running_mean`,
-/// `norm.running_var`, `norm.num_batches_tracked` (a counter the file carries; unused in eval).
-#[derive(Debug)]
-pub struct BatchNorm {
-    weight: Tensor,
-    bias: Tensor,
-    mean: Tensor,
-    var: Tensor,
-}
-
-/// `nn.BatchNorm2d`'s default epsilon.
-const BN_EPS: f64 = 1e-5;
-
-impl BatchNorm {
-    fn new(p: nn::Path, channels: i64) -> Self {
-        let p = p / "norm";
-        let weight = p.var("weight", &[channels], nn::Init::Const(1.0));
-        let bias = p.var("bias", &[channels], nn::Init::Const(0.0));
-        let mean = p.zeros_no_train("running_mean", &[channels]);
-        let var = p.ones_no_train("running_var", &[channels]);
-        let _ = p.zeros_no_train("num_batches_tracked", &[]);
-        BatchNorm { weight, bias, mean, var }
-    }
-
-    fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
-        x.f_batch_norm(Some(&self.weight), Some(&self.bias), Some(&self.mean), Some(&self.var), false, 0.1, BN_EPS, true)
-    }
-
-    /// The eval-mode norm as a per-channel affine map `y * scale + shift`, computed in f64 so the
-    /// folded weights carry one rounding.
-    fn affine(&self) -> TchResult<(Tensor, Tensor)> {
-        let f64 = |t: &Tensor| t.f_to_kind(Kind::Double);
-        let scale = f64(&self.weight)?.f_div(&f64(&self.var)?.f_add_scalar(BN_EPS)?.f_sqrt()?)?;
-        let shift = f64(&self.bias)?.f_sub(&f64(&self.mean)?.f_mul(&scale)?)?;
-        Ok((scale, shift))
-    }
 }
 
 /// `ConvLayer` with a 3x3 kernel, the only size ParseNet builds.
@@ -80,7 +43,8 @@ impl ConvLayer {
         let conv = &p / "conv2d";
         let weight = conv.var("weight", &[c_out, c_in, 3, 3], nn::Init::Const(0.0));
         let bias = (!bn).then(|| conv.var("bias", &[c_out], nn::Init::Const(0.0)));
-        let norm = bn.then(|| BatchNorm::new(&p / "norm", c_out));
+        // `NormLayer(norm_type='bn')` holds its BatchNorm2d as `norm`: keys `norm.norm.*`.
+        let norm = bn.then(|| BatchNorm::new(&p / "norm" / "norm", c_out));
         let slope = act.then(|| Tensor::from_slice(&[0.2f32]).to_device(p.device()).to_kind(Kind::Float));
         ConvLayer { weight, bias, norm, slope, scale, inference: false }
     }
