@@ -38,8 +38,8 @@ pub struct FacePathBenchArgs {
     pub device: super::DeviceArg,
 }
 
-/// Median wall time of `repeat` runs of `f` after one warm-up, in seconds.
-fn timed<T>(repeat: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
+/// Median wall time of `repeat` runs of `f` after one warm-up, in seconds, and the last result.
+pub(super) fn timed<T>(repeat: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
     let mut out = f()?;
     let mut times = Vec::new();
     for _ in 0..repeat.max(1) {

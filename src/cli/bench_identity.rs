@@ -4,11 +4,11 @@
 //! embedding a bisection step). Speed does not depend on the weights' values, so the released
 //! shapes with placeholder weights measure what the released files cost.
 
+use super::bench_face_path::timed;
 use crate::identity::{IdentityNet, IrSeConfig, guard::BISECTION_STEPS};
 use clap::Args;
 use image::RgbImage;
 use std::process::ExitCode;
-use std::time::Instant;
 
 #[derive(Debug, Args)]
 pub struct IdentityBenchArgs {
@@ -23,19 +23,6 @@ pub struct IdentityBenchArgs {
     /// Timed runs after one warm-up; the median is reported.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub repeat: usize,
-}
-
-/// Median wall time of `repeat` runs of `f` after one warm-up, in seconds.
-fn timed(repeat: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
-    f()?;
-    let mut times = Vec::new();
-    for _ in 0..repeat.max(1) {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
 }
 
 pub fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
@@ -57,15 +44,9 @@ pub fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
     );
     println!("{:.2} GMAC an embedding", net.config().macs() as f64 / 1e9);
     let face = RgbImage::from_fn(side, side, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
-    let gpen_s = timed(args.repeat, || {
-        gpen.restore(&[&face])?;
-        Ok(())
-    })?;
+    let (gpen_s, _) = timed(args.repeat, || Ok(gpen.restore(&[&face])?))?;
     println!("{:<44} {:>10.1} ms", format!("GPEN {side} a face (batch 1)"), gpen_s * 1e3);
-    let blend_s = timed(args.repeat, || {
-        let _ = crate::pipeline::paste::pasted_face(&face, &face, 200.0, 0.5);
-        Ok(())
-    })?;
+    let (blend_s, _) = timed(args.repeat, || Ok(crate::pipeline::paste::pasted_face(&face, &face, 200.0, 0.5)))?;
     println!("{:<44} {:>10.1} ms", "the face as pasted (blend, once a step)", blend_s * 1e3);
     println!(
         "{:<8} {:>14} {:>18} {:>9} {:>22} {:>9}",
@@ -74,10 +55,7 @@ pub fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
     for &n in &args.batch {
         let n = n.max(1);
         let faces = vec![&face; 2 * n];
-        let s = timed(args.repeat, || {
-            net.embed(&faces)?;
-            Ok(())
-        })?;
+        let (s, _) = timed(args.repeat, || Ok(net.embed(&faces)?))?;
         let per_embedding = s / (2 * n) as f64;
         let guard = 2.0 * per_embedding + blend_s;
         // Each bisection step embeds every face still searching in one call: one embedding and
