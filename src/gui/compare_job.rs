@@ -5,10 +5,9 @@
 
 use crate::archive::Photo;
 use crate::config::{GivenFaces, RunConfig};
-use crate::engine::driver::run_aside;
-use crate::engine::worker::{Command, EngineEvent, Preview};
+use crate::engine::worker::{Command, Preview};
+use crate::gui::face_job::{AsideResult, FaceToolError, run_one};
 use crate::identity::FaceIdentity;
-use crate::pipeline::Outcome;
 use crossbeam_channel::Sender;
 use std::path::PathBuf;
 
@@ -34,7 +33,7 @@ pub struct CompareResult {
 }
 
 /// Restores the job's photo with B on the engine behind `engine`; B's result, or why there is none.
-pub fn run(job: &CompareJob, engine: &Sender<Command>) -> Result<CompareResult, String> {
+pub fn run(job: &CompareJob, engine: &Sender<Command>) -> Result<CompareResult, FaceToolError> {
     let out = crate::archive::inputs::compare_folder(&job.settings.out_dir, &job.weights_b);
     let config = RunConfig {
         weights: job.weights_b.clone(),
@@ -43,21 +42,7 @@ pub fn run(job: &CompareJob, engine: &Sender<Command>) -> Result<CompareResult, 
         given_faces: Some(std::sync::Arc::new(job.faces.clone())),
         ..job.settings.clone()
     };
-    config.validate().map_err(|e| e.to_string())?;
-    let mut result = Err("the run ended without a result".to_string());
-    run_aside(engine, config, vec![job.photo.clone()], |event| match event {
-        EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, identity, .. }, after, .. } => {
-            result = Ok(CompareResult {
-                weights: job.weights_b.clone(),
-                output: output.clone(),
-                after: after.clone(),
-                identity: identity.clone(),
-            })
-        }
-        EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. } => result = Err(error.to_string()),
-        EngineEvent::PhotoEnded { outcome: Outcome::NoFaces { .. }, .. } => result = Err("no faces to compare".into()),
-        EngineEvent::ModelError(error) => result = Err(error.to_string()),
-        _ => {}
-    });
-    result
+    config.validate()?;
+    let AsideResult { output, after, identity } = run_one(engine, config, job.photo.clone())?;
+    Ok(CompareResult { weights: job.weights_b.clone(), output, after, identity })
 }

@@ -34,7 +34,7 @@ pub struct FaceJob {
     pub weights: PathBuf,
 }
 
-/// Why a face tool's job did not give a result.
+/// Why a job the window runs aside on its engine (a face tool's, model B's) did not give a result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FaceToolError {
     /// The engine could not run the task (its checkpoint, the device, the settings).
@@ -107,18 +107,32 @@ pub fn run(job: &FaceJob, engine: &Sender<Command>) -> Result<(PathBuf, RgbImage
         ..job.settings.clone()
     };
     config.check_task()?;
-    let output = run_engine(engine, config, crop_path)?;
+    let output = run_one(engine, config, Photo::direct(crop_path))?.output;
     let pixels =
         image::open(&output).map_err(|e| FaceToolError::File(format!("cannot read the result {}: {e}", output.display())))?.to_rgb8();
     Ok((output, pixels))
 }
 
-/// One aligned crop through the engine; its output path, or the engine's reason.
-fn run_engine(engine: &Sender<Command>, config: RunConfig, crop: PathBuf) -> Result<PathBuf, FaceToolError> {
+/// What one photo's run aside on the window's engine wrote.
+#[derive(Debug, Clone)]
+pub struct AsideResult {
+    pub output: PathBuf,
+    /// The result's preview, when the run makes previews.
+    pub after: Option<crate::engine::worker::Preview>,
+    /// Each face's identity, as the run measured it.
+    pub identity: Vec<Option<crate::identity::FaceIdentity>>,
+}
+
+/// One photo through the window's engine as a run of its own (after whatever it runs now); what
+/// it wrote, or the engine's reason. The face tools and model B run through it.
+pub fn run_one(engine: &Sender<Command>, config: RunConfig, photo: Photo) -> Result<AsideResult, FaceToolError> {
     let mut result = Err(FaceToolError::Run("the run ended without a result".into()));
-    run_aside(engine, config, vec![Photo::direct(crop)], |event| match event {
-        EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, .. }, .. } => result = Ok(output.clone()),
+    run_aside(engine, config, vec![photo], |event| match event {
+        EngineEvent::PhotoEnded { outcome: Outcome::Restored { output, identity, .. }, after, .. } => {
+            result = Ok(AsideResult { output: output.clone(), after: after.clone(), identity: identity.clone() })
+        }
         EngineEvent::PhotoEnded { outcome: Outcome::Failed { error, .. }, .. } => result = Err(FaceToolError::Run(error.to_string())),
+        EngineEvent::PhotoEnded { outcome: Outcome::NoFaces { .. }, .. } => result = Err(FaceToolError::Run("no faces found".into())),
         EngineEvent::FaceFailed { error, .. } => result = Err(FaceToolError::Run(error.clone())),
         EngineEvent::ModelError(error) => result = Err(error.clone().into()),
         _ => {}

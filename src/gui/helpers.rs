@@ -80,7 +80,7 @@ pub enum HelperResult {
     /// A photo restored by the compare view's model B.
     CompareResult {
         key: u64,
-        result: Result<super::compare_job::CompareResult, String>,
+        result: Result<super::compare_job::CompareResult, super::face_job::FaceToolError>,
     },
 }
 

@@ -311,7 +311,7 @@ impl Studio {
             && let Some(row) = self.state.row_mut(key)
         {
             row.b_running = false;
-            row.b = Some(Err(format!("cannot start the run: {e}")));
+            row.b = Some(Err(face_job::FaceToolError::Run(format!("cannot start the run: {e}"))));
         }
     }
 

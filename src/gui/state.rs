@@ -73,7 +73,7 @@ pub struct Row {
     /// Each face's identity as the last run measured it (index into `faces`).
     pub identity: Vec<Option<crate::identity::FaceIdentity>>,
     /// The photo as the comparison's model B restored it (the window's A | B), or why it could not.
-    pub b: Option<Result<crate::gui::compare_job::CompareResult, String>>,
+    pub b: Option<Result<crate::gui::compare_job::CompareResult, crate::gui::face_job::FaceToolError>>,
     /// B is restoring this photo now.
     pub b_running: bool,
     pub before: Option<Preview>,

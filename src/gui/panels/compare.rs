@@ -376,7 +376,7 @@ fn model_b_bar(ui: &mut Ui, view: &mut CompareView, row: &Row, editable: bool, s
             }
         }
         if let Some(Err(e)) = &row.b {
-            ui.colored_label(BELOW_FLOOR, RichText::new(crate::gui::state::displayable(e)).small());
+            ui.colored_label(BELOW_FLOOR, RichText::new(crate::gui::state::displayable(&e.to_string())).small());
         }
     });
 }
