@@ -167,14 +167,21 @@ def run_authors(args, mode, photos, faces_file, out_dir):
     job = json.dumps({"mode": mode, "photos": photos, "faces": faces_file, "out": out_dir})
     cmd = [sys.executable, os.path.abspath(__file__), "--gpen-dir", args.gpen_dir, "--weights-dir", args.weights_dir,
            "--ours", args.ours, "--authors-child", job]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
+    wall, done = timed_run(cmd, args.threads, "the authors' side")
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_run(cmd, threads, who):
+    """Runs `cmd` (with `--threads` when set) as a process of its own: its wall time and its output;
+    a failure ends the benchmark, naming `who` and the command."""
+    if threads:
+        cmd = cmd + ["--threads", str(threads)]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"the authors' side failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+        sys.exit(f"{who} failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    return wall, done
 
 
 def authors_child(args):
@@ -246,13 +253,7 @@ def run_ours(args, mode, photos, faces_file, out_dir):
         cmd += ["--upscale", "2", "--sr-weights", w("sr"), "--gpen-exact"]
     if faces_file:
         cmd += ["--faces", faces_file]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"gpen-studio failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    wall, _ = timed_run(cmd, args.threads, "gpen-studio")
     with open(report) as f:
         stages = json.load(f).get("stage_seconds", {})
     return wall, stages

@@ -359,6 +359,32 @@ fn a_thousand_queued_photos_are_listed_and_only_the_rows_on_screen_get_thumbnail
     assert!(harness.state().textures.len() >= with_thumbnail.len(), "the thumbnails were uploaded as textures");
 }
 
+/// A window over the real engine (`ui_settings` for both) that has restored `photo`: dropped, started,
+/// and stepped until the run is over.
+fn restored_in_a_real_window(ui_settings: UiSettings, photo: PathBuf) -> Harness<'static, Studio> {
+    let engine_settings = RunConfig { monitor_interval: Duration::from_millis(200), ..ui_settings.run.clone() };
+    let engine = spawn(engine_settings, Components::real(), Box::new(|| {}));
+    let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
+    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
+    drop_paths(&mut harness, &[photo]);
+    harness.get_by_label_contains("0 of 1 photos");
+    harness.get_by_label("Start").click();
+    step_real_until(&mut harness, |h| !h.state().state.run.running && h.state().state.rows[0].status == PhotoStatus::Done);
+    harness
+}
+
+/// Steps a window over the real engine until `done` holds (a guard against a hung engine, not a
+/// timing: 180 s).
+fn step_real_until(harness: &mut Harness<'static, Studio>, done: impl Fn(&Harness<'static, Studio>) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !done(harness) {
+        assert!(Instant::now() < deadline, "the engine did not finish: {:?}", harness.state().state.rows[0].status);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.run_steps(2);
+}
+
 /// The real worker with the small golden model restores a real photo; the window shows it done.
 #[test]
 fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
@@ -376,20 +402,7 @@ fn the_real_engine_restores_a_photo_and_the_window_shows_it_done() {
         },
         ..UiSettings::default()
     };
-    let engine_settings = RunConfig { monitor_interval: Duration::from_millis(200), ..ui_settings.run.clone() };
-    let engine = spawn(engine_settings, Components::real(), Box::new(|| {}));
-    let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
-    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
-    drop_paths(&mut harness, &[photo]);
-    harness.get_by_label_contains("0 of 1 photos");
-    harness.get_by_label("Start").click();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while harness.state().state.run.running || harness.state().state.rows[0].status != PhotoStatus::Done {
-        assert!(Instant::now() < deadline, "the run did not finish: {:?}", harness.state().state.rows[0].status);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    harness.run_steps(2);
+    let harness = restored_in_a_real_window(ui_settings, photo);
     let row = &harness.state().state.rows[0];
     assert_eq!(row.status, PhotoStatus::Done, "{:?}", harness.state().state.log);
     assert!(row.after.is_some() && row.before.is_some() && !row.faces.is_empty());
@@ -419,27 +432,13 @@ fn model_b_restores_the_selected_photo_with_the_same_faces_and_the_view_shows_a_
         },
         ..UiSettings::default()
     };
-    let engine = spawn(ui_settings.run.clone(), Components::real(), Box::new(|| {}));
-    let studio = Studio::with_engine(AppState::new(ui_settings), engine, Helpers::start(Arc::new(|| {}), false));
-    let mut harness = Harness::builder().with_size(egui::vec2(1360.0, 860.0)).build_ui_state(|ui, s: &mut Studio| s.frame(ui), studio);
-    drop_paths(&mut harness, &[photo]);
-    harness.get_by_label("Start").click();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while harness.state().state.run.running || harness.state().state.rows[0].status != PhotoStatus::Done {
-        assert!(Instant::now() < deadline, "the run did not finish: {:?}", harness.state().state.rows[0].status);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut harness = restored_in_a_real_window(ui_settings, photo);
     harness.state_mut().state.set_compare_b(b.clone());
     harness.run_steps(2);
     harness.get_by_label("B: other.pth");
     harness.get_by_label("Restore with B").click();
-    while harness.state().state.rows[0].b.is_none() {
-        assert!(Instant::now() < deadline, "model B did not finish");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    harness.run_steps(3);
+    step_real_until(&mut harness, |h| h.state().state.rows[0].b.is_some());
+    harness.run_steps(1);
     let row = &harness.state().state.rows[0];
     let result = row.b.clone().unwrap().unwrap_or_else(|e| panic!("model B failed: {e}"));
     assert_eq!(result.output, out.path().join("compare-other/astronaut.png"));
