@@ -57,11 +57,12 @@ deb-check: deb gui-deps
 
 # libtorch comes from the torch wheel (the CUDA 13 build; its NVIDIA runtime wheels are needed even
 # on the CPU because libtorch_cpu.so links libcudart). Installed into a scratch folder and moved
-# into place, so an interrupted download never looks finished.
+# into place, so an interrupted download never looks finished. --no-cache-dir: the wheels (~4 GB) are
+# installed once, and pip's cache would keep a second copy of them on CI's disk.
 $(LIBTORCH_STAMP):
 	rm -rf .libtorch/site.partial
 	mkdir -p .libtorch
-	$(PYTHON) -m pip install --quiet --no-input --disable-pip-version-check --no-warn-script-location \
+	$(PYTHON) -m pip install --quiet --no-input --disable-pip-version-check --no-warn-script-location --no-cache-dir \
 		--target .libtorch/site.partial torch==$(TORCH_VERSION)
 	rm -rf .libtorch/site
 	mv .libtorch/site.partial .libtorch/site
@@ -70,7 +71,7 @@ $(LIBTORCH_STAMP):
 # P-Net, R-Net and O-Net weights ship inside the facenet-pytorch wheel (MIT licence).
 $(MTCNN_WEIGHTS) &:
 	rm -rf .libtorch/wheels && mkdir -p .libtorch/wheels models/mtcnn
-	$(PYTHON) -m pip download --quiet --no-input --disable-pip-version-check --no-deps \
+	$(PYTHON) -m pip download --quiet --no-input --disable-pip-version-check --no-cache-dir --no-deps \
 		--only-binary=:all: -d .libtorch/wheels facenet-pytorch==$(FACENET_VERSION)
 	$(PYTHON) packaging/extract_mtcnn.py .libtorch/wheels/facenet_pytorch-$(FACENET_VERSION)-*.whl models/mtcnn
 
