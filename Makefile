@@ -1,9 +1,9 @@
 # gpen-studio: the two commands of the README.
 #   make run    set everything up, build, start gpen-studio (ARGS="..." passes arguments; none opens
 #               the desktop window, whose runtime libraries are installed first when missing)
-#   make test   set everything up, check formatting and clippy (make lint), build, run the whole test
-#               suite, then build the .deb and check it installed (packaging/check-deb.sh: dpkg into
-#               a private root, run the installed binary)
+#   make test   warn when the disk is short, set everything up, check formatting and clippy (make
+#               lint), build, run the whole test suite, then build the .deb and check it installed
+#               (packaging/check-deb.sh: dpkg into a private root, run the installed binary)
 #   make deb    only build target/debian/gpen-studio_<version>-1_amd64.deb
 # Set-up is idempotent: system packages, libtorch 2.13.0 from PyPI into .libtorch/ (git-ignored),
 # and the MTCNN weights from the facenet-pytorch 2.6.0 wheel into models/mtcnn/.
@@ -15,14 +15,21 @@ LIBTORCH_STAMP := .libtorch/installed-torch-$(TORCH_VERSION)
 MTCNN_WEIGHTS := models/mtcnn/pnet.pt models/mtcnn/rnet.pt models/mtcnn/onet.pt
 ARGS ?=
 
-.PHONY: run test lint setup system-deps gui-deps test-deps package-deps build deb deb-check bench clean-setup
+.PHONY: run test disk-check lint setup system-deps gui-deps test-deps package-deps build deb deb-check bench clean-setup
 
 run: setup gui-deps
 	cargo run --release -- $(ARGS)
 
-test: setup test-deps lint
+test: disk-check setup test-deps lint
 	cargo test --release
 	$(MAKE) deb-check
+
+# A full disk shows up late and obscurely (the linker dies with a bus error), so say it first. A warning,
+# not a failure: the peak (README: about 14 GB) depends on whether $TMPDIR shares this disk.
+disk-check:
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt 14 ]; then \
+	  echo "warning: $$free GB free here; a first make test needs about 14 GB (README, 'The two commands')" >&2; fi
 
 # The code's habits, checked before the tests: formatting (rustfmt.toml) and clippy with every lint
 # an error (a lint allowed at its spot says why). Both come with rustup's default profile.
