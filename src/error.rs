@@ -119,7 +119,15 @@ pub enum RunError {
     /// Any other libtorch failure (shape mismatch, broken CUDA context, ...).
     #[error("libtorch error: {0}")]
     Torch(String),
+    /// Stopped between two steps because the run was cancelled or shut down (see [`Interrupt`]).
+    #[error("stopped: the run was cancelled")]
+    Interrupted,
 }
+
+/// Asked between the steps of a long network call (the upscaler's blocks and tiles): `true` stops
+/// the call with [`RunError::Interrupted`]. The engine's answers it from its command channel, so a
+/// cancel does not wait for a whole photo's super-resolution.
+pub type Interrupt<'a> = dyn FnMut() -> bool + 'a;
 
 impl RunError {
     pub fn is_oom(&self) -> bool {

@@ -114,17 +114,44 @@ impl gpen_studio::identity::FaceIdentifier for FakeIdentity {
 }
 
 /// Doubles a photo by pixel repetition (a stand-in for RealESRNet ×2); records the thread of
-/// each call.
+/// each call. With a hold, the first call says it started and then keeps asking `stop` between
+/// its "blocks", as the real network does, until the test releases it or `stop` says stop.
 struct Doubler {
     threads: Arc<Mutex<Vec<String>>>,
+    hold: Mutex<Option<SrHold>>,
+}
+
+/// The test's side of a held upscaling.
+struct SrHold {
+    started: Sender<()>,
+    release: Receiver<()>,
+    /// Set when `stop` said stop.
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl gpen_studio::upscale::PhotoUpscaler for Doubler {
     fn scale(&self) -> u32 {
         2
     }
-    fn upscale(&self, image: &RgbImage, _: Option<gpen_studio::upscale::Tiles>, _: bool) -> Result<RgbImage, RunError> {
+    fn upscale(
+        &self,
+        image: &RgbImage,
+        _: Option<gpen_studio::upscale::Tiles>,
+        _: bool,
+        stop: &mut gpen_studio::error::Interrupt<'_>,
+    ) -> Result<RgbImage, RunError> {
         self.threads.lock().unwrap().push(std::thread::current().name().unwrap_or("").to_string());
+        if let Some(hold) = self.hold.lock().unwrap().take() {
+            let _ = hold.started.send(());
+            // Released, or the test gone (disconnected): the photo finishes.
+            while let Err(crossbeam_channel::TryRecvError::Empty) = hold.release.try_recv() {
+                if stop() {
+                    hold.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(RunError::Interrupted);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
         Ok(image::imageops::resize(image, image.width() * 2, image.height() * 2, image::imageops::FilterType::Nearest))
     }
     fn bytes_per_input_pixel(&self) -> u64 {
@@ -144,6 +171,8 @@ struct Setup {
     upscale: bool,
     /// An identity network (`Some(broken)`), its calls recorded in the rig.
     identity: Option<bool>,
+    /// The upscaler's first call held until released (needs `upscale`).
+    sr_hold: Option<SrHold>,
 }
 
 impl Default for Setup {
@@ -159,6 +188,7 @@ impl Default for Setup {
             parser: false,
             upscale: false,
             identity: None,
+            sr_hold: None,
         }
     }
 }
@@ -214,6 +244,7 @@ fn rig(setup: Setup, photos: usize) -> Rig {
     let with_upscaler = setup.upscale;
     let (sr_threads, sr_builds) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(0)));
     let (up_threads, up_builds) = (sr_threads.clone(), sr_builds.clone());
+    let sr_hold = Mutex::new(setup.sr_hold);
     let gate = Mutex::new(setup.gate);
     let identity_calls = Arc::new(Mutex::new(Vec::new()));
     let (id_calls, with_identity) = (identity_calls.clone(), setup.identity);
@@ -228,7 +259,8 @@ fn rig(setup: Setup, photos: usize) -> Rig {
         upscaler: Box::new(move |_, _| {
             *up_builds.lock().unwrap() += 1;
             let threads = up_threads.clone();
-            Ok(with_upscaler.then(|| Box::new(Doubler { threads }) as Box<dyn gpen_studio::upscale::PhotoUpscaler + Send>))
+            let hold = Mutex::new(sr_hold.lock().unwrap().take());
+            Ok(with_upscaler.then(|| Box::new(Doubler { threads, hold }) as Box<dyn gpen_studio::upscale::PhotoUpscaler + Send>))
         }),
         masker: Box::new(move |_, _, _| {
             Ok(with_parser.then(|| Box::new(FakeParser { calls: Arc::new(Mutex::new(0)) }) as Box<dyn gpen_studio::mask::FaceMasker>))
@@ -271,6 +303,18 @@ fn outputs(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
+}
+
+/// A rig whose first upscaling is held, the hold's ends for the test, and the run started.
+fn rig_with_a_held_upscaling(photos: usize) -> (Rig, Receiver<()>, Sender<()>, Arc<std::sync::atomic::AtomicBool>) {
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold = SrHold { started: started_tx, release: release_rx, stopped: stopped.clone() };
+    let rig = rig(Setup { upscale: true, workers: Workers::Fixed(1), sr_hold: Some(hold), ..Setup::default() }, photos);
+    enqueue(&rig);
+    rig.engine.send(Command::Start);
+    (rig, started, release, stopped)
 }
 
 #[test]
@@ -412,6 +456,49 @@ fn the_upscaler_runs_once_built_on_the_engine_s_thread_while_workers_detect() {
     assert_eq!(*rig.sr_builds.lock().unwrap(), 1, "one upscaler for the run");
     assert_eq!(*rig.sr_threads.lock().unwrap(), vec!["gpen-worker"; 4], "every photo upscaled on the engine's thread");
     assert!(s.times.upscale > Duration::ZERO && s.times.detect > Duration::ZERO, "{:?}", s.times);
+}
+
+/// A cancel during a photo's super-resolution stops it between the network's blocks: the engine
+/// takes commands there. (Without that, the held upscaling below would never end: the cancel would
+/// wait in the channel for it.)
+#[test]
+fn a_cancel_stops_the_upscaler_between_its_blocks() {
+    let (rig, started, _release, stopped) = rig_with_a_held_upscaling(3);
+    started.recv().expect("the first photo is upscaled");
+    rig.engine.send(Command::Cancel);
+    let events = run_to_end(&rig);
+    let s = summary(&events);
+    assert!(stopped.load(std::sync::atomic::Ordering::SeqCst), "the upscaler was told to stop");
+    assert_eq!((s.photos_restored, s.photos_cancelled), (0, 3), "{s}");
+    assert_eq!(events.iter().filter(|e| matches!(e, EngineEvent::PhotoEnded { .. })).count(), 3);
+    assert!(outputs(rig.out.path()).is_empty(), "nothing written");
+}
+
+/// A pause during super-resolution holds it between blocks (the window shows it paused at once);
+/// resuming finishes the same photo.
+#[test]
+fn a_pause_waits_between_the_upscaler_s_blocks_and_resume_goes_on() {
+    let (rig, started, release, stopped) = rig_with_a_held_upscaling(1);
+    started.recv().expect("the photo is upscaled");
+    rig.engine.send(Command::Pause);
+    // Paused is said while the upscaling is still held: it cannot end before `release`.
+    let mut events = Vec::new();
+    loop {
+        let e = rig.engine.events.recv_timeout(Duration::from_secs(60)).expect("paused during the upscaling");
+        let paused = matches!(e, EngineEvent::Paused);
+        events.push(e);
+        if paused {
+            break;
+        }
+    }
+    rig.engine.send(Command::Resume);
+    release.send(()).unwrap();
+    events.extend(run_to_end(&rig));
+    let s = summary(&events);
+    assert!(!stopped.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::Resumed)));
+    assert_eq!((s.photos_restored, s.photos_cancelled), (1, 0), "{s}");
+    assert_eq!(outputs(rig.out.path()).len(), 1);
 }
 
 /// Cancelling while photos wait for the upscaler ends every photo, written or cancelled.

@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::{bin, golden, golden_weights, os, rgb, run_with_data as run};
+use common::{bin, golden, golden_weights, os, repo_root, rgb, run_with_data as run};
 use gpen_studio::upscale::{PhotoUpscaler, upscale_with_retry};
 use gpen_studio::upscale::{Tiles, Upscaler};
 use image::RgbImage;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use tch::Device;
 
 fn pipeline() -> PathBuf {
@@ -99,10 +100,10 @@ fn the_background_is_their_sr_output_and_our_default_is_exactly_twice_the_size()
     for case in ["solvay", "astronaut"] {
         let input = rgb(&pipeline().join(format!("{case}-input.png")));
         let theirs = rgb(&pipeline().join(format!("{case}-sr-background.png")));
-        let exact = up.upscale(&input, None, true).unwrap();
+        let exact = up.process(&input, None, true).unwrap();
         let (_, max, _, differing) = diff(&exact, &theirs);
         assert!(max <= 1 && differing <= 0.005, "{case}: max {max}, {:.3} % differ", differing * 100.0);
-        let ours = up.upscale(&input, None, false).unwrap();
+        let ours = up.process(&input, None, false).unwrap();
         assert_eq!(ours.dimensions(), (2 * input.width(), 2 * input.height()));
         assert_eq!(ours, image::imageops::crop_imm(&exact, 0, 0, ours.width(), ours.height()).to_image());
     }
@@ -166,12 +167,18 @@ impl PhotoUpscaler for Tight {
     fn scale(&self) -> u32 {
         self.inner.scale()
     }
-    fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, gpen_studio::error::RunError> {
+    fn upscale(
+        &self,
+        image: &RgbImage,
+        tiles: Option<Tiles>,
+        exact: bool,
+        stop: &mut gpen_studio::error::Interrupt<'_>,
+    ) -> Result<RgbImage, gpen_studio::error::RunError> {
         let side = tiles.map_or(image.width().max(image.height()), |t| t.size);
         if side > self.limit {
             return Err(gpen_studio::error::RunError::OutOfMemory(format!("CUDA out of memory (tile {side})")));
         }
-        self.inner.upscale(image, tiles, exact)
+        self.inner.upscale(image, tiles, exact, stop)
     }
     fn bytes_per_input_pixel(&self) -> u64 {
         self.inner.bytes_per_input_pixel()
@@ -182,12 +189,12 @@ impl PhotoUpscaler for Tight {
 fn out_of_memory_on_a_tile_halves_it_and_the_result_is_that_tile_s() {
     let input = rgb(&golden().join("rrdbnet/x2-tiled-input.png"));
     let tight = Tight { inner: Upscaler::load(&x2(), Device::Cpu).unwrap(), limit: 40 };
-    let done = upscale_with_retry(&tight, &input, None, false).unwrap();
+    let done = upscale_with_retry(&tight, &input, None, false, &mut || false).unwrap();
     // 101 px whole → 50 → 32 (the smallest tile), each with the authors' 10 px of context.
     assert_eq!((done.oom_events, done.tiles), (2, Some(Tiles { size: 32, pad: 10 })));
-    let direct = tight.inner.upscale(&input, Some(Tiles { size: 32, pad: 10 }), false).unwrap();
+    let direct = tight.inner.process(&input, Some(Tiles { size: 32, pad: 10 }), false).unwrap();
     assert_eq!(done.image, direct, "the retry gives exactly what that tile gives");
-    let untiled = tight.inner.upscale(&input, None, false).unwrap();
+    let untiled = tight.inner.process(&input, None, false).unwrap();
     let (_, max, _, _) = diff(&done.image, &untiled);
     assert!(max <= 3, "tiles move the output only by their seams: {max}");
 }
@@ -246,6 +253,49 @@ fn the_upscale_command_meets_the_tiled_golden_and_plans_tiles_otherwise() {
     let wrong = x4(&[os("--scale"), os("2")], "w");
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("upscales ×4, not ×2"), "{}", String::from_utf8_lossy(&wrong.stderr));
+}
+
+/// Ctrl-C during `upscale` cancels the run as `restore`'s does: the photos finished stay whole, the
+/// rest are not written, the summary counts them, and the status is 130.
+#[test]
+fn ctrl_c_cancels_the_upscale_command_and_keeps_what_is_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    let n = 20;
+    for i in 0..n {
+        std::fs::copy(repo_root().join("../shared/photos/solvay_1927.png"), inputs.join(format!("p{i:02}.png"))).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let mut child = Command::new(bin())
+        .args(["upscale", "--device", "cpu", "--sr-weights"])
+        .arg(x2())
+        .arg(&inputs)
+        .arg("-o")
+        .arg(&out)
+        .env("XDG_DATA_HOME", tmp.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // A photo's line comes once it is written.
+    while !seen.lines().any(|l| l.contains("1328x568 -> 2656x1136")) {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no photo line:\n{seen}");
+    }
+    // SAFETY: sends SIGINT to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let all = seen + &rest;
+    assert_eq!(status.code(), Some(130), "{all}");
+    assert!(all.contains("cancelling: the photo being upscaled stops") && all.contains(", cancelled "), "{all}");
+    let written: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!written.is_empty() && written.len() < n, "{written:?}");
+    for path in &written {
+        assert_eq!(image::image_dimensions(path).unwrap(), (2656, 1136), "{} is whole", path.display());
+    }
 }
 
 #[test]

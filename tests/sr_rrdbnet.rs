@@ -153,7 +153,7 @@ fn tiled_output_matches_the_reference() {
     // One tile covering everything is the untiled network, bit for bit.
     let x = padded_input(&img, 2).unwrap();
     let whole = up.forward_raw(&x).unwrap();
-    let one = up.forward_tiled(&x, Tiles { size: 128, pad: 10 }).unwrap();
+    let one = up.forward_tiled(&x, Tiles { size: 128, pad: 10 }, &mut || false).unwrap();
     assert_eq!(max_abs_diff(&whole, &one), 0.0);
 
     // Tiles the pixel-unshuffle cannot take are refused, not a panic.
@@ -162,6 +162,37 @@ fn tiled_output_matches_the_reference() {
         assert!(matches!(err, SrError::Input(_)), "{bad:?}: {err}");
         assert!(err.to_string().contains("multiples of 2"), "{err}");
     }
+}
+
+/// The network asks whether to stop before every block of its body, in every tile, and stops
+/// there when told: this is how the engine's cancel reaches a photo's super-resolution.
+#[test]
+fn the_upscaler_asks_to_stop_before_each_block_and_stops_when_told() {
+    let up = load("x2.pth");
+    let img = rgb(&dir().join("x2-tiled-input.png"));
+    let blocks = up.config().num_block as usize;
+    let mut asked = 0;
+    let whole = up.process_until(&img, None, true, &mut || {
+        asked += 1;
+        false
+    });
+    assert_eq!(whole.unwrap(), up.process(&img, None, true).unwrap(), "asking changes nothing");
+    assert_eq!(asked, blocks);
+    let tiles = Tiles { size: 24, pad: 10 };
+    asked = 0;
+    up.process_until(&img, Some(tiles), true, &mut || {
+        asked += 1;
+        false
+    })
+    .unwrap();
+    assert_eq!(asked, tiles.grid(102, 72).len() * blocks, "every block of every tile");
+    asked = 0;
+    let stopped = up.process_until(&img, Some(tiles), true, &mut || {
+        asked += 1;
+        asked == 3
+    });
+    assert!(matches!(stopped, Err(SrError::Run(gpen_studio::error::RunError::Interrupted))), "{stopped:?}");
+    assert_eq!(asked, 3, "nothing runs after the stop");
 }
 
 #[test]

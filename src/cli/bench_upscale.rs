@@ -99,14 +99,14 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
     let mut untiled: Option<RgbImage> = None;
     for &t in &args.tiles {
         let tiles = (t > 0).then_some(Tiles { size: t, pad: TILE_PAD });
-        let _ = up.upscale(&img, tiles, false)?; // warm-up
+        let _ = up.process(&img, tiles, false)?; // warm-up
         let base = crate::sys::memory::process_rss().map(|r| r.0).unwrap_or(0);
         crate::sys::memory::reset_peak_rss();
         let mut times = Vec::new();
         let mut out = None;
         for _ in 0..args.repeat.max(1) {
             let s = Instant::now();
-            out = Some(up.upscale(&img, tiles, false)?);
+            out = Some(up.process(&img, tiles, false)?);
             times.push(s.elapsed().as_secs_f64());
         }
         let peak = crate::sys::memory::process_rss().map(|r| r.1).unwrap_or(0).saturating_sub(base);
@@ -188,14 +188,14 @@ pub fn run(args: UpscaleBenchArgs) -> anyhow::Result<ExitCode> {
 fn run_child(args: &UpscaleBenchArgs, strategy: &str) -> anyhow::Result<ExitCode> {
     let (up, _) = load(args)?;
     let img = photo(args)?;
-    let _ = up.upscale(&RgbImage::new(32, 32), None, false); // warm-up outside the cap
+    let _ = up.process(&RgbImage::new(32, 32), None, false); // warm-up outside the cap
     let limit = args.memory_limit.context("--memory-limit")?;
     super::bench_engine::limit_address_space(limit)?;
     let start = Instant::now();
     let (result, plan) = if let Some(t) = strategy.strip_prefix("fixed:") {
         let t: u32 = t.parse().with_context(|| format!("bad strategy {strategy}"))?;
         let tiles = (t > 0).then_some(Tiles { size: t, pad: TILE_PAD });
-        let r = up.upscale(&img, tiles, false).map(|image| upscale::Upscaled { image, tiles, oom_events: 0 });
+        let r = up.process(&img, tiles, false).map(|image| upscale::Upscaled { image, tiles, oom_events: 0 });
         (r.map_err(|e| e.to_string()), format!("fixed, no retry ({})", if t == 0 { "whole".into() } else { format!("{t} px") }))
     } else if strategy == "planned" {
         let available = crate::engine::memory::probe_for(tch::Device::Cpu).sample().map(|s| s.available()).unwrap_or(0);
@@ -207,7 +207,7 @@ fn run_child(args: &UpscaleBenchArgs, strategy: &str) -> anyhow::Result<ExitCode
             TILE_PAD,
             up.multiple(),
         );
-        (upscale::upscale_with_retry(&up, &img, plan.tiles, false).map_err(|e| e.to_string()), plan.reason)
+        (upscale::upscale_with_retry(&up, &img, plan.tiles, false, &mut || false).map_err(|e| e.to_string()), plan.reason)
     } else {
         bail!("unknown strategy '{strategy}': fixed:N or planned");
     };

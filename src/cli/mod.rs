@@ -12,6 +12,7 @@ mod bench_upscale;
 mod calibrate;
 mod compare;
 mod completions;
+mod ctrl_c;
 mod detect;
 pub mod exit;
 mod generator;

@@ -3,7 +3,7 @@
 
 use super::ModelArgs;
 use crate::config::{self, ResolvedRun, RunConfig, Workers};
-use crate::engine::worker::{Command, Components, EngineEvent, spawn};
+use crate::engine::worker::{Components, EngineEvent, spawn};
 use crate::photo::OutputFormat;
 use crate::pipeline::Outcome;
 use clap::Args;
@@ -329,17 +329,7 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         return Ok(super::archive_args::nothing_to_do(report));
     }
     let engine = spawn(config.clone(), Components::real(), Box::new(|| {}));
-    // Ctrl-C cancels like the window's Cancel button: the batch in flight finishes, photos in
-    // flight are dropped, nothing partial is written. A second Ctrl-C exits at once.
-    let commands = engine.commands.clone();
-    let interrupted = std::sync::atomic::AtomicBool::new(false);
-    let _ = ctrlc::set_handler(move || {
-        if interrupted.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(super::exit::CANCELLED.into());
-        }
-        eprintln!("\ncancelling after the current batch (Ctrl-C again to quit at once)");
-        let _ = commands.send(Command::Cancel);
-    });
+    super::ctrl_c::cancel_on_ctrl_c(engine.commands.clone(), "cancelling after the current batch");
     let names: Vec<PathBuf> = inputs.clone();
     let compared = args.compare_with.is_some().then(|| photos.clone());
     let mut first = super::compare::FirstRun::default();

@@ -89,8 +89,9 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
     ));
     let inputs: Vec<PathBuf> = found.photos.iter().map(|p| p.path.clone()).collect();
     let mut lines = PhotoLines::default();
-    let (mut done, mut kept, mut failed) = (0, 0, 0);
+    let (mut done, mut kept, mut failed, mut cancelled) = (0, 0, 0, 0);
     let engine = spawn(config, Components::real(), Box::new(|| {}));
+    super::ctrl_c::cancel_on_ctrl_c(engine.commands.clone(), "cancelling: the photo being upscaled stops within one block of the network");
     let ended = engine.run_to_end(found.photos, |event| match event {
         EngineEvent::TilePlan { reason, .. } => lines.plan = reason.clone(),
         EngineEvent::PhotoStarted { id } => lines.started(*id),
@@ -107,7 +108,7 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
                     failed += 1;
                     eprintln!("error: {}: {error}", input.display());
                 }
-                Outcome::Cancelled => {}
+                Outcome::Cancelled => cancelled += 1,
             }
         }
         _ => {}
@@ -118,8 +119,9 @@ pub fn run(args: UpscaleArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::bail!(e);
     }
-    eprintln!("photos upscaled {done}, already done {kept}, failed {failed}");
-    Ok(super::exit::of_run(failed > 0, false))
+    let not_done = if cancelled > 0 { format!(", cancelled {cancelled} (a rerun resumes)") } else { String::new() };
+    eprintln!("photos upscaled {done}, already done {kept}, failed {failed}{not_done}");
+    Ok(super::exit::of_run(failed > 0, cancelled > 0))
 }
 
 /// What the per-photo line says: the tile plan the photo started with, its out-of-memory retries and

@@ -284,9 +284,18 @@ impl Worker {
     }
 
     /// Upscales the photo that has waited longest, on this thread, and hands it back to the
-    /// workers to be searched.
+    /// workers to be searched. Commands are taken between the upscaler's blocks, as at any
+    /// checkpoint: a pause waits there, and a cancel or shutdown stops the photo (cancelled) and is
+    /// kept for the run's next checkpoint.
     fn upscale_next(&mut self, stages: &mut Stages, books: &mut Books, gpu: &mut GpuStage, ctx: &StageContext) {
-        let Some(report) = gpu.upscale_next(ctx) else { return };
+        let mut stop = || match self.checkpoint() {
+            Flow::Continue => false,
+            flow => {
+                self.interrupted = Some(flow);
+                true
+            }
+        };
+        let Some(report) = gpu.upscale_next(ctx, &mut stop) else { return };
         books.summary.times.add(&report.times);
         match report.result {
             Ok(to_search) => {

@@ -398,6 +398,9 @@ pub(super) struct Worker {
     monitor_device: Option<Device>,
     last_sample: Option<Instant>,
     paused: bool,
+    /// A cancel or shutdown taken in the middle of a step (between the upscaler's blocks), for the
+    /// run's next checkpoint to act on.
+    pub(super) interrupted: Option<Flow>,
     /// Aside runs waiting for the engine to be idle.
     asides: VecDeque<AsideRun>,
 }
@@ -423,6 +426,7 @@ impl Worker {
             monitor_device: None,
             last_sample: None,
             paused: false,
+            interrupted: None,
             asides: VecDeque::new(),
         }
     }
@@ -527,6 +531,9 @@ impl Worker {
 
     /// Takes the commands that arrived during a step; while paused, waits for resume or cancel.
     pub(super) fn checkpoint(&mut self) -> Flow {
+        if let Some(flow) = self.interrupted.take() {
+            return flow;
+        }
         loop {
             let command = if self.paused {
                 match self.commands.recv_timeout(self.config.monitor_interval) {

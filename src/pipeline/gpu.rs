@@ -20,6 +20,7 @@
 use super::items::{FaceFailure, RestoredFace};
 use super::stages::{Prepared, ReadPhoto, StageContext, UpscaleReport};
 use super::{BatchSizer, PhotoId};
+use crate::error::Interrupt;
 use crate::identity::guard::{self, FaceIdentifier, FaceIdentity, Guard, Measure};
 use crate::mask::FaceMasker;
 use crate::restore::FaceRestorer;
@@ -148,16 +149,17 @@ impl<'a> GpuStage<'a> {
         self.to_upscale.len()
     }
 
-    /// Upscales the photo that has waited longest (on this thread: the device's owner). A panic
-    /// is that photo's failure, as on the stage workers.
-    pub fn upscale_next(&mut self, ctx: &StageContext) -> Option<UpscaleReport> {
+    /// Upscales the photo that has waited longest (on this thread: the device's owner), asking
+    /// `stop` between the network's steps (a stop ends the photo cancelled). A panic is that
+    /// photo's failure, as on the stage workers.
+    pub fn upscale_next(&mut self, ctx: &StageContext, stop: &mut Interrupt<'_>) -> Option<UpscaleReport> {
         let read = self.to_upscale.pop_front()?;
         let job = read.job.clone();
         let Some(upscaler) = self.upscaler else {
             let error = super::PhotoFailure::internal(&"a photo waits for an upscaler the run does not have");
             return Some(UpscaleReport::ended(job, super::Outcome::Failed { error, faces_failed: 0 }));
         };
-        let run = std::panic::AssertUnwindSafe(|| super::stages::upscale(*read, upscaler, ctx));
+        let run = std::panic::AssertUnwindSafe(|| super::stages::upscale(*read, upscaler, ctx, stop));
         Some(std::panic::catch_unwind(run).unwrap_or_else(|panic| {
             UpscaleReport::ended(job, super::Outcome::Failed { error: super::PhotoFailure::internal(&*panic), faces_failed: 0 })
         }))

@@ -9,6 +9,7 @@ use super::outcome::{MaskFileError, PhotoFailure};
 use super::{Outcome, PhotoId, StageTimes};
 use crate::align::{self, Affine2, AlignedFace};
 use crate::detect::{Face, FaceDetector};
+use crate::error::Interrupt;
 use crate::photo::{self, OutputFormat, Photo, PhotoMeta, ReadLimits};
 use crate::pipeline::paste::{self, PasteFace};
 use crate::upscale::{self, PhotoUpscaler};
@@ -298,15 +299,19 @@ impl UpscaleReport {
 
 /// Upscales a read photo with the run's upscaler (on the GPU stage's thread). GPEN's order with
 /// SR: upscale, then search and cut the faces from the input resized bilinearly (OpenCV's 8-bit
-/// resize) to the upscaled size, and paste them into the upscaled photo.
-pub fn upscale(read: ReadPhoto, upscaler: &dyn PhotoUpscaler, ctx: &StageContext) -> UpscaleReport {
+/// resize) to the upscaled size, and paste them into the upscaled photo. `stop` is asked between
+/// the upscaler's steps; when it says stop the photo ends [`Outcome::Cancelled`].
+pub fn upscale(read: ReadPhoto, upscaler: &dyn PhotoUpscaler, ctx: &StageContext, stop: &mut Interrupt<'_>) -> UpscaleReport {
     let ReadPhoto { job, mut photo } = read;
     let mut times = StageTimes::default();
     let t = Instant::now();
-    let done = upscale::upscale_with_retry(upscaler, &photo.pixels, job.tiles, ctx.gpen_exact);
+    let done = upscale::upscale_with_retry(upscaler, &photo.pixels, job.tiles, ctx.gpen_exact, stop);
     times.upscale += t.elapsed();
     let done = match done {
         Ok(done) => done,
+        Err(upscale::UpscaleError::Interrupted) => {
+            return UpscaleReport { result: Err((job, Outcome::Cancelled)), times, sr_recovery: None };
+        }
         Err(error) => {
             let outcome = Outcome::Failed { error: PhotoFailure::Upscale(Arc::new(error)), faces_failed: 0 };
             return UpscaleReport { result: Err((job, outcome)), times, sr_recovery: None };

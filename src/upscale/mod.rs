@@ -23,7 +23,7 @@ pub use stage::{
 pub use tiles::{Rect, Tile, Tiles};
 
 use crate::checkpoint::{self, CheckpointError, Shapes};
-use crate::error::{RunError, ShapeError};
+use crate::error::{Interrupt, RunError, ShapeError};
 use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,6 +122,12 @@ impl Upscaler {
     /// W multiples of [`RrdbConfig::multiple`]: [N, num_out_ch, scale H, scale W] on this device,
     /// not clamped.
     pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor, SrError> {
+        self.forward_raw_until(x, &mut || false)
+    }
+
+    /// [`Self::forward_raw`], asking `stop` between the body's blocks ([`RunError::Interrupted`]
+    /// when it said stop).
+    pub fn forward_raw_until(&self, x: &Tensor, stop: &mut Interrupt<'_>) -> Result<Tensor, SrError> {
         let c = self.config();
         let m = c.multiple() as i64;
         match x.size().as_slice() {
@@ -134,15 +140,16 @@ impl Upscaler {
                 )));
             }
         }
-        Ok(tch::no_grad(|| self.net.forward(&x.f_to_device(self.device)?))?)
+        let y = tch::no_grad(|| self.net.forward_until(&x.f_to_device(self.device)?, stop))?;
+        y.ok_or(SrError::Run(RunError::Interrupted))
     }
 
     /// `tile_process`: the raw network over `x` [1, C, H, W] (padded, on any device) one tile per
     /// forward call, each tile's output cropped of its context and pasted without blending into a
     /// CPU tensor [1, num_out_ch, scale H, scale W] (kept off the device so a GPU holds one tile
     /// at a time). An out-of-memory error of any tile is returned as is, for the caller to halve
-    /// the tiles and retry.
-    pub fn forward_tiled(&self, x: &Tensor, tiles: Tiles) -> Result<Tensor, SrError> {
+    /// the tiles and retry. `stop` is asked before every tile and inside each.
+    pub fn forward_tiled(&self, x: &Tensor, tiles: Tiles, stop: &mut Interrupt<'_>) -> Result<Tensor, SrError> {
         let c = self.config();
         if !tiles.fits(c.multiple()) {
             return Err(SrError::Input(format!(
@@ -163,7 +170,7 @@ impl Upscaler {
             t.f_narrow(2, r.y as i64, r.h as i64)?.f_narrow(3, r.x as i64, r.w as i64)
         };
         for tile in tiles.grid(w as u32, h as u32) {
-            let y = self.forward_raw(&region(x, tile.context)?)?;
+            let y = self.forward_raw_until(&region(x, tile.context)?, stop)?;
             region(&out, tile.place_in_output(c.scale))?.f_copy_(&region(&y, tile.crop_in_output(c.scale))?)?;
         }
         Ok(out)
@@ -173,14 +180,20 @@ impl Upscaler {
     /// or in `tiles`, crop to [`output_size`] (`exact`: the reference's size, see there), clamp
     /// to [0, 1], `round(x * 255)`. The reference converts BGR to RGB and back; ours is RGB.
     pub fn process(&self, img: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, SrError> {
+        self.process_until(img, tiles, exact, &mut || false)
+    }
+
+    /// [`Self::process`], asking `stop` between the network's blocks and tiles: a cancel stops a
+    /// large photo within a block's time instead of its whole super-resolution.
+    pub fn process_until(&self, img: &RgbImage, tiles: Option<Tiles>, exact: bool, stop: &mut Interrupt<'_>) -> Result<RgbImage, SrError> {
         let c = self.config();
         if c.num_in_ch != 3 || c.num_out_ch != 3 {
             return Err(SrError::Input(format!("{c} does not map RGB to RGB")));
         }
         let x = padded_input(img, c.scale)?;
         let raw = match tiles {
-            None => self.forward_raw(&x)?.f_to_device(Device::Cpu)?,
-            Some(t) => self.forward_tiled(&x, t)?,
+            None => self.forward_raw_until(&x, stop)?.f_to_device(Device::Cpu)?,
+            Some(t) => self.forward_tiled(&x, t, stop)?,
         };
         let (w, h) = output_size(img.width(), img.height(), c.scale, exact);
         to_image(&raw, w, h)

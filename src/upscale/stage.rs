@@ -7,7 +7,7 @@
 //! again, down to [`MIN_TILE`]; the context around each tile stays the authors' 10
 //! px whatever the tile, so a smaller tile moves the output only by the seams the golden measures.
 
-use crate::error::RunError;
+use crate::error::{Interrupt, RunError};
 use crate::upscale::Tiles;
 use image::RgbImage;
 
@@ -22,8 +22,9 @@ pub trait PhotoUpscaler {
     fn scale(&self) -> u32;
     /// Upscales `image`, whole or in `tiles`; `exact` keeps the authors' output size (their unpad
     /// quirk) instead of exactly `scale` × the input. Out-of-memory comes back as
-    /// [`RunError::OutOfMemory`].
-    fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, RunError>;
+    /// [`RunError::OutOfMemory`]; `stop` is asked between steps, and its `true` as
+    /// [`RunError::Interrupted`].
+    fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool, stop: &mut Interrupt<'_>) -> Result<RgbImage, RunError>;
     /// Peak activation bytes per pixel of input (of a tile with its context), for tile planning.
     fn bytes_per_input_pixel(&self) -> u64;
     /// The network's configuration, when it is an RRDBNet (for calibrations).
@@ -43,8 +44,8 @@ impl PhotoUpscaler for crate::upscale::Upscaler {
         crate::upscale::Upscaler::scale(self)
     }
 
-    fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool) -> Result<RgbImage, RunError> {
-        self.process(image, tiles, exact).map_err(|e| match e {
+    fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, exact: bool, stop: &mut Interrupt<'_>) -> Result<RgbImage, RunError> {
+        self.process_until(image, tiles, exact, stop).map_err(|e| match e {
             crate::upscale::SrError::Run(run) => run,
             other => RunError::Torch(other.to_string()),
         })
@@ -121,6 +122,9 @@ pub enum UpscaleError {
     /// Any other failure of the network.
     #[error("upscaling failed: {0}")]
     Failed(RunError),
+    /// The run was cancelled while the photo was being upscaled.
+    #[error("upscaling stopped: the run was cancelled")]
+    Interrupted,
 }
 
 /// How an upscaling that ran out of memory `oom_events` times finished (in tiles of `tile` px, or
@@ -135,12 +139,13 @@ pub fn describe_recovery(oom_events: usize, tile: Option<u32>) -> String {
 /// Upscales `image` starting with `tiles`; on out-of-memory frees the cache, halves the tile (a
 /// whole photo becomes tiles of half its longer side) and runs the photo again, down to
 /// [`MIN_TILE`]. Any other error, or running out of memory at the smallest tile, is the photo's
-/// error.
+/// error; `stop` saying stop (asked between the network's steps) ends it at once.
 pub fn upscale_with_retry(
     upscaler: &dyn PhotoUpscaler,
     image: &RgbImage,
     tiles: Option<Tiles>,
     exact: bool,
+    stop: &mut Interrupt<'_>,
 ) -> Result<Upscaled, UpscaleError> {
     let m = upscaler.multiple();
     // The share of work is the tile: a whole photo (`None`) counts as a tile of its longer side.
@@ -152,7 +157,7 @@ pub fn upscale_with_retry(
     };
     let tried = crate::oom::retry_smaller(
         tiles.map(|t| fit(t, m)),
-        |tiles| upscaler.upscale(image, tiles, exact),
+        |tiles| upscaler.upscale(image, tiles, exact, &mut *stop),
         || {
             upscaler.release_cache();
             oom_events += 1;
@@ -161,6 +166,7 @@ pub fn upscale_with_retry(
     );
     match tried {
         Ok((image, tiles)) => Ok(Upscaled { image, tiles, oom_events }),
+        Err((RunError::Interrupted, _)) => Err(UpscaleError::Interrupted),
         Err((e, tiles)) if e.is_oom() => Err(UpscaleError::OutOfMemory { tile: side(tiles), cause: e }),
         Err((e, _)) => Err(UpscaleError::Failed(e)),
     }
@@ -181,8 +187,11 @@ mod tests {
         fn scale(&self) -> u32 {
             2
         }
-        fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, _: bool) -> Result<RgbImage, RunError> {
+        fn upscale(&self, image: &RgbImage, tiles: Option<Tiles>, _: bool, stop: &mut Interrupt<'_>) -> Result<RgbImage, RunError> {
             self.calls.borrow_mut().push(tiles.map(|t| t.size));
+            if stop() {
+                return Err(RunError::Interrupted);
+            }
             let side = tiles.map_or(image.width().max(image.height()), |t| t.size);
             if side > self.limit {
                 return Err(RunError::OutOfMemory(format!("tile {side}")));
@@ -198,13 +207,21 @@ mod tests {
     fn out_of_memory_halves_the_tile_until_it_fits_and_keeps_the_context() {
         let up = Limited { limit: 100, calls: RefCell::new(Vec::new()) };
         let img = RgbImage::new(500, 300);
-        let done = upscale_with_retry(&up, &img, None, false).unwrap();
+        let done = upscale_with_retry(&up, &img, None, false, &mut || false).unwrap();
         assert_eq!(*up.calls.borrow(), vec![None, Some(250), Some(125), Some(62)]);
         assert_eq!(done.tiles, Some(Tiles { size: 62, pad: TILE_PAD }));
         assert_eq!((done.oom_events, done.image.dimensions()), (3, (1000, 600)));
         let tiny = Limited { limit: 8, calls: RefCell::new(Vec::new()) };
-        let err = upscale_with_retry(&tiny, &img, Some(Tiles { size: 64, pad: 10 }), false).unwrap_err();
+        let err = upscale_with_retry(&tiny, &img, Some(Tiles { size: 64, pad: 10 }), false, &mut || false).unwrap_err();
         assert!(err.to_string().contains("even in tiles of 32 px"), "{err}");
+    }
+
+    #[test]
+    fn a_stop_ends_the_upscaling_at_once_without_a_smaller_try() {
+        let up = Limited { limit: 100, calls: RefCell::new(Vec::new()) };
+        let err = upscale_with_retry(&up, &RgbImage::new(500, 300), None, false, &mut || true).unwrap_err();
+        assert!(matches!(err, UpscaleError::Interrupted), "{err:?}");
+        assert_eq!(*up.calls.borrow(), vec![None]);
     }
 
     #[test]
