@@ -39,7 +39,7 @@ for b in range(23):
 for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
     conv(name, nf, nf)
 conv("conv_last", nf, 3)
-torch.save({"params_ema": sd}, sys.argv[1], _use_new_zipfile_serialization=False)
+torch.save({"params_ema": sd}, sys.argv[1])
 PY
   echo "placeholder RealESRNet x2 weights (seed 0, released shapes)"
 fi

@@ -125,7 +125,7 @@ pub enum RunError {
 }
 
 /// Asked between the steps of a long network call (the upscaler's blocks and tiles): `true` stops
-/// the call with [`RunError::Interrupted`]. The engine's answers it from its command channel, so a
+/// the call with [`RunError::Interrupted`]. The engine answers it from its command channel, so a
 /// cancel does not wait for a whole photo's super-resolution.
 pub type Interrupt<'a> = dyn FnMut() -> bool + 'a;
 
