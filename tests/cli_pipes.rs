@@ -3,7 +3,7 @@
 //! `info --json` names the libtorch actually loaded, as the library reports itself.
 
 mod common;
-use common::{bin, golden_weights, repo_root};
+use common::{bin, golden_weights, interrupt_when, repo_root};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -173,28 +173,16 @@ fn ctrl_c_cancels_a_restore_with_status_130() {
     for i in 0..8 {
         std::fs::copy(repo_root().join("../shared/photos/solvay_1927.png"), photos.join(format!("solvay{i}.png"))).unwrap();
     }
-    let mut child = Command::new(bin())
+    let mut restore = Command::new(bin());
+    restore
         .args(["restore", "--device", "cpu", "--detector", "mtcnn", "--workers", "1", "--weights"])
         .arg(golden_weights())
         .arg(&photos)
         .arg("-o")
         .arg(data.path().join("out"))
-        .env("XDG_DATA_HOME", data.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
+        .env("XDG_DATA_HOME", data.path());
     // In a pipe, progress is a plain line: the first one comes with the first photo done.
-    while !seen.lines().any(|l| l.starts_with("progress: ")) {
-        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no progress line:\n{seen}");
-    }
-    // SAFETY: sends SIGINT to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    let all = seen + &rest;
+    let (status, all) = interrupt_when(&mut restore, |l| l.starts_with("progress: "));
     assert_eq!(status.code(), Some(130), "{all}");
     assert!(all.contains("cancelling after the current batch") && all.contains("cancelled "), "{all}");
     assert!(!all.contains('\r'), "no bar in a pipe");

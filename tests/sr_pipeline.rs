@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{bin, golden, golden_weights, os, repo_root, rgb, run_with_data as run};
+use common::{bin, golden, golden_weights, interrupt_when, os, repo_root, rgb, run_with_data as run};
 use gpen_studio::upscale::{PhotoUpscaler, upscale_with_retry};
 use gpen_studio::upscale::{Tiles, Upscaler};
 use image::RgbImage;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use tch::Device;
 
 fn pipeline() -> PathBuf {
@@ -267,28 +266,16 @@ fn ctrl_c_cancels_the_upscale_command_and_keeps_what_is_finished() {
         std::fs::copy(repo_root().join("../shared/photos/solvay_1927.png"), inputs.join(format!("p{i:02}.png"))).unwrap();
     }
     let out = tmp.path().join("out");
-    let mut child = Command::new(bin())
+    let mut upscale = Command::new(bin());
+    upscale
         .args(["upscale", "--device", "cpu", "--sr-weights"])
         .arg(x2())
         .arg(&inputs)
         .arg("-o")
         .arg(&out)
-        .env("XDG_DATA_HOME", tmp.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
+        .env("XDG_DATA_HOME", tmp.path());
     // A photo's line comes once it is written.
-    while !seen.lines().any(|l| l.contains("1328x568 -> 2656x1136")) {
-        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no photo line:\n{seen}");
-    }
-    // SAFETY: sends SIGINT to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
-    let all = seen + &rest;
+    let (status, all) = interrupt_when(&mut upscale, |l| l.contains("1328x568 -> 2656x1136"));
     assert_eq!(status.code(), Some(130), "{all}");
     assert!(all.contains("cancelling: the photo being upscaled stops") && all.contains(", cancelled "), "{all}");
     let written: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();

@@ -98,15 +98,9 @@ impl RrdbNet {
     }
 
     /// `x` [N, num_in_ch, H, W] with H, W multiples of [`RrdbConfig::multiple`] -> [N, num_out_ch,
-    /// scale H, scale W]. Every intermediate is dropped as soon as the next exists, so the peak is
-    /// what [`super::bytes_per_input_pixel`] counts.
-    pub fn forward(&self, x: &Tensor) -> TchResult<Tensor> {
-        let mut never = || false;
-        Ok(self.forward_until(x, &mut never)?.expect("a call that is never stopped returns its output"))
-    }
-
-    /// [`Self::forward`], asking `stop` before each RRDB of the body (1/23 of the work for
-    /// RealESRNet): `None` when it said stop. The output is the same bytes as `forward`'s.
+    /// scale H, scale W], asking `stop` before each RRDB of the body (1/23 of the work for
+    /// RealESRNet): `None` when it said stop. Every intermediate is dropped as soon as the next
+    /// exists, so the peak is what [`super::bytes_per_input_pixel`] counts.
     pub fn forward_until(&self, x: &Tensor, stop: &mut Interrupt<'_>) -> TchResult<Option<Tensor>> {
         let u = self.config.unshuffle() as i64;
         // Channels-last from here on (the weights are, see `make_channels_last`).

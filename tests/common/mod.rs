@@ -92,6 +92,22 @@ pub fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
     s.as_ref()
 }
 
+/// Starts `command` with its stderr piped, reads stderr until a line satisfies `ready`, sends the
+/// child SIGINT (Ctrl-C), and returns its exit status with everything it wrote to stderr.
+pub fn interrupt_when(command: &mut Command, ready: impl Fn(&str) -> bool) -> (std::process::ExitStatus, String) {
+    use std::io::{BufRead, Read};
+    let mut child = command.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.lines().any(&ready) {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "the awaited line never came:\n{seen}");
+    }
+    // SAFETY: sends SIGINT to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    stderr.read_to_string(&mut seen).unwrap();
+    (child.wait().unwrap(), seen)
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gpen-studio"))
 }
